@@ -1,0 +1,256 @@
+"""One exception tree for the whole project.
+
+Every error has a stable machine-readable ``code`` and the HTTP ``status`` that the web layer
+renders it with (a plain integer: nothing here knows about HTTP libraries). Subclasses are
+grouped by who is at fault. Callers catch these types only: foreign exceptions are wrapped at
+the boundary with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LedgerError(Exception):
+    """Root of every error the ledger raises on purpose."""
+
+    code: ClassVar[str] = "ledger_error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Ledger error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+# --- The request is malformed: the client must fix it (400). ---------------------------------
+
+
+class InvalidRequest(LedgerError):
+    code = "invalid_request"
+    status = 400
+    title = "Invalid request"
+
+
+class MalformedJSON(InvalidRequest):
+    """Bytes that are not strict JSON: bad UTF-8, lone surrogates, duplicate keys, floats..."""
+
+    code = "malformed_json"
+    title = "Malformed JSON"
+
+
+class InvalidStatement(InvalidRequest):
+    """A statement whose shape breaks the v1 schema."""
+
+    code = "invalid_statement"
+    title = "Invalid statement"
+
+
+class InvalidEncoding(InvalidRequest):
+    """Hex, base64, timestamps or keys that are not in their one canonical form."""
+
+    code = "invalid_encoding"
+    title = "Invalid encoding"
+
+
+class InvalidKey(InvalidRequest):
+    code = "invalid_key"
+    title = "Invalid key"
+
+
+class LeafTooLarge(InvalidRequest):
+    code = "leaf_too_large"
+    title = "Leaf too large"
+
+
+class MalformedLeaf(InvalidRequest):
+    code = "malformed_leaf"
+    title = "Malformed leaf"
+
+
+class MalformedNote(InvalidRequest):
+    """A signed note or checkpoint that breaks the C2SP grammar."""
+
+    code = "malformed_note"
+    title = "Malformed signed note"
+
+
+class MalformedProof(InvalidRequest):
+    code = "malformed_proof"
+    title = "Malformed proof"
+
+
+class InvalidParameter(InvalidRequest):
+    """A query parameter out of range (tree size beyond the log, negative seq, ...)."""
+
+    code = "invalid_parameter"
+    title = "Invalid parameter"
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
+# --- A cryptographic check failed. -------------------------------------------------------------
+
+
+class VerificationError(LedgerError):
+    """Something that should verify does not (signature, proof, checkpoint, chain)."""
+
+    code = "verification_failed"
+    status = 400
+    title = "Verification failed"
+
+
+class BadSignature(VerificationError):
+    code = "bad_signature"
+    title = "Bad signature"
+
+
+class ProofError(VerificationError):
+    """An inclusion or consistency proof does not lead to the expected root."""
+
+    code = "proof_invalid"
+    title = "Invalid proof"
+
+
+class ChainError(VerificationError):
+    """A leaf's previous-hash link does not match the leaf before it."""
+
+    code = "chain_broken"
+    title = "Broken hash chain"
+
+
+class UnverifiedNote(VerificationError):
+    """A note carries no valid signature from any known key."""
+
+    code = "note_unverified"
+    title = "Note not verified"
+
+
+# --- The statement is well formed but the log's state forbids it (422). ------------------------
+
+
+class StateError(LedgerError):
+    code = "state_violation"
+    status = 422
+    title = "Statement not allowed in the log's current state"
+
+
+class UnknownKey(StateError):
+    code = "unknown_key"
+    title = "Unknown key"
+
+
+class KeyRevoked(StateError):
+    code = "key_revoked"
+    title = "Key revoked"
+
+
+class KeyAlreadyRegistered(StateError):
+    code = "key_already_registered"
+    title = "Key already registered"
+
+
+class BuyerNotRegistered(StateError):
+    code = "buyer_not_registered"
+    title = "Buyer not registered"
+
+
+class GrantIdTaken(StateError):
+    code = "grant_id_taken"
+    title = "Grant id already used"
+
+
+class UnknownGrant(StateError):
+    code = "unknown_grant"
+    title = "Unknown grant"
+
+
+class NotGrantBuyer(StateError):
+    code = "not_grant_buyer"
+    title = "Only the named buyer may accept"
+
+
+class AlreadyAccepted(StateError):
+    code = "already_accepted"
+    title = "Grant already accepted"
+
+
+class NotGrantCreator(StateError):
+    code = "not_grant_creator"
+    title = "Only the grant's creator may revoke"
+
+
+class AlreadyRevoked(StateError):
+    code = "already_revoked"
+    title = "Grant already revoked"
+
+
+class NotRevocable(StateError):
+    code = "not_revocable"
+    title = "Grant is not revocable"
+
+
+class NoticePeriod(StateError):
+    code = "notice_period"
+    title = "Revocation earlier than the notice period allows"
+
+
+class IssuedInFuture(StateError):
+    code = "issued_in_future"
+    title = "issued_at lies in the future"
+
+
+# --- Lookups and conflicts. ----------------------------------------------------------------------
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class Conflict(LedgerError):
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class DuplicateStatement(Conflict):
+    """The same statement (by statement hash) is already in the log."""
+
+    code = "duplicate_statement"
+    title = "Statement already logged"
+
+
+# --- The server side. ----------------------------------------------------------------------------
+
+
+class Unavailable(LedgerError):
+    code = "unavailable"
+    status = 503
+    title = "Service unavailable"
+
+
+def all_error_classes() -> list[type[LedgerError]]:
+    """Every class in the tree, root first (used to pin the code/status table in tests)."""
+    seen: list[type[LedgerError]] = []
+    stack: list[type[LedgerError]] = [LedgerError]
+    while stack:
+        cls = stack.pop(0)
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

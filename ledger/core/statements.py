@@ -1,0 +1,557 @@
+"""Signed statements, version 1: their shapes, their signing rules, and their hashes.
+
+A statement is a JSON object. Its *statement bytes* are its RFC 8785 canonical form; a signature is
+Ed25519 over ``STATEMENT_SIGNING_CONTEXT || statement bytes`` and the *statement hash* is
+``SHA-256(STATEMENT_HASH_CONTEXT || statement bytes)``. On the wire a statement travels in an
+envelope ``{"statement": {...}, "signatures": [{"public_key": b64, "signature": b64}, ...]}``.
+
+This module checks shapes and signatures only. Rules that need the log's state (is this key
+registered? was this grant accepted already?) belong to the service layer. No I/O here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Final
+
+from .canonical import canonicalize, parse_json
+from .encoding import b64_decode, b64_encode, hash_from_hex, sha256
+from .errors import BadSignature, InvalidEncoding, InvalidStatement, LedgerError
+from .iso import ISO_3166_ALPHA2, ISO_4217
+from .keys import SIGNATURE_SIZE, PublicKey, SigningKey, parse_key_id
+
+STATEMENT_SIGNING_CONTEXT: Final = b"consent-ledger/v1/statement-signature\n"
+STATEMENT_HASH_CONTEXT: Final = b"consent-ledger/v1/statement-hash\n"
+STATEMENT_VERSION: Final = 1
+
+#: The CAWG training-and-data-mining vocabulary of permitted uses.
+USES: Final = frozenset({"ai_training", "ai_generative_training", "ai_inference", "data_mining"})
+PROHIBITIONS: Final = frozenset(
+    {"replicate_likeness", "replicate_voice", "biometric_identification", "redistribute_content"}
+)
+CONSIDERATION_UNITS: Final = frozenset({"per_minute", "per_clip", "flat"})
+KEY_REVOCATION_REASONS: Final = frozenset({"compromised", "lost", "retired"})
+WORLDWIDE: Final = "worldwide"
+MAX_NOTICE_DAYS: Final = 3650
+
+# [0-9], not \d: \d also matches other scripts' digits, which strptime reads as the same instant.
+_TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_NONCE_RE = re.compile(r"[0-9a-f]{32}")
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_PSEUDONYM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?")
+_MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
+_AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
+
+
+# --- Field readers ---------------------------------------------------------------------------
+
+
+class _Fields:
+    """Reads the members of one JSON object, refusing wrong types and unknown members."""
+
+    def __init__(self, obj: object, where: str) -> None:
+        if not isinstance(obj, dict):
+            raise InvalidStatement(f"{where} must be a JSON object")
+        self.obj: dict[str, Any] = obj
+        self.where = where
+        self.seen: set[str] = set()
+
+    def _get(self, name: str, kind: type | tuple[type, ...], required: bool) -> Any:
+        self.seen.add(name)
+        if name not in self.obj:
+            if required:
+                raise InvalidStatement(f"{self.where}.{name} is required")
+            return None
+        value = self.obj[name]
+        # bool is a subclass of int: an int field must not accept true/false.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = (
+                kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            )
+            raise InvalidStatement(f"{self.where}.{name} must be of type {expected}")
+        return value
+
+    def req(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        return self._get(name, kind, required=True)
+
+    def opt(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        return self._get(name, kind, required=False)
+
+    def string(self, name: str, pattern: re.Pattern[str], what: str, required: bool = True) -> Any:
+        value = self._get(name, str, required)
+        if value is not None and not pattern.fullmatch(value):
+            raise InvalidStatement(f"{self.where}.{name} must be {what}")
+        return value
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        value: int = self.req(name, int)
+        if not low <= value <= high:
+            raise InvalidStatement(f"{self.where}.{name} must be between {low} and {high}")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.obj) - self.seen)
+        if unknown:
+            raise InvalidStatement(f"{self.where} has unknown member(s): {', '.join(unknown)}")
+
+
+def _wrap_encoding(func: Callable[[], Any], where: str) -> Any:
+    try:
+        return func()
+    except InvalidEncoding as e:
+        raise InvalidStatement(f"{where}: {e.message}") from e
+
+
+def parse_timestamp(text: object, where: str = "timestamp") -> datetime:
+    """A UTC instant written ``YYYY-MM-DDTHH:MM:SSZ`` (whole seconds, one spelling only)."""
+    if not isinstance(text, str) or not _TIMESTAMP_RE.fullmatch(text):
+        raise InvalidStatement(f"{where} must be a UTC timestamp like 2026-01-31T12:00:00Z")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError as e:
+        raise InvalidStatement(f"{where} is not a real date and time") from e
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The canonical statement spelling of an instant (UTC, whole seconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unique_strings(
+    values: object, where: str, allowed: Callable[[str], bool], what: str, allow_empty: bool
+) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise InvalidStatement(f"{where} must be a list")
+    if not values and not allow_empty:
+        raise InvalidStatement(f"{where} must not be empty")
+    for value in values:
+        if not isinstance(value, str) or not allowed(value):
+            raise InvalidStatement(f"{where} contains {value!r}, which is not {what}")
+    if len(set(values)) != len(values):
+        raise InvalidStatement(f"{where} lists a value twice")
+    return tuple(values)
+
+
+# --- Statement types ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    """Members common to every v1 statement."""
+
+    type_name: ClassVar[str]
+
+    signer: str
+    issued_at: datetime
+    nonce: str
+
+    def required_signers(self) -> tuple[str, ...]:
+        """Key ids that must sign, in the order their signatures appear."""
+        return (self.signer,)
+
+    def check_signature_keys(self, keys: tuple[PublicKey, ...]) -> None:
+        """Raise BadSignature unless ``keys`` are exactly the required signers, in order."""
+        expected = self.required_signers()
+        actual = tuple(k.key_id for k in keys)
+        if actual != expected:
+            raise BadSignature(
+                f"{self.type_name} must be signed by {len(expected)} key(s) in this order: "
+                + ", ".join(e[:16] + "…" for e in expected)
+            )
+
+
+@dataclass(frozen=True)
+class PartyRegister(Statement):
+    """A party introduces its key, self-signed as proof of possession."""
+
+    type_name: ClassVar[str] = "party.register"
+    public_key: PublicKey
+    pseudonym: str
+    identity_commitment: str | None
+
+
+@dataclass(frozen=True)
+class KeyRotate(Statement):
+    """The signer's key hands over to a new key; signed by both."""
+
+    type_name: ClassVar[str] = "key.rotate"
+    new_public_key: PublicKey
+
+    def required_signers(self) -> tuple[str, ...]:
+        return (self.signer, self.new_public_key.key_id)
+
+
+@dataclass(frozen=True)
+class KeyRevoke(Statement):
+    """A key of the signer's party (possibly the signer's own) stops being valid."""
+
+    type_name: ClassVar[str] = "key.revoke"
+    key_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ContentItem:
+    sha256: str
+    bytes: int
+    duration_s: int
+    media_type: str
+    c2pa_hash: str | None
+
+
+@dataclass(frozen=True)
+class Consideration:
+    amount: Decimal
+    currency: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class Terms:
+    uses: tuple[str, ...]
+    prohibitions: tuple[str, ...]
+    exclusive: bool
+    territory: tuple[str, ...]
+    start: datetime
+    end: datetime | None
+    revocable: bool
+    notice_days: int | None
+    consideration: Consideration
+    attribution: bool
+    sublicensing: bool
+
+
+@dataclass(frozen=True)
+class Grant(Statement):
+    """A creator (the signer) licenses content items to a buyer under terms."""
+
+    type_name: ClassVar[str] = "grant"
+    grant_id: str
+    buyer: str
+    content: tuple[ContentItem, ...]
+    terms: Terms
+
+
+@dataclass(frozen=True)
+class GrantAccept(Statement):
+    """The buyer named in a grant (the signer) accepts it, naming it by its statement hash."""
+
+    type_name: ClassVar[str] = "grant.accept"
+    grant_hash: str
+
+
+@dataclass(frozen=True)
+class GrantRevoke(Statement):
+    """The grant's creator (the signer) revokes it from ``effective_at`` on."""
+
+    type_name: ClassVar[str] = "grant.revoke"
+    grant_hash: str
+    effective_at: datetime
+
+
+# --- Parsing each type ---------------------------------------------------------------------------
+
+
+def _key_id(f: _Fields, name: str) -> str:
+    return str(_wrap_encoding(lambda: parse_key_id(f.req(name, str)), f"{f.where}.{name}"))
+
+
+def _hash_hex(f: _Fields, name: str, required: bool = True) -> str | None:
+    value = f.req(name, str) if required else f.opt(name, str)
+    if value is not None:
+        _wrap_encoding(lambda: hash_from_hex(value), f"{f.where}.{name}")
+    return value  # type: ignore[no-any-return]
+
+
+def _public_key(f: _Fields, name: str) -> PublicKey:
+    where = f"{f.where}.{name}"
+    value = f.req(name, str)
+    try:
+        return PublicKey.from_b64(value, where)
+    except LedgerError as e:
+        raise InvalidStatement(f"{where}: {e.message}") from e
+
+
+def _party_register(f: _Fields, common: dict[str, Any]) -> PartyRegister:
+    pseudonym = f.string("pseudonym", _PSEUDONYM_RE, "1-64 letters, digits, '.', '_', '-', ' '")
+    stmt = PartyRegister(
+        **common,
+        public_key=_public_key(f, "public_key"),
+        pseudonym=pseudonym,
+        identity_commitment=_hash_hex(f, "identity_commitment", required=False),
+    )
+    if stmt.public_key.key_id != stmt.signer:
+        raise InvalidStatement("party.register: signer must be the key id of public_key")
+    return stmt
+
+
+def _key_rotate(f: _Fields, common: dict[str, Any]) -> KeyRotate:
+    stmt = KeyRotate(**common, new_public_key=_public_key(f, "new_public_key"))
+    if stmt.new_public_key.key_id == stmt.signer:
+        raise InvalidStatement("key.rotate: the new key must differ from the old one")
+    return stmt
+
+
+def _key_revoke(f: _Fields, common: dict[str, Any]) -> KeyRevoke:
+    reason = f.req("reason", str)
+    if reason not in KEY_REVOCATION_REASONS:
+        raise InvalidStatement(f"key.revoke.reason must be one of {sorted(KEY_REVOCATION_REASONS)}")
+    return KeyRevoke(**common, key_id=_key_id(f, "key_id"), reason=reason)
+
+
+def _content_item(obj: object, where: str) -> ContentItem:
+    f = _Fields(obj, where)
+    item = ContentItem(
+        sha256=_hash_hex(f, "sha256") or "",
+        bytes=f.integer("bytes", 0, 2**53 - 1),
+        duration_s=f.integer("duration_s", 0, 10**9),
+        media_type=f.string("media_type", _MEDIA_TYPE_RE, "a lowercase media type like video/mp4"),
+        c2pa_hash=_hash_hex(f, "c2pa_hash", required=False),
+    )
+    f.done()
+    return item
+
+
+def _content(f: _Fields) -> tuple[ContentItem, ...]:
+    items = f.req("content", list)
+    if not items:
+        raise InvalidStatement("grant.content must list at least one item")
+    content = tuple(_content_item(obj, f"grant.content[{i}]") for i, obj in enumerate(items))
+    if len({c.sha256 for c in content}) != len(content):
+        raise InvalidStatement("grant.content lists the same sha256 twice")
+    return content
+
+
+def _consideration(obj: object) -> Consideration:
+    f = _Fields(obj, "grant.terms.consideration")
+    amount = f.string("amount", _AMOUNT_RE, "a decimal string like 2.50 (up to 8 decimals)")
+    currency = f.req("currency", str)
+    if currency not in ISO_4217:
+        raise InvalidStatement("grant.terms.consideration.currency must be an ISO 4217 code")
+    unit = f.req("unit", str)
+    if unit not in CONSIDERATION_UNITS:
+        raise InvalidStatement(f"consideration.unit must be one of {sorted(CONSIDERATION_UNITS)}")
+    f.done()
+    return Consideration(amount=Decimal(amount), currency=currency, unit=unit)
+
+
+def _territory(values: object) -> tuple[str, ...]:
+    territory = _unique_strings(
+        values,
+        "grant.terms.territory",
+        lambda v: v == WORLDWIDE or v in ISO_3166_ALPHA2,
+        "an ISO 3166-1 alpha-2 code or 'worldwide'",
+        allow_empty=False,
+    )
+    if WORLDWIDE in territory and len(territory) > 1:
+        raise InvalidStatement("grant.terms.territory: 'worldwide' stands alone")
+    return territory
+
+
+def _terms(obj: object) -> Terms:
+    f = _Fields(obj, "grant.terms")
+    uses = _unique_strings(
+        f.req("uses", list), "grant.terms.uses", USES.__contains__, "a known use", False
+    )
+    prohibitions = _unique_strings(
+        f.req("prohibitions", list),
+        "grant.terms.prohibitions",
+        PROHIBITIONS.__contains__,
+        "a known prohibition",
+        allow_empty=True,
+    )
+    start = parse_timestamp(f.req("start", str), "grant.terms.start")
+    end_text = f.opt("end", str)
+    end = None if end_text is None else parse_timestamp(end_text, "grant.terms.end")
+    if end is not None and end <= start:
+        raise InvalidStatement("grant.terms.end must be later than grant.terms.start")
+    revocable: bool = f.req("revocable", bool)
+    notice_days: int | None = f.opt("notice_days", int)
+    if revocable != (notice_days is not None):
+        raise InvalidStatement("grant.terms.notice_days is required exactly when revocable")
+    if notice_days is not None and not 0 <= notice_days <= MAX_NOTICE_DAYS:
+        raise InvalidStatement(f"grant.terms.notice_days must be 0..{MAX_NOTICE_DAYS}")
+    terms = Terms(
+        uses=uses,
+        prohibitions=prohibitions,
+        exclusive=f.req("exclusive", bool),
+        territory=_territory(f.req("territory", list)),
+        start=start,
+        end=end,
+        revocable=revocable,
+        notice_days=notice_days,
+        consideration=_consideration(f.req("consideration", dict)),
+        attribution=f.req("attribution", bool),
+        sublicensing=f.req("sublicensing", bool),
+    )
+    f.done()
+    return terms
+
+
+def _grant(f: _Fields, common: dict[str, Any]) -> Grant:
+    grant_id = f.string("grant_id", _UUID_RE, "a lowercase UUID")
+    try:
+        uuid.UUID(grant_id)
+    except ValueError as e:  # pragma: no cover - the pattern already guarantees this
+        raise InvalidStatement("grant.grant_id must be a UUID") from e
+    stmt = Grant(
+        **common,
+        grant_id=grant_id,
+        buyer=_key_id(f, "buyer"),
+        content=_content(f),
+        terms=_terms(f.req("terms", dict)),
+    )
+    if stmt.buyer == stmt.signer:
+        raise InvalidStatement("grant.buyer must differ from the creator (signer)")
+    return stmt
+
+
+def _grant_accept(f: _Fields, common: dict[str, Any]) -> GrantAccept:
+    return GrantAccept(**common, grant_hash=_hash_hex(f, "grant_hash") or "")
+
+
+def _grant_revoke(f: _Fields, common: dict[str, Any]) -> GrantRevoke:
+    effective_at = parse_timestamp(f.req("effective_at", str), "grant.revoke.effective_at")
+    return GrantRevoke(
+        **common, grant_hash=_hash_hex(f, "grant_hash") or "", effective_at=effective_at
+    )
+
+
+_PARSERS: Final[dict[str, Callable[[_Fields, dict[str, Any]], Statement]]] = {
+    PartyRegister.type_name: _party_register,
+    KeyRotate.type_name: _key_rotate,
+    KeyRevoke.type_name: _key_revoke,
+    Grant.type_name: _grant,
+    GrantAccept.type_name: _grant_accept,
+    GrantRevoke.type_name: _grant_revoke,
+}
+STATEMENT_TYPES: Final = tuple(_PARSERS)
+
+
+def parse_statement(obj: object) -> Statement:
+    """Validate a statement object against the v1 schema and return its typed form.
+
+    Raises InvalidStatement (never anything else) when a member is missing, unknown, of the wrong
+    type or out of its range. Does not check signatures or the log's state.
+    """
+    f = _Fields(obj, "statement")
+    kind = f.req("type", str)
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise InvalidStatement(f"statement.type must be one of {', '.join(STATEMENT_TYPES)}")
+    if f.req("v", int) != STATEMENT_VERSION:
+        raise InvalidStatement(f"statement.v must be {STATEMENT_VERSION}")
+    common = {
+        "signer": _key_id(f, "signer"),
+        "issued_at": parse_timestamp(f.req("issued_at", str), "statement.issued_at"),
+        "nonce": f.string("nonce", _NONCE_RE, "32 lowercase hex digits (16 random bytes)"),
+    }
+    f.where = kind
+    statement = parser(f, common)
+    f.done()
+    return statement
+
+
+# --- Signed envelopes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    public_key: PublicKey
+    signature: bytes
+
+    def to_json(self) -> dict[str, str]:
+        return {"public_key": self.public_key.b64, "signature": b64_encode(self.signature)}
+
+
+def statement_hash(statement_bytes: bytes) -> bytes:
+    """SHA-256(STATEMENT_HASH_CONTEXT || statement bytes): the statement's identity in the log."""
+    return sha256(STATEMENT_HASH_CONTEXT + statement_bytes)
+
+
+@dataclass(frozen=True)
+class SignedStatement:
+    """A statement with its exact canonical bytes and its verified signatures."""
+
+    statement: Statement
+    body: Mapping[str, Any]
+    statement_bytes: bytes
+    signatures: tuple[Signature, ...]
+
+    @property
+    def type_name(self) -> str:
+        return self.statement.type_name
+
+    @property
+    def statement_hash(self) -> bytes:
+        return statement_hash(self.statement_bytes)
+
+    def to_json(self) -> dict[str, Any]:
+        """A fresh envelope, read back from the signed bytes: mutating it cannot touch ``self``."""
+        statement = parse_json(self.statement_bytes)
+        return {"statement": statement, "signatures": [s.to_json() for s in self.signatures]}
+
+    @classmethod
+    def from_parts(
+        cls, body: object, signatures: Iterable[Signature], *, statement_bytes: bytes | None = None
+    ) -> SignedStatement:
+        """Validate ``body``, check each signature over its canonical bytes, and bind the signers.
+
+        With ``statement_bytes`` (from a stored leaf) those exact bytes are verified and must be
+        the canonical form of ``body``. Raises InvalidStatement, MalformedJSON or BadSignature.
+        """
+        statement = parse_statement(body)
+        canonical = canonicalize(body)
+        if statement_bytes is not None and statement_bytes != canonical:
+            raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
+        sigs = tuple(signatures)
+        statement.check_signature_keys(tuple(s.public_key for s in sigs))
+        for sig in sigs:
+            sig.public_key.verify(STATEMENT_SIGNING_CONTEXT, canonical, sig.signature)
+        assert isinstance(body, dict)
+        return cls(statement, body, canonical, sigs)
+
+    @classmethod
+    def from_json(cls, envelope: object) -> SignedStatement:
+        """Parse and verify a wire envelope ``{"statement": ..., "signatures": [...]}``."""
+        f = _Fields(envelope, "envelope")
+        body = f.req("statement", dict)
+        raw_sigs = f.req("signatures", list)
+        f.done()
+        if not 1 <= len(raw_sigs) <= 2:
+            raise InvalidStatement("envelope.signatures must hold one or two signatures")
+        return cls.from_parts(body, [_signature(obj, i) for i, obj in enumerate(raw_sigs)])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignedStatement:
+        """Parse a JSON envelope from raw bytes (strict JSON), then as ``from_json``."""
+        return cls.from_json(parse_json(data))
+
+
+def _signature(obj: object, index: int) -> Signature:
+    where = f"envelope.signatures[{index}]"
+    f = _Fields(obj, where)
+    public_key = _public_key(f, "public_key")
+    raw = _wrap_encoding(
+        lambda: b64_decode(f.req("signature", str), size=SIGNATURE_SIZE, what="signature"), where
+    )
+    f.done()
+    return Signature(public_key, raw)
+
+
+def sign_statement(body: Mapping[str, Any], *keys: SigningKey) -> SignedStatement:
+    """Sign a statement body with ``keys`` (in the order its type requires) and verify it."""
+    canonical = canonicalize(dict(body))
+    sigs = [Signature(k.public_key, k.sign(STATEMENT_SIGNING_CONTEXT, canonical)) for k in keys]
+    return SignedStatement.from_parts(dict(body), sigs)
+
+
+def new_nonce() -> str:
+    """16 random bytes as 32 lowercase hex digits."""
+    return secrets.token_hex(16)

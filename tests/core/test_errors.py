@@ -1,0 +1,98 @@
+"""The exception tree: every class pinned to its (code, HTTP status). ``ledger.core.errors``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ledger.core import errors
+from ledger.core.errors import LedgerError, all_error_classes
+
+# Written out by hand on purpose: changing a code or a status means changing it here too.
+EXPECTED: dict[str, tuple[str, int]] = {
+    "LedgerError": ("ledger_error", 500),
+    # The client must fix the request.
+    "InvalidRequest": ("invalid_request", 400),
+    "MalformedJSON": ("malformed_json", 400),
+    "InvalidStatement": ("invalid_statement", 400),
+    "InvalidEncoding": ("invalid_encoding", 400),
+    "InvalidKey": ("invalid_key", 400),
+    "LeafTooLarge": ("leaf_too_large", 400),
+    "MalformedLeaf": ("malformed_leaf", 400),
+    "MalformedNote": ("malformed_note", 400),
+    "MalformedProof": ("malformed_proof", 400),
+    "InvalidParameter": ("invalid_parameter", 400),
+    "PayloadTooLarge": ("payload_too_large", 413),
+    "UnsupportedMediaType": ("unsupported_media_type", 415),
+    # A cryptographic check failed.
+    "VerificationError": ("verification_failed", 400),
+    "BadSignature": ("bad_signature", 400),
+    "ProofError": ("proof_invalid", 400),
+    "ChainError": ("chain_broken", 400),
+    "UnverifiedNote": ("note_unverified", 400),
+    # Well formed, but the log's state forbids it.
+    "StateError": ("state_violation", 422),
+    "UnknownKey": ("unknown_key", 422),
+    "KeyRevoked": ("key_revoked", 422),
+    "KeyAlreadyRegistered": ("key_already_registered", 422),
+    "BuyerNotRegistered": ("buyer_not_registered", 422),
+    "GrantIdTaken": ("grant_id_taken", 422),
+    "UnknownGrant": ("unknown_grant", 422),
+    "NotGrantBuyer": ("not_grant_buyer", 422),
+    "AlreadyAccepted": ("already_accepted", 422),
+    "NotGrantCreator": ("not_grant_creator", 422),
+    "AlreadyRevoked": ("already_revoked", 422),
+    "NotRevocable": ("not_revocable", 422),
+    "NoticePeriod": ("notice_period", 422),
+    "IssuedInFuture": ("issued_in_future", 422),
+    # Lookups, conflicts, the server side.
+    "NotFound": ("not_found", 404),
+    "Conflict": ("conflict", 409),
+    "DuplicateStatement": ("duplicate_statement", 409),
+    "Unavailable": ("unavailable", 503),
+}
+
+CLASSES = all_error_classes()
+
+
+def test_the_table_names_every_class_and_only_those() -> None:
+    assert {cls.__name__ for cls in CLASSES} == set(EXPECTED)
+    assert len(CLASSES) == len(EXPECTED)  # no two classes share a name
+    assert CLASSES[0] is LedgerError
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+def test_code_and_status_are_pinned(cls: type[LedgerError]) -> None:
+    assert (cls.code, cls.status) == EXPECTED[cls.__name__]
+    assert getattr(errors, cls.__name__) is cls  # importable from the one module
+    assert cls.title
+    assert cls.title.strip() == cls.title
+
+
+def test_codes_are_unique() -> None:
+    codes = [cls.code for cls in CLASSES]
+    assert len(set(codes)) == len(codes)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+def test_codes_are_snake_case(cls: type[LedgerError]) -> None:
+    assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", cls.code)
+
+
+def test_state_errors_are_422_and_invalid_requests_4xx() -> None:
+    for cls in CLASSES:
+        if issubclass(cls, errors.StateError):
+            assert cls.status == 422, cls
+        if issubclass(cls, errors.InvalidRequest):
+            assert 400 <= cls.status < 500, cls
+        assert 400 <= cls.status < 600, cls
+
+
+def test_an_error_carries_its_message_and_details() -> None:
+    error = errors.BadSignature("signature by key abc does not verify", key_id="abc")
+    assert str(error) == "bad_signature: signature by key abc does not verify"
+    assert error.message == "signature by key abc does not verify"
+    assert error.details == {"key_id": "abc"}
+    assert isinstance(error, errors.VerificationError)
+    assert isinstance(error, LedgerError)
