@@ -1,0 +1,125 @@
+"""Submitting statements and reading entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from .. import queries
+from ..core.errors import InvalidRequest, LedgerError, PayloadTooLarge
+from ..core.statements import SignedStatement
+from ..service import Appended
+from .context import ledger, read_session, seq_param
+from .parsing import Blueprint, raw_json_body
+from .problems import PROBLEM_TYPE_BASE
+from .schemas import (
+    AppendedSchema,
+    BatchResultSchema,
+    BatchSchema,
+    EntryPageArgs,
+    EntryPageSchema,
+    EntrySchema,
+    EnvelopeSchema,
+)
+
+blp = Blueprint("entries", __name__, url_prefix="/v1/entries", description="Log entries")
+
+
+def _appended_json(result: Appended) -> dict[str, Any]:
+    return {
+        "seq": result.seq,
+        "leaf_hash": result.leaf_hash.hex(),
+        "statement_hash": result.statement_hash.hex(),
+        "integrated_at": result.integrated_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+@blp.route("")
+class Entries(MethodView):
+    @blp.arguments(EntryPageArgs, location="query")
+    @blp.response(200, EntryPageSchema)
+    def get(self, args: dict[str, int]) -> dict[str, Any]:
+        """Page through the log in order, for mirroring it."""
+        limit = min(args["limit"], ledger().config.max_page_size)
+        with read_session() as session:
+            return queries.list_entries(session, args["start"], limit)
+
+    @blp.arguments(EnvelopeSchema)
+    @blp.response(201, AppendedSchema)
+    def post(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Append one signed statement; 201 only after it is committed."""
+        signed = SignedStatement.from_json(envelope)
+        result = ledger().service.append_one(signed)
+        return {**_appended_json(result), "tree_size": result.seq + 1}
+
+
+@blp.route("/batch")
+class Batch(MethodView):
+    @blp.doc(requestBody={"content": {"application/json": {"schema": BatchSchema}}})
+    @blp.response(200, BatchResultSchema)
+    def post(self) -> dict[str, Any]:
+        """Append up to the batch limit of statements; the accepted ones commit together."""
+        items = _batch_items()
+        parsed: list[SignedStatement | LedgerError] = []
+        for item in items:
+            try:
+                parsed.append(SignedStatement.from_json(item))
+            except LedgerError as e:
+                parsed.append(e)
+        valid = [p for p in parsed if isinstance(p, SignedStatement)]
+        outcomes = iter(ledger().service.append(valid))
+        results = [p if isinstance(p, LedgerError) else next(outcomes) for p in parsed]
+        return _batch_response(results)
+
+
+def _batch_items() -> list[Any]:
+    cfg = ledger().config
+    if request.content_length and request.content_length > cfg.max_batch_body_bytes:
+        raise PayloadTooLarge(f"a batch body may be at most {cfg.max_batch_body_bytes} bytes")
+    body = raw_json_body(request)
+    if not isinstance(body, dict) or set(body) != {"statements"}:
+        raise InvalidRequest('the body must be {"statements": [envelope, ...]}')
+    items = body["statements"]
+    if not isinstance(items, list) or not 1 <= len(items) <= cfg.max_batch_statements:
+        raise InvalidRequest(f"statements must list 1 to {cfg.max_batch_statements} envelopes")
+    return items
+
+
+def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
+    out: list[dict[str, Any]] = []
+    tree_size = 0
+    for index, result in enumerate(results):
+        if isinstance(result, Appended):
+            out.append({"index": index, "status": 201, **_appended_json(result)})
+            tree_size = max(tree_size, result.seq + 1)
+        else:
+            error = {
+                "type": PROBLEM_TYPE_BASE + result.code,
+                "code": result.code,
+                "title": result.title,
+                "status": result.status,
+                "detail": result.message,
+                **{k: v for k, v in result.details.items() if isinstance(v, str | int)},
+            }
+            out.append({"index": index, "status": result.status, "error": error})
+    accepted = sum(1 for r in out if r["status"] == 201)
+    if not accepted:
+        with read_session() as session:
+            tree_size = queries.published_size(session)
+    return {
+        "tree_size": tree_size,
+        "accepted": accepted,
+        "rejected": len(out) - accepted,
+        "results": out,
+    }
+
+
+@blp.route("/<seq>")
+class EntryBySeq(MethodView):
+    @blp.response(200, EntrySchema)
+    def get(self, seq: str) -> dict[str, Any]:
+        """One entry: the exact leaf bytes and the statement in it."""
+        with read_session() as session:
+            return queries.get_entry(session, seq_param(seq))

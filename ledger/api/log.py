@@ -1,0 +1,63 @@
+"""The log's identity, signed checkpoints and Merkle proofs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from .. import queries
+from .context import ledger, read_session
+from .parsing import Blueprint
+from .schemas import (
+    CheckpointArgs,
+    ConsistencyArgs,
+    ConsistencyProofSchema,
+    InclusionArgs,
+    InclusionProofSchema,
+    LogSchema,
+)
+
+blp = Blueprint("log", __name__, url_prefix="/v1", description="Checkpoints and proofs")
+
+
+@blp.route("/log")
+class Log(MethodView):
+    @blp.response(200, LogSchema)
+    def get(self) -> dict[str, Any]:
+        """The log's origin, verifier key and latest signed tree size and root."""
+        lg = ledger()
+        with read_session() as session:
+            return queries.log_info(session, lg.origin, lg.verifier_key)
+
+
+@blp.route("/checkpoint")
+class CheckpointView(MethodView):
+    @blp.arguments(CheckpointArgs, location="query")
+    @blp.response(200, content_type="text/plain; charset=utf-8", description="a C2SP signed note")
+    def get(self, args: dict[str, int]) -> Response:
+        """The latest signed checkpoint, or the one issued at ``tree_size``."""
+        with read_session() as session:
+            note = queries.checkpoint_note(session, args.get("tree_size"))
+        return Response(note, mimetype="text/plain", content_type="text/plain; charset=utf-8")
+
+
+@blp.route("/proofs/inclusion")
+class InclusionProof(MethodView):
+    @blp.arguments(InclusionArgs, location="query")
+    @blp.response(200, InclusionProofSchema)
+    def get(self, args: dict[str, int]) -> dict[str, Any]:
+        """RFC 9162 inclusion proof of entry ``seq`` in the tree of size ``tree_size``."""
+        with read_session() as session:
+            return queries.inclusion_proof(session, args["seq"], args.get("tree_size"))
+
+
+@blp.route("/proofs/consistency")
+class ConsistencyProof(MethodView):
+    @blp.arguments(ConsistencyArgs, location="query")
+    @blp.response(200, ConsistencyProofSchema)
+    def get(self, args: dict[str, int]) -> dict[str, Any]:
+        """RFC 9162 consistency proof between tree sizes ``first`` and ``second``."""
+        with read_session() as session:
+            return queries.consistency_proof(session, args["first"], args.get("second"))

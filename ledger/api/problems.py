@@ -1,0 +1,70 @@
+"""Render every error as RFC 9457 ``application/problem+json``.
+
+One place turns the exception tree into responses: ``LedgerError`` subclasses carry their code and
+status; Werkzeug's HTTP errors (404 route, 405, 413, ...) and anything unexpected are mapped here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ..core.errors import LedgerError, PayloadTooLarge
+
+PROBLEM_TYPE_BASE = "https://consent-ledger.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "code": code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+
+
+def render_ledger_error(error: LedgerError) -> Response:
+    extra = {k: v for k, v in error.details.items() if isinstance(v, str | int | list | dict)}
+    return problem(error.status, error.code, error.title, error.message, **extra)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(LedgerError)
+    def on_ledger_error(error: LedgerError) -> Response:
+        if error.status >= 500:
+            log.error("server error: %s", error, exc_info=error)
+        return render_ledger_error(error)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def on_too_large(_error: RequestEntityTooLarge) -> Response:
+        return render_ledger_error(PayloadTooLarge("the request body is over the size limit"))
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        return problem(status, code, error.name, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem(500, "internal_error", "Internal error", "an unexpected error occurred")

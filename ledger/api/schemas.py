@@ -1,0 +1,165 @@
+"""marshmallow schemas for the HTTP edge: they validate requests and document the API.
+
+What they load is handed to the core's constructors (``SignedStatement.from_json``) before anything
+is signed or hashed; they never produce bytes that are hashed.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+HEX64 = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="must be 64 hex digits")
+UUID_RE = validate.Regexp(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    error="must be a lowercase UUID",
+)
+NON_NEGATIVE = validate.Range(min=0, max=2**63 - 1)
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class SignatureSchema(Strict):
+    public_key = fields.String(required=True, metadata={"description": "raw Ed25519 key, base64"})
+    signature = fields.String(required=True, metadata={"description": "Ed25519 signature, base64"})
+
+
+class EnvelopeSchema(Strict):
+    statement = fields.Dict(
+        required=True, metadata={"description": "a v1 statement (see docs/FORMAT.md)"}
+    )
+    signatures = fields.List(
+        fields.Nested(SignatureSchema), required=True, validate=validate.Length(1, 2)
+    )
+
+
+class BatchSchema(Strict):
+    statements = fields.List(
+        fields.Dict(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "signed envelopes, each validated on its own"},
+    )
+
+
+class AppendedSchema(Strict):
+    seq = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    statement_hash = fields.String(required=True)
+    integrated_at = fields.String(required=True)
+    tree_size = fields.Integer(required=True, metadata={"description": "log size after commit"})
+
+
+class BatchItemSchema(Strict):
+    index = fields.Integer(required=True)
+    status = fields.Integer(required=True)
+    seq = fields.Integer()
+    leaf_hash = fields.String()
+    statement_hash = fields.String()
+    integrated_at = fields.String()
+    error = fields.Dict(metadata={"description": "problem details of a refused statement"})
+
+
+class BatchResultSchema(Strict):
+    tree_size = fields.Integer(required=True)
+    accepted = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    results = fields.List(fields.Nested(BatchItemSchema), required=True)
+
+
+class EntrySchema(Strict):
+    seq = fields.Integer(required=True)
+    type = fields.String(required=True)
+    leaf = fields.String(required=True, metadata={"description": "exact leaf bytes, base64"})
+    leaf_hash = fields.String(required=True)
+    statement_hash = fields.String(required=True)
+    integrated_at = fields.String(required=True)
+    statement = fields.Dict(required=True)
+    signatures = fields.List(fields.Nested(SignatureSchema), required=True)
+
+
+class EntryPageSchema(Strict):
+    tree_size = fields.Integer(required=True)
+    entries = fields.List(fields.Nested(EntrySchema), required=True)
+
+
+class EntryPageArgs(Strict):
+    start = fields.Integer(load_default=0, validate=NON_NEGATIVE)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1))
+
+
+class LogSchema(Strict):
+    origin = fields.String(required=True)
+    verifier_key = fields.String(required=True, metadata={"description": "C2SP vkey"})
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True)
+
+
+class CheckpointArgs(Strict):
+    tree_size = fields.Integer(validate=NON_NEGATIVE)
+
+
+class InclusionArgs(Strict):
+    seq = fields.Integer(required=True, validate=NON_NEGATIVE)
+    tree_size = fields.Integer(validate=NON_NEGATIVE)
+
+
+class InclusionProofSchema(Strict):
+    seq = fields.Integer(required=True)
+    tree_size = fields.Integer(required=True)
+    hashes = fields.List(fields.String(), required=True)
+
+
+class ConsistencyArgs(Strict):
+    first = fields.Integer(required=True, validate=NON_NEGATIVE)
+    second = fields.Integer(validate=NON_NEGATIVE)
+
+
+class ConsistencyProofSchema(Strict):
+    first = fields.Integer(required=True)
+    second = fields.Integer(required=True)
+    hashes = fields.List(fields.String(), required=True)
+
+
+class PartyKeySchema(Strict):
+    key_id = fields.String(required=True)
+    public_key = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "valid, rotated or revoked"})
+    ended_seq = fields.Integer(allow_none=True)
+
+
+class PartySchema(Strict):
+    party_id = fields.String(required=True)
+    pseudonym = fields.String(required=True)
+    registered_seq = fields.Integer(required=True)
+    keys = fields.List(fields.Nested(PartyKeySchema), required=True)
+
+
+class GrantSummarySchema(Strict):
+    grant_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    statement_hash = fields.String(required=True)
+    creator_party = fields.String(required=True)
+    buyer_party = fields.String(required=True)
+    accepted_seq = fields.Integer(allow_none=True)
+    revoked_seq = fields.Integer(allow_none=True)
+    revocation_effective_at = fields.String(allow_none=True)
+
+
+class GrantSchema(GrantSummarySchema):
+    entry = fields.Nested(EntrySchema, required=True)
+    acceptance = fields.Nested(EntrySchema, allow_none=True)
+    revocation = fields.Nested(EntrySchema, allow_none=True)
+
+
+class ContentSchema(Strict):
+    sha256 = fields.String(required=True)
+    grants = fields.List(fields.Nested(GrantSummarySchema), required=True)
+
+
+class HealthSchema(Strict):
+    status = fields.String(required=True)

@@ -1,0 +1,41 @@
+"""Search by party, grant and content, each answer carrying the seqs that prove it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from .. import queries
+from .context import hex64, read_session, uuid_param
+from .parsing import Blueprint
+from .schemas import ContentSchema, GrantSchema, PartySchema
+
+blp = Blueprint("search", __name__, url_prefix="/v1", description="Parties, grants and content")
+
+
+@blp.route("/parties/<key_id>")
+class Party(MethodView):
+    @blp.response(200, PartySchema)
+    def get(self, key_id: str) -> dict[str, Any]:
+        """The party that holds (or held) a key, with all its keys and their status."""
+        with read_session() as session:
+            return queries.party(session, hex64(key_id, "key_id"))
+
+
+@blp.route("/grants/<grant_id>")
+class GrantView(MethodView):
+    @blp.response(200, GrantSchema)
+    def get(self, grant_id: str) -> dict[str, Any]:
+        """A grant with its acceptance and revocation entries."""
+        with read_session() as session:
+            return queries.grant(session, uuid_param(grant_id, "grant_id"))
+
+
+@blp.route("/content/<sha256>")
+class Content(MethodView):
+    @blp.response(200, ContentSchema)
+    def get(self, sha256: str) -> dict[str, Any]:
+        """Every grant that covers the content with this SHA-256."""
+        with read_session() as session:
+            return queries.content(session, hex64(sha256, "sha256"))

@@ -1,0 +1,57 @@
+"""Service configuration, read once from the environment (``LEDGER_*``) at app creation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = f"sqlite:///{DEFAULT_INSTANCE / 'ledger.db'}"
+    log_key_file: Path = DEFAULT_INSTANCE / "log-key.pem"
+    origin: str = "localhost/consent-ledger"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: How far ``issued_at`` may lie ahead of the log's clock.
+    clock_skew_seconds: int = 300
+    #: Body limits (bytes): single statements and batches.
+    max_body_bytes: int = 256 * 1024
+    max_batch_body_bytes: int = 32 * 1024 * 1024
+    max_batch_statements: int = 1000
+    max_page_size: int = 1000
+    auto_migrate: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Build from ``LEDGER_*`` variables; keyword overrides win (used by tests)."""
+        env = os.environ if env is None else env
+        base = cls()
+        values: dict[str, Any] = {}
+        if "LEDGER_DATABASE_URL" in env:
+            values["database_url"] = env["LEDGER_DATABASE_URL"]
+        if "LEDGER_LOG_KEY_FILE" in env:
+            values["log_key_file"] = Path(env["LEDGER_LOG_KEY_FILE"])
+        for name, conv in (
+            ("origin", str),
+            ("host", str),
+            ("port", int),
+            ("clock_skew_seconds", int),
+            ("max_body_bytes", int),
+            ("max_batch_body_bytes", int),
+            ("max_batch_statements", int),
+            ("max_page_size", int),
+        ):
+            key = f"LEDGER_{name.upper()}"
+            if key in env:
+                values[name] = conv(env[key])
+        if "LEDGER_AUTO_MIGRATE" in env:
+            values["auto_migrate"] = env["LEDGER_AUTO_MIGRATE"].lower() not in ("0", "false", "no")
+        values.update(overrides)
+        return replace(base, **values)

@@ -1,0 +1,215 @@
+"""Data access: append rows and read them. No update, no delete, no commit.
+
+Every function takes a ``Session``; the caller frames the transaction (``with session.begin():``
+or ``Database.append_transaction()``). Nothing here decides whether a statement is allowed: that is
+the service layer's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from .core.errors import LedgerError
+from .models import (
+    Checkpoint,
+    Entry,
+    Grant,
+    GrantContent,
+    GrantEvent,
+    Key,
+    KeyEnd,
+    LogMeta,
+    TreeHash,
+)
+
+
+class MissingTreeHash(LedgerError):
+    """A stored Merkle hash the tree needs is absent: the store is damaged."""
+
+    code = "tree_hash_missing"
+    status = 500
+    title = "Stored tree hash missing"
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last entry of the log (size 0: no entry)."""
+
+    size: int
+    leaf_hash: bytes | None
+    integrated_at_us: int
+
+
+# --- log identity ---------------------------------------------------------------------------------
+
+
+def get_log_meta(session: Session) -> LogMeta | None:
+    return session.get(LogMeta, 1)
+
+
+def add_log_meta(session: Session, origin: str, public_key: bytes, created_at: datetime) -> None:
+    session.execute(
+        insert(LogMeta).values(id=1, origin=origin, public_key=public_key, created_at=created_at)
+    )
+
+
+# --- entries ------------------------------------------------------------------------------------
+
+
+def last_entry(session: Session) -> Entry | None:
+    return session.scalars(select(Entry).order_by(Entry.seq.desc()).limit(1)).first()
+
+
+def log_size(session: Session) -> int:
+    last = session.scalar(select(func.max(Entry.seq)))
+    return 0 if last is None else int(last) + 1
+
+
+def append_entries(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        session.execute(insert(Entry), list(rows))
+
+
+def get_entry(session: Session, seq: int) -> Entry | None:
+    return session.get(Entry, seq)
+
+
+def list_entries(session: Session, start: int, limit: int) -> list[Entry]:
+    stmt = select(Entry).where(Entry.seq >= start).order_by(Entry.seq).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def entries_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, Entry]:
+    wanted = sorted(set(seqs))
+    if not wanted:
+        return {}
+    return {e.seq: e for e in session.scalars(select(Entry).where(Entry.seq.in_(wanted)))}
+
+
+def seq_of_statement(session: Session, statement_hash: bytes) -> int | None:
+    return session.scalar(select(Entry.seq).where(Entry.statement_hash == statement_hash))
+
+
+def seqs_of_statements(session: Session, hashes: Sequence[bytes]) -> dict[bytes, int]:
+    if not hashes:
+        return {}
+    stmt = select(Entry.statement_hash, Entry.seq).where(Entry.statement_hash.in_(set(hashes)))
+    return {bytes(h): s for h, s in session.execute(stmt)}
+
+
+# --- Merkle tree hashes -------------------------------------------------------------------------
+
+
+def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
+    """Stored hashes in the order asked; raises MissingTreeHash if any is absent."""
+    wanted = set(indexes)
+    if not wanted:
+        return []
+    found = {
+        i: bytes(h)
+        for i, h in session.execute(
+            select(TreeHash.idx, TreeHash.hash).where(TreeHash.idx.in_(wanted))
+        )
+    }
+    missing = wanted - found.keys()
+    if missing:
+        raise MissingTreeHash(f"stored tree hash(es) missing: {sorted(missing)[:5]}")
+    return [found[i] for i in indexes]
+
+
+def append_tree_hashes(session: Session, start_index: int, hashes: Sequence[bytes]) -> None:
+    if hashes:
+        session.execute(
+            insert(TreeHash), [{"idx": start_index + i, "hash": h} for i, h in enumerate(hashes)]
+        )
+
+
+class SessionHashReader:
+    """The core's HashReader over the ``tree_hashes`` table, with unflushed hashes overlaid."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending: dict[int, bytes] = {}
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        missing = [i for i in indexes if i not in self.pending]
+        stored = dict(zip(missing, read_tree_hashes(self.session, missing), strict=True))
+        return [self.pending[i] if i in self.pending else stored[i] for i in indexes]
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+def add_checkpoint(
+    session: Session, tree_size: int, root_hash: bytes, note: str, created_at: datetime
+) -> None:
+    session.execute(
+        insert(Checkpoint).values(
+            tree_size=tree_size, root_hash=root_hash, note=note, created_at=created_at
+        )
+    )
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    stmt = select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def get_checkpoint(session: Session, tree_size: int) -> Checkpoint | None:
+    return session.get(Checkpoint, tree_size)
+
+
+# --- derived indexes: keys, grants, content -------------------------------------------------------
+
+
+def get_key(session: Session, key_id: str) -> Key | None:
+    return session.get(Key, key_id)
+
+
+def get_key_end(session: Session, key_id: str) -> KeyEnd | None:
+    return session.get(KeyEnd, key_id)
+
+
+def party_keys(session: Session, party_id: str) -> list[Key]:
+    return list(session.scalars(select(Key).where(Key.party_id == party_id).order_by(Key.seq)))
+
+
+def key_ends_for(session: Session, key_ids: Sequence[str]) -> dict[str, KeyEnd]:
+    if not key_ids:
+        return {}
+    stmt = select(KeyEnd).where(KeyEnd.key_id.in_(set(key_ids)))
+    return {k.key_id: k for k in session.scalars(stmt)}
+
+
+def get_grant(session: Session, grant_id: str) -> Grant | None:
+    return session.get(Grant, grant_id)
+
+
+def grant_by_hash(session: Session, statement_hash: bytes) -> Grant | None:
+    return session.scalars(select(Grant).where(Grant.statement_hash == statement_hash)).first()
+
+
+def grant_events(session: Session, grant_id: str) -> dict[str, GrantEvent]:
+    stmt = select(GrantEvent).where(GrantEvent.grant_id == grant_id)
+    return {e.kind: e for e in session.scalars(stmt)}
+
+
+def grants_for_content(session: Session, sha256_hex: str) -> list[Grant]:
+    stmt = (
+        select(Grant)
+        .join(GrantContent, GrantContent.grant_id == Grant.grant_id)
+        .where(GrantContent.sha256 == sha256_hex)
+        .order_by(Grant.seq)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_rows(session: Session, model: type, rows: Sequence[dict[str, object]]) -> None:
+    """Insert rows into a derived-index table (append-only like everything else)."""
+    if rows:
+        session.execute(insert(model), list(rows))

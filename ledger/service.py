@@ -1,0 +1,449 @@
+"""The log service: decides whether statements may enter the log, and appends them.
+
+``LogService.append`` takes statements whose shapes and signatures the core has already verified,
+checks them against the log's state (the rules below), and appends the accepted ones in one
+transaction that holds the append lock: leaves are chained, stored Merkle hashes appended, and a
+checkpoint for the new tree size signed and stored. Results are returned only after the commit.
+
+State rules, checked at append time in log order (422 ``StateError`` subclasses):
+- ``party.register``: the key is new (``key_already_registered``).
+- every other statement: the signer's key is registered (``unknown_key``) and neither rotated away
+  nor revoked (``key_revoked``).
+- ``key.rotate``: the new key is new. ``key.revoke``: the key exists, belongs to the signer's party
+  (``not_key_owner``) and is still valid.
+- ``grant``: the buyer key is registered and valid (``buyer_not_registered``/``key_revoked``), the
+  grant id is unused (``grant_id_taken``).
+- ``grant.accept``: the grant exists (``unknown_grant``), the signer is of the buyer's party
+  (``not_grant_buyer``), once (``already_accepted``), not after a revocation (``grant_revoked``).
+- ``grant.revoke``: the grant exists, the signer is of the creator's party (``not_grant_creator``),
+  once (``already_revoked``). Once accepted, a grant is revocable only if its terms say so
+  (``not_revocable``) and not earlier than its notice period after the revocation is logged
+  (``notice_period``). An offer not yet accepted may always be withdrawn.
+- ``issued_at`` lies no further in the future than the configured clock skew (``issued_in_future``).
+- the same statement (by statement hash) is logged once (409 ``duplicate_statement``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from . import repository as repo
+from .core import merkle
+from .core.checkpoint import Checkpoint, sign_checkpoint
+from .core.errors import (
+    AlreadyAccepted,
+    AlreadyRevoked,
+    BuyerNotRegistered,
+    Conflict,
+    DuplicateStatement,
+    GrantIdTaken,
+    IssuedInFuture,
+    KeyAlreadyRegistered,
+    KeyRevoked,
+    LedgerError,
+    NotGrantBuyer,
+    NotGrantCreator,
+    NoticePeriod,
+    NotRevocable,
+    StateError,
+    Unavailable,
+    UnknownGrant,
+    UnknownKey,
+)
+from .core.leaf import GENESIS_PREV_HASH, Leaf, datetime_from_micros, leaf_hash, leaf_header
+from .core.note import NoteSigner
+from .core.statements import (
+    Grant,
+    GrantAccept,
+    GrantRevoke,
+    KeyRevoke,
+    KeyRotate,
+    PartyRegister,
+    SignedStatement,
+)
+from .db import Database
+from .models import Grant as GrantRow
+from .models import GrantContent, GrantEvent, Key, KeyEnd
+
+
+class NotKeyOwner(StateError):
+    code = "not_key_owner"
+    title = "Key belongs to another party"
+
+
+class GrantRevoked(StateError):
+    code = "grant_revoked"
+    title = "Grant was revoked"
+
+
+# --- the state a statement is checked against ----------------------------------------------------
+
+
+@dataclass
+class KeyState:
+    key_id: str
+    party_id: str
+    pseudonym: str
+    ended: str | None  # None while valid; "rotated" or "revoked" after
+
+
+@dataclass
+class GrantState:
+    grant_id: str
+    statement_hash: bytes
+    creator_party: str
+    buyer_party: str
+    revocable: bool
+    notice_days: int | None
+    accepted: bool
+    revoked: bool
+
+
+@dataclass
+class StateView:
+    """The derived state of the log as read in this transaction, plus this batch's own changes.
+
+    Only reads; ``record_*`` updates the overlay so later statements of the same batch see the
+    effects of earlier ones.
+    """
+
+    session: Session
+    keys: dict[str, KeyState | None] = field(default_factory=dict)
+    grants: dict[bytes, GrantState | None] = field(default_factory=dict)
+    grant_ids: set[str] = field(default_factory=set)
+
+    def key(self, key_id: str) -> KeyState | None:
+        if key_id not in self.keys:
+            row = repo.get_key(self.session, key_id)
+            if row is None:
+                self.keys[key_id] = None
+            else:
+                end = repo.get_key_end(self.session, key_id)
+                ended = end.kind if end else None
+                self.keys[key_id] = KeyState(key_id, row.party_id, row.pseudonym, ended)
+        return self.keys[key_id]
+
+    def grant(self, statement_hash: bytes) -> GrantState | None:
+        if statement_hash not in self.grants:
+            row = repo.grant_by_hash(self.session, statement_hash)
+            self.grants[statement_hash] = None if row is None else self._grant_state(row)
+        return self.grants[statement_hash]
+
+    def _grant_state(self, row: GrantRow) -> GrantState:
+        events = repo.grant_events(self.session, row.grant_id)
+        return GrantState(
+            grant_id=row.grant_id,
+            statement_hash=bytes(row.statement_hash),
+            creator_party=row.creator_party,
+            buyer_party=row.buyer_party,
+            revocable=row.revocable,
+            notice_days=row.notice_days,
+            accepted="accept" in events,
+            revoked="revoke" in events,
+        )
+
+    def grant_id_taken(self, grant_id: str) -> bool:
+        return grant_id in self.grant_ids or repo.get_grant(self.session, grant_id) is not None
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Effects:
+    """Rows for the derived-index tables, keyed by model."""
+
+    rows: list[tuple[type, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, model: type, **row: Any) -> None:
+        self.rows.append((model, row))
+
+
+def _valid_key(state: StateView, key_id: str, error: type[StateError] = UnknownKey) -> KeyState:
+    key = state.key(key_id)
+    if key is None:
+        raise error(f"key {key_id} is not registered")
+    if key.ended is not None:
+        raise KeyRevoked(f"key {key_id} was {key.ended}")
+    return key
+
+
+def _check_register(state: StateView, stmt: PartyRegister, seq: int, fx: Effects) -> None:
+    if state.key(stmt.signer) is not None:
+        raise KeyAlreadyRegistered(f"key {stmt.signer} is already registered")
+    state.keys[stmt.signer] = KeyState(stmt.signer, stmt.signer, stmt.pseudonym, None)
+    fx.add(
+        Key,
+        key_id=stmt.signer,
+        party_id=stmt.signer,
+        public_key=stmt.public_key.raw,
+        pseudonym=stmt.pseudonym,
+        seq=seq,
+    )
+
+
+def _check_rotate(state: StateView, stmt: KeyRotate, seq: int, fx: Effects) -> None:
+    old = _valid_key(state, stmt.signer)
+    new_id = stmt.new_public_key.key_id
+    if state.key(new_id) is not None:
+        raise KeyAlreadyRegistered(f"key {new_id} is already registered")
+    old.ended = "rotated"
+    state.keys[new_id] = KeyState(new_id, old.party_id, old.pseudonym, None)
+    fx.add(
+        Key,
+        key_id=new_id,
+        party_id=old.party_id,
+        public_key=stmt.new_public_key.raw,
+        pseudonym=old.pseudonym,
+        seq=seq,
+    )
+    fx.add(KeyEnd, key_id=old.key_id, seq=seq, kind="rotated")
+
+
+def _check_key_revoke(state: StateView, stmt: KeyRevoke, seq: int, fx: Effects) -> None:
+    signer = _valid_key(state, stmt.signer)
+    target = state.key(stmt.key_id)
+    if target is None:
+        raise UnknownKey(f"key {stmt.key_id} is not registered")
+    if target.party_id != signer.party_id:
+        raise NotKeyOwner("a key may be revoked only by a key of the same party")
+    if target.ended is not None:
+        raise KeyRevoked(f"key {stmt.key_id} was already {target.ended}")
+    target.ended = "revoked"
+    fx.add(KeyEnd, key_id=stmt.key_id, seq=seq, kind="revoked")
+
+
+def _check_grant(
+    state: StateView, stmt: Grant, seq: int, fx: Effects, signed: SignedStatement
+) -> None:
+    # A party has one valid key at a time and the core refuses buyer == signer, so the buyer is
+    # always another party here.
+    creator = _valid_key(state, stmt.signer)
+    buyer = _valid_key(state, stmt.buyer, BuyerNotRegistered)
+    if state.grant_id_taken(stmt.grant_id):
+        raise GrantIdTaken(f"grant id {stmt.grant_id} is already in the log")
+    state.grant_ids.add(stmt.grant_id)
+    terms = stmt.terms
+    state.grants[signed.statement_hash] = GrantState(
+        stmt.grant_id,
+        signed.statement_hash,
+        creator.party_id,
+        buyer.party_id,
+        terms.revocable,
+        terms.notice_days,
+        accepted=False,
+        revoked=False,
+    )
+    fx.add(
+        GrantRow,
+        grant_id=stmt.grant_id,
+        seq=seq,
+        statement_hash=signed.statement_hash,
+        creator_party=creator.party_id,
+        buyer_party=buyer.party_id,
+        revocable=terms.revocable,
+        notice_days=terms.notice_days,
+    )
+    for item in stmt.content:
+        fx.add(GrantContent, sha256=item.sha256, grant_id=stmt.grant_id)
+
+
+def _grant_for(state: StateView, grant_hash: str) -> GrantState:
+    grant = state.grant(bytes.fromhex(grant_hash))
+    if grant is None:
+        raise UnknownGrant(f"no grant with statement hash {grant_hash}")
+    return grant
+
+
+def _check_accept(state: StateView, stmt: GrantAccept, seq: int, fx: Effects) -> None:
+    signer = _valid_key(state, stmt.signer)
+    grant = _grant_for(state, stmt.grant_hash)
+    if signer.party_id != grant.buyer_party:
+        raise NotGrantBuyer("only the buyer named in the grant may accept it")
+    if grant.accepted:
+        raise AlreadyAccepted(f"grant {grant.grant_id} was already accepted")
+    if grant.revoked:
+        raise GrantRevoked(f"grant {grant.grant_id} was revoked")
+    grant.accepted = True
+    fx.add(GrantEvent, grant_id=grant.grant_id, kind="accept", seq=seq, effective_at=None)
+
+
+def _check_grant_revoke(
+    state: StateView, stmt: GrantRevoke, seq: int, fx: Effects, now: datetime
+) -> None:
+    signer = _valid_key(state, stmt.signer)
+    grant = _grant_for(state, stmt.grant_hash)
+    if signer.party_id != grant.creator_party:
+        raise NotGrantCreator("only the grant's creator may revoke it")
+    if grant.revoked:
+        raise AlreadyRevoked(f"grant {grant.grant_id} was already revoked")
+    if grant.accepted:
+        if not grant.revocable:
+            raise NotRevocable(f"grant {grant.grant_id} is not revocable under its terms")
+        earliest = now + timedelta(days=grant.notice_days or 0)
+        if stmt.effective_at < earliest.replace(microsecond=0):
+            raise NoticePeriod(
+                f"with {grant.notice_days} days' notice the revocation may take effect "
+                f"at {earliest.strftime('%Y-%m-%dT%H:%M:%SZ')} at the earliest",
+                earliest=earliest.isoformat(),
+            )
+    grant.revoked = True
+    fx.add(
+        GrantEvent, grant_id=grant.grant_id, kind="revoke", seq=seq, effective_at=stmt.effective_at
+    )
+
+
+def check_statement(
+    state: StateView, signed: SignedStatement, seq: int, now: datetime, skew: timedelta
+) -> Effects:
+    """Apply the state rules to one statement about to get ``seq``; raises a StateError."""
+    stmt = signed.statement
+    if stmt.issued_at > now + skew:
+        raise IssuedInFuture(f"issued_at {stmt.issued_at.isoformat()} is ahead of the log clock")
+    fx = Effects()
+    if isinstance(stmt, PartyRegister):
+        _check_register(state, stmt, seq, fx)
+    elif isinstance(stmt, KeyRotate):
+        _check_rotate(state, stmt, seq, fx)
+    elif isinstance(stmt, KeyRevoke):
+        _check_key_revoke(state, stmt, seq, fx)
+    elif isinstance(stmt, Grant):
+        _check_grant(state, stmt, seq, fx, signed)
+    elif isinstance(stmt, GrantAccept):
+        _check_accept(state, stmt, seq, fx)
+    elif isinstance(stmt, GrantRevoke):
+        _check_grant_revoke(state, stmt, seq, fx, now)
+    return fx
+
+
+# --- appending -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    leaf_hash: bytes
+    integrated_at: datetime
+    statement_hash: bytes
+
+
+Result = Appended | LedgerError
+
+
+class LogService:
+    """Appends statements to the log and signs a checkpoint for every published tree size."""
+
+    def __init__(
+        self,
+        db: Database,
+        signer: NoteSigner,
+        *,
+        clock_skew: timedelta = timedelta(minutes=5),
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.origin = signer.name
+        self.clock_skew = clock_skew
+        self._clock = clock
+
+    def append_one(self, signed: SignedStatement) -> Appended:
+        """Append one statement or raise its error (nothing is written on error)."""
+        (result,) = self.append([signed])
+        if isinstance(result, LedgerError):
+            raise result
+        return result
+
+    def append(self, batch: Sequence[SignedStatement]) -> list[Result]:
+        """Append the acceptable statements of ``batch`` together; one result per statement.
+
+        Raises Unavailable if the database cannot be reached or the transaction fails; in that
+        case nothing was written.
+        """
+        try:
+            with self.db.append_transaction() as session:
+                return self._append_locked(session, batch)
+        except IntegrityError as e:  # only a bug or a foreign writer can get past the lock
+            raise Conflict("the log changed concurrently; retry") from e
+        except DBAPIError as e:
+            raise Unavailable("the database is unavailable; nothing was written") from e
+
+    def _append_locked(self, session: Session, batch: Sequence[SignedStatement]) -> list[Result]:
+        last = repo.last_entry(session)
+        size = 0 if last is None else last.seq + 1
+        prev_hash = GENESIS_PREV_HASH if last is None else bytes(last.leaf_hash)
+        last_us = 0 if last is None else leaf_header(bytes(last.leaf)).integrated_at
+        now_us = max(self._clock() // 1000, last_us)
+        now = datetime_from_micros(now_us)
+        existing = repo.seqs_of_statements(session, [s.statement_hash for s in batch])
+        state = StateView(session)
+        results: list[Result] = []
+        entry_rows: list[dict[str, Any]] = []
+        index_rows: list[tuple[type, dict[str, Any]]] = []
+        seen: dict[bytes, int] = {}
+        for signed in batch:
+            h = signed.statement_hash
+            dup = existing.get(h, seen.get(h))
+            if dup is not None:
+                results.append(
+                    DuplicateStatement(f"statement already logged at seq {dup}", seq=dup)
+                )
+                continue
+            seq = size + len(entry_rows)
+            try:
+                fx = check_statement(state, signed, seq, now, self.clock_skew)
+                leaf = Leaf(seq, now_us, prev_hash, signed).to_bytes()
+            except LedgerError as e:
+                results.append(e)
+                continue
+            prev_hash = leaf_hash(leaf)
+            seen[h] = seq
+            entry_rows.append(_entry_row(seq, leaf, prev_hash, signed, now))
+            index_rows.extend(fx.rows)
+            results.append(Appended(seq, prev_hash, now, h))
+        if entry_rows:
+            self._write(session, size, entry_rows, index_rows, now)
+        return results
+
+    def _write(
+        self,
+        session: Session,
+        size: int,
+        entry_rows: list[dict[str, Any]],
+        index_rows: list[tuple[type, dict[str, Any]]],
+        now: datetime,
+    ) -> None:
+        repo.append_entries(session, entry_rows)
+        for model, row in index_rows:  # in statement order: foreign keys see their targets
+            repo.add_rows(session, model, [row])
+        reader = repo.SessionHashReader(session)
+        leaf_hashes = [r["leaf_hash"] for r in entry_rows]
+        new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
+        start = merkle.stored_hash_count(size)
+        repo.append_tree_hashes(session, start, new_hashes)
+        reader.pending.update({start + i: h for i, h in enumerate(new_hashes)})
+        new_size = size + len(entry_rows)
+        root = merkle.tree_hash(new_size, reader)
+        note = sign_checkpoint(Checkpoint(self.origin, new_size, root), self.signer)
+        repo.add_checkpoint(session, new_size, root, note, now)
+
+
+def _entry_row(
+    seq: int, leaf: bytes, leaf_hash_: bytes, signed: SignedStatement, now: datetime
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "leaf": leaf,
+        "leaf_hash": leaf_hash_,
+        "statement_hash": signed.statement_hash,
+        "type": signed.type_name,
+        "signer": signed.statement.signer,
+        "integrated_at": now,
+    }

@@ -1,0 +1,198 @@
+"""Shared fixtures. Layer-specific fixtures live in each layer's conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ledger.config import Config
+from ledger.core import builders
+from ledger.core.keys import SigningKey
+from ledger.core.statements import SignedStatement
+from tests.factories import T0, seeded_key
+
+
+@pytest.fixture
+def signing_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+@pytest.fixture
+def creator_key() -> SigningKey:
+    return seeded_key(1)
+
+
+@pytest.fixture
+def buyer_key() -> SigningKey:
+    return seeded_key(2)
+
+
+@pytest.fixture
+def make_grant(creator_key: SigningKey, buyer_key: SigningKey) -> Callable[..., SignedStatement]:
+    """Factory: ``make_grant(**overrides)`` signs a grant; overrides are TermsSpec fields, or
+    ``items``, ``grant_id``, ``creator``, ``buyer_key_id``, ``issued_at``, ``nonce``."""
+
+    def make(**overrides: Any) -> SignedStatement:
+        creator = overrides.pop("creator", creator_key)
+        buyer_key_id = overrides.pop("buyer_key_id", buyer_key.key_id)
+        grant_id = overrides.pop("grant_id", str(uuid.uuid4()))
+        items = overrides.pop(
+            "items", [builders.Item(sha256="ab" * 32, bytes=10_000_000, duration_s=60)]
+        )
+        issued_at = overrides.pop("issued_at", T0)
+        nonce = overrides.pop("nonce", None)
+        terms = builders.TermsSpec(**overrides)
+        return builders.grant(
+            creator, buyer_key_id, grant_id, items, terms, issued_at=issued_at, nonce=nonce
+        )
+
+    return make
+
+
+# --- Databases: every storage test runs on SQLite and on the real PostgreSQL ---------------------
+# (the app and database modules are imported inside fixtures so that tests/core needs only the core)
+
+
+PG_ADMIN_URL = os.environ.get(
+    "LEDGER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES", "") not in ("", "0")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _pg_reachable() -> str | None:
+    """None when reachable, else the reason."""
+    engine = sa.create_engine(PG_ADMIN_URL, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as e:
+        return str(e).splitlines()[0]
+    finally:
+        engine.dispose()
+    return None
+
+
+_PG_PROBLEM = _pg_reachable()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _PG_PROBLEM is None:
+        return f"PostgreSQL leg: ON ({PG_ADMIN_URL})"
+    return f"PostgreSQL leg: SKIPPED - server not reachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _PG_PROBLEM is not None and REQUIRE_POSTGRES:
+        raise pytest.UsageError(
+            f"LEDGER_REQUIRE_POSTGRES is set but PostgreSQL is unreachable: {_PG_PROBLEM}"
+        )
+
+
+def _pg_admin() -> sa.Engine:
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def pg_url(dbname: str) -> str:
+    return (
+        sa.engine.make_url(PG_ADMIN_URL).set(database=dbname).render_as_string(hide_password=False)
+    )
+
+
+def create_pg_database(name: str, template: str | None = None) -> str:
+    engine = _pg_admin()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        tmpl = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{tmpl}'))
+    engine.dispose()
+    return pg_url(name)
+
+
+def drop_pg_database(name: str) -> None:
+    engine = _pg_admin()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ledger import db as ledger_db
+
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    ledger_db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    if _PG_PROBLEM is not None:
+        pytest.skip(f"PostgreSQL not reachable ({_PG_PROBLEM}): PostgreSQL leg skipped")
+    from ledger import db as ledger_db
+
+    name = f"ledger_tmpl_{os.getpid()}"
+    url = create_pg_database(name)
+    ledger_db.upgrade(url)
+    yield name
+    drop_pg_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database on the backend under test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "ledger.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"ledger_t_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    url = create_pg_database(name, template=template_name)
+    yield url
+    drop_pg_database(name)
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Config:
+    return Config(
+        database_url=database_url,
+        log_key_file=tmp_path / "log-key.pem",
+        origin="test.example/log",
+        auto_migrate=False,
+    )
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Flask]:
+    from ledger.app import create_app
+
+    application = create_app(config)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["ledger"].db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def service(app: Flask) -> Any:
+    return app.extensions["ledger"].service  # type: ignore[no-any-return]
