@@ -14,7 +14,7 @@ from .core.errors import LedgerError, PayloadTooLarge
 from .core.note import NoteSigner
 from .db import Database
 from .logkey import load_or_create_log_key
-from .service import LogService
+from .service import GroupCommitter, LogService
 
 
 class LogIdentityMismatch(LedgerError):
@@ -32,6 +32,7 @@ class Ledger:
     config: Config
     db: Database
     service: LogService
+    committer: GroupCommitter
     origin: str
     verifier_key: str
 
@@ -49,7 +50,12 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, config.max_batch_body_bytes)
     app.extensions["ledger"] = Ledger(
-        config, database, service, config.origin, signer.verifier().to_vkey()
+        config,
+        database,
+        service,
+        GroupCommitter(service),
+        config.origin,
+        signer.verifier().to_vkey(),
     )
 
     @app.before_request

@@ -186,6 +186,39 @@ def key_ends_for(session: Session, key_ids: Sequence[str]) -> dict[str, KeyEnd]:
     return {k.key_id: k for k in session.scalars(stmt)}
 
 
+def keys_by_id(session: Session, key_ids: Iterable[str]) -> dict[str, Key]:
+    wanted = set(key_ids)
+    if not wanted:
+        return {}
+    return {k.key_id: k for k in session.scalars(select(Key).where(Key.key_id.in_(wanted)))}
+
+
+def grants_by_hash(session: Session, hashes: Iterable[bytes]) -> dict[bytes, Grant]:
+    wanted = set(hashes)
+    if not wanted:
+        return {}
+    stmt = select(Grant).where(Grant.statement_hash.in_(wanted))
+    return {bytes(g.statement_hash): g for g in session.scalars(stmt)}
+
+
+def existing_grant_ids(session: Session, grant_ids: Iterable[str]) -> set[str]:
+    wanted = set(grant_ids)
+    if not wanted:
+        return set()
+    return set(session.scalars(select(Grant.grant_id).where(Grant.grant_id.in_(wanted))))
+
+
+def events_for_grants(session: Session, grant_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Event kinds ('accept', 'revoke') recorded per grant id."""
+    wanted = set(grant_ids)
+    out: dict[str, set[str]] = {g: set() for g in wanted}
+    if wanted:
+        stmt = select(GrantEvent.grant_id, GrantEvent.kind).where(GrantEvent.grant_id.in_(wanted))
+        for grant_id, kind in session.execute(stmt):
+            out[grant_id].add(kind)
+    return out
+
+
 def get_grant(session: Session, grant_id: str) -> Grant | None:
     return session.get(Grant, grant_id)
 

@@ -25,9 +25,10 @@ State rules, checked at append time in log order (422 ``StateError`` subclasses)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,8 +111,8 @@ class GrantState:
 class StateView:
     """The derived state of the log as read in this transaction, plus this batch's own changes.
 
-    Only reads; ``record_*`` updates the overlay so later statements of the same batch see the
-    effects of earlier ones.
+    ``prefetch`` loads everything a batch refers to in a few IN queries; the rules then read and
+    update this in-memory view, so later statements of a batch see the effects of earlier ones.
     """
 
     session: Session
@@ -119,38 +120,70 @@ class StateView:
     grants: dict[bytes, GrantState | None] = field(default_factory=dict)
     grant_ids: set[str] = field(default_factory=set)
 
+    def prefetch(self, batch: Sequence[SignedStatement]) -> None:
+        key_ids: set[str] = set()
+        grant_hashes: set[bytes] = set()
+        new_grant_ids: set[str] = set()
+        for signed in batch:
+            stmt = signed.statement
+            key_ids.add(stmt.signer)
+            if isinstance(stmt, KeyRotate):
+                key_ids.add(stmt.new_public_key.key_id)
+            elif isinstance(stmt, KeyRevoke):
+                key_ids.add(stmt.key_id)
+            elif isinstance(stmt, Grant):
+                key_ids.add(stmt.buyer)
+                new_grant_ids.add(stmt.grant_id)
+            elif isinstance(stmt, GrantAccept | GrantRevoke):
+                grant_hashes.add(bytes.fromhex(stmt.grant_hash))
+        self._load_keys(key_ids - self.keys.keys())
+        self._load_grants(grant_hashes - self.grants.keys())
+        self.grant_ids |= repo.existing_grant_ids(self.session, new_grant_ids)
+
+    def _load_keys(self, key_ids: set[str]) -> None:
+        rows = repo.keys_by_id(self.session, key_ids)
+        ends = repo.key_ends_for(self.session, list(rows))
+        for key_id in key_ids:
+            row = rows.get(key_id)
+            end = ends.get(key_id)
+            self.keys[key_id] = (
+                None
+                if row is None
+                else KeyState(key_id, row.party_id, row.pseudonym, end.kind if end else None)
+            )
+
+    def _load_grants(self, hashes: set[bytes]) -> None:
+        rows = repo.grants_by_hash(self.session, hashes)
+        events = repo.events_for_grants(self.session, [r.grant_id for r in rows.values()])
+        for h in hashes:
+            row = rows.get(h)
+            self.grants[h] = None if row is None else _grant_state(row, events[row.grant_id])
+
     def key(self, key_id: str) -> KeyState | None:
         if key_id not in self.keys:
-            row = repo.get_key(self.session, key_id)
-            if row is None:
-                self.keys[key_id] = None
-            else:
-                end = repo.get_key_end(self.session, key_id)
-                ended = end.kind if end else None
-                self.keys[key_id] = KeyState(key_id, row.party_id, row.pseudonym, ended)
+            self._load_keys({key_id})
         return self.keys[key_id]
 
     def grant(self, statement_hash: bytes) -> GrantState | None:
         if statement_hash not in self.grants:
-            row = repo.grant_by_hash(self.session, statement_hash)
-            self.grants[statement_hash] = None if row is None else self._grant_state(row)
+            self._load_grants({statement_hash})
         return self.grants[statement_hash]
-
-    def _grant_state(self, row: GrantRow) -> GrantState:
-        events = repo.grant_events(self.session, row.grant_id)
-        return GrantState(
-            grant_id=row.grant_id,
-            statement_hash=bytes(row.statement_hash),
-            creator_party=row.creator_party,
-            buyer_party=row.buyer_party,
-            revocable=row.revocable,
-            notice_days=row.notice_days,
-            accepted="accept" in events,
-            revoked="revoke" in events,
-        )
 
     def grant_id_taken(self, grant_id: str) -> bool:
         return grant_id in self.grant_ids or repo.get_grant(self.session, grant_id) is not None
+
+
+def _grant_state(row: GrantRow, events: set[str]) -> GrantState:
+    return GrantState(
+        grant_id=row.grant_id,
+        statement_hash=bytes(row.statement_hash),
+        creator_party=row.creator_party,
+        buyer_party=row.buyer_party,
+        revocable=row.revocable,
+        notice_days=row.notice_days,
+        accepted="accept" in events,
+        revoked="revoke" in events,
+    )
 
 
 # --- the rules -----------------------------------------------------------------------------------
@@ -332,6 +365,8 @@ class Appended:
     leaf_hash: bytes
     integrated_at: datetime
     statement_hash: bytes
+    #: The tree size committed with this entry: a checkpoint exists at exactly this size.
+    tree_size: int = 0
 
 
 Result = Appended | LedgerError
@@ -384,6 +419,7 @@ class LogService:
         now = datetime_from_micros(now_us)
         existing = repo.seqs_of_statements(session, [s.statement_hash for s in batch])
         state = StateView(session)
+        state.prefetch(batch)
         results: list[Result] = []
         entry_rows: list[dict[str, Any]] = []
         index_rows: list[tuple[type, dict[str, Any]]] = []
@@ -408,9 +444,11 @@ class LogService:
             entry_rows.append(_entry_row(seq, leaf, prev_hash, signed, now))
             index_rows.extend(fx.rows)
             results.append(Appended(seq, prev_hash, now, h))
-        if entry_rows:
-            self._write(session, size, entry_rows, index_rows, now)
-        return results
+        if not entry_rows:
+            return results
+        new_size = size + len(entry_rows)
+        self._write(session, size, entry_rows, index_rows, now)
+        return [replace(r, tree_size=new_size) if isinstance(r, Appended) else r for r in results]
 
     def _write(
         self,
@@ -421,8 +459,11 @@ class LogService:
         now: datetime,
     ) -> None:
         repo.append_entries(session, entry_rows)
-        for model, row in index_rows:  # in statement order: foreign keys see their targets
-            repo.add_rows(session, model, [row])
+        by_model: dict[type, list[dict[str, Any]]] = {m: [] for m in _INDEX_INSERT_ORDER}
+        for model, row in index_rows:
+            by_model[model].append(row)
+        for model in _INDEX_INSERT_ORDER:  # parents before children, for the foreign keys
+            repo.add_rows(session, model, by_model[model])
         reader = repo.SessionHashReader(session)
         leaf_hashes = [r["leaf_hash"] for r in entry_rows]
         new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
@@ -433,6 +474,9 @@ class LogService:
         root = merkle.tree_hash(new_size, reader)
         note = sign_checkpoint(Checkpoint(self.origin, new_size, root), self.signer)
         repo.add_checkpoint(session, new_size, root, note, now)
+
+
+_INDEX_INSERT_ORDER: tuple[type, ...] = (Key, KeyEnd, GrantRow, GrantContent, GrantEvent)
 
 
 def _entry_row(
@@ -447,3 +491,53 @@ def _entry_row(
         "signer": signed.statement.signer,
         "integrated_at": now,
     }
+
+
+class _Slot:
+    __slots__ = ("result", "signed")
+
+    def __init__(self, signed: SignedStatement) -> None:
+        self.signed = signed
+        self.result: Result | None = None
+
+
+class GroupCommitter:
+    """Group commit for single appends: concurrent requests of one process share a transaction.
+
+    Each caller queues its statement and then waits for the leader lock. Whoever holds it takes
+    every statement queued so far (up to ``max_batch``) and appends them together, so one lock
+    round and one commit serve many requests. Results are per statement, as with ``append``; a
+    caller returns only after the transaction holding its statement committed. If that
+    transaction fails, every statement in it gets the same error and nothing of it was written.
+    """
+
+    def __init__(self, service: LogService, max_batch: int = 256) -> None:
+        self.service = service
+        self.max_batch = max_batch
+        self._queue: list[_Slot] = []
+        self._queue_lock = threading.Lock()
+        self._leader = threading.Lock()
+
+    def append_one(self, signed: SignedStatement) -> Appended:
+        """Append one statement or raise its error, like ``LogService.append_one``."""
+        slot = _Slot(signed)
+        with self._queue_lock:
+            self._queue.append(slot)
+        while slot.result is None:
+            with self._leader:
+                if slot.result is None:
+                    self._lead()
+        if isinstance(slot.result, LedgerError):
+            raise slot.result
+        return slot.result
+
+    def _lead(self) -> None:
+        with self._queue_lock:
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+        try:
+            results: list[Result] = self.service.append([s.signed for s in batch])
+        except LedgerError as e:
+            results = [e] * len(batch)
+        for slot, result in zip(batch, results, strict=True):
+            slot.result = result

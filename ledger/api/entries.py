@@ -33,6 +33,7 @@ def _appended_json(result: Appended) -> dict[str, Any]:
         "leaf_hash": result.leaf_hash.hex(),
         "statement_hash": result.statement_hash.hex(),
         "integrated_at": result.integrated_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "tree_size": result.tree_size,
     }
 
 
@@ -51,8 +52,8 @@ class Entries(MethodView):
     def post(self, envelope: dict[str, Any]) -> dict[str, Any]:
         """Append one signed statement; 201 only after it is committed."""
         signed = SignedStatement.from_json(envelope)
-        result = ledger().service.append_one(signed)
-        return {**_appended_json(result), "tree_size": result.seq + 1}
+        result = ledger().committer.append_one(signed)
+        return _appended_json(result)
 
 
 @blp.route("/batch")
@@ -93,7 +94,7 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
     for index, result in enumerate(results):
         if isinstance(result, Appended):
             out.append({"index": index, "status": 201, **_appended_json(result)})
-            tree_size = max(tree_size, result.seq + 1)
+            tree_size = result.tree_size
         else:
             error = {
                 "type": PROBLEM_TYPE_BASE + result.code,

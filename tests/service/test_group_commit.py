@@ -1,0 +1,51 @@
+"""Group commit: concurrent single appends in one process share transactions, and each caller
+still gets its own result only after its statement committed."""
+
+from __future__ import annotations
+
+import threading
+
+from ledger import repository as repo
+from ledger.core import builders
+from ledger.core.errors import KeyAlreadyRegistered, LedgerError
+from ledger.core.keys import SigningKey
+from ledger.service import Appended, GroupCommitter, LogService
+
+
+def test_concurrent_appends_are_grouped_and_each_gets_its_result(service: LogService) -> None:
+    committer = GroupCommitter(service)
+    taken = SigningKey.generate()
+    service.append_one(builders.party_register(taken, "first"))
+    statements = [builders.party_register(SigningKey.generate(), f"p{i}") for i in range(64)]
+    statements[10] = builders.party_register(taken, "again")  # must fail alone
+    results: list[Appended | LedgerError | None] = [None] * len(statements)
+    barrier = threading.Barrier(16)
+
+    def worker(start: int) -> None:
+        barrier.wait()
+        for i in range(start, len(statements), 16):
+            try:
+                results[i] = committer.append_one(statements[i])
+            except LedgerError as e:
+                results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert isinstance(results[10], KeyAlreadyRegistered)
+    appended = [r for r in results if isinstance(r, Appended)]
+    assert len(appended) == 63
+    assert sorted(r.seq for r in appended) == list(range(1, 64))
+    with service.db.read_session() as session:
+        for r in appended:
+            entry = repo.get_entry(session, r.seq)
+            assert entry is not None
+            assert bytes(entry.leaf_hash) == r.leaf_hash
+            # each caller is told a tree size that was committed with a checkpoint
+            assert r.tree_size > r.seq
+            assert repo.get_checkpoint(session, r.tree_size) is not None
+        checkpoints = {r.tree_size for r in appended}
+    assert len(checkpoints) < len(appended), "concurrent appends should have shared commits"
