@@ -8,7 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from .. import queries
-from ..core.errors import InvalidRequest, LedgerError, PayloadTooLarge
+from ..core.errors import InvalidRequest, LedgerError
 from ..core.statements import SignedStatement
 from ..service import Appended
 from .context import ledger, read_session, seq_param
@@ -76,9 +76,7 @@ class Batch(MethodView):
 
 
 def _batch_items() -> list[Any]:
-    cfg = ledger().config
-    if request.content_length and request.content_length > cfg.max_batch_body_bytes:
-        raise PayloadTooLarge(f"a batch body may be at most {cfg.max_batch_body_bytes} bytes")
+    cfg = ledger().config  # the body size limit was applied in before_request
     body = raw_json_body(request)
     if not isinstance(body, dict) or set(body) != {"statements"}:
         raise InvalidRequest('the body must be {"statements": [envelope, ...]}')

@@ -1,0 +1,383 @@
+"""Auditing a whole log as an outside mirror would, plus the client workloads that fill it.
+
+``audit_log(source, acks)`` reads every entry and every published checkpoint through a
+``LogSource`` (``HttpLog`` over the HTTP API, or ``DbLog`` through ``ledger.queries`` on the
+database) and checks, with the pure core only:
+
+1. the latest checkpoint verifies under the log's key and matches ``/v1/log``;
+2. the entries are exactly seqs 0..n-1, every leaf parses (signatures verified), its hash and
+   statement hash are as listed, and it chains to the previous leaf (``check_chain``);
+3. the Merkle root recomputed from the leaves equals the signed root;
+4. every acknowledged append is at its seq with the same leaf and statement hash, and a checkpoint
+   exists at the tree size it was told;
+5. every checkpoint that exists (found by walking sizes 1..n) verifies, has the root of that prefix,
+   and is consistent with the final one by the log's own consistency proof.
+
+Failures raise ``AuditFailure`` (an AssertionError). The workload builders and the client processes
+(``ClientProcesses``, ``run_direct_client``) are here so that spawned children can import them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ledger.core import builders, merkle
+from ledger.core.checkpoint import open_checkpoint
+from ledger.core.encoding import b64_decode
+from ledger.core.keys import SigningKey
+from ledger.core.leaf import check_chain, leaf_hash, parse_leaf
+from ledger.core.note import NoteVerifier
+from ledger.core.statements import SignedStatement
+
+Ack = dict[str, Any]  # {seq, leaf_hash, statement_hash, tree_size} as the API returns them
+
+
+class AuditFailure(AssertionError):
+    pass
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise AuditFailure(message)
+
+
+# --- where the audit reads from -----------------------------------------------------------------
+
+
+class LogSource(Protocol):
+    def log_info(self) -> dict[str, Any]: ...
+    def entries(self, start: int, limit: int) -> dict[str, Any]: ...
+    def checkpoint(self, tree_size: int | None) -> str | None: ...
+    def consistency(self, first: int, second: int) -> list[bytes]: ...
+
+
+class HttpLog:
+    """The log as served at ``url`` (GET only)."""
+
+    def __init__(self, url: str) -> None:
+        import requests
+
+        self.url = url
+        self.http = requests.Session()
+
+    def _get(self, path: str, **params: int) -> Any:
+        resp = self.http.get(f"{self.url}{path}", params=params, timeout=30)
+        _require(resp.status_code == 200, f"GET {path} {params}: {resp.status_code} {resp.text}")
+        return resp
+
+    def log_info(self) -> dict[str, Any]:
+        return dict(self._get("/v1/log").json())
+
+    def entries(self, start: int, limit: int) -> dict[str, Any]:
+        return dict(self._get("/v1/entries", start=start, limit=limit).json())
+
+    def checkpoint(self, tree_size: int | None) -> str | None:
+        params = {} if tree_size is None else {"tree_size": tree_size}
+        resp = self.http.get(f"{self.url}/v1/checkpoint", params=params, timeout=30)
+        if resp.status_code == 404:
+            return None
+        _require(resp.status_code == 200, f"GET /v1/checkpoint {params}: {resp.status_code}")
+        return str(resp.text)
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        body = self._get("/v1/proofs/consistency", first=first, second=second).json()
+        return [bytes.fromhex(h) for h in body["hashes"]]
+
+
+class DbLog:
+    """The same reads, straight from the database through ``ledger.queries`` (no HTTP)."""
+
+    def __init__(self, database_url: str, origin: str, verifier_key: str) -> None:
+        from ledger.db import Database
+
+        self.db = Database(database_url)
+        self.origin = origin
+        self.verifier_key = verifier_key
+
+    def log_info(self) -> dict[str, Any]:
+        from ledger import queries
+
+        with self.db.read_session() as s:
+            return queries.log_info(s, self.origin, self.verifier_key)
+
+    def entries(self, start: int, limit: int) -> dict[str, Any]:
+        from ledger import queries
+
+        with self.db.read_session() as s:
+            return queries.list_entries(s, start, limit)
+
+    def checkpoint(self, tree_size: int | None) -> str | None:
+        from ledger import queries
+        from ledger.core.errors import NotFound
+
+        with self.db.read_session() as s:
+            try:
+                return queries.checkpoint_note(s, tree_size)
+            except NotFound:
+                return None
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        from ledger import queries
+
+        with self.db.read_session() as s:
+            return [bytes.fromhex(h) for h in queries.consistency_proof(s, first, second)["hashes"]]
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+# --- the audit ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    size: int
+    root: bytes
+    leaf_hashes: list[bytes]
+    statement_hashes: list[bytes]
+    checkpoint_sizes: list[int]
+
+
+def audit_log(source: LogSource, acks: Sequence[Ack] = (), *, page_size: int = 100) -> AuditReport:
+    """Check the whole log (steps 1-5 of the module docstring); the log must be quiescent."""
+    # 1. The latest signed tree head, under the key the log publishes.
+    info = source.log_info()
+    verifier = NoteVerifier.from_vkey(info["verifier_key"])
+    latest = source.checkpoint(None)
+    _require(latest is not None, "the log has no checkpoint")
+    assert latest is not None
+    head, _ = open_checkpoint(latest, verifier)
+    n = head.tree_size
+    _require(head.origin == info["origin"], f"checkpoint origin {head.origin!r} != /v1/log")
+    _require(info["tree_size"] == n, f"/v1/log size {info['tree_size']} != checkpoint size {n}")
+    _require(info["root_hash"] == head.root_hash.hex(), "/v1/log root != checkpoint root")
+    # 2. Every entry, in order, parsed and chained.
+    leaf_hashes, statement_hashes = _stream_entries(source, n, page_size)
+    # 3. The signed root is the root of those leaves.
+    store = merkle.MemoryHashStore()
+    store.append_leaf_hashes(leaf_hashes)
+    root = merkle.tree_hash(n, store)
+    _require(root == head.root_hash, f"recomputed root {root.hex()} != signed root at size {n}")
+    # 5. Every published checkpoint: verified, the root of its prefix, consistent with the head.
+    sizes = _check_checkpoints(source, verifier, store, n, root)
+    # 4. Every acknowledged append is where the log said it was.
+    _check_acks(acks, leaf_hashes, statement_hashes, set(sizes))
+    return AuditReport(n, root, leaf_hashes, statement_hashes, sizes)
+
+
+def _stream_entries(source: LogSource, n: int, page_size: int) -> tuple[list[bytes], list[bytes]]:
+    leaf_hashes: list[bytes] = []
+    statement_hashes: list[bytes] = []
+    prev_hash: bytes | None = None
+    prev_time = 0
+    while len(leaf_hashes) < n:
+        page = source.entries(len(leaf_hashes), page_size)["entries"]
+        _require(bool(page), f"entries end at {len(leaf_hashes)}, the checkpoint says {n}")
+        for entry in page:
+            seq = len(leaf_hashes)
+            _require(entry["seq"] == seq, f"expected seq {seq}, got {entry['seq']} (gap)")
+            leaf = b64_decode(entry["leaf"], what="leaf")
+            h = leaf_hash(leaf)
+            _require(h.hex() == entry["leaf_hash"], f"entry {seq}: listed leaf hash is wrong")
+            parsed = parse_leaf(leaf)  # verifies the statement's signatures
+            _require(parsed.seq == seq, f"entry {seq}: leaf says seq {parsed.seq}")
+            check_chain(parsed, prev_hash, prev_time)
+            stmt_hash = parsed.signed.statement_hash
+            _require(stmt_hash.hex() == entry["statement_hash"], f"entry {seq}: statement hash")
+            leaf_hashes.append(h)
+            statement_hashes.append(stmt_hash)
+            prev_hash, prev_time = h, parsed.integrated_at
+    _require(len(leaf_hashes) == n, f"read {len(leaf_hashes)} entries, checkpoint says {n}")
+    beyond = source.entries(n, page_size)["entries"]
+    _require(not beyond, f"entries beyond the signed size {n} are served")
+    _require(len(set(statement_hashes)) == n, "a statement is logged twice")
+    return leaf_hashes, statement_hashes
+
+
+def _check_checkpoints(
+    source: LogSource,
+    verifier: NoteVerifier,
+    store: merkle.MemoryHashStore,
+    n: int,
+    root: bytes,
+) -> list[int]:
+    sizes: list[int] = []
+    for k in range(1, n + 1):
+        note = source.checkpoint(k)
+        if note is None:
+            continue
+        cp, _ = open_checkpoint(note, verifier)
+        _require(cp.tree_size == k, f"checkpoint asked at {k} has size {cp.tree_size}")
+        _require(cp.root_hash == merkle.tree_hash(k, store), f"checkpoint {k}: wrong root")
+        merkle.verify_consistency(k, n, source.consistency(k, n), cp.root_hash, root)
+        sizes.append(k)
+    _require(bool(n == 0 or (sizes and sizes[-1] == n)), "no checkpoint at the head size")
+    return sizes
+
+
+def _check_acks(
+    acks: Sequence[Ack],
+    leaf_hashes: list[bytes],
+    statement_hashes: list[bytes],
+    sizes: set[int],
+) -> None:
+    seen: set[int] = set()
+    for ack in acks:
+        seq = ack["seq"]
+        _require(seq not in seen, f"seq {seq} was acknowledged twice")
+        seen.add(seq)
+        _require(seq < len(leaf_hashes), f"acknowledged seq {seq} is missing from the log")
+        _require(leaf_hashes[seq].hex() == ack["leaf_hash"], f"seq {seq}: other leaf than acked")
+        _require(
+            statement_hashes[seq].hex() == ack["statement_hash"], f"seq {seq}: other statement"
+        )
+        _require(ack["tree_size"] in sizes, f"seq {seq}: no checkpoint at told size")
+
+
+# --- workloads ----------------------------------------------------------------------------------
+
+_GROUP_SIZES = (1, 1, 2, 3, 1, 4, 1, 2)
+
+
+def workload(client_id: int, count: int) -> list[list[SignedStatement]]:
+    """``count`` valid statements of one client, in groups (size 1: single POST; more: a batch).
+
+    The client registers a creator and a buyer, then the creator offers grants to the buyer, who
+    accepts two of every three; the third is withdrawn. Halfway, the creator rotates its key.
+    Every statement is new (random keys, grant ids and nonces), so clients never conflict.
+    """
+    creator, buyer = SigningKey.generate(), SigningKey.generate()
+    stmts = [
+        builders.party_register(creator, f"c{client_id}-creator"),
+        builders.party_register(buyer, f"c{client_id}-buyer"),
+    ]
+    i = 0
+    while len(stmts) < count:
+        if i == count // 6:
+            new = SigningKey.generate()
+            stmts.append(builders.key_rotate(creator, new))
+            creator = new
+        item = builders.Item(sha256=uuid.uuid4().hex * 2, bytes=1000 + i, duration_s=10)
+        g = builders.grant(
+            creator,
+            buyer.key_id,
+            str(uuid.uuid4()),
+            [item],
+            builders.TermsSpec(revocable=True, notice_days=30),
+        )
+        stmts.append(g)
+        if i % 3 == 2:
+            stmts.append(builders.grant_revoke(creator, g.statement_hash, datetime.now(UTC)))
+        else:
+            stmts.append(builders.grant_accept(buyer, g.statement_hash))
+        i += 1
+    stmts = stmts[:count]
+    groups: list[list[SignedStatement]] = []
+    start = 0
+    for k in range(len(stmts)):
+        if start >= len(stmts):
+            break
+        size = _GROUP_SIZES[k % len(_GROUP_SIZES)]
+        groups.append(stmts[start : start + size])
+        start += size
+    return groups
+
+
+def ack_json(result: Any) -> Ack:
+    """An ``Appended`` as the API would acknowledge it."""
+    return {
+        "seq": result.seq,
+        "leaf_hash": result.leaf_hash.hex(),
+        "statement_hash": result.statement_hash.hex(),
+        "tree_size": result.tree_size,
+    }
+
+
+def run_direct_client(
+    barrier: Any,
+    out: Any,
+    client_id: int,
+    database_url: str,
+    log_key_file: str,
+    origin: str,
+    count: int,
+) -> None:
+    """A client process appending through its own ``LogService`` (no HTTP, no group commit)."""
+    acks: list[Ack] = []
+    error = None
+    try:
+        from ledger.core.note import NoteSigner
+        from ledger.db import Database
+        from ledger.logkey import load_or_create_log_key
+        from ledger.service import Appended, LogService
+
+        key = load_or_create_log_key(Path(log_key_file))
+        db = Database(database_url)
+        service = LogService(db, NoteSigner.from_private_key(origin, key.private_key))
+        groups = workload(client_id, count)
+        barrier.wait(60)
+        for group in groups:
+            for result in service.append(group):
+                if not isinstance(result, Appended):
+                    raise RuntimeError(f"append refused: {result!r}")
+                acks.append(ack_json(result))
+        db.dispose()
+    except Exception:
+        error = traceback.format_exc()
+    out.put((client_id, acks, error))
+
+
+# --- client processes -----------------------------------------------------------------------------
+
+
+class ClientProcesses:
+    """``n`` spawned processes running ``target(barrier, out, client_id, *args)`` at once."""
+
+    def __init__(self, target: Callable[..., None], n: int, *args: Any) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.n = n
+        self.barrier = ctx.Barrier(n)
+        self.out: Any = ctx.Queue()
+        self.procs = [
+            ctx.Process(target=target, args=(self.barrier, self.out, i, *args), daemon=True)
+            for i in range(n)
+        ]
+
+    def start(self) -> ClientProcesses:
+        for p in self.procs:
+            p.start()
+        return self
+
+    def results(self, timeout: float = 120.0) -> dict[int, list[Ack]]:
+        """Every client's acks; raises AuditFailure if a client failed or did not report."""
+        deadline = time.monotonic() + timeout
+        got: dict[int, list[Ack]] = {}
+        errors: list[str] = []
+        try:
+            while len(got) < self.n:
+                try:
+                    client_id, acks, error = self.out.get(
+                        timeout=max(0.1, deadline - time.monotonic())
+                    )
+                except queue.Empty:
+                    raise AuditFailure(f"only {len(got)}/{self.n} clients reported") from None
+                got[client_id] = acks
+                if error:
+                    errors.append(f"client {client_id}:\n{error}")
+        finally:
+            for p in self.procs:
+                p.join(5)
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+        _require(not errors, "\n".join(errors))
+        return got
