@@ -1,0 +1,539 @@
+"""Benchmark the real server: gunicorn + Flask + the chosen database, driven over HTTP.
+
+What it does, in order (each figure is one printed line):
+
+1. Creates a fresh database (a new PostgreSQL database by default, or a SQLite file with
+   ``--db sqlite``), a temporary log key and starts
+   ``python -m gunicorn -w W -k gthread --threads T -b 127.0.0.1:PORT wsgi:app`` on it.
+2. ``single_append``: ``--clients`` client processes POST pre-signed ``party.register`` statements
+   (fresh keys each) to ``/v1/entries``, one at a time each over a keep-alive connection.
+   Target >= 1,000 appends/s.
+3. ``batch_append``: ``--batch-clients`` processes POST pre-signed batches of ``--batch-size``
+   statements to ``/v1/entries/batch``. Target >= 5,000 statements/s.
+4. Fill: grows the log to ``--entries`` entries (default 1,000,000) or until ``--fill-seconds`` have
+   passed, whichever comes first, through the public batch endpoint: ``--fillers`` processes each
+   sign a batch of ``party.register`` statements with ``ledger.core.builders`` and POST it, so
+   every entry goes through the same parse / verify / state-check / append path as in production.
+   The rate printed includes signing (which competes with the server for the CPUs).
+5. ``inclusion_proof``: GET ``/v1/proofs/inclusion?seq=S&tree_size=N`` for random S over the filled
+   log, first from one client (pure latency), then from ``--clients`` clients. Target p99 < 20 ms.
+6. ``single_append`` again, now at the filled size.
+
+Statements are signed before the clock starts (except in the fill, which is not a figure). Every
+figure line also gives CPU time per operation of the gunicorn workers, the PostgreSQL backends of
+this database and the client processes, read from /proc, to show where the time goes.
+``--py-spy FILE`` records gunicorn worker 0 during step 2 (collapsed stacks, for flame graphs).
+
+    python scripts/bench_service.py                       # PostgreSQL, 1,000,000 entries
+    python scripts/bench_service.py --db sqlite --entries 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402 - after the path set-up
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from ledger.core import builders  # noqa: E402
+from ledger.core.keys import SigningKey  # noqa: E402
+
+ORIGIN = "localhost/consent-ledger-bench"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+
+def sign_registers(count: int) -> list[bytes]:
+    """``count`` wire envelopes of ``party.register`` statements, each with a fresh key."""
+    return [
+        json.dumps(builders.party_register(SigningKey.generate(), f"bench {i}").to_json()).encode()
+        for i in range(count)
+    ]
+
+
+def presign(count: int, procs: int) -> list[bytes]:
+    """Sign ``count`` statements in ``procs`` processes (before any clock starts)."""
+    chunk = 1_000
+    sizes = [min(chunk, count - i) for i in range(0, count, chunk)]
+    with mp.Pool(procs) as pool:
+        return [w for part in pool.imap(sign_registers, sizes) for w in part]
+
+
+def batch_body(wires: Sequence[bytes]) -> bytes:
+    return b'{"statements":[' + b",".join(wires) + b"]}"
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    url: str  # database URL
+    base_port: int
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+    def worker_pids(self) -> list[int]:
+        return sorted(_children(self.proc.pid))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def database(kind: str, pg_url: str, keep: bool, workdir: Path) -> Iterator[str]:
+    """A fresh, empty database URL; dropped afterwards unless ``keep``."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'ledger.db'}"
+        return
+    name = f"ledger_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        if keep:
+            print(f"kept database {name}", flush=True)
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def gunicorn(url: str, workdir: Path, args: argparse.Namespace) -> Iterator[Server]:
+    port = args.port or _free_port()
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": url,
+        "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
+        "LEDGER_ORIGIN": ORIGIN,
+    }
+    cmd = [
+        sys.executable, "-m", "gunicorn",
+        "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
+        "--no-control-socket",
+        "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
+        "--error-logfile", str(workdir / "gunicorn.log"),
+        "wsgi:app",
+    ]  # fmt: skip
+    print("server: " + " ".join(cmd[1:]), flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    server = Server(url, port, proc, workdir)
+    try:
+        _wait_ready(server, args.workers)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(server: Server, workers: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            log = (server.workdir / "gunicorn.log").read_text()[-3000:]
+            raise SystemExit(f"gunicorn exited with {server.proc.returncode}:\n{log}")
+        try:
+            status, _ = request(http.client.HTTPConnection("127.0.0.1", server.base_port), "GET",
+                                "/readyz")  # fmt: skip
+            if status == 200 and len(server.worker_pids()) == workers:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not become ready within 120 s")
+
+
+def request(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    conn.request(method, path, body, JSON_HEADERS if body is not None else {})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def tree_size(port: int) -> int:
+    status, body = request(http.client.HTTPConnection("127.0.0.1", port), "GET", "/v1/log")
+    assert status == 200, body
+    return int(json.loads(body)["tree_size"])
+
+
+# --- CPU accounting from /proc -------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of the gunicorn workers and of this database's PostgreSQL processes."""
+
+    server: Server
+    start: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def _pg_pids(self) -> list[int]:
+        if not self.server.url.startswith("postgresql"):
+            return []
+        engine = create_engine(self.server.url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE (datname = current_database()"
+                        " AND pid <> pg_backend_pid()) OR backend_type IN"
+                        " ('walwriter', 'checkpointer', 'background writer')"
+                    )
+                )
+                return [int(r[0]) for r in rows]
+        finally:
+            engine.dispose()
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        return {
+            "server": {p: _cpu_seconds(p) for p in self.server.worker_pids()},
+            "pg": {p: _cpu_seconds(p) for p in self._pg_pids()},
+        }
+
+    def begin(self) -> None:
+        self.start = self.snapshot()
+
+    def end(self) -> dict[str, float]:
+        now = self.snapshot()
+        return {
+            k: sum(v - self.start[k].get(p, 0.0) for p, v in now[k].items())
+            for k in ("server", "pg")
+        }
+
+
+# --- client processes ----------------------------------------------------------------------------
+
+
+@dataclass
+class ClientResult:
+    ok: int = 0
+    errors: dict[int, int] = field(default_factory=dict)
+    first_error: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    cpu: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    tree_sizes: set[int] = field(default_factory=set)  # one per transaction (single appends)
+
+
+def _client(
+    port: int, method: str, path_or_paths: Any, bodies: Sequence[bytes | None], expect: int,
+    warmup: Sequence[bytes | None], barrier: Any, out: Any,
+) -> None:  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    paths = path_or_paths if isinstance(path_or_paths, list) else None
+    res = ClientResult()
+    for body in warmup:
+        request(conn, method, paths[0] if paths else path_or_paths, body)
+    barrier.wait()
+    cpu0 = time.process_time()
+    res.started = time.perf_counter()
+    for i, body in enumerate(bodies):
+        t0 = time.perf_counter()
+        status, data = request(conn, method, paths[i] if paths else path_or_paths, body)
+        res.latencies.append(time.perf_counter() - t0)
+        if status == expect:
+            res.ok += 1
+            if status == 201:  # every statement of one transaction reports the same tree size
+                res.tree_sizes.add(json.loads(data)["tree_size"])
+        else:
+            res.errors[status] = res.errors.get(status, 0) + 1
+            res.first_error = res.first_error or data[:300].decode(errors="replace")
+    res.finished = time.perf_counter()
+    res.cpu = time.process_time() - cpu0
+    out.put(res)
+
+
+def run_clients(
+    port: int, method: str, shares: Sequence[tuple[Any, Sequence[bytes | None]]], expect: int,
+    warmup: Sequence[Sequence[bytes | None]],
+) -> list[ClientResult]:  # fmt: skip
+    """One process per share (paths, bodies); all start together after their warm-up."""
+    barrier = mp.Barrier(len(shares) + 1)
+    out: Any = mp.Queue()
+    procs = [
+        mp.Process(target=_client, args=(port, method, p, b, expect, w, barrier, out))
+        for (p, b), w in zip(shares, warmup, strict=True)
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results
+
+
+def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    return [list(items[i::parts]) for i in range(parts)]
+
+
+def summarize(
+    name: str, results: list[ClientResult], cpu: dict[str, float], unit: str, per_request: int = 1,
+    note: str = "",
+) -> None:  # fmt: skip
+    wall = max(r.finished for r in results) - min(r.started for r in results)
+    requests = sum(r.ok for r in results)
+    ops = requests * per_request
+    lat = sorted(x for r in results for x in r.latencies)
+    errors: dict[int, int] = {}
+    for r in results:
+        for k, v in r.errors.items():
+            errors[k] = errors.get(k, 0) + v
+    client_cpu = sum(r.cpu for r in results)
+    txns = len(set().union(*(r.tree_sizes for r in results)))
+    if txns:
+        note = f"  [{ops / txns:.1f} appends per transaction]" + note
+    p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    op = unit.split("/", maxsplit=1)[0]
+    print(
+        f"{name:<24} {ops / wall:>9,.0f} {unit}  ({ops} in {wall:.1f} s; latency p50 "
+        f"{p50 * 1e3:.2f} ms p99 {p99 * 1e3:.2f} ms; CPU us/{op}: server "
+        f"{cpu['server'] / ops * 1e6:.0f}, pg {cpu['pg'] / ops * 1e6:.0f}, clients "
+        f"{client_cpu / ops * 1e6:.0f}){note}",
+        flush=True,
+    )
+    if errors:
+        first = next(r.first_error for r in results if r.first_error)
+        print(f"{'':<24} errors by status {errors}; first: {first}", flush=True)
+
+
+# --- the phases ----------------------------------------------------------------------------------
+
+
+def phase_singles(server: Server, args: argparse.Namespace, label: str) -> None:
+    wires = presign(args.singles + 5 * args.clients, args.signers)
+    warm, wires = wires[: 5 * args.clients], wires[5 * args.clients :]
+    meter = CpuMeter(server)
+    meter.begin()
+    spy = _start_py_spy(server, args) if args.py_spy and label == "" else None
+    shares = [("/v1/entries", s) for s in split(wires, args.clients)]
+    results = run_clients(server.base_port, "POST", shares, 201, split(warm, args.clients))
+    cpu = meter.end()
+    if spy is not None:
+        spy.wait()
+    size = tree_size(server.base_port)
+    summarize(f"single_append{label}", results, cpu, "appends/s",
+              note=f"  [{args.clients} clients, log size {size:,}; target >= 1,000/s]")  # fmt: skip
+
+
+def _start_py_spy(server: Server, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    pid = server.worker_pids()[0]
+    seconds = max(5, int(args.singles / 1000))
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d",
+           str(seconds), "-r", "200", "--format", "raw", "-o", args.py_spy]  # fmt: skip
+    print(f"py-spy: recording worker {pid} for {seconds} s into {args.py_spy}", flush=True)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def phase_batches(server: Server, args: argparse.Namespace) -> None:
+    n, size = args.batches, args.batch_size
+    wires = presign((n + args.batch_clients) * size, args.signers)
+    bodies = [batch_body(wires[i * size : (i + 1) * size]) for i in range(n + args.batch_clients)]
+    warm, bodies = bodies[: args.batch_clients], bodies[args.batch_clients :]
+    meter = CpuMeter(server)
+    meter.begin()
+    shares = [("/v1/entries/batch", s) for s in split(bodies, args.batch_clients)]
+    results = run_clients(server.base_port, "POST", shares, 200, [[w] for w in warm])
+    cpu = meter.end()
+    note = f"  [{args.batch_clients} clients x batches of {size}; target >= 5,000/s]"
+    summarize("batch_append", results, cpu, "statements/s", per_request=size, note=note)
+
+
+def _filler(port: int, size: int, target: int, deadline: float, counter: Any) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    while time.time() < deadline:
+        with counter.get_lock():
+            if counter.value >= target:
+                return
+            counter.value += size
+        status, data = request(conn, "POST", "/v1/entries/batch", batch_body(sign_registers(size)))
+        if status != 200 or json.loads(data)["accepted"] != size:
+            raise SystemExit(f"fill batch failed: {status} {data[:300]!r}")
+
+
+def fill(server: Server, args: argparse.Namespace) -> int:
+    start_size = tree_size(server.base_port)
+    if start_size >= args.entries:
+        return start_size
+    counter: Any = mp.Value("q", start_size)
+    t0 = time.time()
+    deadline = t0 + args.fill_seconds
+    procs = [
+        mp.Process(
+            target=_filler,
+            args=(server.base_port, args.batch_size, args.entries, deadline, counter),
+        )
+        for _ in range(args.fillers)
+    ]
+    for p in procs:
+        p.start()
+    next_report = t0 + 30
+    while any(p.is_alive() for p in procs):
+        time.sleep(0.5)
+        if time.time() >= next_report:
+            next_report += 30
+            print(f"  fill: {tree_size(server.base_port):,} entries after {time.time() - t0:.0f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    for p in procs:
+        p.join()
+        if p.exitcode:
+            raise SystemExit("a fill process failed")
+    size = tree_size(server.base_port)
+    elapsed = time.time() - t0
+    done = "reached" if size >= args.entries else "stopped by --fill-seconds at"
+    print(
+        f"{'fill (sign + batch)':<24} {(size - start_size) / elapsed:>9,.0f} statements/s  "
+        f"({size - start_size} in {elapsed:.0f} s, signing included; {done} {size:,} entries)",
+        flush=True,
+    )
+    return size
+
+
+def phase_proofs(server: Server, args: argparse.Namespace, size: int) -> None:
+    rng = random.Random(args.seed)
+    for clients in sorted({1, args.clients}):
+        paths = [
+            f"/v1/proofs/inclusion?seq={rng.randrange(size)}&tree_size={size}"
+            for _ in range(args.proofs)
+        ]
+        meter = CpuMeter(server)
+        meter.begin()
+        shares = [(p, [None] * len(p)) for p in split(paths, clients)]
+        results = run_clients(server.base_port, "GET", shares, 200, [[None] * 20] * clients)
+        cpu = meter.end()
+        summarize(f"inclusion_proof c={clients}", results, cpu, "proofs/s",
+                  note=f"  [tree size {size:,}; target p99 < 20 ms]")  # fmt: skip
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    nproc = os.cpu_count() or 2
+    p = argparse.ArgumentParser(
+        description="Benchmark the real server under gunicorn over HTTP (see the docstring).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="backend")
+    p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (its database is "
+                   "only used to CREATE/DROP the benchmark database)")  # fmt: skip
+    p.add_argument("--keep", action="store_true", help="keep the database and work directory")
+    p.add_argument("--workers", type=int, default=nproc, help="gunicorn workers (-w)")
+    p.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
+    p.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+    p.add_argument("--clients", type=int, default=16, help="client processes for singles/proofs")
+    p.add_argument("--singles", type=int, default=20_000, help="statements for single_append")
+    p.add_argument("--batches", type=int, default=20, help="batches for batch_append")
+    p.add_argument("--batch-size", type=int, default=1_000, help="statements per batch")
+    p.add_argument("--batch-clients", type=int, default=2, help="client processes for batches")
+    p.add_argument("--entries", type=int, default=1_000_000, help="log size for the proof figure")
+    p.add_argument("--fill-seconds", type=float, default=600, help="time limit of the fill")
+    p.add_argument("--fillers", type=int, default=nproc + 1, help="sign-and-post fill processes")
+    p.add_argument("--proofs", type=int, default=20_000, help="inclusion proofs to fetch")
+    p.add_argument("--signers", type=int, default=nproc, help="processes that pre-sign")
+    p.add_argument("--seed", type=int, default=1, help="random seed for proof indexes")
+    p.add_argument("--py-spy", metavar="FILE", help="record worker 0 during single_append")
+    p.add_argument("--skip", default="", help="comma-separated phases to skip: "
+                   "singles,batches,fill,proofs,singles-again")  # fmt: skip
+    args = p.parse_args(argv)
+    if min(args.workers, args.threads, args.clients, args.batch_clients, args.signers) < 1:
+        p.error("counts must be positive")
+    if not 1 <= args.batch_size <= 1000:
+        p.error("--batch-size must be 1..1000 (the server's default batch limit)")
+    return args
+
+
+def machine() -> str:
+    load = os.getloadavg()[0]
+    return (f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+            f"load average {load:.2f} at start")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    print(machine(), flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    try:
+        with database(args.db, args.pg_url, args.keep, workdir) as url:
+            print(f"database: {make_url(url).render_as_string(hide_password=True)}", flush=True)
+            with gunicorn(url, workdir, args) as server:
+                run_phases(server, args, skip)
+    finally:
+        if args.keep:
+            print(f"kept work directory {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def run_phases(server: Server, args: argparse.Namespace, skip: set[str]) -> None:
+    phases: list[tuple[str, Callable[[], Any]]] = [
+        ("singles", lambda: phase_singles(server, args, "")),
+        ("batches", lambda: phase_batches(server, args)),
+        ("fill", lambda: fill(server, args)),
+        ("proofs", lambda: phase_proofs(server, args, tree_size(server.base_port))),
+        ("singles-again", lambda: phase_singles(server, args, " (filled)")),
+    ]
+    for name, run in phases:
+        if name not in skip:
+            run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
