@@ -1,0 +1,63 @@
+"""What every subcommand shares: exit codes, the usage error, key loading, the server option."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..client import LogClient
+from ..core.errors import LedgerError
+from ..core.keys import SigningKey
+
+EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, the command exits with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def passphrase_from_env(var: str | None) -> bytes | None:
+    """The passphrase in ``$var`` (None when no variable is named)."""
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise CliError(f"environment variable {var} is empty or unset")
+    return value.encode()
+
+
+def add_key_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", required=True, type=Path, help="your private key (PKCS8 PEM)")
+    parser.add_argument("--passphrase-env", metavar="VAR", help="the key passphrase is in $VAR")
+
+
+def load_key(args: argparse.Namespace) -> SigningKey:
+    """The private key named by ``--key`` (and ``--passphrase-env``); never sent anywhere."""
+    path: Path = args.key
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CliError(f"cannot read key file {path}: {e.strerror}") from e
+    try:
+        return SigningKey.from_pem(data, passphrase_from_env(args.passphrase_env))
+    except LedgerError as e:
+        raise CliError(f"{path}: {e.message}") from e
+
+
+def add_url_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("LEDGER_URL", DEFAULT_URL),
+        help="the log server (default: $LEDGER_URL or %(default)s)",
+    )
+
+
+def client(args: argparse.Namespace) -> LogClient:
+    return LogClient(args.url)

@@ -1,0 +1,131 @@
+"""A small HTTP client for the log's v1 API, standard library only.
+
+It fetches and decodes; it does **not** decide whether to believe what it gets. Everything it
+returns is checked by the caller with ``ledger.core`` (signatures, proofs, checkpoints) before
+it is trusted: the CLI and the auditors never take the server's word.
+
+Errors: ``ServerError`` when the server cannot be reached or answers with something that is not
+the API (5xx, not JSON); ``ServerRefused`` (a subclass) when it answered with a problem+json 4xx,
+whose ``code`` and ``status`` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, ClassVar
+
+from .core.errors import LedgerError
+
+USER_AGENT = "consent-ledger-client/1"
+
+
+class ServerError(LedgerError):
+    """The server is unreachable or did not answer as the API says."""
+
+    code: ClassVar[str] = "server_error"
+    status: ClassVar[int] = 502
+    title: ClassVar[str] = "Server error"
+
+
+class ServerRefused(ServerError):
+    """The server answered with an RFC 9457 problem (a 4xx): ``problem`` holds its body."""
+
+    code: ClassVar[str] = "server_refused"
+    title: ClassVar[str] = "Refused by the server"
+
+    def __init__(self, message: str, http_status: int, problem: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.problem = problem
+        self.problem_code = str(problem.get("code", ""))
+
+
+class LogClient:
+    """The log at ``base_url`` (e.g. ``http://127.0.0.1:8000``)."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    # --- transport --------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> tuple[int, str, bytes]:
+        """One request; returns ``(status, content_type, body)`` for 2xx, raises otherwise."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url = self.base_url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) only
+        req.add_header("User-Agent", USER_AGENT)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if not url.startswith(("http://", "https://")):
+            raise ServerError(f"not an http(s) URL: {url}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+        except urllib.error.HTTPError as e:
+            raise self._refusal(method, path, e.code, e.read()) from e
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ServerError(f"cannot reach {self.base_url}: {reason}") from e
+
+    def _refusal(self, method: str, path: str, status: int, body: bytes) -> ServerError:
+        try:
+            problem = json.loads(body)
+        except ValueError:
+            problem = None
+        if not isinstance(problem, dict):
+            return ServerError(f"{method} {path}: HTTP {status} from {self.base_url}")
+        detail = problem.get("detail") or problem.get("title") or ""
+        message = f"{method} {path}: {status} {problem.get('code', '')}: {detail}"
+        if status >= 500:
+            return ServerError(message)
+        return ServerRefused(message, status, problem)
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return _json(self.request("GET", path, params)[2], path)
+
+    def get_text(self, path: str, **params: Any) -> str:
+        return self.request("GET", path, params)[2].decode("utf-8", errors="strict")
+
+    def post_json(self, path: str, body: Any) -> Any:
+        return _json(self.request("POST", path, None, body)[2], path)
+
+    # --- the v1 API -------------------------------------------------------------------------------
+
+    def log_info(self) -> dict[str, Any]:
+        return dict(self.get_json("/v1/log"))
+
+    def checkpoint(self, tree_size: int | None = None) -> str:
+        """The signed note, as text (verify it with ``ledger.core.checkpoint.open_checkpoint``)."""
+        return self.get_text("/v1/checkpoint", tree_size=tree_size)
+
+    def entry(self, seq: int) -> dict[str, Any]:
+        return dict(self.get_json(f"/v1/entries/{int(seq)}"))
+
+    def entries(self, start: int, limit: int) -> dict[str, Any]:
+        return dict(self.get_json("/v1/entries", start=start, limit=limit))
+
+    def inclusion_proof(self, seq: int, tree_size: int) -> dict[str, Any]:
+        return dict(self.get_json("/v1/proofs/inclusion", seq=seq, tree_size=tree_size))
+
+    def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
+        return dict(self.get_json("/v1/proofs/consistency", first=first, second=second))
+
+    def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.post_json("/v1/entries", envelope))
+
+    def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
+        return dict(self.post_json("/v1/entries/batch", {"statements": envelopes}))
+
+
+def _json(body: bytes, path: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as e:
+        raise ServerError(f"{path}: the server's answer is not JSON") from e
