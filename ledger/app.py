@@ -10,11 +10,13 @@ from flask import Flask, request
 from . import api, db
 from . import repository as repo
 from .config import Config
-from .core.errors import LedgerError, PayloadTooLarge
-from .core.note import NoteSigner
+from .core.errors import InvalidKey, LedgerError, PayloadTooLarge
+from .core.note import NoteSigner, NoteVerifier
 from .db import Database
 from .logkey import load_or_create_log_key
+from .publisher import WitnessPublisher, load_policy
 from .service import GroupCommitter, LogService
+from .tlog import TlogState
 
 
 class LogIdentityMismatch(LedgerError):
@@ -71,7 +73,25 @@ def create_app(config: Config | None = None) -> Flask:
         request.max_content_length = limit
 
     api.init_app(app)
+    init_tlog(app, config, database, signer.verifier())
     return app
+
+
+def init_tlog(app: Flask, config: Config, database: Database, log_verifier: NoteVerifier) -> None:
+    """The tlog state, and with a witness policy the witness publisher (started unless its
+    interval is 0). Raises MalformedPolicy for a bad policy file, InvalidKey if the policy does
+    not list this log's key under its origin."""
+    policy_file = config.witness_policy_file
+    state = TlogState(witnessed=policy_file is not None)
+    app.extensions["tlog"] = state
+    if policy_file is None:
+        return
+    policy = load_policy(policy_file)
+    if policy.log_for_origin(config.origin) != log_verifier:
+        raise InvalidKey(f"{policy_file} does not list this log's key {log_verifier.to_vkey()}")
+    state.publisher = WitnessPublisher(database, policy, config.witness_timeout_seconds)
+    if config.witness_interval_seconds > 0:
+        state.publisher.start(config.witness_interval_seconds)
 
 
 def _check_log_identity(database: Database, origin: str, public_key: bytes) -> None:

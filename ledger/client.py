@@ -123,6 +123,14 @@ class LogClient:
     def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
         return dict(self.post_json("/v1/entries/batch", {"statements": envelopes}))
 
+    def entry_proof(self, seq: int) -> str:
+        """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
+        return self.get_text(f"/v1/entries/{int(seq)}/proof")
+
+    def tlog_checkpoint(self) -> str:
+        """The published (cosigned, with a witness policy) checkpoint of the tlog-tiles API."""
+        return self.get_text("/tlog/checkpoint")
+
 
 def _json(body: bytes, path: str) -> Any:
     try:

@@ -27,6 +27,13 @@ class Config:
     max_batch_statements: int = 1000
     max_page_size: int = 1000
     auto_migrate: bool = True
+    #: A c2sp.org/tlog-policy file: witnesses to submit checkpoints to, and the quorum that a
+    #: checkpoint needs before /tlog/checkpoint publishes it. None: no witnessing.
+    witness_policy_file: Path | None = None
+    #: Seconds between the witness publisher's rounds (0: no background publisher).
+    witness_interval_seconds: float = 1.0
+    #: Timeout of one add-checkpoint request to a witness.
+    witness_timeout_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -51,6 +58,12 @@ class Config:
             key = f"LEDGER_{name.upper()}"
             if key in env:
                 values[name] = conv(env[key])
+        if env.get("LEDGER_WITNESS_POLICY"):
+            values["witness_policy_file"] = Path(env["LEDGER_WITNESS_POLICY"])
+        for name in ("witness_interval_seconds", "witness_timeout_seconds"):
+            key = "LEDGER_" + name.upper().removesuffix("_SECONDS")
+            if key in env:
+                values[name] = float(env[key])
         if "LEDGER_AUTO_MIGRATE" in env:
             values["auto_migrate"] = env["LEDGER_AUTO_MIGRATE"].lower() not in ("0", "false", "no")
         values.update(overrides)

@@ -43,6 +43,7 @@ APPEND_ONLY_TABLES = (
     "grants",
     "grant_content",
     "grant_events",
+    "cosigned_checkpoints",
 )
 
 
@@ -154,3 +155,16 @@ class GrantEvent(Base):
     seq: Mapped[int] = mapped_column(ForeignKey("entries.seq"), unique=True)
     effective_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("kind IN ('accept', 'revoke')", name="kind"),)
+
+
+class CosignedCheckpoint(Base):
+    """A checkpoint note carrying witness cosignatures that met the witness policy's quorum.
+
+    Written by the witness publisher (``ledger/publisher.py``) only when a policy is configured;
+    the latest row is what ``/tlog/checkpoint`` serves then.
+    """
+
+    __tablename__ = "cosigned_checkpoints"
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

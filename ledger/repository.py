@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from .core.errors import LedgerError
 from .models import (
     Checkpoint,
+    CosignedCheckpoint,
     Entry,
     Grant,
     GrantContent,
@@ -162,6 +163,34 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
 
 def get_checkpoint(session: Session, tree_size: int) -> Checkpoint | None:
     return session.get(Checkpoint, tree_size)
+
+
+# --- cosigned checkpoints and tiles (tlog) --------------------------------------------------------
+
+
+def add_cosigned_checkpoint(
+    session: Session, tree_size: int, note: str, created_at: datetime
+) -> None:
+    session.execute(
+        insert(CosignedCheckpoint).values(tree_size=tree_size, note=note, created_at=created_at)
+    )
+
+
+def latest_cosigned_checkpoint(session: Session) -> CosignedCheckpoint | None:
+    stmt = select(CosignedCheckpoint).order_by(CosignedCheckpoint.tree_size.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def read_tree_hash_range(session: Session, first: int, last: int) -> dict[int, bytes]:
+    """Stored hashes with ``first <= idx <= last``, by index (one range scan of the primary key)."""
+    stmt = select(TreeHash.idx, TreeHash.hash).where(TreeHash.idx.between(first, last))
+    return {i: bytes(h) for i, h in session.execute(stmt)}
+
+
+def entry_leaves(session: Session, start: int, stop: int) -> list[bytes]:
+    """The leaf bytes of entries ``start .. stop - 1``, in order."""
+    stmt = select(Entry.leaf).where(Entry.seq >= start, Entry.seq < stop).order_by(Entry.seq)
+    return [bytes(leaf) for leaf in session.scalars(stmt)]
 
 
 # --- derived indexes: keys, grants, content -------------------------------------------------------

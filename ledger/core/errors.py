@@ -103,6 +103,20 @@ class UnsupportedMediaType(InvalidRequest):
     title = "Unsupported media type"
 
 
+class MalformedTilePath(InvalidRequest):
+    """A tlog-tiles path (or tile bytes) that breaks c2sp.org/tlog-tiles."""
+
+    code = "malformed_tile_path"
+    title = "Malformed tile path"
+
+
+class MalformedPolicy(InvalidRequest):
+    """A witness policy file that breaks the c2sp.org/tlog-policy grammar."""
+
+    code = "malformed_policy"
+    title = "Malformed witness policy"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 
@@ -138,6 +152,13 @@ class UnverifiedNote(VerificationError):
 
     code = "note_unverified"
     title = "Note not verified"
+
+
+class QuorumNotMet(VerificationError):
+    """A checkpoint lacks the witness cosignatures its policy's quorum requires."""
+
+    code = "quorum_not_met"
+    title = "Witness quorum not met"
 
 
 # --- The statement is well formed but the log's state forbids it (422). ------------------------

@@ -25,12 +25,15 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "InvalidParameter": ("invalid_parameter", 400),
     "PayloadTooLarge": ("payload_too_large", 413),
     "UnsupportedMediaType": ("unsupported_media_type", 415),
+    "MalformedTilePath": ("malformed_tile_path", 400),
+    "MalformedPolicy": ("malformed_policy", 400),
     # A cryptographic check failed.
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),
     "ProofError": ("proof_invalid", 400),
     "ChainError": ("chain_broken", 400),
     "UnverifiedNote": ("note_unverified", 400),
+    "QuorumNotMet": ("quorum_not_met", 400),
     # Well formed, but the log's state forbids it.
     "StateError": ("state_violation", 422),
     "UnknownKey": ("unknown_key", 422),
