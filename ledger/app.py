@@ -73,7 +73,11 @@ def create_app(config: Config | None = None) -> Flask:
         request.max_content_length = limit
 
     api.init_app(app)
-    init_tlog(app, config, database, signer.verifier())
+    try:
+        init_tlog(app, config, database, signer.verifier())
+    except LedgerError:
+        database.dispose()  # a refused start leaves no connection behind
+        raise
     return app
 
 

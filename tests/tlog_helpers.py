@@ -222,7 +222,8 @@ class WitnessProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> WitnessProcess:
-        self.port = free_port()
+        """Start (again: on the same port, so a policy naming its URL stays right)."""
+        self.port = self.port or free_port()
         cmd = [
             sys.executable, "-m", "ledger.cli", "witness", "serve",
             "--key", str(self.key_file), "--name", self.name,
