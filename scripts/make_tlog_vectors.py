@@ -50,8 +50,8 @@ def generated() -> dict[str, Any]:
         f"log {log.verifier().to_vkey()} http://127.0.0.1:8000\n"
         f"witness w1 {w1.verifier().to_vkey()} http://127.0.0.1:8101\n"
         f"witness w2 {w2.verifier().to_vkey()} http://127.0.0.1:8102\n"
-        "group both-or-one any w1 w2\n"
-        "quorum both-or-one\n"
+        "group one-of-two any w1 w2\n"
+        "quorum one-of-two\n"
     )
     proof = merkle.inclusion_proof(len(LEAVES), 1, store)
     return {

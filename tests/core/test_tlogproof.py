@@ -86,6 +86,6 @@ def test_tampered_proof_files_are_refused(text: str, error: type[Exception]) -> 
 
 
 def test_a_proof_without_the_quorum_is_refused_under_a_stricter_policy() -> None:
-    strict = GEN["policy"].replace("group both-or-one any w1 w2", "group both-or-one all w1 w2")
+    strict = GEN["policy"].replace("group one-of-two any w1 w2", "group one-of-two all w1 w2")
     with pytest.raises(QuorumNotMet):
         verify_proof(PROOF, LOG, policy=parse_policy(strict))
