@@ -16,7 +16,7 @@ from .db import Database
 from .logkey import load_or_create_log_key
 from .publisher import WitnessPublisher, load_policy
 from .service import GroupCommitter, LogService
-from .tlog import TlogState
+from .tlog import FullTileFastPath, TlogState
 
 
 class LogIdentityMismatch(LedgerError):
@@ -88,6 +88,7 @@ def init_tlog(app: Flask, config: Config, database: Database, log_verifier: Note
     policy_file = config.witness_policy_file
     state = TlogState(witnessed=policy_file is not None)
     app.extensions["tlog"] = state
+    app.wsgi_app = FullTileFastPath(app.wsgi_app, state.tile_cache)  # type: ignore[method-assign]
     if policy_file is None:
         return
     policy = load_policy(policy_file)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -91,6 +91,8 @@ class FullTileCache:
     def __init__(self, capacity: int = 2048) -> None:
         self.capacity = capacity
         self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        #: The same tiles by canonical path, for the WSGI fast path (one dict lookup).
+        self._paths: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     def get(self, tile: Tile) -> bytes | None:
@@ -103,13 +105,20 @@ class FullTileCache:
                 self._tiles.move_to_end(key)
             return data
 
+    def get_path(self, path: str) -> bytes | None:
+        """The cached tile at a path (after ``tile/``) exactly as the view would parse it;
+        None for anything else, malformed paths included (the app answers those)."""
+        return self._paths.get(path)  # one dict read: atomic, no lock needed on the hot path
+
     def put(self, tile: Tile, data: bytes) -> None:
         if not tile.is_full or tile.level is None:
             return
         with self._lock:
             self._tiles[(tile.level, tile.index)] = data
+            self._paths[tile.path().removeprefix("tile/")] = data
             while len(self._tiles) > self.capacity:
-                self._tiles.popitem(last=False)
+                (level, index), _ = self._tiles.popitem(last=False)
+                self._paths.pop(Tile(level, index).path().removeprefix("tile/"), None)
 
 
 class TlogState:
@@ -121,3 +130,34 @@ class TlogState:
         self.tile_cache = FullTileCache()
         #: The witness publisher, with a witness policy only.
         self.publisher: WitnessPublisher | None = None
+
+
+_TILE_PREFIX = "/tlog/tile/"
+_FULL_TILE_HEADERS = [
+    ("Content-Type", "application/octet-stream"),
+    ("Cache-Control", "public, max-age=31536000, immutable"),
+    ("Content-Length", str(8192)),
+]
+
+
+class FullTileFastPath:
+    """WSGI middleware: a GET of a full hash tile already in the cache is answered here, before
+    Flask routing, like a static file in front of the app; everything else goes to the app.
+
+    Safe because a cached full tile is immutable and was inside the published tree when the app
+    first served it (the app is the only writer of the cache). The answer is the same bytes and
+    headers the view gives.
+    """
+
+    def __init__(self, app: Any, cache: FullTileCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") == "GET" and path.startswith(_TILE_PREFIX):
+            data = self.cache.get_path(path[len(_TILE_PREFIX) :])
+            if data is not None:
+                start_response("200 OK", list(_FULL_TILE_HEADERS))
+                return [data]
+        return self.app(environ, start_response)

@@ -71,6 +71,27 @@ def test_full_tiles_are_immutable_and_8192_bytes(log_of_300: FlaskClient) -> Non
     assert len(log_of_300.get("/tlog/tile/1/000.p/1").data) == 32
 
 
+def _must_not_be_called(environ: Any, start_response: Any) -> Any:
+    raise AssertionError("the request reached Flask")
+
+
+def test_the_cached_fast_path_answers_exactly_as_the_view(app: Flask) -> None:
+    lg = app.extensions["ledger"]
+    bulk_append(lg.db, lg.service.signer, 256)
+    client = app.test_client()
+    first = client.get("/tlog/tile/0/000")  # through the view; caches the tile
+    assert app.extensions["tlog"].tile_cache.get_path("0/000") == first.data
+    fast = app.wsgi_app
+    inner = fast.app  # type: ignore[attr-defined]
+    fast.app = _must_not_be_called  # type: ignore[attr-defined]
+    second = client.get("/tlog/tile/0/000")  # so this one is answered before Flask
+    fast.app = inner  # type: ignore[attr-defined]
+    assert (second.status_code, second.data) == (200, first.data)
+    assert dict(second.headers) == dict(first.headers)
+    # Other spellings and partial tiles are never answered from the fast path.
+    assert app.extensions["tlog"].tile_cache.get_path("0/000.p/5") is None
+
+
 @pytest.mark.parametrize(
     "path",
     [
