@@ -71,5 +71,8 @@ def test_entry_proof_errors(
 def test_witness_vkey(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = SigningKey.from_seed(b"\x11" * 32)
     key.save(tmp_path / "w.pem")
-    assert main(["witness", "vkey", "--key", str(tmp_path / "w.pem"), "--name", "witness.example/w1"]) == 0
-    assert capsys.readouterr().out == "witness.example/w1+f65f8fd1+BNBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3\n"
+    argv = ["witness", "vkey", "--key", str(tmp_path / "w.pem"), "--name", "witness.example/w1"]
+    assert main(argv) == 0
+    # The §10.1 example of docs/FORMAT.md: the same seed and name.
+    vkey = "witness.example/w1+f65f8fd1+BNBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3"
+    assert capsys.readouterr().out == vkey + "\n"
