@@ -201,11 +201,10 @@ class Witness:
             if req.proof:
                 raise WitnessRefusal(422, "a proof between equal sizes must be empty")
             return
-        if req.old_size == 0:
+        if state is None or req.old_size == 0:  # first sight of this log (old == stored == 0)
             if req.proof:
                 raise WitnessRefusal(422, "the proof must be empty when the old size is 0")
             return
-        assert state is not None  # old_size == stored > 0
         try:
             verify_consistency(state.size, cp.tree_size, req.proof, state.root_hash, cp.root_hash)
         except LedgerError as e:
