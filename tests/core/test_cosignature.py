@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +18,7 @@ from ledger.core.cosignature import (
 from ledger.core.encoding import b64_decode
 from ledger.core.errors import BadSignature, InvalidKey, MalformedNote
 from ledger.core.note import NoteSignature, NoteVerifier, open_note, parse_note
-
-VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "vectors" / "tlog.json").read_text(encoding="utf-8")
-)
-GEN = VECTORS["generated"]
-PUB = VECTORS["published"]
+from tests.core.tlog_vectors import GEN, PUB
 
 
 def _witness() -> Cosigner:

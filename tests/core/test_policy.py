@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,10 +16,7 @@ from ledger.core.errors import (
 )
 from ledger.core.note import NoteSigner, parse_note
 from ledger.core.policy import parse_policy, verify_cosigned_checkpoint, witness_times
-
-GEN: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "vectors" / "tlog.json").read_text(encoding="utf-8")
-)["generated"]
+from tests.core.tlog_vectors import GEN
 
 
 def _cosigner(n: int, name: str) -> Cosigner:

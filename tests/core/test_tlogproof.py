@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from ledger.core.errors import (
@@ -19,10 +15,8 @@ from ledger.core.errors import (
 from ledger.core.note import NoteVerifier
 from ledger.core.policy import parse_policy
 from ledger.core.tlogproof import PROOF_HEADER, format_proof, parse_proof, verify_proof
+from tests.core.tlog_vectors import GEN
 
-GEN: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "vectors" / "tlog.json").read_text(encoding="utf-8")
-)["generated"]
 LOG = NoteVerifier.from_vkey(GEN["log_vkey"])
 PROOF: str = GEN["proof_file"]
 
