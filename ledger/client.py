@@ -123,6 +123,10 @@ class LogClient:
     def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
         return dict(self.post_json("/v1/entries/batch", {"statements": envelopes}))
 
+    def grant(self, grant_id: str) -> dict[str, Any]:
+        """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""
+        return dict(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
+
 
 def _json(body: bytes, path: str) -> Any:
     try:
