@@ -191,6 +191,11 @@ class TrustedLog:
             cp, _ = open_checkpoint(note, self._verifier)
         except MalformedNote as e:
             raise UnverifiedNote(f"the server's checkpoint is malformed: {e.message}") from e
+        except VerificationError as e:
+            raise UnverifiedNote(
+                f"the server's checkpoint is not signed by the log key"
+                f" {self._verifier.name}+{self._verifier.key_id:08x} pinned for it ({e.message})"
+            ) from e
         previous = self.last_checkpoint()
         if previous is None:
             return VerifiedCheckpoint(cp, note, 0)
