@@ -155,9 +155,19 @@ def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) ->
 def hash_files(
     files: Sequence[FileToHash], jobs: int = 1, progress: Progress | None = None
 ) -> Iterator[ManifestItem | Skipped]:
-    """Hash ``files`` on ``jobs`` threads; yields results in the order of ``files``."""
+    """Hash ``files`` on ``jobs`` threads; yields results in the order of ``files``.
+
+    Closing the generator early (an error, Ctrl-C) stops the other threads at their next chunk
+    instead of letting them finish multi-GB files nobody will read.
+    """
     local = threading.local()
-    add = progress.add if progress is not None else (lambda n: None)
+    stop = threading.Event()
+
+    def add(n: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+        if progress is not None:
+            progress.add(n)
 
     def one(item: FileToHash) -> ManifestItem | Skipped:
         if not hasattr(local, "buffer"):
@@ -173,8 +183,16 @@ def hash_files(
     if jobs <= 1:
         yield from map(one, files)
         return
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         yield from pool.map(one, files)
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Stopped(Exception):
+    """Raised inside a hashing thread when the consumer has gone away."""
 
 
 def make_progress(files: Sequence[FileToHash], mode: str) -> Progress:

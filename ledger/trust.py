@@ -118,6 +118,8 @@ class TrustedLog:
         self.notices: list[str] = []
         self._verifier: NoteVerifier | None = None
         self._origin: str | None = None
+        #: First-use writes (origin binding, pinned key), made by ``save`` once all checks pass.
+        self._pending: list[tuple[Path, bytes]] = []
 
     # --- identity: origin and pinned key --------------------------------------------------------
 
@@ -139,7 +141,7 @@ class TrustedLog:
         self._origin = origin
         if known is None:
             servers[self.client.base_url] = origin
-            atomic_write(servers_path, (json.dumps(servers, indent=1) + "\n").encode())
+            self._pending.append((servers_path, (json.dumps(servers, indent=1) + "\n").encode()))
 
     def _load_verifier(self) -> NoteVerifier:
         """The pinned key; on first use pin ``--log-key`` or, failing that, the server's own."""
@@ -159,7 +161,8 @@ class TrustedLog:
             how = "trust on first use"
         if verifier.name != self._origin:
             raise TrustError(f"the log key {verifier.name!r} is not named after {self._origin!r}")
-        atomic_write(key_path, (verifier.to_vkey() + "\n").encode())
+        # Pinned only once a checkpoint has verified under it (see save).
+        self._pending.append((key_path, (verifier.to_vkey() + "\n").encode()))
         self.notices.append(f"pinned log key {verifier.to_vkey()} ({how}) in {key_path}")
         return verifier
 
@@ -223,7 +226,11 @@ class TrustedLog:
             ) from e
 
     def save(self, verified: VerifiedCheckpoint) -> None:
-        """Advance the state to ``verified`` (atomically); never moves backwards."""
+        """Advance the state to ``verified`` (atomically); never moves backwards. A key pinned on
+        first use is written now, after a checkpoint and the caller's checks passed under it."""
+        for path, data in self._pending:
+            atomic_write(path, data)
+        self._pending.clear()
         current = self.last_checkpoint()
         if current is not None and current.tree_size > verified.tree_size:
             return  # another command already saved a newer, consistent checkpoint

@@ -9,53 +9,41 @@ from typing import Any
 from ..core import builders
 from ..core.errors import LedgerError
 from ..core.keys import SigningKey, parse_key_id
-from ..core.statements import KEY_REVOCATION_REASONS
+from ..core.statements import KEY_REVOCATION_REASONS, SignedStatement
 from .common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
 from .submit import add_log_args, submit
+
+
+def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines: str) -> int:
+    """Submit one statement (bad input already raised InvalidStatement: exit 2), then print
+    ``name value`` lines and the entry's seq."""
+    (done,) = submit(args, [signed])
+    for name, text in {**lines, "seq": str(done.seq)}.items():
+        print(f"{name:<10} {text}")
+    return EXIT_OK
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     """Register your key under a pseudonym (party.register, self-signed)."""
     key = load_key(args)
-    try:
-        signed = builders.party_register(
-            key, args.name, identity_commitment=args.identity_commitment
-        )
-    except LedgerError as e:
-        raise CliError(e.message) from e
-    (done,) = submit(args, [signed])
-    print(f"key_id     {key.key_id}")
-    print(f"seq        {done.seq}")
-    return EXIT_OK
+    signed = builders.party_register(key, args.name, identity_commitment=args.identity_commitment)
+    return _submit_and_print(args, signed, key_id=key.key_id)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     """Hand your party over from --key to --new-key (key.rotate, signed by both)."""
     old = load_key(args)
     new = _load_other_key(args.new_key, args.new_passphrase_env)
-    try:
-        signed = builders.key_rotate(old, new)
-    except LedgerError as e:
-        raise CliError(e.message) from e
-    (done,) = submit(args, [signed])
-    print(f"old_key_id {old.key_id}")
-    print(f"key_id     {new.key_id}")
-    print(f"seq        {done.seq}")
-    return EXIT_OK
+    signed = builders.key_rotate(old, new)
+    return _submit_and_print(args, signed, old_key_id=old.key_id, key_id=new.key_id)
 
 
 def cmd_revoke_key(args: argparse.Namespace) -> int:
     """Revoke a key of your party (key.revoke); by default the key you sign with."""
     key = load_key(args)
-    try:
-        target = parse_key_id(args.key_id) if args.key_id else key.key_id
-        signed = builders.key_revoke(key, target, args.reason)
-    except LedgerError as e:
-        raise CliError(e.message) from e
-    (done,) = submit(args, [signed])
-    print(f"revoked    {target}")
-    print(f"seq        {done.seq}")
-    return EXIT_OK
+    target = parse_key_id(args.key_id, "--key-id") if args.key_id else key.key_id
+    signed = builders.key_revoke(key, target, args.reason)
+    return _submit_and_print(args, signed, revoked=target)
 
 
 def _load_other_key(path: Path, passphrase_env: str | None) -> SigningKey:

@@ -209,3 +209,14 @@ def test_unreachable_server_exits_3_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert_one_line_failure(result, 3, f"cannot reach {url}")
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    "command", ["register", "rotate", "revoke-key", "hash", "grant", "accept", "revoke"]
+)
+def test_every_command_has_help(command: str) -> None:
+    result = run_ledger(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: ledger {command}")
+    listed = run_ledger("--help").stdout
+    assert f"    {command}" in listed

@@ -200,6 +200,7 @@ def test_an_explicit_log_key_is_pinned_and_enforced(live: LiveServer, tmp_path: 
         "--state", tmp_path / "wrong", "--log-key", other.verifier().to_vkey(),
     )  # fmt: skip
     assert_one_line_failure(wrong, 1, "is not signed by the log key")
+    assert not (tmp_path / "wrong").exists()  # nothing pinned, nothing saved
     right = run_ledger(
         "register", "--key", tmp_path / "k2.pem", "--name", "Careful", "--url", live.url,
         "--state", tmp_path / "right", "--log-key", real,
@@ -208,3 +209,15 @@ def test_an_explicit_log_key_is_pinned_and_enforced(live: LiveServer, tmp_path: 
     assert f"pinned log key {real} (given with --log-key)" in right.stderr
     pinned = next((tmp_path / "right").glob("*/log-key.vkey")).read_text().strip()
     assert pinned == real
+
+
+def test_a_lie_at_first_contact_pins_nothing(
+    live: LiveServer, proxy: LyingProxy, tmp_path: Path
+) -> None:
+    run_ledger("keygen", "--out", tmp_path / "k.pem")
+    arm(proxy, live, "entry statement altered")
+    env = {"LEDGER_URL": proxy.url, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = run_ledger("register", "--key", tmp_path / "k.pem", "--name", "New", env=env)
+    assert_one_line_failure(result, 1, "does not hold the statement you signed")
+    assert "pinned" not in result.stderr
+    assert not (tmp_path / "config").exists()
