@@ -20,12 +20,12 @@ from ..core import builders
 from ..core.errors import LedgerError
 from ..core.keys import SigningKey, parse_key_id
 from ..core.leaf import parse_leaf
-from ..core.statements import PROHIBITIONS, USES, Grant, format_timestamp
+from ..core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
 from ..manifest import ManifestItem, read_manifest
 from ..trust import EntryMismatch, TrustedLog, check_entry_leaf
 from .common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
 from .content import add_hash_args, hash_paths
-from .submit import add_log_args, report, submit, trusted_log
+from .submit import Submitted, add_log_args, report, submit, trusted_log
 
 UNITS = {"minute": "per_minute", "clip": "per_clip", "flat": "flat"}
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -67,11 +67,14 @@ def cmd_grant(args: argparse.Namespace) -> int:
         raise CliError(e.message) from e
     if len(signed) > 1:
         print(f"ledger: {len(items)} items split into {len(signed)} grants", file=sys.stderr)
-    for done in submit(args, signed):
-        stmt = done.signed.statement
-        assert isinstance(stmt, Grant)
-        print(f"grant_id   {stmt.grant_id}  seq {done.seq}  items {len(stmt.content)}")
+    submit(args, signed, show=_show_grant)
     return EXIT_OK
+
+
+def _show_grant(done: Submitted) -> None:
+    stmt = done.signed.statement
+    assert isinstance(stmt, Grant)
+    print(f"grant_id   {stmt.grant_id}  seq {done.seq}  items {len(stmt.content)}")
 
 
 def _terms(args: argparse.Namespace) -> builders.TermsSpec:
@@ -200,9 +203,14 @@ def cmd_accept(args: argparse.Namespace) -> int:
     log, grants = fetch_verified_grants(args, key, "buyer")
     for g in grants:
         print(f"ledger: accepting {_describe(g.grant)}", file=sys.stderr)
-    statements = [builders.grant_accept(key, g.statement_hash) for g in grants]
-    for g, done in zip(grants, submit(args, statements, log), strict=True):
-        print(f"accepted   {g.grant.grant_id}  seq {done.seq}")
+    by_hash = {g.statement_hash.hex(): g.grant.grant_id for g in grants}
+
+    def show(done: Submitted) -> None:
+        stmt = done.signed.statement
+        assert isinstance(stmt, GrantAccept)
+        print(f"accepted   {by_hash[stmt.grant_hash]}  seq {done.seq}")
+
+    submit(args, [builders.grant_accept(key, g.statement_hash) for g in grants], log, show)
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,17 @@ def trusted_log(args: argparse.Namespace) -> TrustedLog:
 
 
 def submit(
-    args: argparse.Namespace, statements: Sequence[SignedStatement], log: TrustedLog | None = None
+    args: argparse.Namespace,
+    statements: Sequence[SignedStatement],
+    log: TrustedLog | None = None,
+    show: Callable[[Submitted], None] | None = None,
 ) -> list[Submitted]:
     """Post ``statements`` and verify the accepted ones are in the log (see module docstring).
 
-    Raises CliError (exit 3) naming the first refusal after verifying what was accepted, and
-    VerificationError subclasses (exit 1) when the log does not hold what it acknowledged.
+    ``show`` is called for each accepted statement once verified, before refusals are raised: a
+    batch partly refused still tells the user what got in. Raises CliError (exit 3) naming the
+    first refusal, and VerificationError subclasses (exit 1) when the log does not hold what it
+    acknowledged.
     """
     log = log or trusted_log(args)
     if len(statements) == 1:
@@ -74,6 +79,9 @@ def submit(
         accepted, refusals = _post_batches(log, statements)
     if accepted:
         verify_submitted(log, accepted)
+    if show is not None:
+        for done in accepted:
+            show(done)
     if refusals:
         for line in refusals[1:]:
             print(f"ledger: {line}", file=sys.stderr)

@@ -220,3 +220,23 @@ def test_every_command_has_help(command: str) -> None:
     assert result.stdout.startswith(f"usage: ledger {command}")
     listed = run_ledger("--help").stdout
     assert f"    {command}" in listed
+
+
+def test_a_partly_refused_batch_reports_what_got_in(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    creator_pem, _ = party(tmp_path, user_env, "Twice")
+    buyer_pem, buyer = party(tmp_path, user_env, "Eager")
+    ids = []
+    for name in ("one.mp4", "two.mp4"):
+        (tmp_path / name).write_bytes(mp4(1000, 5000 + len(ids)))
+        granted = run_ledger(
+            "grant", "--key", creator_pem, "--buyer", buyer, *GRANT_TERMS, tmp_path / name,
+            env=user_env,
+        )  # fmt: skip
+        ids += grant_ids(granted.stdout)
+    assert run_ledger("accept", "--key", buyer_pem, ids[0], env=user_env).returncode == 0
+    both = run_ledger("accept", "--key", buyer_pem, *ids, env=user_env)
+    assert_one_line_failure(both, 3, "grant.accept refused: already_accepted")
+    assert value(both.stdout, "accepted") == ids[1]
+    assert "verified 1 new entry" in both.stderr
