@@ -90,7 +90,8 @@ class Progress:
         self.done = 0
         self.files_done = 0
         self.started = time.monotonic()
-        self._last = 0.0
+        self._last = self.started  # the first bar appears after `interval`: short work stays quiet
+        self._drawn = False
         self._lock = threading.Lock()
 
     def add(self, n: int) -> None:
@@ -107,6 +108,7 @@ class Progress:
 
     def _render(self, now: float) -> None:
         assert self.stream is not None
+        self._drawn = True
         elapsed = max(now - self.started, 1e-9)
         rate = self.done / elapsed
         pct = 100.0 * self.done / self.total if self.total else 100.0
@@ -120,7 +122,7 @@ class Progress:
 
     def finish(self) -> None:
         """End the line; short work that never drew the bar leaves no trace unless ``always``."""
-        if self.stream is not None and (self._last or self.always):
+        if self.stream is not None and (self._drawn or self.always):
             with self._lock:
                 self._render(time.monotonic())
             self.stream.write("\n")
