@@ -6,7 +6,8 @@ it is trusted: the CLI and the auditors never take the server's word.
 
 Errors: ``ServerError`` when the server cannot be reached or answers with something that is not
 the API (5xx, not JSON); ``ServerRefused`` (a subclass) when it answered with a problem+json 4xx,
-whose ``code`` and ``status`` are kept.
+whose ``code`` and ``status`` are kept (both live in ``ledger.core.errors`` with the rest of the
+exception tree, and are re-exported here).
 """
 
 from __future__ import annotations
@@ -15,32 +16,13 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, ClassVar
+from typing import Any
 
-from .core.errors import LedgerError
+from .core.errors import ServerError, ServerRefused
+
+__all__ = ["LogClient", "ServerError", "ServerRefused"]
 
 USER_AGENT = "consent-ledger-client/1"
-
-
-class ServerError(LedgerError):
-    """The server is unreachable or did not answer as the API says."""
-
-    code: ClassVar[str] = "server_error"
-    status: ClassVar[int] = 502
-    title: ClassVar[str] = "Server error"
-
-
-class ServerRefused(ServerError):
-    """The server answered with an RFC 9457 problem (a 4xx): ``problem`` holds its body."""
-
-    code: ClassVar[str] = "server_refused"
-    title: ClassVar[str] = "Refused by the server"
-
-    def __init__(self, message: str, http_status: int, problem: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.problem = problem
-        self.problem_code = str(problem.get("code", ""))
 
 
 class LogClient:

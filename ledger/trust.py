@@ -28,14 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .client import LogClient, ServerError
+from .client import LogClient
 from .core.checkpoint import Checkpoint, open_checkpoint
 from .core.encoding import b64_decode
 from .core.errors import (
+    EntryMismatch,
     InvalidKey,
     LedgerError,
     MalformedNote,
     ProofError,
+    ServerError,
+    TrustError,
     UnverifiedNote,
     VerificationError,
 )
@@ -47,20 +50,6 @@ from .core.statements import SignedStatement
 SERVERS_FILE = "servers.json"
 KEY_FILE = "log-key.vkey"
 CHECKPOINT_FILE = "checkpoint"
-
-
-class TrustError(VerificationError):
-    """The log contradicts what this client verified before (rollback, fork, other origin)."""
-
-    code = "trust_violation"
-    title = "The log contradicts the client's trusted state"
-
-
-class EntryMismatch(VerificationError):
-    """An entry served by the log is not the one the client expected (tampered or substituted)."""
-
-    code = "entry_mismatch"
-    title = "Entry does not hold the expected statement"
 
 
 def default_state_dir() -> Path:

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core import builders
-from ..core.errors import LedgerError
+from ..core.errors import EntryMismatch, LedgerError
 from ..core.keys import SigningKey, parse_key_id
 from ..core.leaf import parse_leaf
 from ..core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
 from ..manifest import ManifestItem, read_manifest
-from ..trust import EntryMismatch, TrustedLog, check_entry_leaf
+from ..trust import TrustedLog, check_entry_leaf
 from .common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
 from .content import add_hash_args, hash_paths
 from .submit import Submitted, add_log_args, report, submit, trusted_log

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..client import ServerError
+from ..core.errors import EntryMismatch, TrustError
 from ..core.statements import SignedStatement
-from ..trust import EntryMismatch, TrustedLog, TrustError, VerifiedCheckpoint, default_state_dir
+from ..trust import TrustedLog, VerifiedCheckpoint, default_state_dir
 from .common import EXIT_SERVER, CliError, add_url_arg, client
 
 #: Batches stay well under the server's default limits (1,000 statements, 32 MiB).

@@ -25,12 +25,15 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "InvalidParameter": ("invalid_parameter", 400),
     "PayloadTooLarge": ("payload_too_large", 413),
     "UnsupportedMediaType": ("unsupported_media_type", 415),
+    "InvalidManifest": ("invalid_manifest", 400),
     # A cryptographic check failed.
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),
     "ProofError": ("proof_invalid", 400),
     "ChainError": ("chain_broken", 400),
     "UnverifiedNote": ("note_unverified", 400),
+    "TrustError": ("trust_violation", 400),
+    "EntryMismatch": ("entry_mismatch", 400),
     # Well formed, but the log's state forbids it.
     "StateError": ("state_violation", 422),
     "UnknownKey": ("unknown_key", 422),
@@ -51,6 +54,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "Conflict": ("conflict", 409),
     "DuplicateStatement": ("duplicate_statement", 409),
     "Unavailable": ("unavailable", 503),
+    "ServerError": ("server_error", 502),
+    "ServerRefused": ("server_refused", 502),
 }
 
 CLASSES = all_error_classes()
