@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from .core.errors import (
     MalformedNote,
     ProofError,
     ServerError,
+    StateUnusable,
     TrustError,
     UnverifiedNote,
     VerificationError,
@@ -137,7 +139,8 @@ class TrustedLog:
         key_path = self.origin_dir / KEY_FILE
         explicit = None if self.explicit_key is None else _parse_vkey(self.explicit_key)
         if key_path.exists():
-            pinned = _parse_vkey(key_path.read_text(encoding="utf-8").strip())
+            with state_io(key_path):
+                pinned = _parse_vkey(key_path.read_text(encoding="utf-8").strip())
             if explicit is not None and explicit != pinned:
                 raise TrustError(
                     f"--log-key differs from the key pinned for {self._origin!r} in {key_path}"
@@ -162,9 +165,16 @@ class TrustedLog:
         path = self.origin_dir / CHECKPOINT_FILE
         if not path.exists():
             return None
-        note = path.read_text(encoding="utf-8")
         assert self._verifier is not None
-        cp, _ = open_checkpoint(note, self._verifier)
+        with state_io(path):
+            note = path.read_text(encoding="utf-8")
+            try:
+                cp, _ = open_checkpoint(note, self._verifier)
+            except VerificationError as e:
+                raise TrustError(
+                    f"the checkpoint saved in {path} is not signed by the log key pinned for it"
+                    f" (the state was altered): {e.message}"
+                ) from e
         return VerifiedCheckpoint(cp, note, cp.tree_size)
 
     def refresh(self) -> VerifiedCheckpoint:
@@ -218,12 +228,15 @@ class TrustedLog:
         """Advance the state to ``verified`` (atomically); never moves backwards. A key pinned on
         first use is written now, after a checkpoint and the caller's checks passed under it."""
         for path, data in self._pending:
-            atomic_write(path, data)
+            with state_io(path):
+                atomic_write(path, data)
         self._pending.clear()
         current = self.last_checkpoint()
         if current is not None and current.tree_size > verified.tree_size:
             return  # another command already saved a newer, consistent checkpoint
-        atomic_write(self.origin_dir / CHECKPOINT_FILE, verified.note.encode("utf-8"))
+        path = self.origin_dir / CHECKPOINT_FILE
+        with state_io(path):
+            atomic_write(path, verified.note.encode("utf-8"))
 
     # --- entries ----------------------------------------------------------------------------------
 
@@ -290,12 +303,21 @@ def _proof_hashes(proof: dict[str, Any], kind: str) -> list[bytes]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except (OSError, ValueError) as e:
-        raise TrustError(f"the state file {path} is unreadable: {e}") from e
+    with state_io(path):
+        doc = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(doc, dict):
-        raise TrustError(f"the state file {path} is not a JSON object")
+        raise StateUnusable(f"the state file {path} is not a JSON object")
     return doc
+
+
+@contextlib.contextmanager
+def state_io(path: Path) -> Iterator[None]:
+    """Turn a local file problem (permissions, a file where a folder should be, damaged content)
+    into StateUnusable. A saved checkpoint that no longer verifies stays a VerificationError."""
+    try:
+        yield
+    except (OSError, ValueError, MalformedNote) as e:  # UnicodeDecodeError is a ValueError
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise StateUnusable(f"the client state {path} is unusable: {reason}") from e

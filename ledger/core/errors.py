@@ -110,6 +110,13 @@ class InvalidManifest(InvalidRequest):
     title = "Invalid manifest"
 
 
+class StateUnusable(InvalidRequest):
+    """Client side: the trusted-state folder cannot be read or written, or is damaged."""
+
+    code = "state_unusable"
+    title = "Client state folder unusable"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 

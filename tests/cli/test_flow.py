@@ -240,3 +240,47 @@ def test_a_partly_refused_batch_reports_what_got_in(
     assert_one_line_failure(both, 3, "grant.accept refused: already_accepted")
     assert value(both.stdout, "accepted") == ids[1]
     assert "verified 1 new entry" in both.stderr
+
+
+def _garble(path: Path) -> None:
+    path.write_bytes(b"\xff\xfe not a checkpoint")
+
+
+def _other_root(path: Path) -> None:
+    text = path.read_text()
+    lines = text.split("\n")
+    lines[2] = "A" * 43 + "="  # another root under the same (now wrong) signature
+    path.write_text("\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("damage", "code", "fragment"),
+    [
+        (_garble, 2, "is unusable"),
+        (lambda p: p.write_text(""), 2, "is unusable"),
+        (_other_root, 1, "not signed by the log key"),
+    ],
+    ids=["garbled", "empty", "edited"],
+)
+def test_a_damaged_state_folder_is_reported(
+    user_env: dict[str, str], tmp_path: Path, damage: object, code: int, fragment: str
+) -> None:
+    party(tmp_path, user_env, "Early")
+    [state] = Path(user_env["XDG_CONFIG_HOME"]).glob("consent-ledger/*/checkpoint")
+    assert callable(damage)
+    damage(state)
+    run_ledger("keygen", "--out", tmp_path / "late.pem")
+    late = run_ledger("register", "--key", tmp_path / "late.pem", "--name", "Late", env=user_env)
+    assert_one_line_failure(late, code, fragment)
+
+
+def test_a_state_folder_that_is_a_file_is_a_usage_error(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    run_ledger("keygen", "--out", tmp_path / "k.pem")
+    (tmp_path / "state").write_text("a file, not a folder")
+    result = run_ledger(
+        "register", "--key", tmp_path / "k.pem", "--name", "Misplaced", "--state",
+        tmp_path / "state", env=user_env,
+    )  # fmt: skip
+    assert_one_line_failure(result, 2, "client state", "is unusable")

@@ -26,6 +26,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "PayloadTooLarge": ("payload_too_large", 413),
     "UnsupportedMediaType": ("unsupported_media_type", 415),
     "InvalidManifest": ("invalid_manifest", 400),
+    "StateUnusable": ("state_unusable", 400),
     # A cryptographic check failed.
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),
