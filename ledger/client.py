@@ -73,7 +73,10 @@ class LogClient:
         return _json(self.request("GET", path, params)[2], path)
 
     def get_text(self, path: str, **params: Any) -> str:
-        return self.request("GET", path, params)[2].decode("utf-8", errors="strict")
+        try:
+            return self.request("GET", path, params)[2].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as e:
+            raise ServerError(f"{path}: the server's answer is not UTF-8 text") from e
 
     def post_json(self, path: str, body: Any) -> Any:
         return _json(self.request("POST", path, None, body)[2], path)
@@ -81,33 +84,33 @@ class LogClient:
     # --- the v1 API -------------------------------------------------------------------------------
 
     def log_info(self) -> dict[str, Any]:
-        return dict(self.get_json("/v1/log"))
+        return _object(self.get_json("/v1/log"))
 
     def checkpoint(self, tree_size: int | None = None) -> str:
         """The signed note, as text (verify it with ``ledger.core.checkpoint.open_checkpoint``)."""
         return self.get_text("/v1/checkpoint", tree_size=tree_size)
 
     def entry(self, seq: int) -> dict[str, Any]:
-        return dict(self.get_json(f"/v1/entries/{int(seq)}"))
+        return _object(self.get_json(f"/v1/entries/{int(seq)}"))
 
     def entries(self, start: int, limit: int) -> dict[str, Any]:
-        return dict(self.get_json("/v1/entries", start=start, limit=limit))
+        return _object(self.get_json("/v1/entries", start=start, limit=limit))
 
     def inclusion_proof(self, seq: int, tree_size: int) -> dict[str, Any]:
-        return dict(self.get_json("/v1/proofs/inclusion", seq=seq, tree_size=tree_size))
+        return _object(self.get_json("/v1/proofs/inclusion", seq=seq, tree_size=tree_size))
 
     def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
-        return dict(self.get_json("/v1/proofs/consistency", first=first, second=second))
+        return _object(self.get_json("/v1/proofs/consistency", first=first, second=second))
 
     def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.post_json("/v1/entries", envelope))
+        return _object(self.post_json("/v1/entries", envelope))
 
     def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
-        return dict(self.post_json("/v1/entries/batch", {"statements": envelopes}))
+        return _object(self.post_json("/v1/entries/batch", {"statements": envelopes}))
 
     def grant(self, grant_id: str) -> dict[str, Any]:
         """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""
-        return dict(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
+        return _object(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
 
 
 def _json(body: bytes, path: str) -> Any:
@@ -115,3 +118,10 @@ def _json(body: bytes, path: str) -> Any:
         return json.loads(body)
     except ValueError as e:
         raise ServerError(f"{path}: the server's answer is not JSON") from e
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """The API answers with JSON objects; anything else is not the API (ServerError)."""
+    if not isinstance(value, dict):
+        raise ServerError("the server's answer is not a JSON object")
+    return value

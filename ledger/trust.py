@@ -46,7 +46,7 @@ from .core.errors import (
 )
 from .core.leaf import leaf_hash, split_leaf
 from .core.merkle import verify_consistency, verify_inclusion
-from .core.note import NoteVerifier
+from .core.note import NoteVerifier, is_valid_key_name
 from .core.statements import SignedStatement
 
 SERVERS_FILE = "servers.json"
@@ -117,7 +117,9 @@ class TrustedLog:
     @property
     def origin_dir(self) -> Path:
         assert self._origin is not None, "call refresh() first"
-        return self.state_dir / urllib.parse.quote(self._origin, safe="")
+        name = urllib.parse.quote(self._origin, safe="")
+        # quote() leaves dots alone: an origin of "." or ".." must not name a parent folder
+        return self.state_dir / (f"%2E{name[1:]}" if name.startswith(".") else name)
 
     def _bind_origin(self, origin: str) -> None:
         """Remember which origin this URL serves; a URL that changes origin is refused."""
@@ -185,6 +187,8 @@ class TrustedLog:
         """
         note = self.client.checkpoint()
         origin = note.split("\n", 1)[0]
+        if not is_valid_key_name(origin):  # the log key's name, and (quoted) a state folder's
+            raise UnverifiedNote(f"the server's checkpoint names no valid origin: {origin[:80]!r}")
         if self._origin is None:
             self._bind_origin(origin)
             self._verifier = self._load_verifier()

@@ -110,6 +110,8 @@ def _post_batches(
         if not isinstance(results, list) or len(results) != len(batch):
             raise ServerError("the batch answer does not hold one result per statement")
         for signed, result in zip(batch, results, strict=True):
+            if not isinstance(result, dict):
+                raise ServerError("the batch answer holds a result that is not an object")
             if result.get("status") == 201:
                 ack = {**result, "tree_size": answer.get("tree_size")}
                 accepted.append(_submitted(signed, ack))

@@ -221,3 +221,43 @@ def test_a_lie_at_first_contact_pins_nothing(
     assert_one_line_failure(result, 1, "does not hold the statement you signed")
     assert "pinned" not in result.stderr
     assert not (tmp_path / "config").exists()
+
+
+def test_answers_that_are_not_the_api_exit_3(proxy: LyingProxy, tmp_path: Path) -> None:
+    env, state = honest_start(tmp_path, proxy)
+    before = state.read_bytes()
+    run_ledger("keygen", "--out", tmp_path / "k.pem")
+    proxy.lie = lambda method, path, status, body: (
+        b"[1, 2]" if path.startswith("/v1/entries/") else body
+    )
+    result = run_ledger("register", "--key", tmp_path / "k.pem", "--name", "Odd", env=env)
+    assert_one_line_failure(result, 3, "not a JSON object")
+    assert state.read_bytes() == before
+
+
+def test_an_origin_cannot_steer_the_state_out_of_its_folder(
+    live: LiveServer, proxy: LyingProxy, tmp_path: Path
+) -> None:
+    """A log that calls itself ".." (and signs consistently under that name) is kept in a
+    subfolder of the state folder like any other."""
+    evil = NoteSigner.from_private_key("..", SigningKey.generate().private_key)
+
+    def lie(method: str, path: str, status: int, body: bytes) -> bytes:
+        if path == "/v1/log":
+            info = {**json.loads(body), "verifier_key": evil.verifier().to_vkey()}
+            return json.dumps(info).encode()
+        if path == "/v1/checkpoint":
+            real = Checkpoint.parse(body.decode().split("\n\n")[0] + "\n")
+            return sign_checkpoint(Checkpoint("..", real.tree_size, real.root_hash), evil).encode()
+        return body
+
+    proxy.lie = lie
+    run_ledger("keygen", "--out", tmp_path / "k.pem")
+    state = tmp_path / "home" / "state"
+    result = run_ledger(
+        "register", "--key", tmp_path / "k.pem", "--name", "Dots", "--url", proxy.url,
+        "--state", state,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["state"]
+    assert (state / "%2E." / "checkpoint").is_file()
