@@ -146,7 +146,7 @@ def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) ->
     with open(path, "rb", buffering=0) as f:
         while n := f.readinto(buffer):
             if not head:
-                head = bytes(view[:SNIFF_BYTES])
+                head = bytes(view[: min(n, SNIFF_BYTES)])  # not the last file's leftovers
             digest.update(view[:n])
             size += n
             on_bytes(n)

@@ -6,13 +6,14 @@ import hashlib
 import io
 import os
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from ledger.manifest import ManifestItem, read_manifest
 from ledger.media import mp4_duration
-from tests.cli.clitools import assert_one_line_failure, box, mp4, mvhd, run_ledger
+from tests.cli.clitools import assert_one_line_failure, box, ledger_cmd, mp4, mvhd, run_ledger
 
 
 def hash_lines(stdout: str) -> list[list[str]]:
@@ -154,3 +155,27 @@ def test_hash_usage_errors_are_one_line(tmp_path: Path, args: list[str], fragmen
     (tmp_path / "empty").mkdir()
     (tmp_path / "f").write_bytes(b"x")
     assert_one_line_failure(run_ledger("hash", *args, cwd=tmp_path), 2, fragment)
+
+
+def test_a_reader_that_goes_away_ends_it_quietly(tmp_path: Path) -> None:
+    for i in range(300):
+        (tmp_path / f"{i:03}.txt").write_text(str(i))
+    proc = subprocess.Popen(
+        [*ledger_cmd(), "hash", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # like `| head` exiting before the output is written
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert b"Traceback" not in err
+    assert b"Exception ignored" not in err
+
+
+def test_a_short_file_is_not_typed_by_the_previous_one(tmp_path: Path) -> None:
+    """The read buffer is reused: a 3-byte file must not be sniffed with an MP4's leftovers."""
+    (tmp_path / "a.mp4").write_bytes(mp4())
+    (tmp_path / "b").write_bytes(b"abc")
+    result = run_ledger("hash", tmp_path, "--jobs", "1")
+    assert [line[3] for line in hash_lines(result.stdout)] == ["video/mp4", "-"]
