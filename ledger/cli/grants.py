@@ -59,9 +59,12 @@ def cmd_grant(args: argparse.Namespace) -> int:
     """License content to a buyer: sign grant(s) here, submit them, verify they are logged."""
     key = load_key(args)
     terms = _terms(args)
-    items = _items(args)
     try:
         buyer = parse_key_id(args.buyer, "--buyer")
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    items = _items(args)  # after the cheap checks: hashing footage may take minutes
+    try:
         signed = builders.grants_for_items(key, buyer, items, terms)
     except LedgerError as e:
         raise CliError(e.message) from e
