@@ -6,7 +6,8 @@ it is trusted: the CLI and the auditors never take the server's word.
 
 Errors: ``ServerError`` when the server cannot be reached or answers with something that is not
 the API (5xx, not JSON); ``ServerRefused`` (a subclass) when it answered with a problem+json 4xx,
-whose ``code`` and ``status`` are kept.
+whose ``code`` and ``status`` are kept (both live in ``ledger.core.errors`` with the rest of the
+exception tree, and are re-exported here).
 """
 
 from __future__ import annotations
@@ -15,32 +16,13 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, ClassVar
+from typing import Any
 
-from .core.errors import LedgerError
+from .core.errors import ServerError, ServerRefused
+
+__all__ = ["LogClient", "ServerError", "ServerRefused"]
 
 USER_AGENT = "consent-ledger-client/1"
-
-
-class ServerError(LedgerError):
-    """The server is unreachable or did not answer as the API says."""
-
-    code: ClassVar[str] = "server_error"
-    status: ClassVar[int] = 502
-    title: ClassVar[str] = "Server error"
-
-
-class ServerRefused(ServerError):
-    """The server answered with an RFC 9457 problem (a 4xx): ``problem`` holds its body."""
-
-    code: ClassVar[str] = "server_refused"
-    title: ClassVar[str] = "Refused by the server"
-
-    def __init__(self, message: str, http_status: int, problem: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.problem = problem
-        self.problem_code = str(problem.get("code", ""))
 
 
 class LogClient:
@@ -91,7 +73,10 @@ class LogClient:
         return _json(self.request("GET", path, params)[2], path)
 
     def get_text(self, path: str, **params: Any) -> str:
-        return self.request("GET", path, params)[2].decode("utf-8", errors="strict")
+        try:
+            return self.request("GET", path, params)[2].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as e:
+            raise ServerError(f"{path}: the server's answer is not UTF-8 text") from e
 
     def post_json(self, path: str, body: Any) -> Any:
         return _json(self.request("POST", path, None, body)[2], path)
@@ -99,29 +84,33 @@ class LogClient:
     # --- the v1 API -------------------------------------------------------------------------------
 
     def log_info(self) -> dict[str, Any]:
-        return dict(self.get_json("/v1/log"))
+        return _object(self.get_json("/v1/log"))
 
     def checkpoint(self, tree_size: int | None = None) -> str:
         """The signed note, as text (verify it with ``ledger.core.checkpoint.open_checkpoint``)."""
         return self.get_text("/v1/checkpoint", tree_size=tree_size)
 
     def entry(self, seq: int) -> dict[str, Any]:
-        return dict(self.get_json(f"/v1/entries/{int(seq)}"))
+        return _object(self.get_json(f"/v1/entries/{int(seq)}"))
 
     def entries(self, start: int, limit: int) -> dict[str, Any]:
-        return dict(self.get_json("/v1/entries", start=start, limit=limit))
+        return _object(self.get_json("/v1/entries", start=start, limit=limit))
 
     def inclusion_proof(self, seq: int, tree_size: int) -> dict[str, Any]:
-        return dict(self.get_json("/v1/proofs/inclusion", seq=seq, tree_size=tree_size))
+        return _object(self.get_json("/v1/proofs/inclusion", seq=seq, tree_size=tree_size))
 
     def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
-        return dict(self.get_json("/v1/proofs/consistency", first=first, second=second))
+        return _object(self.get_json("/v1/proofs/consistency", first=first, second=second))
 
     def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.post_json("/v1/entries", envelope))
+        return _object(self.post_json("/v1/entries", envelope))
 
     def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
-        return dict(self.post_json("/v1/entries/batch", {"statements": envelopes}))
+        return _object(self.post_json("/v1/entries/batch", {"statements": envelopes}))
+
+    def grant(self, grant_id: str) -> dict[str, Any]:
+        """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""
+        return _object(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
 
     def entry_proof(self, seq: int) -> str:
         """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
@@ -137,3 +126,10 @@ def _json(body: bytes, path: str) -> Any:
         return json.loads(body)
     except ValueError as e:
         raise ServerError(f"{path}: the server's answer is not JSON") from e
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """The API answers with JSON objects; anything else is not the API (ServerError)."""
+    if not isinstance(value, dict):
+        raise ServerError("the server's answer is not a JSON object")
+    return value

@@ -24,16 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .core.errors import InvalidRequest
+from .core.errors import InvalidManifest
 
 MANIFEST_TAG = "consent-ledger/v1"
 CSV_FIELDS = ("sha256", "bytes", "duration_s", "media_type", "path")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-class InvalidManifest(InvalidRequest):
-    code = "invalid_manifest"
-    title = "Invalid manifest"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ modules are listed in ``COMMAND_MODULES`` in the order ``ledger --help`` shows t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -17,10 +18,10 @@ from types import ModuleType
 from .. import __version__
 from ..client import ServerError
 from ..core.errors import LedgerError, VerificationError
-from . import keys, tlog, witness
+from . import content, grants, keys, party, tlog, witness
 from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (keys, tlog, witness)
+COMMAND_MODULES: tuple[ModuleType, ...] = (keys, party, content, grants, tlog, witness)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,19 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
-    except CliError as e:
-        print(f"ledger: {e.message}", file=sys.stderr)
-        return e.exit_code
-    except ServerError as e:
-        print(f"ledger: {e.message}", file=sys.stderr)
-        return EXIT_SERVER
-    except VerificationError as e:
-        print(f"ledger: verification failed: {e}", file=sys.stderr)
-        return EXIT_VERIFY
-    except LedgerError as e:
-        print(f"ledger: {e}", file=sys.stderr)
-        return EXIT_USAGE if e.status < 500 else EXIT_SERVER
+        code = int(args.func(args))
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at exit
+        return code
+    except BrokenPipeError:
+        # Whoever read our output went away (`ledger hash DIR | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+    except (CliError, LedgerError) as e:
+        message, code = _failure(e)
+        print(f"ledger: {message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("ledger: interrupted", file=sys.stderr)
         return 130
+
+
+def _failure(e: CliError | LedgerError) -> tuple[str, int]:
+    """The one line to print and the exit code for an expected failure."""
+    if isinstance(e, CliError):
+        return e.message, e.exit_code
+    if isinstance(e, ServerError):
+        return e.message, EXIT_SERVER
+    if isinstance(e, VerificationError):
+        return f"verification failed: {e}", EXIT_VERIFY
+    return str(e), EXIT_USAGE if e.status < 500 else EXIT_SERVER

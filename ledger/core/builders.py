@@ -7,12 +7,16 @@ by ``parse_statement`` and verified. No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .canonical import canonicalize
+from .errors import InvalidStatement, LeafTooLarge
 from .keys import SigningKey
+from .leaf import MAX_LEAF_SIZE, leaf_size
 from .statements import (
     STATEMENT_VERSION,
     SignedStatement,
@@ -172,3 +176,46 @@ def grant_revoke(
     body = _common("grant.revoke", creator, issued_at, nonce)
     body.update(grant_hash=grant_hash.hex(), effective_at=format_timestamp(effective_at))
     return sign_statement(body, creator)
+
+
+def grants_for_items(
+    creator: SigningKey,
+    buyer_key_id: str,
+    items: Sequence[Item],
+    terms: TermsSpec,
+    *,
+    new_grant_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    issued_at: datetime | None = None,
+) -> list[SignedStatement]:
+    """Sign as few grants as needed so that each one's leaf fits ``MAX_LEAF_SIZE``.
+
+    Items keep their order; each grant gets its own id from ``new_grant_id``. Items are packed
+    greedily by their canonical size (every grant has the same overhead: fixed-length id, nonce
+    and timestamp), and each signed grant is measured again; one that still does not fit is split
+    in two. Raises LeafTooLarge if a single item cannot fit, InvalidStatement for bad terms.
+    """
+    if not items:
+        raise InvalidStatement("a grant needs at least one content item")
+    issued_at = issued_at or datetime.now(UTC)
+
+    def sign(chunk: Sequence[Item]) -> list[SignedStatement]:
+        signed = grant(creator, buyer_key_id, new_grant_id(), chunk, terms, issued_at=issued_at)
+        if leaf_size(signed) <= MAX_LEAF_SIZE:
+            return [signed]
+        if len(chunk) == 1:
+            raise LeafTooLarge(f"content item {chunk[0].sha256} alone does not fit in a leaf")
+        half = len(chunk) // 2
+        return sign(chunk[:half]) + sign(chunk[half:])
+
+    sizes = [len(canonicalize(item.to_json())) for item in items]
+    overhead = leaf_size(grant(creator, buyer_key_id, new_grant_id(), items[:1], terms)) - sizes[0]
+    chunks: list[list[Item]] = [[]]
+    used = overhead
+    for item, size in zip(items, sizes, strict=True):
+        extra = size + (1 if chunks[-1] else 0)  # a comma between array members
+        if chunks[-1] and used + extra > MAX_LEAF_SIZE:
+            chunks.append([])
+            used, extra = overhead, size
+        chunks[-1].append(item)
+        used += extra
+    return [signed for chunk in chunks for signed in sign(chunk)]

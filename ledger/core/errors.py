@@ -117,6 +117,20 @@ class MalformedPolicy(InvalidRequest):
     title = "Malformed witness policy"
 
 
+class InvalidManifest(InvalidRequest):
+    """A content manifest (``ledger hash --out``) that cannot be read."""
+
+    code = "invalid_manifest"
+    title = "Invalid manifest"
+
+
+class StateUnusable(InvalidRequest):
+    """Client side: the trusted-state folder cannot be read or written, or is damaged."""
+
+    code = "state_unusable"
+    title = "Client state folder unusable"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 
@@ -159,6 +173,20 @@ class QuorumNotMet(VerificationError):
 
     code = "quorum_not_met"
     title = "Witness quorum not met"
+
+
+class TrustError(VerificationError):
+    """The log contradicts what a client verified before (rollback, other origin or key)."""
+
+    code = "trust_violation"
+    title = "The log contradicts the client's trusted state"
+
+
+class EntryMismatch(VerificationError):
+    """An entry served by the log is not the one the client expected (tampered or substituted)."""
+
+    code = "entry_mismatch"
+    title = "Entry does not hold the expected statement"
 
 
 # --- The statement is well formed but the log's state forbids it (422). ------------------------
@@ -264,6 +292,27 @@ class Unavailable(LedgerError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class ServerError(LedgerError):
+    """Client side: the server is unreachable or did not answer as the API says."""
+
+    code = "server_error"
+    status = 502
+    title = "Server error"
+
+
+class ServerRefused(ServerError):
+    """Client side: the server answered with an RFC 9457 problem (a 4xx), kept in ``problem``."""
+
+    code = "server_refused"
+    title = "Refused by the server"
+
+    def __init__(self, message: str, http_status: int, problem: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.problem = problem
+        self.problem_code = str(problem.get("code", ""))
 
 
 def all_error_classes() -> list[type[LedgerError]]:

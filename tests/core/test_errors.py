@@ -27,6 +27,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "UnsupportedMediaType": ("unsupported_media_type", 415),
     "MalformedTilePath": ("malformed_tile_path", 400),
     "MalformedPolicy": ("malformed_policy", 400),
+    "InvalidManifest": ("invalid_manifest", 400),
+    "StateUnusable": ("state_unusable", 400),
     # A cryptographic check failed.
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),
@@ -34,6 +36,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "ChainError": ("chain_broken", 400),
     "UnverifiedNote": ("note_unverified", 400),
     "QuorumNotMet": ("quorum_not_met", 400),
+    "TrustError": ("trust_violation", 400),
+    "EntryMismatch": ("entry_mismatch", 400),
     # Well formed, but the log's state forbids it.
     "StateError": ("state_violation", 422),
     "UnknownKey": ("unknown_key", 422),
@@ -54,6 +58,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "Conflict": ("conflict", 409),
     "DuplicateStatement": ("duplicate_statement", 409),
     "Unavailable": ("unavailable", 503),
+    "ServerError": ("server_error", 502),
+    "ServerRefused": ("server_refused", 502),
 }
 
 CLASSES = all_error_classes()

@@ -1,0 +1,273 @@
+"""``ledger grant``, ``ledger accept``, ``ledger revoke``: licences, signed on this machine.
+
+The private key never leaves the machine: statements are built and signed here and only the
+signed envelopes are sent. ``accept`` and ``revoke`` first fetch the grant and verify it locally
+(signatures, that it names your key in the right role, and its inclusion in a checkpoint
+consistent with what this machine saw) before signing anything that names its hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..core import builders
+from ..core.errors import EntryMismatch, LedgerError
+from ..core.keys import SigningKey, parse_key_id
+from ..core.leaf import parse_leaf
+from ..core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
+from ..manifest import ManifestItem, read_manifest
+from ..trust import TrustedLog, check_entry_leaf
+from .common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
+from .content import add_hash_args, hash_paths
+from .submit import Submitted, add_log_args, report, submit, trusted_log
+
+UNITS = {"minute": "per_minute", "clip": "per_clip", "flat": "flat"}
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def when(text: str) -> datetime:
+    """A date (``2027-12-31``, midnight UTC), an instant (``2027-12-31T18:00:00Z``) or ``now``."""
+    if text == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date like 2027-12-31 or 2027-12-31T18:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def grant_id_arg(text: str) -> str:
+    if not _UUID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a grant id (a lowercase UUID)")
+    return text
+
+
+# --- grant ---------------------------------------------------------------------------------------
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    """License content to a buyer: sign grant(s) here, submit them, verify they are logged."""
+    key = load_key(args)
+    terms = _terms(args)
+    try:
+        buyer = parse_key_id(args.buyer, "--buyer")
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    items = _items(args)  # after the cheap checks: hashing footage may take minutes
+    try:
+        signed = builders.grants_for_items(key, buyer, items, terms)
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    if len(signed) > 1:
+        print(f"ledger: {len(items)} items split into {len(signed)} grants", file=sys.stderr)
+    submit(args, signed, show=_show_grant)
+    return EXIT_OK
+
+
+def _show_grant(done: Submitted) -> None:
+    stmt = done.signed.statement
+    assert isinstance(stmt, Grant)
+    print(f"grant_id   {stmt.grant_id}  seq {done.seq}  items {len(stmt.content)}")
+
+
+def _terms(args: argparse.Namespace) -> builders.TermsSpec:
+    if args.revocable != (args.notice_days is not None):
+        raise CliError("--revocable and --notice-days N go together")
+    start = args.start or datetime.now(UTC).replace(microsecond=0)
+    if args.end <= start:
+        raise CliError("--end must be later than --start (default: now)")
+    return builders.TermsSpec(
+        uses=tuple(dict.fromkeys(args.use)),
+        start=start,
+        end=args.end,
+        prohibitions=tuple(dict.fromkeys(args.prohibit or ())),
+        exclusive=args.exclusive,
+        territory=tuple(dict.fromkeys(t if t == "worldwide" else t.upper() for t in args.territory))
+        if args.territory
+        else ("worldwide",),
+        revocable=args.revocable,
+        notice_days=args.notice_days,
+        amount=args.price,
+        currency=args.currency.upper(),
+        unit=UNITS[args.per],
+        attribution=args.attribution,
+        sublicensing=args.sublicensing,
+    )
+
+
+def _items(args: argparse.Namespace) -> list[builders.Item]:
+    if bool(args.paths) == bool(args.manifest):
+        raise CliError("give the content as PATH... or as --manifest FILE (one of the two)")
+    if args.manifest:
+        try:
+            found = read_manifest(args.manifest)
+        except LedgerError as e:
+            raise CliError(e.message) from e
+    else:
+        found = hash_paths(args.paths, args.jobs, args.progress)
+    unique: dict[str, ManifestItem] = {}
+    for m in found:
+        if m.sha256 in unique:
+            print(
+                f"ledger: {m.path} has the same content as {unique[m.sha256].path}: listed once",
+                file=sys.stderr,
+            )
+        else:
+            unique[m.sha256] = m
+    return [_item(m, args) for m in unique.values()]
+
+
+def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
+    duration = m.duration_s if m.duration_s is not None else args.duration
+    if duration is None:
+        raise CliError(
+            f"the duration of {m.path or m.sha256} is unknown: give --duration SECONDS"
+            " (used for every item whose duration could not be read)"
+        )
+    media = m.media_type or args.media_type
+    if media is None:
+        raise CliError(f"the media type of {m.path or m.sha256} is unknown: give --media-type")
+    return builders.Item(sha256=m.sha256, bytes=m.bytes, duration_s=duration, media_type=media)
+
+
+# --- accept and revoke ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedGrant:
+    grant: Grant
+    seq: int
+    leaf: bytes
+    statement_hash: bytes
+
+
+def fetch_grant(log: TrustedLog, grant_id: str, key_id: str, role: str) -> VerifiedGrant:
+    """Fetch a grant and check it locally: leaf framing, statement and signatures, its id, and
+    that ``key_id`` is its buyer (role "buyer") or creator ("creator"). Not its inclusion."""
+    answer = log.client.grant(grant_id)
+    entry = answer.get("entry")
+    seq = entry.get("seq") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(seq, int):
+        raise EntryMismatch(f"the log's answer for grant {grant_id} holds no entry")
+    leaf = check_entry_leaf(entry, seq, None)
+    try:
+        signed = parse_leaf(leaf).signed  # verifies the statement and its signatures
+    except LedgerError as e:
+        raise EntryMismatch(f"entry {seq} for grant {grant_id} does not verify: {e}") from e
+    stmt = signed.statement
+    if not isinstance(stmt, Grant) or stmt.grant_id != grant_id:
+        raise EntryMismatch(f"entry {seq} is not grant {grant_id}")
+    holder = stmt.buyer if role == "buyer" else stmt.signer
+    if holder != key_id:
+        raise CliError(
+            f"grant {grant_id} names {holder[:16]}… as its {role}, not your key {key_id[:16]}…",
+            EXIT_VERIFY,
+        )
+    return VerifiedGrant(stmt, seq, leaf, signed.statement_hash)
+
+
+def fetch_verified_grants(
+    args: argparse.Namespace, key: SigningKey, role: str
+) -> tuple[TrustedLog, list[VerifiedGrant]]:
+    """Each grant in ``args.grant_ids`` checked, and proven to be in a consistent checkpoint."""
+    log = trusted_log(args)
+    grants = [fetch_grant(log, gid, key.key_id, role) for gid in args.grant_ids]
+    checkpoint = log.refresh()
+    for g in grants:
+        log.verify_included(g.seq, g.leaf, checkpoint)
+    log.save(checkpoint)
+    report(log, checkpoint, f"{len(grants)} grant(s)")
+    return log, grants
+
+
+def _describe(g: Grant) -> str:
+    t = g.terms
+    end = "open-ended" if t.end is None else f"until {format_timestamp(t.end)}"
+    return (
+        f"grant {g.grant_id}: {len(g.content)} item(s) from {g.signer[:16]}…, uses"
+        f" {','.join(t.uses)}, {t.consideration.amount} {t.consideration.currency}"
+        f" {t.consideration.unit}, {end}"
+    )
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    """Accept grants made to your key, after verifying each one against the log."""
+    key = load_key(args)
+    log, grants = fetch_verified_grants(args, key, "buyer")
+    for g in grants:
+        print(f"ledger: accepting {_describe(g.grant)}", file=sys.stderr)
+    by_hash = {g.statement_hash.hex(): g.grant.grant_id for g in grants}
+
+    def show(done: Submitted) -> None:
+        stmt = done.signed.statement
+        assert isinstance(stmt, GrantAccept)
+        print(f"accepted   {by_hash[stmt.grant_hash]}  seq {done.seq}")
+
+    submit(args, [builders.grant_accept(key, g.statement_hash) for g in grants], log, show)
+    return EXIT_OK
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    """Revoke a grant you made, from --effective on (if its terms allow)."""
+    key = load_key(args)
+    log, (g,) = fetch_verified_grants(args, key, "creator")
+    signed = builders.grant_revoke(key, g.statement_hash, args.effective)
+    (done,) = submit(args, [signed], log)
+    effective = format_timestamp(args.effective)
+    print(f"revoked    {g.grant.grant_id}  seq {done.seq}  effective {effective}")
+    return EXIT_OK
+
+
+# --- argument parsers ----------------------------------------------------------------------------
+
+
+def _grant_parser(sub: Any) -> None:
+    p = sub.add_parser("grant", help=cmd_grant.__doc__, description=cmd_grant.__doc__)
+    add_key_args(p)
+    p.add_argument("--buyer", required=True, metavar="KEY_ID", help="the buyer's key id")
+    p.add_argument("--use", action="append", required=True, choices=sorted(USES))
+    p.add_argument("--price", required=True, metavar="AMOUNT", help="a decimal like 2.50")
+    p.add_argument("--currency", required=True, help="ISO 4217, e.g. USD")
+    p.add_argument("--per", required=True, choices=sorted(UNITS), help="what the price is per")
+    p.add_argument("--start", type=when, help="when the licence starts (default: now)")
+    p.add_argument("--end", type=when, required=True, help="when it ends, e.g. 2027-12-31")
+    p.add_argument("--exclusive", action="store_true")
+    p.add_argument("--revocable", action="store_true", help="the creator may revoke it")
+    p.add_argument("--notice-days", type=int, metavar="N", help="notice before a revocation")
+    p.add_argument("--territory", action="append", help="ISO 3166 code; default worldwide")
+    p.add_argument("--prohibit", action="append", choices=sorted(PROHIBITIONS))
+    p.add_argument("--attribution", action="store_true", help="the buyer must credit you")
+    p.add_argument("--sublicensing", action="store_true", help="the buyer may sublicense")
+    p.add_argument("--duration", type=int, metavar="SECONDS", help="for items of unknown length")
+    p.add_argument("--media-type", help="for items of unknown media type, e.g. video/mp4")
+    p.add_argument("--manifest", type=Path, help="a manifest written by ledger hash --out")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
+    add_hash_args(p)
+    add_log_args(p)
+    p.set_defaults(func=cmd_grant)
+
+
+def register(sub: Any) -> None:
+    _grant_parser(sub)
+    acc = sub.add_parser("accept", help=cmd_accept.__doc__, description=cmd_accept.__doc__)
+    add_key_args(acc)
+    acc.add_argument("grant_ids", nargs="+", type=grant_id_arg, metavar="GRANT_ID")
+    add_log_args(acc)
+    acc.set_defaults(func=cmd_accept)
+
+    rev = sub.add_parser("revoke", help=cmd_revoke.__doc__, description=cmd_revoke.__doc__)
+    add_key_args(rev)
+    rev.add_argument("grant_ids", nargs=1, type=grant_id_arg, metavar="GRANT_ID")
+    rev.add_argument("--effective", type=when, required=True, help="a date, instant or 'now'")
+    add_log_args(rev)
+    rev.set_defaults(func=cmd_revoke)

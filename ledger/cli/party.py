@@ -1,0 +1,86 @@
+"""``ledger register``, ``ledger rotate``, ``ledger revoke-key``: a party and its keys."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..core import builders
+from ..core.errors import LedgerError
+from ..core.keys import SigningKey, parse_key_id
+from ..core.statements import KEY_REVOCATION_REASONS, SignedStatement
+from .common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
+from .submit import add_log_args, submit
+
+
+def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines: str) -> int:
+    """Submit one statement (bad input already raised InvalidStatement: exit 2), then print
+    ``name value`` lines and the entry's seq."""
+    (done,) = submit(args, [signed])
+    for name, text in {**lines, "seq": str(done.seq)}.items():
+        print(f"{name:<10} {text}")
+    return EXIT_OK
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register your key under a pseudonym (party.register, self-signed)."""
+    key = load_key(args)
+    signed = builders.party_register(key, args.name, identity_commitment=args.identity_commitment)
+    return _submit_and_print(args, signed, key_id=key.key_id)
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    """Hand your party over from --key to --new-key (key.rotate, signed by both)."""
+    old = load_key(args)
+    new = _load_other_key(args.new_key, args.new_passphrase_env)
+    signed = builders.key_rotate(old, new)
+    return _submit_and_print(args, signed, old_key_id=old.key_id, key_id=new.key_id)
+
+
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    """Revoke a key of your party (key.revoke); by default the key you sign with."""
+    key = load_key(args)
+    target = parse_key_id(args.key_id, "--key-id") if args.key_id else key.key_id
+    signed = builders.key_revoke(key, target, args.reason)
+    return _submit_and_print(args, signed, revoked=target)
+
+
+def _load_other_key(path: Path, passphrase_env: str | None) -> SigningKey:
+    try:
+        return SigningKey.from_pem(path.read_bytes(), passphrase_from_env(passphrase_env))
+    except OSError as e:
+        raise CliError(f"cannot read key file {path}: {e.strerror}") from e
+    except LedgerError as e:
+        raise CliError(f"{path}: {e.message}") from e
+
+
+def register(sub: Any) -> None:
+    reg = sub.add_parser("register", help=cmd_register.__doc__, description=cmd_register.__doc__)
+    add_key_args(reg)
+    reg.add_argument("--name", required=True, metavar="PSEUDONYM", help="1-64 letters/digits")
+    reg.add_argument(
+        "--identity-commitment",
+        metavar="HEX",
+        help="a salted SHA-256 of your legal identity, kept outside the log (64 hex digits)",
+    )
+    add_log_args(reg)
+    reg.set_defaults(func=cmd_register)
+
+    rot = sub.add_parser("rotate", help=cmd_rotate.__doc__, description=cmd_rotate.__doc__)
+    add_key_args(rot)
+    rot.add_argument("--new-key", required=True, type=Path, help="the new key (ledger keygen)")
+    rot.add_argument("--new-passphrase-env", metavar="VAR", help="the new key's passphrase")
+    add_log_args(rot)
+    rot.set_defaults(func=cmd_rotate)
+
+    rev = sub.add_parser(
+        "revoke-key", help=cmd_revoke_key.__doc__, description=cmd_revoke_key.__doc__
+    )
+    add_key_args(rev)
+    rev.add_argument("--key-id", help="the key to revoke (default: the one in --key)")
+    rev.add_argument(
+        "--reason", choices=sorted(KEY_REVOCATION_REASONS), default="compromised", help="why"
+    )
+    add_log_args(rev)
+    rev.set_defaults(func=cmd_revoke_key)

@@ -1,0 +1,162 @@
+"""Helpers for the CLI tests: run the installed ``ledger`` command, build tiny MP4 files byte by
+byte, and a real HTTP proxy that can lie on behalf of the server behind it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def ledger_cmd() -> list[str]:
+    exe = shutil.which("ledger", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "ledger.cli"]
+
+
+def run_ledger(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``ledger ARGS`` as a subprocess; ``env`` entries are added to the current environment."""
+    return subprocess.run(
+        [*ledger_cmd(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def value(output: str, name: str) -> str:
+    """The word after ``name`` on the first line that starts with it (``key_id   abc`` -> abc)."""
+    for line in output.splitlines():
+        words = line.split()
+        if words and words[0] == name:
+            return words[1]
+    raise AssertionError(f"no {name!r} line in:\n{output}")
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], code: int, *frags: str):
+    """The command failed with ``code`` and said why on the last stderr line, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ledger: "), result.stderr
+    for frag in frags:
+        assert frag in last, (frag, result.stderr)
+
+
+# --- MP4 files, byte by byte (ISO/IEC 14496-12) ---------------------------------------------------
+
+
+def box(kind: bytes, payload: bytes, *, large: bool = False) -> bytes:
+    if large:  # size 1: a 64-bit largesize follows the type
+        return struct.pack(">I4sQ", 1, kind, 16 + len(payload)) + payload
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def mvhd(timescale: int, duration: int, version: int = 0) -> bytes:
+    """A complete movie header box (§8.2.2): times, timescale, duration, rate, volume, matrix."""
+    if version == 1:
+        times = struct.pack(">QQIQ", 3_800_000_000, 3_800_000_000, timescale, duration)
+    else:
+        times = struct.pack(">IIII", 3_800_000_000, 3_800_000_000, timescale, duration)
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    rest = struct.pack(">IH10x", 0x10000, 0x100) + matrix + bytes(24) + struct.pack(">I", 2)
+    return box(b"mvhd", bytes([version, 0, 0, 0]) + times + rest)
+
+
+def mp4(
+    timescale: int = 1000,
+    duration: int = 12_500,
+    *,
+    version: int = 0,
+    brand: bytes = b"isom",
+    moov_last: bool = True,
+    large_mdat: bool = False,
+    media: bytes = b"\x00\x00\x00\x10frame-data" * 64,
+) -> bytes:
+    """A minimal but well-formed MP4: ftyp, mdat and moov(mvhd), moov last as cameras write it."""
+    ftyp = box(b"ftyp", brand + struct.pack(">I", 0x200) + b"isomiso2mp41")
+    moov = box(b"moov", mvhd(timescale, duration, version))
+    mdat = box(b"mdat", media, large=large_mdat)
+    return ftyp + (mdat + moov if moov_last else moov + mdat)
+
+
+# --- a server that lies ---------------------------------------------------------------------------
+
+#: ``lie(method, path, status, body) -> body``: rewrites the real server's answer.
+Lie = Callable[[str, str, int, bytes], bytes]
+
+
+class LyingProxy:
+    """A real HTTP proxy (http.server on a thread) in front of ``upstream``; while ``lie`` is set
+    it rewrites answers before they reach the client."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.lie: Lie | None = None
+        self.rewrite_path: Callable[[str], str] | None = None
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def _forward(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                path = proxy.rewrite_path(self.path) if proxy.rewrite_path else self.path
+                req = urllib.request.Request(proxy.upstream + path, data=data, method=method)
+                req.add_header("Content-Type", self.headers.get("Content-Type", "text/plain"))
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        status, ctype, body = resp.status, resp.headers["Content-Type"], resp.read()
+                except urllib.error.HTTPError as e:
+                    status, ctype, body = e.code, e.headers["Content-Type"], e.read()
+                if proxy.lie is not None:
+                    body = proxy.lie(method, self.path, status, body)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # keep the test output clean
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> LyingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
