@@ -47,7 +47,11 @@ def create_app(config: Config | None = None) -> Flask:
     database = Database(config.database_url)
     key = load_or_create_log_key(config.log_key_file)
     signer = NoteSigner.from_private_key(config.origin, key.private_key)
-    _check_log_identity(database, config.origin, key.public_key.raw)
+    try:
+        _check_log_identity(database, config.origin, key.public_key.raw)
+    except BaseException:
+        database.dispose()  # a refused start must not leave connections open
+        raise
     app_metrics = metrics.Metrics(database)
     service = LogService(
         database,
