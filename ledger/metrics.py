@@ -26,8 +26,9 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request, request_finished
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -137,7 +138,7 @@ class Metrics:
                 self.appends.labels(signed.type_name).inc()
 
     def observe_request(self, response: Response) -> None:
-        fields = logs.access_fields(response)
+        fields = g.get("access_fields") or logs.access_fields(response)
         method = request.method if request.method in _METHODS else "other"
         route = fields["route"]
         self.requests.labels(method, route, str(response.status_code)).inc()
@@ -147,13 +148,13 @@ class Metrics:
 
 
 def init_app(app: Flask, metrics: Metrics) -> None:
-    """Count every request (after the access-log hook has set its fields)."""
+    """Count every request once it is finished (after every after_request hook ran)."""
     app.extensions[EXTENSION] = metrics
 
-    @app.after_request
-    def count_request(response: Response) -> Response:
+    def count_request(sender: Flask, response: Response, **_: Any) -> None:
         metrics.observe_request(response)
-        return response
+
+    request_finished.connect(count_request, app, weak=False)
 
 
 def record_rejection(code: str) -> None:
