@@ -142,3 +142,21 @@ def test_forwarded_for_names_the_client_behind_a_trusted_proxy(make_app: AppFact
 def test_a_malformed_limit_is_refused_at_start(make_app: AppFactory, spec: str) -> None:
     with pytest.raises(ValueError, match="rate limit"):
         make_app(rate_limit=spec)
+
+
+def test_limits_and_proxies_come_from_the_environment() -> None:
+    env = {
+        "LEDGER_RATE_LIMIT": "5/second",
+        "LEDGER_READ_RATE_LIMIT": "off",
+        "LEDGER_RATE_LIMIT_STORAGE": "redis://redis.internal:6379/0",
+        "LEDGER_TRUSTED_PROXIES": "2",
+        "LEDGER_MAX_EVIDENCE_ITEMS": "500",
+        "LEDGER_LOG_LEVEL": "WARNING",
+    }
+    cfg = Config.from_env(env)
+    assert (cfg.rate_limit, cfg.read_rate_limit) == ("5/second", "off")
+    assert cfg.rate_limit_storage == "redis://redis.internal:6379/0"
+    assert (cfg.trusted_proxies, cfg.max_evidence_items, cfg.log_level) == (2, 500, "WARNING")
+    defaults = Config.from_env({})
+    assert defaults.rate_limit == "100/second;5000/minute"  # on unless turned off
+    assert defaults.max_evidence_items == 100_000
