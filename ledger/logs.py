@@ -99,6 +99,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def finish_request(response: Response) -> Response:
+        if "request_id" not in g:  # a hook registered before ours failed the request
+            g.request_id = request_id_from(None)
         response.headers[REQUEST_ID_HEADER] = g.request_id
         g.access_fields = fields = access_fields(response)  # the metrics read them too
         if access.isEnabledFor(logging.INFO):

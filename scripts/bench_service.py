@@ -50,8 +50,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
-    DEFAULT_PG,
     Server,
+    add_server_args,
     batch_body,
     cpu_seconds,
     database,
@@ -323,12 +323,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark the real server under gunicorn over HTTP (see the docstring).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="backend")
-    p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (its database is "
-                   "only used to CREATE/DROP the benchmark database)")  # fmt: skip
-    p.add_argument("--keep", action="store_true", help="keep the database and work directory")
-    p.add_argument("--workers", type=int, default=nproc, help="gunicorn workers (-w)")
-    p.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
+    add_server_args(p, threads=16)
     p.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
     p.add_argument("--clients", type=int, default=16, help="client processes for singles/proofs")
     p.add_argument("--singles", type=int, default=20_000, help="statements for single_append")

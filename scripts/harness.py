@@ -9,6 +9,7 @@ requests a second) and writes its output, including the JSON request log, to
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import multiprocessing as mp
@@ -62,6 +63,16 @@ def batch_body(wires: Sequence[bytes]) -> bytes:
 
 
 # --- the server ----------------------------------------------------------------------------------
+
+
+def add_server_args(p: argparse.ArgumentParser, threads: int) -> None:
+    """The options every service benchmark takes: backend, database server, gunicorn size."""
+    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="backend")
+    p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (its database is "
+                   "only used to CREATE/DROP the benchmark database)")  # fmt: skip
+    p.add_argument("--keep", action="store_true", help="keep the database and work directory")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
+    p.add_argument("--threads", type=int, default=threads, help="gunicorn threads per worker")
 
 
 @dataclass

@@ -30,7 +30,6 @@ import argparse
 import http.client
 import json
 import multiprocessing as mp
-import os
 import queue
 import random
 import shutil
@@ -47,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import DEFAULT_PG, Server, database, gunicorn, machine, request, rss_mib
+from harness import Server, add_server_args, database, gunicorn, machine, request, rss_mib
 from sqlalchemy.engine import make_url
 
 from ledger.core import builders
@@ -285,7 +284,6 @@ def summarize(total: Window, sampler: RssSampler, elapsed: float, args: argparse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    nproc = os.cpu_count() or 2
     p = argparse.ArgumentParser(
         description="Sustained mixed load on the real server (see the docstring).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -294,11 +292,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--report-every", type=float, default=60, help="seconds between reports")
     p.add_argument("--warmup", type=float, default=60, help="seconds left out of the RSS slope")
     p.add_argument("--rss-every", type=float, default=5, help="seconds between RSS samples")
-    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="backend")
-    p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (CREATE/DROP only)")
-    p.add_argument("--keep", action="store_true", help="keep the database and work directory")
-    p.add_argument("--workers", type=int, default=nproc, help="gunicorn workers")
-    p.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    add_server_args(p, threads=8)
     p.add_argument("--writers", type=int, default=4, help="appending client processes")
     p.add_argument("--readers", type=int, default=4, help="proof-reading client processes")
     p.add_argument("--batch-every", type=int, default=5, help="every Nth write is a batch")
