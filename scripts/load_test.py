@@ -275,6 +275,8 @@ def summarize(total: Window, sampler: RssSampler, elapsed: float, args: argparse
             continue
         slope = slope_mib_per_min(steady)
         verdict = "flat" if abs(slope) < 1.0 else "GROWING" if slope > 0 else "shrinking"
+        if steady[-1][0] - steady[0][0] < 300:  # caches still fill in the first minutes
+            verdict += ", but under 5 minutes of samples: too short to judge"
         print(f"  worker {pid}: RSS {steady[0][1]:.1f} -> {steady[-1][1]:.1f} MiB, slope "
               f"{slope:+.3f} MiB/min after {args.warmup:.0f} s warm-up ({verdict}; "
               f"target |slope| < 1)", flush=True)  # fmt: skip
