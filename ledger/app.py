@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask, request
 
-from . import api, db
+from . import api, db, logs, metrics, ratelimit
 from . import repository as repo
 from .config import Config
 from .core.errors import InvalidKey, LedgerError, PayloadTooLarge
@@ -42,14 +42,28 @@ class Ledger:
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: apply migrations, load (or create) the log key, wire the API."""
     config = config or Config.from_env()
+    ratelimit.check_config(config)  # refuse bad settings before anything is opened
+    logs.configure(config.log_level)
     if config.auto_migrate:
         db.upgrade(config.database_url)
     database = Database(config.database_url)
     key = load_or_create_log_key(config.log_key_file)
     signer = NoteSigner.from_private_key(config.origin, key.private_key)
-    _check_log_identity(database, config.origin, key.public_key.raw)
-    service = LogService(database, signer, clock_skew=timedelta(seconds=config.clock_skew_seconds))
+    try:
+        _check_log_identity(database, config.origin, key.public_key.raw)
+    except BaseException:
+        database.dispose()  # a refused start must not leave connections open
+        raise
+    app_metrics = metrics.Metrics(database)
+    service = LogService(
+        database,
+        signer,
+        clock_skew=timedelta(seconds=config.clock_skew_seconds),
+        on_commit=app_metrics.observe_append,
+    )
     app = Flask(__name__)
+    logs.init_app(app)  # first: every later hook and error already has the request id
+    ratelimit.init_app(app, config)  # before the body is looked at
     app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, config.max_batch_body_bytes)
     app.extensions["ledger"] = Ledger(
         config,
@@ -72,6 +86,7 @@ def create_app(config: Config | None = None) -> Flask:
             raise PayloadTooLarge(f"the request body may be at most {limit} bytes")
         request.max_content_length = limit
 
+    metrics.init_app(app, app_metrics)
     api.init_app(app)
     try:
         init_tlog(app, config, database, signer.verifier())

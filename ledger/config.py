@@ -34,6 +34,18 @@ class Config:
     witness_interval_seconds: float = 1.0
     #: Timeout of one add-checkpoint request to a witness.
     witness_timeout_seconds: float = 5.0
+    #: Content items per evidence request (``POST /v1/evidence``).
+    max_evidence_items: int = 100_000
+    #: Per-client rate limits (flask-limiter syntax, ``;``-separated), for writes (POST) and reads
+    #: (GET); "" or "off" disables one. Counted per client address, per worker process unless
+    #: ``rate_limit_storage`` names a shared store.
+    rate_limit: str = "100/second;5000/minute"
+    read_rate_limit: str = "1000/second;30000/minute"
+    rate_limit_storage: str = "memory://"
+    #: How many reverse proxies in front of the app set a trusted ``X-Forwarded-For`` (0: none).
+    trusted_proxies: int = 0
+    #: Level of the JSON logs on stderr (one line per request at INFO).
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -54,6 +66,12 @@ class Config:
             ("max_batch_body_bytes", int),
             ("max_batch_statements", int),
             ("max_page_size", int),
+            ("max_evidence_items", int),
+            ("rate_limit", str),
+            ("read_rate_limit", str),
+            ("rate_limit_storage", str),
+            ("trusted_proxies", int),
+            ("log_level", str),
         ):
             key = f"LEDGER_{name.upper()}"
             if key in env:

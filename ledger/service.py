@@ -25,6 +25,7 @@ State rules, checked at append time in log order (422 ``StateError`` subclasses)
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -370,6 +371,9 @@ class Appended:
 
 
 Result = Appended | LedgerError
+#: Called after each append transaction commits, with the batch and its results (for metrics).
+CommitHook = Callable[[Sequence[SignedStatement], list[Result]], None]
+_log = logging.getLogger(__name__)
 
 
 class LogService:
@@ -382,12 +386,14 @@ class LogService:
         *,
         clock_skew: timedelta = timedelta(minutes=5),
         clock: Callable[[], int] = time.time_ns,
+        on_commit: CommitHook | None = None,
     ) -> None:
         self.db = db
         self.signer = signer
         self.origin = signer.name
         self.clock_skew = clock_skew
         self._clock = clock
+        self.on_commit = on_commit
 
     def append_one(self, signed: SignedStatement) -> Appended:
         """Append one statement or raise its error (nothing is written on error)."""
@@ -404,11 +410,23 @@ class LogService:
         """
         try:
             with self.db.append_transaction() as session:
-                return self._append_locked(session, batch)
+                results = self._append_locked(session, batch)
         except IntegrityError as e:  # only a bug or a foreign writer can get past the lock
             raise Conflict("the log changed concurrently; retry") from e
         except DBAPIError as e:
             raise Unavailable("the database is unavailable; nothing was written") from e
+        if self.on_commit is not None:
+            self._notify(batch, results)
+        return results
+
+    def _notify(self, batch: Sequence[SignedStatement], results: list[Result]) -> None:
+        # The transaction has committed: a failing observer (metrics) must not turn it into an
+        # error for the caller, who would then retry an append that is already in the log.
+        assert self.on_commit is not None
+        try:
+            self.on_commit(batch, results)
+        except Exception:
+            _log.exception("the commit hook failed (the append itself committed)")
 
     def _append_locked(self, session: Session, batch: Sequence[SignedStatement]) -> list[Result]:
         last = repo.last_entry(session)

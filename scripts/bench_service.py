@@ -4,7 +4,8 @@ What it does, in order (each figure is one printed line):
 
 1. Creates a fresh database (a new PostgreSQL database by default, or a SQLite file with
    ``--db sqlite``), a temporary log key and starts
-   ``python -m gunicorn -w W -k gthread --threads T -b 127.0.0.1:PORT wsgi:app`` on it.
+   ``python -m gunicorn -c gunicorn.conf.py -w W --threads T -b 127.0.0.1:PORT wsgi:app`` on it
+   (scripts/harness.py: rate limiting off, the server log in the work directory).
 2. ``single_append``: ``--clients`` client processes POST pre-signed ``party.register`` statements
    (fresh keys each) to ``/v1/entries``, one at a time each over a keep-alive connection.
    Target >= 1,000 appends/s.
@@ -37,181 +38,34 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402 - after the path set-up
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from ledger.core import builders  # noqa: E402
-from ledger.core.keys import SigningKey  # noqa: E402
-
-ORIGIN = "localhost/consent-ledger-bench"
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-# --- statements ----------------------------------------------------------------------------------
-
-
-def sign_registers(count: int) -> list[bytes]:
-    """``count`` wire envelopes of ``party.register`` statements, each with a fresh key."""
-    return [
-        json.dumps(builders.party_register(SigningKey.generate(), f"bench {i}").to_json()).encode()
-        for i in range(count)
-    ]
-
-
-def presign(count: int, procs: int) -> list[bytes]:
-    """Sign ``count`` statements in ``procs`` processes (before any clock starts)."""
-    chunk = 1_000
-    sizes = [min(chunk, count - i) for i in range(0, count, chunk)]
-    with mp.Pool(procs) as pool:
-        return [w for part in pool.imap(sign_registers, sizes) for w in part]
-
-
-def batch_body(wires: Sequence[bytes]) -> bytes:
-    return b'{"statements":[' + b",".join(wires) + b"]}"
-
-
-# --- the server ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    url: str  # database URL
-    base_port: int
-    proc: subprocess.Popen[bytes]
-    workdir: Path
-
-    def worker_pids(self) -> list[int]:
-        return sorted(_children(self.proc.pid))
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def database(kind: str, pg_url: str, keep: bool, workdir: Path) -> Iterator[str]:
-    """A fresh, empty database URL; dropped afterwards unless ``keep``."""
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'ledger.db'}"
-        return
-    name = f"ledger_bench_{os.getpid()}_{int(time.time())}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            print(f"kept database {name}", flush=True)
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
-def gunicorn(url: str, workdir: Path, args: argparse.Namespace) -> Iterator[Server]:
-    port = args.port or _free_port()
-    env = {
-        **os.environ,
-        "LEDGER_DATABASE_URL": url,
-        "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
-        "LEDGER_ORIGIN": ORIGIN,
-    }
-    cmd = [
-        sys.executable, "-m", "gunicorn",
-        "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
-        "--no-control-socket",
-        "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
-        "--error-logfile", str(workdir / "gunicorn.log"),
-        "wsgi:app",
-    ]  # fmt: skip
-    print("server: " + " ".join(cmd[1:]), flush=True)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    server = Server(url, port, proc, workdir)
-    try:
-        _wait_ready(server, args.workers)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_ready(server: Server, workers: int) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            log = (server.workdir / "gunicorn.log").read_text()[-3000:]
-            raise SystemExit(f"gunicorn exited with {server.proc.returncode}:\n{log}")
-        try:
-            status, _ = request(http.client.HTTPConnection("127.0.0.1", server.base_port), "GET",
-                                "/readyz")  # fmt: skip
-            if status == 200 and len(server.worker_pids()) == workers:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not become ready within 120 s")
-
-
-def request(
-    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
-) -> tuple[int, bytes]:
-    conn.request(method, path, body, JSON_HEADERS if body is not None else {})
-    resp = conn.getresponse()
-    return resp.status, resp.read()
-
-
-def tree_size(port: int) -> int:
-    status, body = request(http.client.HTTPConnection("127.0.0.1", port), "GET", "/v1/log")
-    assert status == 200, body
-    return int(json.loads(body)["tree_size"])
-
+from harness import (
+    Server,
+    add_server_args,
+    batch_body,
+    cpu_seconds,
+    database,
+    gunicorn,
+    machine,
+    presign,
+    request,
+    sign_registers,
+    tree_size,
+)
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 # --- CPU accounting from /proc -------------------------------------------------------------------
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -240,8 +94,8 @@ class CpuMeter:
 
     def snapshot(self) -> dict[str, dict[int, float]]:
         return {
-            "server": {p: _cpu_seconds(p) for p in self.server.worker_pids()},
-            "pg": {p: _cpu_seconds(p) for p in self._pg_pids()},
+            "server": {p: cpu_seconds(p) for p in self.server.worker_pids()},
+            "pg": {p: cpu_seconds(p) for p in self._pg_pids()},
         }
 
     def begin(self) -> None:
@@ -469,12 +323,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark the real server under gunicorn over HTTP (see the docstring).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="backend")
-    p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (its database is "
-                   "only used to CREATE/DROP the benchmark database)")  # fmt: skip
-    p.add_argument("--keep", action="store_true", help="keep the database and work directory")
-    p.add_argument("--workers", type=int, default=nproc, help="gunicorn workers (-w)")
-    p.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
+    add_server_args(p, threads=16)
     p.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
     p.add_argument("--clients", type=int, default=16, help="client processes for singles/proofs")
     p.add_argument("--singles", type=int, default=20_000, help="statements for single_append")
@@ -498,12 +347,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def machine() -> str:
-    load = os.getloadavg()[0]
-    return (f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-            f"load average {load:.2f} at start")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -512,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with database(args.db, args.pg_url, args.keep, workdir) as url:
             print(f"database: {make_url(url).render_as_string(hide_password=True)}", flush=True)
-            with gunicorn(url, workdir, args) as server:
+            with gunicorn(url, workdir, args.workers, args.threads, args.port) as server:
                 run_phases(server, args, skip)
     finally:
         if args.keep:

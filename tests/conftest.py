@@ -175,6 +175,8 @@ def config(database_url: str, tmp_path: Path) -> Config:
         log_key_file=tmp_path / "log-key.pem",
         origin="test.example/log",
         auto_migrate=False,
+        rate_limit="off",  # tests send many requests from one address; test_rate_limit turns it on
+        read_rate_limit="off",
     )
 
 

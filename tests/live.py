@@ -37,6 +37,23 @@ def post_worker_init(worker):
     print(f"ledger-live: worker ready pid={worker.pid}", file=sys.stderr, flush=True)
 """
 _READY_RE = re.compile(r"ledger-live: worker ready pid=(\d+)")
+#: With ``repo_config=True`` the repository's gunicorn.conf.py is loaded first (as deployed: its
+#: hooks, Prometheus multiprocess mode, timeouts); the command line still sets workers and bind.
+_REPO_CONF_PRELUDE = """\
+import runpy
+
+globals().update(
+    {k: v for k, v in runpy.run_path(%r).items() if not k.startswith("__")}
+)
+_repo_post_worker_init = globals().get("post_worker_init")
+"""
+_CHAINED_READY_HOOK = """\
+
+def post_worker_init(worker):
+    if _repo_post_worker_init is not None:
+        _repo_post_worker_init(worker)
+    print(f"ledger-live: worker ready pid={worker.pid}", file=sys.stderr, flush=True)
+"""
 
 
 class LiveServerError(RuntimeError):
@@ -63,6 +80,7 @@ class LiveServer:
         threads: int = 4,
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
+        repo_config: bool = False,
     ) -> None:
         self.database_url = database_url
         self.log_key_file = Path(log_key_file)
@@ -72,6 +90,7 @@ class LiveServer:
         self.threads = threads
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
+        self.repo_config = repo_config
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -103,7 +122,7 @@ class LiveServer:
     def _spawn(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         conf = self.log_dir / "gunicorn_conf.py"
-        conf.write_text(_GUNICORN_CONF)
+        conf.write_text(self._conf_text())
         self.port = free_port()
         self.stderr_path = self.log_dir / f"gunicorn-{self.starts}.stderr"
         self.starts += 1
@@ -113,8 +132,12 @@ class LiveServer:
             "LEDGER_LOG_KEY_FILE": str(self.log_key_file),
             "LEDGER_ORIGIN": self.origin,
             "PYTHONUNBUFFERED": "1",
+            "LEDGER_RATE_LIMIT": "off",  # many requests from one address
+            "LEDGER_READ_RATE_LIMIT": "off",
             **self.extra_env,
         }
+        if self.repo_config:  # inside the test's tmp dir, so a SIGKILLed master leaks nothing
+            env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.log_dir / "prometheus"))
         cmd = [
             sys.executable,
             "-m",
@@ -144,6 +167,12 @@ class LiveServer:
                 stderr=err,
                 start_new_session=True,  # its own process group: killpg reaches every worker
             )
+
+    def _conf_text(self) -> str:
+        if not self.repo_config:
+            return _GUNICORN_CONF
+        prelude = _REPO_CONF_PRELUDE % str(PROJECT_ROOT / "gunicorn.conf.py")
+        return "import sys\n" + prelude + _CHAINED_READY_HOOK
 
     def _wait_ready(self) -> None:
         assert self.proc is not None

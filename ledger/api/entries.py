@@ -10,6 +10,7 @@ from flask.views import MethodView
 from .. import queries
 from ..core.errors import InvalidRequest, LedgerError
 from ..core.statements import SignedStatement
+from ..metrics import record_rejection
 from ..service import Appended
 from .context import ledger, read_session, seq_param
 from .parsing import Blueprint, raw_json_body
@@ -94,6 +95,7 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
             out.append({"index": index, "status": 201, **_appended_json(result)})
             tree_size = result.tree_size
         else:
+            record_rejection(result.code)
             error = {
                 "type": PROBLEM_TYPE_BASE + result.code,
                 "code": result.code,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, g, has_request_context, json
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..core.errors import LedgerError, PayloadTooLarge
@@ -31,6 +31,7 @@ _HTTP_CODES = {
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    """A problem+json response; inside a request it carries the request id (for support)."""
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "code": code,
@@ -39,6 +40,10 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
         "detail": detail,
         **extra,
     }
+    if has_request_context():
+        g.problem_code = code  # for the access log line and the rejection metrics
+        if "request_id" in g:
+            body["request_id"] = g.request_id
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
 
 

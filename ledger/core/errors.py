@@ -285,6 +285,14 @@ class DuplicateStatement(Conflict):
     title = "Statement already logged"
 
 
+class RateLimited(LedgerError):
+    """The client sent more requests than its rate limit allows; retry after ``Retry-After``."""
+
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+
 # --- The server side. ----------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "NotFound": ("not_found", 404),
     "Conflict": ("conflict", 409),
     "DuplicateStatement": ("duplicate_statement", 409),
+    "RateLimited": ("rate_limited", 429),
     "Unavailable": ("unavailable", 503),
     "ServerError": ("server_error", 502),
     "ServerRefused": ("server_refused", 502),

@@ -1,0 +1,78 @@
+"""gunicorn settings for Consent Ledger: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Environment (all optional): ``LEDGER_BIND`` (default ``LEDGER_HOST:LEDGER_PORT``, i.e.
+127.0.0.1:8000), ``LEDGER_WORKERS`` (default: one per CPU), ``LEDGER_THREADS`` (default 8),
+``LEDGER_TIMEOUT`` (default 30 s), ``PROMETHEUS_MULTIPROC_DIR`` (default: a private temporary
+directory, removed at exit). Command-line flags override everything here. See docs/OPERATIONS.md.
+
+Why these choices:
+- gthread workers: a request spends most of its time waiting for the database; threads let one
+  worker's concurrent single appends share a transaction (the service's group commit), while
+  several processes use several CPUs for parsing and Ed25519 verification.
+- No gunicorn access log: the app writes one JSON line per request (``ledger.logs``) with the
+  request id, which gunicorn's access log cannot know.
+- No control socket: nothing needs runtime control, and one socket path per host would clash
+  between several servers on one machine.
+- Heartbeat files in /dev/shm (memory), so a slow disk cannot stall a worker into a timeout.
+- Prometheus multiprocess mode: every worker writes its counters to files in one directory and a
+  scrape of any worker sums them all; ``child_exit`` retires a dead worker's live gauges.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_env = os.environ
+
+bind = [_env.get("LEDGER_BIND", f"{_env.get('LEDGER_HOST', '127.0.0.1')}:"
+                                f"{_env.get('LEDGER_PORT', '8000')}")]  # fmt: skip
+worker_class = "gthread"
+workers = int(_env.get("LEDGER_WORKERS") or os.cpu_count() or 2)
+threads = int(_env.get("LEDGER_THREADS", "8"))
+# A worker whose main loop is silent this long is killed and replaced. gthread beats from its
+# main thread, so a long request does not trip it; a hung process does.
+timeout = int(_env.get("LEDGER_TIMEOUT", "30"))
+graceful_timeout = 30  # SIGTERM: finish requests in flight (their appends commit or roll back)
+keepalive = 75  # longer than a load balancer's idle timeout (60 s on most), to avoid resets
+max_requests = 0  # no recycling: memory must stay flat on its own (scripts/load_test.py)
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+control_socket_disable = True
+_shm = "/dev/shm"  # noqa: S108 - a memory filesystem is the point: see the module docstring
+worker_tmp_dir = _shm if os.path.isdir(_shm) else None
+limit_request_line = 8190
+limit_request_fields = 100
+
+# Prometheus multiprocess mode must be chosen before any worker imports prometheus_client, so the
+# directory is settled here, when gunicorn (the master) reads this file.
+_PROM_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_prom_owned = not _env.get(_PROM_ENV)
+if _prom_owned:
+    _env[_PROM_ENV] = tempfile.mkdtemp(prefix="ledger-prometheus-")
+_prom_dir = Path(_env[_PROM_ENV])
+
+
+def on_starting(server: Any) -> None:
+    """Start from empty metric files: samples of an earlier run would be summed in."""
+    _prom_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _prom_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker died (or was replaced): drop its live-gauge files; its counters stay summed."""
+    # Imported here, not at the top: prometheus_client picks its value store at import time,
+    # which must happen after PROMETHEUS_MULTIPROC_DIR is set (workers fork from this process).
+    from prometheus_client import multiprocess  # noqa: PLC0415
+
+    multiprocess.mark_process_dead(worker.pid, str(_prom_dir))
+
+
+def on_exit(server: Any) -> None:
+    if _prom_owned:
+        shutil.rmtree(_prom_dir, ignore_errors=True)

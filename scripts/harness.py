@@ -1,0 +1,227 @@
+"""What the service benchmarks share: a fresh database, the real server under gunicorn with the
+repository's gunicorn.conf.py, pre-signed statements, and /proc readings (CPU, RSS, workers).
+
+Used by scripts/bench_service.py and scripts/load_test.py (import ``harness`` from scripts/).
+The server runs with rate limiting off (a benchmark is one client address sending thousands of
+requests a second) and writes its output, including the JSON request log, to
+``WORKDIR/server.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402 - after the path set-up
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from ledger.core import builders  # noqa: E402
+from ledger.core.keys import SigningKey  # noqa: E402
+
+ORIGIN = "localhost/consent-ledger-bench"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+
+def sign_registers(count: int) -> list[bytes]:
+    """``count`` wire envelopes of ``party.register`` statements, each with a fresh key."""
+    return [
+        json.dumps(builders.party_register(SigningKey.generate(), f"bench {i}").to_json()).encode()
+        for i in range(count)
+    ]
+
+
+def presign(count: int, procs: int) -> list[bytes]:
+    """Sign ``count`` statements in ``procs`` processes (before any clock starts)."""
+    chunk = 1_000
+    sizes = [min(chunk, count - i) for i in range(0, count, chunk)]
+    with mp.Pool(procs) as pool:
+        return [w for part in pool.imap(sign_registers, sizes) for w in part]
+
+
+def batch_body(wires: Sequence[bytes]) -> bytes:
+    return b'{"statements":[' + b",".join(wires) + b"]}"
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+def add_server_args(p: argparse.ArgumentParser, threads: int) -> None:
+    """The options every service benchmark takes: backend, database server, gunicorn size."""
+    p.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="backend")
+    p.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (its database is "
+                   "only used to CREATE/DROP the benchmark database)")  # fmt: skip
+    p.add_argument("--keep", action="store_true", help="keep the database and work directory")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
+    p.add_argument("--threads", type=int, default=threads, help="gunicorn threads per worker")
+
+
+@dataclass
+class Server:
+    url: str  # database URL
+    base_port: int
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+    def worker_pids(self) -> list[int]:
+        return sorted(children(self.proc.pid))
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return (self.workdir / "server.log").read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def database(kind: str, pg_url: str, keep: bool, workdir: Path) -> Iterator[str]:
+    """A fresh, empty database URL; dropped afterwards unless ``keep``."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'ledger.db'}"
+        return
+    name = f"ledger_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        if keep:
+            print(f"kept database {name}", flush=True)
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def gunicorn(
+    url: str, workdir: Path, workers: int, threads: int, port: int = 0, keepalive: int = 30
+) -> Iterator[Server]:
+    """``gunicorn -c gunicorn.conf.py`` on ``url`` with a temporary key; stopped at exit."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": url,
+        "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
+        "LEDGER_ORIGIN": ORIGIN,
+        "LEDGER_RATE_LIMIT": "off",
+        "LEDGER_READ_RATE_LIMIT": "off",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+    }
+    cmd = [
+        sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+        "-w", str(workers), "--threads", str(threads),
+        "-b", f"127.0.0.1:{port}", "--keep-alive", str(keepalive),
+        "wsgi:app",
+    ]  # fmt: skip
+    print("server: " + " ".join(cmd[1:]), flush=True)
+    with open(workdir / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
+    server = Server(url, port, proc, workdir)
+    try:
+        _wait_ready(server, workers)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(server: Server, workers: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {server.proc.returncode}:\n{server.log_tail()}")
+        try:
+            status, _ = request(http.client.HTTPConnection("127.0.0.1", server.base_port), "GET",
+                                "/readyz")  # fmt: skip
+            if status == 200 and len(server.worker_pids()) == workers:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not become ready within 120 s")
+
+
+def request(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    conn.request(method, path, body, JSON_HEADERS if body is not None else {})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def tree_size(port: int) -> int:
+    status, body = request(http.client.HTTPConnection("127.0.0.1", port), "GET", "/v1/log")
+    assert status == 200, body
+    return int(json.loads(body)["tree_size"])
+
+
+# --- /proc ---------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident set size of ``pid`` in MiB (VmRSS), or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def machine() -> str:
+    load = os.getloadavg()[0]
+    return (f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+            f"load average {load:.2f} at start")  # fmt: skip

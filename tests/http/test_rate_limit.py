@@ -1,0 +1,162 @@
+"""Per-client rate limits on the real app, on both backends: ``ledger.ratelimit``.
+
+Limits here are per hour, so no test depends on how fast it runs: the first requests pass, the
+next is refused, whatever the machine's speed (sliding-window counting does not reset at a
+window boundary either).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ledger.config import Config
+from ledger.core import builders
+from ledger.core.keys import SigningKey
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(config: Config) -> Iterator[AppFactory]:
+    """``make_app(**config_overrides)``: the real app on the test's database."""
+    from ledger.app import create_app
+
+    apps: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = create_app(dataclasses.replace(config, **overrides))
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["ledger"].db.dispose()
+
+
+def _register(name: str = "rate test") -> dict[str, Any]:
+    return builders.party_register(SigningKey.generate(), name).to_json()
+
+
+def _tree_size(client: FlaskClient) -> int:
+    return int(client.get("/v1/log").json["tree_size"])  # type: ignore[index]
+
+
+def _assert_rate_limited(resp: Any) -> None:
+    assert resp.status_code == 429
+    assert resp.mimetype == "application/problem+json"
+    assert resp.json["code"] == "rate_limited"
+    assert resp.json["status"] == 429
+    assert resp.json["request_id"] == resp.headers["X-Request-ID"]
+    assert re.fullmatch(r"[1-9][0-9]*", resp.headers["Retry-After"])
+    assert int(resp.headers["Retry-After"]) <= 3600
+
+
+def test_writes_over_the_limit_get_429_and_write_nothing(make_app: AppFactory) -> None:
+    app = make_app(rate_limit="2/hour", read_rate_limit="off")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.post("/v1/entries", json=_register()).status_code == 201
+    refused = _register()
+    resp = client.post("/v1/entries", json=refused)
+    _assert_rate_limited(resp)
+    batch = client.post("/v1/entries/batch", json={"statements": [_register()]})
+    _assert_rate_limited(batch)  # a batch is one write request
+    assert _tree_size(client) == 2  # reads are not counted against the write limit
+    logged = [e["statement"] for e in client.get("/v1/entries?limit=10").json["entries"]]  # type: ignore[index]
+    assert len(logged) == 2
+    assert refused["statement"] not in logged
+
+
+def test_reads_have_their_own_limit(make_app: AppFactory) -> None:
+    app = make_app(rate_limit="off", read_rate_limit="3/hour")
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/v1/log").status_code == 200
+    _assert_rate_limited(client.get("/v1/checkpoint"))
+    assert client.post("/v1/entries", json=_register()).status_code == 201  # writes unlimited
+
+
+def test_health_and_metrics_are_never_limited(make_app: AppFactory) -> None:
+    app = make_app(rate_limit="1/hour", read_rate_limit="1/hour")
+    client = app.test_client()
+    for _ in range(5):
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("off", ["off", "OFF", "", "  "])
+def test_turning_the_limit_off(make_app: AppFactory, off: str) -> None:
+    app = make_app(rate_limit=off, read_rate_limit=off)
+    client = app.test_client()
+    for _ in range(30):
+        assert client.post("/v1/entries", json=_register()).status_code == 201
+        assert client.get("/v1/log").status_code == 200
+    assert _tree_size(client) == 30
+
+
+def test_limits_are_per_client_address(make_app: AppFactory) -> None:
+    client = make_app(rate_limit="1/hour", read_rate_limit="off").test_client()
+    for addr in ("192.0.2.1", "192.0.2.2"):
+        env = {"REMOTE_ADDR": addr}
+        assert client.post("/v1/entries", json=_register(), environ_base=env).status_code == 201
+        _assert_rate_limited(client.post("/v1/entries", json=_register(), environ_base=env))
+    assert _tree_size(client) == 2
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_app: AppFactory) -> None:
+    """Otherwise a client could pick a fresh bucket for every request."""
+    client = make_app(rate_limit="1/hour", read_rate_limit="off").test_client()
+    first = client.post("/v1/entries", json=_register(), headers={"X-Forwarded-For": "203.0.113.1"})
+    assert first.status_code == 201
+    spoofed = {"X-Forwarded-For": "203.0.113.2"}
+    _assert_rate_limited(client.post("/v1/entries", json=_register(), headers=spoofed))
+
+
+def test_forwarded_for_names_the_client_behind_a_trusted_proxy(make_app: AppFactory) -> None:
+    app = make_app(rate_limit="1/hour", read_rate_limit="off", trusted_proxies=1)
+    client = app.test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.5"}  # every request comes from the proxy's address
+    for addr in ("203.0.113.1", "203.0.113.2"):
+        headers = {"X-Forwarded-For": addr}
+        ok = client.post("/v1/entries", json=_register(), headers=headers, environ_base=proxy)
+        assert ok.status_code == 201
+        again = client.post("/v1/entries", json=_register(), headers=headers, environ_base=proxy)
+        _assert_rate_limited(again)
+    # the left-most of two addresses was set by the client, not by our one proxy: not trusted
+    chained = {"X-Forwarded-For": "198.51.100.7, 203.0.113.1"}
+    _assert_rate_limited(
+        client.post("/v1/entries", json=_register(), headers=chained, environ_base=proxy)
+    )
+    assert _tree_size(client) == 2
+
+
+@pytest.mark.parametrize("spec", ["lots", "10/fortnight", "100/second;;x"])
+def test_a_malformed_limit_is_refused_at_start(make_app: AppFactory, spec: str) -> None:
+    with pytest.raises(ValueError, match="rate limit"):
+        make_app(rate_limit=spec)
+
+
+def test_limits_and_proxies_come_from_the_environment() -> None:
+    env = {
+        "LEDGER_RATE_LIMIT": "5/second",
+        "LEDGER_READ_RATE_LIMIT": "off",
+        "LEDGER_RATE_LIMIT_STORAGE": "redis://redis.internal:6379/0",
+        "LEDGER_TRUSTED_PROXIES": "2",
+        "LEDGER_MAX_EVIDENCE_ITEMS": "500",
+        "LEDGER_LOG_LEVEL": "WARNING",
+    }
+    cfg = Config.from_env(env)
+    assert (cfg.rate_limit, cfg.read_rate_limit) == ("5/second", "off")
+    assert cfg.rate_limit_storage == "redis://redis.internal:6379/0"
+    assert (cfg.trusted_proxies, cfg.max_evidence_items, cfg.log_level) == (2, 500, "WARNING")
+    defaults = Config.from_env({})
+    assert defaults.rate_limit == "100/second;5000/minute"  # on unless turned off
+    assert defaults.max_evidence_items == 100_000
