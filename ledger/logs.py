@@ -90,7 +90,6 @@ def current_request_id() -> str | None:
 
 def init_app(app: Flask) -> None:
     """Register the request-id and access-log hooks; call before any other before_request."""
-    access = logging.getLogger(ACCESS_LOGGER)
 
     @app.before_request
     def start_request() -> None:
@@ -103,14 +102,20 @@ def init_app(app: Flask) -> None:
             g.request_id = request_id_from(None)
         response.headers[REQUEST_ID_HEADER] = g.request_id
         g.access_fields = fields = access_fields(response)  # the metrics read them too
-        if access.isEnabledFor(logging.INFO):
-            # makeRecord + handle: logger.info() would walk the stack for the caller, which
-            # costs more than the rest of this line together and says nothing here
-            record = access.makeRecord(
-                access.name, logging.INFO, __file__, 0, "request", (), None, extra=fields
-            )
-            access.handle(record)
+        log_access(fields)
         return response
+
+
+def log_access(fields: dict[str, Any]) -> None:
+    """Write one access line (at INFO) with ``fields``."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if access.isEnabledFor(logging.INFO):
+        # makeRecord + handle: logger.info() would walk the stack for the caller, which
+        # costs more than the rest of this line together and says nothing here
+        record = access.makeRecord(
+            access.name, logging.INFO, __file__, 0, "request", (), None, extra=fields
+        )
+        access.handle(record)
 
 
 def access_fields(response: Response) -> dict[str, Any]:

@@ -13,11 +13,13 @@ and the published tree only grows).
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from . import logs
 from . import repository as repo
 from .core import merkle
 from .core.errors import NotFound
@@ -156,8 +158,25 @@ class FullTileFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         if environ.get("REQUEST_METHOD") == "GET" and path.startswith(_TILE_PREFIX):
+            started = time.perf_counter()
             data = self.cache.get_path(path[len(_TILE_PREFIX) :])
             if data is not None:
-                start_response("200 OK", list(_FULL_TILE_HEADERS))
+                request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+                start_response(
+                    "200 OK", [*_FULL_TILE_HEADERS, (logs.REQUEST_ID_HEADER, request_id)]
+                )
+                logs.log_access(
+                    {
+                        "method": "GET",
+                        "path": path,
+                        "route": "/tlog/tile/<path:tile_path>",
+                        "status": 200,
+                        "code": None,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "request_id": request_id,
+                        "remote_addr": environ.get("REMOTE_ADDR"),
+                        "response_bytes": len(data),
+                    }
+                )
                 return [data]
         return self.app(environ, start_response)
