@@ -103,6 +103,20 @@ class UnsupportedMediaType(InvalidRequest):
     title = "Unsupported media type"
 
 
+class TooManyItems(PayloadTooLarge):
+    """An evidence request lists more content items than the configured limit."""
+
+    code = "too_many_items"
+    title = "Too many items"
+
+
+class AtInFuture(InvalidParameter):
+    """A licence question about a time later than the log's clock (plus the allowed skew)."""
+
+    code = "at_in_future"
+    title = "Time lies in the future"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 
