@@ -117,6 +117,13 @@ class AtInFuture(InvalidParameter):
     title = "Time lies in the future"
 
 
+class MalformedBundle(InvalidRequest):
+    """An evidence bundle whose JSON does not have the v1 shape (docs/FORMAT.md §9)."""
+
+    code = "bundle_malformed"
+    title = "Malformed evidence bundle"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 
@@ -152,6 +159,13 @@ class UnverifiedNote(VerificationError):
 
     code = "note_unverified"
     title = "Note not verified"
+
+
+class EvidenceInvalid(VerificationError):
+    """An evidence bundle failed at least one check; ``details["failures"]`` lists them all."""
+
+    code = "evidence_invalid"
+    title = "Evidence bundle does not verify"
 
 
 # --- The statement is well formed but the log's state forbids it (422). ------------------------
