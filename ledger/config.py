@@ -27,6 +27,9 @@ class Config:
     max_batch_statements: int = 1000
     max_page_size: int = 1000
     auto_migrate: bool = True
+    #: Evidence requests: content items per request, and the body limit of POST /v1/evidence.
+    max_evidence_items: int = 100_000
+    max_evidence_body_bytes: int = 8 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -47,6 +50,8 @@ class Config:
             ("max_batch_body_bytes", int),
             ("max_batch_statements", int),
             ("max_page_size", int),
+            ("max_evidence_items", int),
+            ("max_evidence_body_bytes", int),
         ):
             key = f"LEDGER_{name.upper()}"
             if key in env:

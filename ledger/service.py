@@ -389,6 +389,10 @@ class LogService:
         self.clock_skew = clock_skew
         self._clock = clock
 
+    def now_micros(self) -> int:
+        """The log's clock (microseconds since the epoch): the time source of every append."""
+        return self._clock() // 1000
+
     def append_one(self, signed: SignedStatement) -> Appended:
         """Append one statement or raise its error (nothing is written on error)."""
         (result,) = self.append([signed])

@@ -36,7 +36,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from .canonical import canonicalize, parse_json
 from .checkpoint import Checkpoint, open_checkpoint
 from .encoding import b64_decode, b64_encode, hash_from_hex
-from .errors import BadSignature, InvalidStatement, LedgerError, VerificationError
+from .errors import (
+    BadSignature,
+    EvidenceInvalid,
+    InvalidStatement,
+    LedgerError,
+    MalformedBundle,
+)
 from .keys import PublicKey
 from .leaf import Leaf, check_chain, leaf_hash, split_leaf
 from .licensing import REASONS, LicenceState, Verdict, check_use, format_instant, parse_instant
@@ -79,21 +85,6 @@ FAILURE_CODES: Final = (
 
 #: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive.
 SignatureCheck = Callable[[bytes, bytes, bytes], bool]
-
-
-class EvidenceInvalid(VerificationError):
-    """An evidence bundle failed at least one check; ``details["failures"]`` lists them all."""
-
-    code = "evidence_invalid"
-    title = "Evidence bundle does not verify"
-
-
-class MalformedBundle(LedgerError):
-    """Internal: the bundle's JSON does not have the v1 shape."""
-
-    code = BUNDLE_MALFORMED
-    status = 400
-    title = "Malformed evidence bundle"
 
 
 # --- the bundle ----------------------------------------------------------------------------------
@@ -404,12 +395,13 @@ def _check_entries(
         leaf = _check_entry(entry, report, check)
         if leaf is not None:
             leaves[entry.seq] = leaf
+    hashes = {e.seq: e.leaf_hash for e in bundle.entries if e.seq in leaves}
     for seq, leaf in sorted(leaves.items()):
         prev = leaves.get(seq - 1)
         if prev is not None:
             try:
                 # docs/FORMAT.md §4.2: prev_leaf_hash names the entry before; time never goes back.
-                check_chain(leaf, leaf_hash(prev.to_bytes()), prev.integrated_at)
+                check_chain(leaf, hashes[seq - 1], prev.integrated_at)
             except LedgerError as e:
                 report.fail(CHAIN_BROKEN, e.message, seq=seq)
     report.entries_verified = len(leaves)

@@ -25,12 +25,16 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "InvalidParameter": ("invalid_parameter", 400),
     "PayloadTooLarge": ("payload_too_large", 413),
     "UnsupportedMediaType": ("unsupported_media_type", 415),
+    "TooManyItems": ("too_many_items", 413),
+    "AtInFuture": ("at_in_future", 400),
+    "MalformedBundle": ("bundle_malformed", 400),
     # A cryptographic check failed.
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),
     "ProofError": ("proof_invalid", 400),
     "ChainError": ("chain_broken", 400),
     "UnverifiedNote": ("note_unverified", 400),
+    "EvidenceInvalid": ("evidence_invalid", 400),
     # Well formed, but the log's state forbids it.
     "StateError": ("state_violation", 422),
     "UnknownKey": ("unknown_key", 422),
