@@ -51,6 +51,7 @@ from ..core.statements import (
     parse_statement,
     statement_hash,
 )
+from ..sigverify import signature_check
 from .model import (
     FAIL,
     NOT_APPLICABLE,
@@ -74,22 +75,32 @@ _ENTRY_FAILURES: Final = (LEAF_HASH_MISMATCH, LEAF_INVALID, BAD_SIGNATURE, SEQ_M
 
 @dataclass(frozen=True)
 class _Entry:
-    """A bundle entry read for display only; ``statement`` is None when it cannot be read."""
+    """A bundle entry read for display only. ``statement`` is None when it cannot be read; then
+    ``raw`` holds what could be read of it (shown, escaped, so a reader sees what is wrong)."""
 
     seq: int
     integrated_at: int | None
     statement: Statement | None
     statement_hash: str
+    raw: str = ""
+
+
+#: How much of an unreadable statement the timeline shows.
+_RAW_LIMIT: Final = 300
 
 
 def _read_entry(seq: int, leaf: bytes) -> _Entry:
     # Display only: signatures are the verifier's business, so a tampered entry is still shown.
     try:
         parts = split_leaf(leaf)
+    except LedgerError as e:
+        return _Entry(seq, None, None, "", f"the leaf cannot be split: {e.message}")
+    raw = parts.statement_bytes[:_RAW_LIMIT].decode("utf-8", "replace")
+    try:
         stmt = parse_statement(parse_json(parts.statement_bytes))
-        return _Entry(seq, parts.integrated_at, stmt, statement_hash(parts.statement_bytes).hex())
-    except LedgerError:
-        return _Entry(seq, None, None, "")
+    except LedgerError as e:
+        return _Entry(seq, parts.integrated_at, None, "", f"{e.message}; the statement: {raw}")
+    return _Entry(seq, parts.integrated_at, stmt, statement_hash(parts.statement_bytes).hex())
 
 
 class _Context:
@@ -248,7 +259,8 @@ def _timeline(ctx: _Context) -> list[Event]:
     asked = Event(format_instant(at), None, "(question)", "the time the bundle asks about")
     for e in ctx.entries:
         if e.statement is None:
-            events.append(Event("unreadable", e.seq, "?", "this entry cannot be read"))
+            text = f"THIS ENTRY CANNOT BE READ: {e.raw}"
+            events.append(Event(_log_time(e), e.seq, "unreadable", text))
             continue
         kind = e.statement.type_name
         if isinstance(e.statement, Grant):
@@ -489,6 +501,9 @@ _NOTES: Final = (
 )
 
 
+_PRIMITIVES: Final = {"pynacl": "PyNaCl (libsodium)", "cryptography": "cryptography (OpenSSL)"}
+
+
 def _bundle_key(obj: Any) -> str | None:
     log = obj.get("log") if isinstance(obj, dict) else None
     key = log.get("verifier_key") if isinstance(log, dict) else None
@@ -531,7 +546,10 @@ def build_report(
                 ],
                 None,
             )
-    result = verify_bundle(obj, key)
+    primitive, check = signature_check()
+    library = _PRIMITIVES.get(primitive, primitive)
+    base["notes"] = (*_NOTES, f"Ed25519 signatures were checked with {library}.")
+    result = verify_bundle(obj, key, check=check)
     if result.bundle is None:
         return _unusable(base, [str(f) for f in result.failures], key)
     return _full(base, _Context(result.bundle, result), key, key_from_bundle=given is None)

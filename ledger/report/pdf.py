@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence, Set
-from typing import Final
+from typing import Any, Final
 
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, WrapMode, XPos, YPos
@@ -108,16 +108,18 @@ class _ReportPDF(FPDF):
         self.ln(1)
 
     def mono(self, text: str, size: float = 8) -> None:
+        """Verbatim text (a command, a signed note) in one block that never splits over pages:
+        a reader copies it whole."""
         self.set_font("courier", "", size)
         self.set_fill_color(*_HEAD_FILL)
+        options: dict[str, Any] = {"wrapmode": WrapMode.CHAR}
+        text = latin1(text, lines=True)
+        lines = self.multi_cell(0, 1, text, dry_run=True, output=MethodReturnValue.LINES, **options)
+        assert isinstance(lines, list)
+        if self.will_page_break(len(lines) * size * 0.45):
+            self.add_page(same=True)
         self.multi_cell(
-            0,
-            size * 0.45,
-            latin1(text, lines=True),
-            fill=True,
-            wrapmode=WrapMode.CHAR,
-            new_x=XPos.LMARGIN,
-            new_y=YPos.NEXT,
+            0, size * 0.45, text, fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT, **options
         )
         self.ln(2)
 
