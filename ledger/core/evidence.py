@@ -26,6 +26,7 @@ passes PyNaCl's when it is installed; see ``ledger/sigverify.py``). No I/O here.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -319,7 +320,10 @@ def parse_leaf_with(data: bytes, check: SignatureCheck) -> Leaf:
     sigs = [Signature(PublicKey(pk), sig) for pk, sig in parts.signatures]
     body = parse_json(parts.statement_bytes)
     statement = parse_statement(body)
-    if canonicalize(body) != parts.statement_bytes:
+    # docs/FORMAT.md §1.6: for a valid v1 statement (ASCII member names, integers only) this
+    # json.dumps call gives exactly the RFC 8785 bytes, several times faster than rfc8785.
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if canonical.encode() != parts.statement_bytes:
         raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
     statement.check_signature_keys(tuple(s.public_key for s in sigs))
     message = STATEMENT_SIGNING_CONTEXT + parts.statement_bytes

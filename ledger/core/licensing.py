@@ -128,6 +128,13 @@ class _GrantRecord:
     bad_accept: tuple[Leaf, str] | None = None  # first acceptance signed by an invalid key
     revoke: Leaf | None = None
     revoke_effective: int = _NEVER
+    start: int = 0  # the terms in microseconds, converted once
+    end: int = _NEVER
+
+    def __post_init__(self) -> None:
+        terms = self.grant.terms
+        self.start = micros_from_datetime(terms.start)
+        self.end = _NEVER if terms.end is None else micros_from_datetime(terms.end)
 
     @property
     def seq(self) -> int:
@@ -170,6 +177,8 @@ class LicenceState:
     grants: dict[bytes, _GrantRecord] = field(default_factory=dict)
     grant_ids: set[str] = field(default_factory=set)
     by_content: dict[str, list[_GrantRecord]] = field(default_factory=dict)
+    _cited_cache: dict[tuple[int, str], set[int]] = field(default_factory=dict, repr=False)
+    _evidence_cache: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def replay(cls, entries: Iterable[Leaf], at: int) -> LicenceState:
@@ -282,9 +291,9 @@ class LicenceState:
             return 0, record.key_problem
         if use not in terms.uses:
             return 1, USE_NOT_PERMITTED
-        if at < micros_from_datetime(terms.start):
+        if at < record.start:
             return 2, NOT_YET_VALID
-        if terms.end is not None and at >= micros_from_datetime(terms.end):
+        if at >= record.end:
             return 3, EXPIRED
         if record.revoke is not None and record.revoke_effective <= at:
             return 4, REVOKED
@@ -304,10 +313,15 @@ class LicenceState:
             seqs = self._key_evidence(buyer) | conflict_seqs
             return Verdict(sha256, False, NO_GRANT, None, tuple(sorted(seqs)), conflicts)
         # Highest check passed wins; among equals the earliest grant (lowest seq).
-        best = max(candidates, key=lambda r: (self._outcome(r, use)[0], -r.seq))
-        reason = self._outcome(best, use)[1]
-        seqs = self._grant_evidence(best) | self._key_evidence(buyer) | conflict_seqs
-        return Verdict(sha256, reason == LICENSED, reason, best.seq, tuple(sorted(seqs)), conflicts)
+        (_, reason), best = max(
+            ((self._outcome(r, use), r) for r in candidates), key=lambda o: (o[0][0], -o[1].seq)
+        )
+        key = (best.seq, buyer)
+        cited = self._cited_cache.get(key)
+        if cited is None:  # many items share a grant: collect its entries once
+            cited = self._cited_cache[key] = self._grant_evidence(best) | self._key_evidence(buyer)
+        ordered = tuple(sorted(cited | conflict_seqs)) if conflicts else tuple(sorted(cited))
+        return Verdict(sha256, reason == LICENSED, reason, best.seq, ordered, conflicts)
 
     def _key_evidence(self, key_id: str) -> set[int]:
         key = self.keys.get(key_id)
@@ -319,6 +333,12 @@ class LicenceState:
         return seqs
 
     def _grant_evidence(self, record: _GrantRecord) -> set[int]:
+        cached = self._evidence_cache.get(record.seq)
+        if cached is None:
+            cached = self._evidence_cache[record.seq] = frozenset(self._collect_evidence(record))
+        return set(cached)
+
+    def _collect_evidence(self, record: _GrantRecord) -> set[int]:
         seqs = {record.seq}
         stmt = record.grant
         signers = [stmt.signer, stmt.buyer]
@@ -353,9 +373,7 @@ class LicenceState:
 
 
 def _interval(record: _GrantRecord) -> tuple[int, int]:
-    terms = record.grant.terms
-    end = _NEVER if terms.end is None else micros_from_datetime(terms.end)
-    return micros_from_datetime(terms.start), min(end, record.revoke_effective)
+    return record.start, min(record.end, record.revoke_effective)
 
 
 def _conflict(a: _GrantRecord, b: _GrantRecord) -> bool:
