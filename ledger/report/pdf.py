@@ -326,7 +326,7 @@ def _fast_table(
     Ten times faster than ``cell()``, which matters at 100,000 rows. A value wider than its
     column wraps onto more lines (measured only when it does not fit), so nothing is cut off.
     """
-    line = size * 0.53
+    line = size * 0.5
     lefts = [pdf.l_margin + sum(widths[:i]) for i in range(len(widths))]
     total = sum(widths)
 
@@ -348,7 +348,7 @@ def _fast_table(
         for c, value in enumerate(values):
             font(c, bold)
             cells.append(_wrap(pdf, latin1(value), widths[c] - 2, by_word=bold or c not in mono))
-        height = line * max(len(lines) for lines in cells) + 0.8
+        height = line * max(len(lines) for lines in cells) + 0.5
         if pdf.will_page_break(height):
             pdf.add_page(same=True)
             if not bold:

@@ -14,7 +14,7 @@ import re
 import shlex
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from ledger.cli import main
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.evidence import EvidenceQuery
 from ledger.core.leaf import (
     LEAF_MAGIC,
     format_log_time,
@@ -35,6 +36,7 @@ from ledger.core.leaf import (
     micros_from_datetime,
     split_leaf,
 )
+from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner, parse_note, sign_note
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT
 from ledger.report import build_report, render
@@ -520,3 +522,58 @@ def test_renderer_escapes_every_field_of_the_model() -> None:
     # every field appears, escaped: 40-odd of them
     assert rendered.count(html.escape(h)) >= 40
     assert HOSTILE in pdf_text(render(report, "pdf"))
+
+
+# --- a 10,000-clip bundle ------------------------------------------------------------------------
+
+
+def ten_thousand_clip_bundle(tmp_path: Path) -> tuple[Path, str, list[str]]:
+    """25 grants of 400 clips from an in-memory log: 5,000 clips licensed, 5,000 withdrawn."""
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    log = MemoryLog(NoteSigner.from_private_key("test.example/log", Ed25519PrivateKey.generate()))
+    log.add(builders.party_register(CREATOR, "Alice Films", issued_at=t0), t0)
+    log.add(builders.party_register(BUYER, "Acme AI", issued_at=t0), t0 + timedelta(seconds=1))
+    clips = [f"{i:064x}" for i in range(10_000)]
+    grants = []
+    for n in range(25):
+        items = [builders.Item(c, 1_000_000 + i, 60) for i, c in enumerate(clips[n * 400 :][:400])]
+        grants.append(
+            builders.grant(CREATOR, BUYER.key_id, str(uuid.uuid4()), items, TERMS, issued_at=t0)
+        )
+        log.add(grants[-1], t0 + timedelta(minutes=n + 1))
+    for n, grant in enumerate(grants[:13]):
+        log.add(
+            builders.grant_accept(BUYER, grant.statement_hash, issued_at=t0),
+            t0 + timedelta(hours=1, minutes=n),
+        )
+    at = micros_from_datetime(datetime(2026, 6, 1, tzinfo=UTC))
+    bundle = log.bundle(EvidenceQuery(BUYER.key_id, "ai_training", at), clips)
+    path = tmp_path / "big.json"
+    path.write_bytes(bundle.to_bytes())
+    return path, log.verifier_key, clips
+
+
+@pytest.mark.slow
+def test_ten_thousand_clips_render_readably(tmp_path: Path) -> None:
+    path, vkey, clips = ten_thousand_clip_bundle(tmp_path)
+    report = build_report(path.read_bytes(), bundle_name="big.json", log_key=vkey)
+    assert report.ok, report.failures[:3]
+    assert report.verdict_counts() == [
+        ("licensed", "a grant permits it; accepted and in force", 5200),
+        ("not licensed (not_accepted)", "the buyer had not accepted the grant", 4800),
+    ]
+    assert len(report.terms) == 1  # 25 grants with the same terms share one table
+    pdf = PdfReader(io.BytesIO(render(report, "pdf")))
+    # Every clip on its own line: at least 38 lines a page, the table headed on every page.
+    content_pages = [p for p in pdf.pages if p.mediabox.width > p.mediabox.height]
+    assert 10_000 / 60 <= len(content_pages) <= 10_000 / 38
+    first = content_pages[0].extract_text()
+    assert "5,200" in first
+    assert "4,800" in first
+    assert clips[0] in squeeze(first)
+    last = content_pages[-1].extract_text()
+    assert clips[-1] in squeeze(last)
+    assert "SHA-256" in last
+    assert "Recomputed" in last
+    doc = render(report, "html").decode()
+    assert all(c in doc for c in (clips[0], clips[4_999], clips[-1]))
