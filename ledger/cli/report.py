@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report import FORMATS, build_report, render
+from ..report.model import MAX_LISTED
 from .common import EXIT_OK, EXIT_VERIFY, CliError
 
 
@@ -56,8 +57,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"{args.out}: VERIFIED ({len(report.steps)} checks passed)")
         return EXIT_OK
     print(f"{args.out}: VERIFICATION FAILED ({len(report.failures)} problem(s))", file=sys.stderr)
-    for failure in report.failures:
+    for failure in report.failures[:MAX_LISTED]:
         print(f"  {failure}", file=sys.stderr)
+    if len(report.failures) > MAX_LISTED:
+        print(
+            f"  ... and {len(report.failures) - MAX_LISTED} more (see the report)", file=sys.stderr
+        )
     return EXIT_VERIFY
 
 

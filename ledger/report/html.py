@@ -72,6 +72,8 @@ h3 { font-size: 15px; margin: 16px 0 6px; break-after: avoid; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
 th, td { text-align: left; vertical-align: top; padding: 4px 8px;
          border-bottom: 1px solid var(--line); }
+td.time { white-space: nowrap; }
+td.long { overflow-wrap: anywhere; }
 th { background: #f6f8fa; font-weight: 600; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
@@ -222,9 +224,21 @@ def _grants(report: Report) -> Markup:
 def _timeline(report: Report) -> Markup:
     # The row marking the time asked about has no seq; it is highlighted.
     rows = [
-        (e.integrated_at, e.seq, e.kind, e.description)
+        (
+            el("td", e.integrated_at, class_="time"),
+            e.seq,
+            el("td", e.kind, class_="time"),
+            el("td", e.description, class_="long"),
+        )
         if e.seq is not None
-        else [el("td", v, class_="asked") for v in (e.integrated_at, "", e.kind, e.description)]
+        else [
+            el("td", v, class_=css)
+            for v, css in zip(
+                (e.integrated_at, "", e.kind, e.description),
+                ("time asked", "asked", "time asked", "long asked"),
+                strict=True,
+            )
+        ]
         for e in report.timeline
     ]
     return el(
@@ -284,7 +298,7 @@ def _steps(report: Report) -> Markup:
             _result(c.signatures),
             _result(c.inclusion),
             _result(c.chain),
-            c.detail,
+            el("td", c.detail, class_="long"),
         )
         for c in report.entry_checks
     ]
