@@ -8,6 +8,7 @@ rendered, with the failures at the top, and the command exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -36,10 +37,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: no half-written report."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}") from e
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be passed on
         os.replace(tmp, path)
     except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise CliError(f"cannot write {path}: {e.strerror}") from e
 
 

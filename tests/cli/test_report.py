@@ -577,3 +577,11 @@ def test_ten_thousand_clips_render_readably(tmp_path: Path) -> None:
     assert "Recomputed" in last
     doc = render(report, "html").decode()
     assert all(c in doc for c in (clips[0], clips[4_999], clips[-1]))
+
+
+def test_unwritable_out_exits_2_and_leaves_nothing(world: World, tmp_path: Path) -> None:
+    before = set(tmp_path.iterdir())
+    result = run("report", str(world.path), "--out", str(tmp_path), "--log-key", world.vkey)
+    assert result.returncode == 2
+    assert "cannot write" in result.stderr
+    assert set(tmp_path.iterdir()) == before  # no temporary file left behind
