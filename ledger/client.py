@@ -123,6 +123,19 @@ class LogClient:
     def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
         return dict(self.post_json("/v1/entries/batch", {"statements": envelopes}))
 
+    def status(self, sha256: str, buyer: str, use: str, at: str | None = None) -> dict[str, Any]:
+        """The verdict for one item with a one-item evidence bundle (verify it before use)."""
+        return dict(self.get_json(f"/v1/content/{sha256}/status", buyer=buyer, use=use, at=at))
+
+    def evidence(
+        self, buyer: str, use: str, content: list[str], at: str | None = None
+    ) -> dict[str, Any]:
+        """An evidence bundle for ``content`` (verify it with ``ledger.core.evidence``)."""
+        body: dict[str, Any] = {"buyer": buyer, "use": use, "content": content}
+        if at is not None:
+            body["at"] = at
+        return dict(self.post_json("/v1/evidence", body))
+
 
 def _json(body: bytes, path: str) -> Any:
     try:

@@ -17,10 +17,10 @@ from types import ModuleType
 from .. import __version__
 from ..client import ServerError
 from ..core.errors import LedgerError, VerificationError
-from . import keys, report
+from . import evidence, keys, report
 from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (keys, report)
+COMMAND_MODULES: tuple[ModuleType, ...] = (keys, evidence, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,8 +25,10 @@ passes PyNaCl's when it is installed; see ``ledger/sigverify.py``). No I/O here.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -34,7 +36,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .canonical import canonicalize, parse_json
+from .canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
 from .checkpoint import Checkpoint, open_checkpoint
 from .encoding import b64_decode, b64_encode, hash_from_hex
 from .errors import (
@@ -43,6 +45,7 @@ from .errors import (
     InvalidStatement,
     LedgerError,
     MalformedBundle,
+    MalformedJSON,
 )
 from .keys import PublicKey
 from .leaf import Leaf, check_chain, leaf_hash, split_leaf
@@ -53,10 +56,12 @@ from .statements import (
     STATEMENT_SIGNING_CONTEXT,
     Signature,
     SignedStatement,
+    Statement,
     parse_statement,
 )
 
 BUNDLE_FORMAT: Final = "consent-ledger/evidence/v1"
+_HEX_RE = re.compile(r"[0-9a-f]*")
 
 # Failure codes of the offline verifier (stable; docs/FORMAT.md §9.4).
 BUNDLE_MALFORMED: Final = "bundle_malformed"
@@ -70,6 +75,7 @@ INCLUSION_PROOF_INVALID: Final = "inclusion_proof_invalid"
 CHAIN_BROKEN: Final = "chain_broken"
 ENTRY_MISSING: Final = "entry_missing"
 VERDICT_MISMATCH: Final = "verdict_mismatch"
+QUERY_MISMATCH: Final = "query_mismatch"
 FAILURE_CODES: Final = (
     BUNDLE_MALFORMED,
     LOG_KEY_MISMATCH,
@@ -82,6 +88,7 @@ FAILURE_CODES: Final = (
     CHAIN_BROKEN,
     ENTRY_MISSING,
     VERDICT_MISMATCH,
+    QUERY_MISMATCH,
 )
 
 #: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive.
@@ -206,13 +213,24 @@ def _parse_entry(obj: object, i: int) -> EvidenceEntry:
         leaf = b64_decode(e["leaf"], what=f"{where}.leaf")
     except LedgerError as err:
         raise MalformedBundle(err.message) from err
-    proof = _list(e["inclusion_proof"], f"{where}.inclusion_proof")
     return EvidenceEntry(
         _int(e["seq"], f"{where}.seq"),
         leaf,
         _hash(e["leaf_hash"], f"{where}.leaf_hash"),
-        tuple(_hash(h, f"{where}.inclusion_proof") for h in proof),
+        _hashes(e["inclusion_proof"], f"{where}.inclusion_proof"),
     )
+
+
+def _hashes(value: object, where: str) -> tuple[bytes, ...]:
+    """A list of 64-hex-digit hashes, checked in one pass (proofs hold many)."""
+    items = _list(value, where)
+    if not all(isinstance(h, str) and len(h) == 64 for h in items):
+        raise MalformedBundle(f"{where} must list hashes of 64 lowercase hex digits")
+    joined = "".join(items)
+    if not _HEX_RE.fullmatch(joined):
+        raise MalformedBundle(f"{where} must list hashes of 64 lowercase hex digits")
+    raw = bytes.fromhex(joined)
+    return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
 
 
 def _parse_verdict(obj: object, i: int) -> Verdict:
@@ -302,13 +320,65 @@ class EvidenceReport:
         self.failures.append(Failure(code, message, **where))
 
 
+@functools.lru_cache(maxsize=4096)
+def _ed25519_key(raw: bytes) -> Ed25519PublicKey:
+    # A bundle holds many signatures by few keys: load each key once.
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(raw: bytes) -> PublicKey:
+    return PublicKey(raw)
+
+
 def cryptography_check(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """Ed25519 verification with ``cryptography`` (the reference; always available)."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _ed25519_key(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def _reject_number(text: str) -> Any:
+    raise MalformedJSON(f"not an integer: {text[:40]}")
+
+
+def _safe_int(text: str) -> int:
+    value = int(text) if len(text) <= 17 else MAX_SAFE_INTEGER + 1
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise MalformedJSON("integer out of range (|n| must be at most 2^53 - 1)")
+    return value
+
+
+def _canonical_statement(statement_bytes: bytes) -> tuple[Any, Statement]:
+    """The statement object of canonical statement bytes, strictly (docs/FORMAT.md §1.5-1.6).
+
+    Faster than ``parse_json`` + ``canonicalize`` and exactly as strict *for bytes that must be
+    canonical*: floats, constants and unsafe integers are refused while parsing; then the value
+    is serialised again (for a valid v1 statement this json.dumps call gives exactly the RFC 8785
+    bytes, §1.6) and must give back the same bytes, which rules out duplicate members, whitespace,
+    unsorted members, non-minimal escapes and a BOM. Lone surrogates cannot be encoded back.
+    Raises MalformedJSON or InvalidStatement.
+    """
+    try:
+        body = json.loads(
+            statement_bytes.decode("utf-8"),
+            parse_float=_reject_number,
+            parse_int=_safe_int,
+            parse_constant=_reject_number,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise MalformedJSON(f"statement bytes are not strict JSON: {e}") from e
+    statement = parse_statement(body)  # the v1 shape first: §1.6 holds only for valid ones
+    try:
+        again = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        canonical = again.encode("utf-8") == statement_bytes
+    except UnicodeEncodeError:
+        canonical = False
+    if not canonical:
+        raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
+    return body, statement
 
 
 def parse_leaf_with(data: bytes, check: SignatureCheck) -> Leaf:
@@ -317,14 +387,8 @@ def parse_leaf_with(data: bytes, check: SignatureCheck) -> Leaf:
     Raises MalformedLeaf, MalformedJSON, InvalidStatement, InvalidKey or BadSignature.
     """
     parts = split_leaf(data)
-    sigs = [Signature(PublicKey(pk), sig) for pk, sig in parts.signatures]
-    body = parse_json(parts.statement_bytes)
-    statement = parse_statement(body)
-    # docs/FORMAT.md §1.6: for a valid v1 statement (ASCII member names, integers only) this
-    # json.dumps call gives exactly the RFC 8785 bytes, several times faster than rfc8785.
-    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    if canonical.encode() != parts.statement_bytes:
-        raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
+    sigs = [Signature(_public_key(pk), sig) for pk, sig in parts.signatures]
+    body, statement = _canonical_statement(parts.statement_bytes)
     statement.check_signature_keys(tuple(s.public_key for s in sigs))
     message = STATEMENT_SIGNING_CONTEXT + parts.statement_bytes
     for sig in sigs:
@@ -504,3 +568,50 @@ def make_bundle(
         for data, leaf in sorted(leaves, key=lambda pair: pair[1].seq)
     )
     return EvidenceBundle(origin, verifier_key, checkpoint, query, entries, items)
+
+
+def check_answers(
+    report: EvidenceReport, buyer: str, use: str, at: int | None, contents: Sequence[str]
+) -> EvidenceReport:
+    """Add ``query_mismatch`` unless the bundle answers exactly this question.
+
+    A client that asked about ``contents`` (duplicates allowed) for ``buyer``, ``use`` and ``at``
+    (None: "now", any time) must get a bundle about exactly that, items in the order asked.
+    """
+    bundle = report.bundle
+    if bundle is None:
+        return report
+    q = bundle.query
+    asked = list(dict.fromkeys(c.lower() for c in contents))
+    if (q.buyer, q.use) != (buyer, use) or (at is not None and q.at != at):
+        report.fail(QUERY_MISMATCH, "the bundle answers another buyer, use or time")
+    if [v.sha256 for v in bundle.items] != asked:
+        report.fail(QUERY_MISMATCH, "the bundle's items are not the content asked about")
+    return report
+
+
+# --- reading a report ----------------------------------------------------------------------------
+
+
+def summary_lines(report: EvidenceReport) -> list[str]:
+    """A plain-text account of a report: what was checked, the verdicts, every failure."""
+    lines: list[str] = []
+    if report.bundle is not None:
+        q = report.bundle.query
+        lines.append(f"query      buyer {q.buyer} use {q.use} at {format_instant(q.at)}")
+    if report.checkpoint is not None:
+        cp = report.checkpoint
+        lines.append(f"checkpoint {cp.origin} size {cp.tree_size} root {cp.root_hash.hex()}")
+    lines.append(f"entries    {report.entries_verified} verified")
+    counts: dict[str, int] = {}
+    for verdict in report.verdicts:
+        counts[verdict.reason] = counts.get(verdict.reason, 0) + 1
+    licensed = counts.get("licensed", 0)
+    detail = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+    lines.append(f"items      {len(report.verdicts)}: {licensed} licensed ({detail or 'none'})")
+    if report:
+        lines.append("result     OK: every check holds (verdicts recomputed from the entries)")
+    else:
+        lines.append(f"result     FAILED: {len(report.failures)} check(s) did not hold")
+        lines.extend(f"  {failure}" for failure in report.failures)
+    return lines
