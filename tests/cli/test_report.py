@@ -12,6 +12,8 @@ import io
 import json
 import re
 import shlex
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from ledger.cli import main
+from ledger.config import PROJECT_ROOT
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.checkpoint import Checkpoint
@@ -55,7 +58,7 @@ from ledger.report.model import (
     TermsGroup,
 )
 from ledger.service import LogService
-from tests.cli.test_keygen import run
+from tests.cli.test_keygen import ledger_cmd, run
 from tests.factories import seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
@@ -585,3 +588,21 @@ def test_unwritable_out_exits_2_and_leaves_nothing(world: World, tmp_path: Path)
     assert result.returncode == 2
     assert "cannot write" in result.stderr
     assert set(tmp_path.iterdir()) == before  # no temporary file left behind
+
+
+def test_the_printed_commands_verify_the_bundle(world: World, tmp_path: Path) -> None:
+    """The re-verify commands, pasted as printed (from the bundle's folder, in a checkout)."""
+    report = build_report(world.path.read_bytes(), bundle_name="bundle.json", log_key=world.vkey)
+    commands = [cmd for _, cmd in report.reverify if cmd.startswith(("python ", "ledger "))]
+    assert len(commands) == 2
+    for command in commands:
+        argv = shlex.split(command.replace("scripts/", f"{PROJECT_ROOT}/scripts/"))
+        if argv[0] == "ledger":
+            argv = [*ledger_cmd(), *argv[1:]]
+        else:
+            argv[0] = sys.executable
+        result = subprocess.run(
+            argv, cwd=world.path.parent, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        assert "every check holds" in result.stdout
