@@ -480,7 +480,8 @@ def _reverify(
         ),
         (
             "4. To write a verifier of your own: the bundle format is specified byte for byte in "
-            "docs/FORMAT.md (section 'Evidence bundles'), the licence rules in docs/LICENSING.md.",
+            "docs/FORMAT.md (section 9, 'Evidence bundles'), the licence rules in "
+            "docs/LICENSING.md.",
             "",
         ),
         (

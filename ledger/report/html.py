@@ -15,6 +15,8 @@ from .model import (
     ENTRY_CHECKS_TEXT,
     FAIL,
     FAILED_TEXT,
+    LIMITS,
+    LIMITS_TITLE,
     MAX_LISTED,
     PASS,
     TERMS_TEXT,
@@ -344,6 +346,8 @@ def _reverify(report: Report) -> Markup:
         "section",
         el("h2", "8. Verify it yourself"),
         [(el("p", why), el("pre", cmd) if cmd else None) for why, cmd in report.reverify],
+        el("h3", LIMITS_TITLE),
+        el("ul", [el("li", text) for text in LIMITS]),
     )
 
 

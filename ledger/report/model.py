@@ -176,5 +176,17 @@ ENTRY_CHECKS_TEXT: Final = (
     "leaf to the signed checkpoint root. Chain link: the leaf names the previous leaf's hash "
     "(n/a when the previous entry is not in the bundle)."
 )
+#: What the checks above cannot establish from the bundle alone (docs/LICENSING.md section 6).
+LIMITS_TITLE: Final = "What these checks cannot prove (docs/LICENSING.md, section 6)"
+LIMITS: Final = (
+    "That nothing was left out: a server that omits a revocation, a key revocation, an "
+    "acceptance or a conflicting grant produces a bundle that verifies and a wrong verdict. A full "
+    "audit of the log up to the checkpoint (ledger audit) sees every entry and detects omissions.",
+    "That the checkpoint is the one everybody else sees: compare it with one obtained "
+    "independently, or check consistency proofs between checkpoints over time (step 5 above).",
+    "Who the parties are: a key is a pseudonym; identity commitments are resolved outside the log.",
+    "Anything about entries logged after the time asked about, or after the checkpoint.",
+)
+
 #: Failures listed at the top; the tables below show every one.
 MAX_LISTED: Final = 50

@@ -21,6 +21,8 @@ from .model import (
     ENTRY_CHECKS_TEXT,
     FAIL,
     FAILED_TEXT,
+    LIMITS,
+    LIMITS_TITLE,
     MAX_LISTED,
     PASS,
     TERMS_TEXT,
@@ -450,6 +452,9 @@ def _reverify(pdf: _ReportPDF, report: Report) -> None:
         pdf.para(why)
         if command:
             pdf.mono(command)
+    pdf.para(LIMITS_TITLE, size=10.5, style="B")
+    for text in LIMITS:
+        pdf.para(f"- {text}")
 
 
 def render_pdf(report: Report) -> bytes:
