@@ -237,7 +237,7 @@ def _grants(pdf: _ReportPDF, report: Report) -> None:
         _fast_table(
             pdf,
             ("Grant", "Grant id", "From creator to buyer", "Items", "Seq", "Log time (UTC)"),
-            (10, 56, 56, 12, 10, 38),
+            (10, 52, 61, 11, 8, 40),
             rows,
             right={3, 4},
             size=7.5,
