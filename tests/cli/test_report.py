@@ -46,6 +46,7 @@ from ledger.report import build_report, render
 from ledger.report.model import (
     FAIL,
     NOT_APPLICABLE,
+    NOT_CHECKED,
     PASS,
     CheckpointView,
     ContentRow,
@@ -606,3 +607,34 @@ def test_the_printed_commands_verify_the_bundle(world: World, tmp_path: Path) ->
         )
         assert result.returncode == 0, (command, result.stdout, result.stderr)
         assert "every check holds" in result.stdout
+
+
+def _steps(report: Report) -> dict[str, str]:
+    return {s.name: s.status for s in report.steps}
+
+
+def test_a_bad_checkpoint_leaves_the_proofs_unchecked(world: World) -> None:
+    bundle = copy.deepcopy(world.bundle)
+    foreign_checkpoint(bundle)
+    report = build_report(json.dumps(bundle).encode(), bundle_name="b", log_key=world.vkey)
+    assert _steps(report)["Checkpoint signature"] == FAIL
+    assert _steps(report)["Log entries"] == NOT_CHECKED
+    assert {c.inclusion for c in report.entry_checks} == {NOT_CHECKED}
+    assert {c.signatures for c in report.entry_checks} == {PASS}
+    assert report.checkpoint.verified is False
+
+
+def test_a_bad_leaf_hash_stops_that_entry_only(world: World) -> None:
+    bundle = copy.deepcopy(world.bundle)
+    flip_leaf_byte(bundle)
+    bad = _entry(bundle, "grant")["seq"]
+    report = build_report(json.dumps(bundle).encode(), bundle_name="b", log_key=world.vkey)
+    rows = {c.seq: c for c in report.entry_checks}
+    assert (rows[bad].leaf_hash, rows[bad].signatures, rows[bad].inclusion) == (
+        FAIL,
+        NOT_CHECKED,
+        NOT_CHECKED,
+    )
+    assert all(c.ok for seq, c in rows.items() if seq not in (bad, bad + 1))
+    assert rows[bad + 1].chain in (NOT_CHECKED, NOT_APPLICABLE)  # its predecessor is unverified
+    assert _steps(report)["Log entries"] == FAIL
