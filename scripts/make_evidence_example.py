@@ -55,7 +55,8 @@ def build() -> tuple[str, dict[str, Any]]:
 
 def blocks() -> dict[str, str]:
     vkey, bundle = build()
-    return {"log_key": vkey + "\n", "bundle": json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"}
+    text = json.dumps(bundle, indent=2, ensure_ascii=False)
+    return {"log_key": vkey + "\n", "bundle": text + "\n"}
 
 
 BLOCK_RE = re.compile(r"(<!-- evidence-example: (\S+) -->\n```[a-z]*\n)(.*?)(^```$)", re.S | re.M)

@@ -35,7 +35,7 @@ BLOCKS = SCRIPT.doc_blocks(FORMAT)
 
 def test_doc_blocks_are_what_the_code_builds() -> None:
     assert set(BLOCKS) == {"log_key", "bundle"}
-    assert BLOCKS == SCRIPT.blocks()
+    assert SCRIPT.blocks() == BLOCKS
 
 
 def test_worked_bundle_verifies_under_the_documented_key() -> None:
