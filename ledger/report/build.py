@@ -503,7 +503,7 @@ def _reverify(
 
 
 _NOTES: Final = (
-    "Made by `ledger report`, which verified the bundle again with the offline verifier "
+    "Made by the ledger report command, which verified the bundle again with the offline verifier "
     "(ledger.core.evidence) and recomputed every verdict; the bundle's own verdicts are shown "
     "only as what the bundle says.",
     "Times: statement times are as the signer wrote them; log times are the log's integration "

@@ -260,13 +260,12 @@ def _content_row(row: ContentRow) -> list[object]:
         el("td", row.grants, class_="mono"),
         row.claimed,
         el("td", row.recomputed) if row.agrees else el("td", row.recomputed, class_="fail"),
-        [row.reason, el("br") if row.conflicts else None, row.conflicts],
+        row.conflicts,
     ]
 
 
 def _content(report: Report) -> Markup:
     counts = [(v, r or "", n) for v, r, n in report.verdict_counts()]
-    disagree = report.disagreements()
     head = (
         "SHA-256",
         "Bytes",
@@ -275,17 +274,13 @@ def _content(report: Report) -> Markup:
         "Grant",
         "Bundle says",
         "Recomputed",
-        "Reason",
+        "Note",
     )
     return el(
         "section",
         el("h2", f"5. Content ({len(report.content):,} items)"),
         _table(("Recomputed verdict", "Reason", "Items"), counts, class_="summary"),
-        el(
-            "p",
-            f"{len(report.content) - disagree:,} of {len(report.content):,} verdicts stated "
-            f"in the bundle agree with the recomputed ones; {disagree:,} disagree.",
-        ),
+        el("p", report.agreement_text()),
         _table(head, [_content_row(r) for r in report.content], class_="content"),
     )
 

@@ -151,6 +151,14 @@ class Report:
     def disagreements(self) -> int:
         return sum(1 for row in self.content if not row.agrees)
 
+    def agreement_text(self) -> str:
+        total, differ = len(self.content), self.disagreements()
+        return (
+            f"{total - differ:,} of {total:,} verdicts stated in the bundle agree with the "
+            f"recomputed ones; {differ:,} disagree (in red). The reasons in words are in the "
+            "table above; grants are named as in section 3 (G1 is the first)."
+        )
+
 
 # Prose both renderers show, kept here so that the HTML and the PDF say the same thing.
 VERIFIED_TEXT: Final = (

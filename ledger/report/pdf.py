@@ -267,12 +267,7 @@ def _content(pdf: _ReportPDF, report: Report) -> None:
     pdf.heading(f"5. Content ({len(report.content):,} items)")
     counts = [(v, r, f"{n:,}") for v, r, n in report.verdict_counts()]
     _fast_table(pdf, ("Recomputed verdict", "Reason", "Items"), (70, 90, 25), counts, right={2})
-    disagree = report.disagreements()
-    pdf.para(
-        f"{len(report.content) - disagree:,} of {len(report.content):,} verdicts stated in "
-        f"the bundle agree with the recomputed ones; {disagree:,} disagree (in red). Grants "
-        "are numbered as in section 3 (G1 is the first)."
-    )
+    pdf.para(report.agreement_text())
     rows = [_content_row(r) for r in report.content]
     bad = {i for i, r in enumerate(report.content) if not r.agrees}
     _fast_table(
