@@ -355,6 +355,11 @@ def foreign_checkpoint(b: dict[str, Any]) -> None:
     b["checkpoint"] = sign_note(text, other)
 
 
+def another_log_key(b: dict[str, Any]) -> None:
+    signer = NoteSigner.from_private_key(b["log"]["origin"], Ed25519PrivateKey.generate())
+    b["log"]["verifier_key"] = signer.verifier().to_vkey()
+
+
 TAMPERING: list[tuple[Callable[[dict[str, Any]], None], str]] = [
     (flip_leaf_byte, "leaf_hash_mismatch"),
     (flip_signature, "bad_signature"),
@@ -363,6 +368,7 @@ TAMPERING: list[tuple[Callable[[dict[str, Any]], None], str]] = [
     (no_to_yes, "verdict_mismatch"),
     (remove_grant_entry, "entry_missing"),
     (foreign_checkpoint, "checkpoint_invalid"),
+    (another_log_key, "log_key_mismatch"),
 ]
 
 
