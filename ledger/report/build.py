@@ -112,6 +112,7 @@ class _Context:
         self.entries = [_read_entry(e.seq, e.leaf) for e in bundle.entries]
         self.by_seq = {e.seq: e for e in self.entries}
         self.names: dict[str, str] = {}
+        self.party_of: dict[str, str] = {}  # key id -> the key id that registered its party
         self.grant_labels: dict[int, str] = {}
         self.grant_by_hash: dict[str, int] = {}
         for e in self.entries:
@@ -125,8 +126,11 @@ class _Context:
         stmt = e.statement
         if isinstance(stmt, PartyRegister):
             self.names.setdefault(stmt.signer, stmt.pseudonym)
+            self.party_of.setdefault(stmt.signer, stmt.signer)
         elif isinstance(stmt, KeyRotate) and stmt.signer in self.names:
-            self.names.setdefault(stmt.new_public_key.key_id, self.names[stmt.signer])
+            new = stmt.new_public_key.key_id
+            self.names.setdefault(new, self.names[stmt.signer])
+            self.party_of.setdefault(new, self.party_of[stmt.signer])
         elif isinstance(stmt, Grant):
             self.grant_labels[e.seq] = f"G{len(self.grant_labels) + 1}"
             self.grant_by_hash[e.statement_hash] = e.seq
@@ -170,16 +174,17 @@ def _question(ctx: _Context, key_source: str) -> list[tuple[str, str]]:
 
 
 def _parties(ctx: _Context) -> list[Party]:
-    buyer = ctx.bundle.query.buyer
-    creators = {e.statement.signer for e in ctx.entries if isinstance(e.statement, Grant)}
+    # Roles by party, so that a key rotated in later still counts for the party it belongs to.
+    buyer = {ctx.party_of.get(ctx.bundle.query.buyer)}
+    creators = {
+        ctx.party_of.get(e.statement.signer) for e in ctx.entries if isinstance(e.statement, Grant)
+    }
     parties = []
     for e in ctx.entries:
         stmt = e.statement
         if not isinstance(stmt, PartyRegister):
             continue
-        roles = [
-            r for r, keys in (("buyer", {buyer}), ("creator", creators)) if stmt.signer in keys
-        ]
+        roles = [r for r, keys in (("buyer", buyer), ("creator", creators)) if stmt.signer in keys]
         time = None if e.integrated_at is None else format_log_time(e.integrated_at)
         parties.append(
             Party(" and ".join(roles) or "party", stmt.signer, stmt.pseudonym, e.seq, time)

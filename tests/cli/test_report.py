@@ -644,3 +644,36 @@ def test_a_bad_leaf_hash_stops_that_entry_only(world: World) -> None:
     assert all(c.ok for seq, c in rows.items() if seq not in (bad, bad + 1))
     assert rows[bad + 1].chain in (NOT_CHECKED, NOT_APPLICABLE)  # its predecessor is unverified
     assert _steps(report)["Log entries"] == FAIL
+
+
+def test_a_rotated_key_keeps_its_party_name_and_role() -> None:
+    """A grant signed after a key rotation is still Alice Films', and she is still the creator."""
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    new_key = seeded_key(9)
+    log = MemoryLog(NoteSigner.from_private_key("test.example/log", Ed25519PrivateKey.generate()))
+    log.add(builders.party_register(CREATOR, "Alice Films", issued_at=t0), t0)
+    log.add(builders.party_register(BUYER, "Acme AI", issued_at=t0), t0 + timedelta(seconds=1))
+    log.add(builders.key_rotate(CREATOR, new_key, issued_at=t0), t0 + timedelta(seconds=2))
+    grant = builders.grant(
+        new_key,
+        BUYER.key_id,
+        str(uuid.uuid4()),
+        [builders.Item(X["licensed"], 1, 1)],
+        TERMS,
+        issued_at=t0,
+    )
+    log.add(grant, t0 + timedelta(seconds=3))
+    log.add(
+        builders.grant_accept(BUYER, grant.statement_hash, issued_at=t0), t0 + timedelta(seconds=4)
+    )
+    at = micros_from_datetime(t0 + timedelta(days=1))
+    bundle = log.bundle(EvidenceQuery(BUYER.key_id, "ai_training", at), [X["licensed"]])
+    report = build_report(bundle.to_bytes(), bundle_name="b.json", log_key=log.verifier_key)
+    assert report.ok, report.failures
+    assert {(p.pseudonym, p.role) for p in report.parties} == {
+        ("Alice Films", "creator"),
+        ("Acme AI", "buyer"),
+    }
+    assert report.terms[0].grants[0].creator == f"Alice Films (key {new_key.key_id[:12]}...)"
+    assert any("rotates to key " + new_key.key_id[:12] in e.description for e in report.timeline)
+    assert [r.recomputed for r in report.content] == ["licensed"]
