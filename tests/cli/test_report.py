@@ -60,6 +60,7 @@ from ledger.report.model import (
 )
 from ledger.service import LogService
 from tests.cli.test_keygen import ledger_cmd, run
+from tests.core.test_purity import BANNED
 from tests.factories import seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
@@ -677,3 +678,22 @@ def test_a_rotated_key_keeps_its_party_name_and_role() -> None:
     assert report.terms[0].grants[0].creator == f"Alice Films (key {new_key.key_id[:12]}...)"
     assert any("rotates to key " + new_key.key_id[:12] in e.description for e in report.timeline)
     assert [r.recomputed for r in report.content] == ["licensed"]
+
+
+def test_the_report_needs_no_web_or_database_library() -> None:
+    """An auditor can make reports with the core and fpdf2 alone (no Flask, no SQLAlchemy)."""
+    script = (
+        "import json, sys\n"
+        "import ledger.report, ledger.report.pdf, ledger.cli.report\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {BANNED!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
