@@ -178,7 +178,6 @@ class LicenceState:
     grant_ids: set[str] = field(default_factory=set)
     by_content: dict[str, list[_GrantRecord]] = field(default_factory=dict)
     _cited_cache: dict[tuple[int, str], set[int]] = field(default_factory=dict, repr=False)
-    _evidence_cache: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def replay(cls, entries: Iterable[Leaf], at: int) -> LicenceState:
@@ -312,10 +311,9 @@ class LicenceState:
         if not candidates:
             seqs = self._key_evidence(buyer) | conflict_seqs
             return Verdict(sha256, False, NO_GRANT, None, tuple(sorted(seqs)), conflicts)
-        # Highest check passed wins; among equals the earliest grant (lowest seq).
-        (_, reason), best = max(
-            ((self._outcome(r, use), r) for r in candidates), key=lambda o: (o[0][0], -o[1].seq)
-        )
+        # The grant that passed the most checks decides; among equals the earliest (lowest seq).
+        outcomes = [(self._outcome(r, use), r) for r in candidates]
+        (_, reason), best = max(outcomes, key=lambda o: (o[0][0], -o[1].seq))
         key = (best.seq, buyer)
         cited = self._cited_cache.get(key)
         if cited is None:  # many items share a grant: collect its entries once
@@ -333,12 +331,6 @@ class LicenceState:
         return seqs
 
     def _grant_evidence(self, record: _GrantRecord) -> set[int]:
-        cached = self._evidence_cache.get(record.seq)
-        if cached is None:
-            cached = self._evidence_cache[record.seq] = frozenset(self._collect_evidence(record))
-        return set(cached)
-
-    def _collect_evidence(self, record: _GrantRecord) -> set[int]:
         seqs = {record.seq}
         stmt = record.grant
         signers = [stmt.signer, stmt.buyer]

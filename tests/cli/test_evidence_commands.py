@@ -19,6 +19,7 @@ from ledger.config import PROJECT_ROOT
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.note import NoteSigner
+from ledger.manifest import ManifestItem, write_manifest
 from tests.evidence_helpers import BUNDLE, LOG_
 from tests.factories import seeded_key
 from tests.live import LiveServer
@@ -147,6 +148,15 @@ def test_status_and_prove_against_a_live_server(database_url: str, tmp_path: Pat
         bundle = json.loads(out.read_bytes())
         assert [i["reason"] for i in bundle["items"]] == ["licensed", "licensed", "no_grant"]
         assert ledger("verify", out, "--log-key", vkey).returncode == 0
+
+        manifest = tmp_path / "dataset.csv"
+        write_manifest(manifest, [ManifestItem(clip, 1, path="clip.mp4"), ManifestItem(other, 5)])
+        from_manifest = ledger(
+            "prove", "--buyer", buyer, "--use", "ai_training", "--manifest", manifest,
+            "--out", out, "--url", url,
+        )  # fmt: skip
+        assert from_manifest.returncode == 0, from_manifest.stdout + from_manifest.stderr
+        assert "2: 2 licensed" in from_manifest.stdout
 
         bad_use = ledger("prove", "--buyer", buyer, "--use", "x", "--content", clip, "--out", out)
         assert bad_use.returncode == 2
