@@ -1,4 +1,4 @@
-"""Build the worked example of docs/FORMAT.md §9: an evidence bundle over the §7 example log.
+"""Build the worked example of docs/FORMAT.md §13: an evidence bundle over the §7 example log.
 
 The seven statements of §7 (``make_golden_vectors.build_statements``) are integrated at the §7 log
 times into an in-memory log signed with the §7 log key; the bundle answers "were example clips 1

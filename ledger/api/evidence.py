@@ -47,7 +47,7 @@ class Status(MethodView):
 @blp.route("/evidence")
 class Evidence(MethodView):
     @blp.doc(requestBody={"content": {"application/json": {"schema": EvidenceRequestSchema}}})
-    @blp.response(200, description="an evidence bundle (docs/FORMAT.md §9)")
+    @blp.response(200, description="an evidence bundle (docs/FORMAT.md §13)")
     def post(self) -> Response:
         """One self-contained evidence bundle for a list of content hashes."""
         body = _evidence_request()

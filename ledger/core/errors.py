@@ -118,7 +118,7 @@ class AtInFuture(InvalidParameter):
 
 
 class MalformedBundle(InvalidRequest):
-    """An evidence bundle whose JSON does not have the v1 shape (docs/FORMAT.md §9)."""
+    """An evidence bundle whose JSON does not have the v1 shape (docs/FORMAT.md §13)."""
 
     code = "bundle_malformed"
     title = "Malformed evidence bundle"

@@ -1,4 +1,4 @@
-"""Evidence bundles and their offline verifier (docs/FORMAT.md §9, docs/LICENSING.md).
+"""Evidence bundles and their offline verifier (docs/FORMAT.md §13, docs/LICENSING.md).
 
 An evidence bundle answers "was each of these clips licensed to buyer B for use U at time T?" with
 everything needed to check the answer without trusting the server: the log's signed checkpoint,
@@ -63,7 +63,7 @@ from .statements import (
 BUNDLE_FORMAT: Final = "consent-ledger/evidence/v1"
 _HEX_RE = re.compile(r"[0-9a-f]*")
 
-# Failure codes of the offline verifier (stable; docs/FORMAT.md §9.4).
+# Failure codes of the offline verifier (stable; docs/FORMAT.md §13.3).
 BUNDLE_MALFORMED: Final = "bundle_malformed"
 LOG_KEY_MISMATCH: Final = "log_key_mismatch"
 CHECKPOINT_INVALID: Final = "checkpoint_invalid"

@@ -1,4 +1,4 @@
-"""docs/FORMAT.md §9: the worked evidence bundle is exactly what the code builds, it verifies under
+"""docs/FORMAT.md §13: the worked evidence bundle is exactly what the code builds, it verifies under
 the documented log key, and every failure and reason code is documented."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_the_documented_revocation_takes_effect_on_april_first() -> None:
 
 
 def test_every_failure_code_is_specified_in_format_section_9() -> None:
-    section = FORMAT[FORMAT.index("## 9. Evidence bundles") :]
+    section = FORMAT[FORMAT.index("## 13. Evidence bundles") :]
     for code in FAILURE_CODES:
         assert f"`{code}`" in section, code
 
