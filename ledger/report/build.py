@@ -289,8 +289,8 @@ def _status(failure: Failure | None, checkable: bool = True) -> str:
 
 
 def _entry_checks(ctx: _Context) -> list[EntryCheck]:
-    """One row per entry, following the verifier's order (docs/FORMAT.md §9): a leaf whose hash
-    is wrong is not checked further; proofs need a verified checkpoint; a chain link is checked
+    """One row per entry, in the verifier's order (ledger/core/evidence.py): a leaf whose hash is
+    wrong is not checked further; proofs need a verified checkpoint; a chain link is checked
     between two consecutive entries that both verified."""
     checkpoint_ok = ctx.result.checkpoint is not None
     verified = {
@@ -494,7 +494,7 @@ def _reverify(
         ),
         (
             "4. To write a verifier of your own: the bundle format is specified byte for byte in "
-            "docs/FORMAT.md (section 9, 'Evidence bundles'), the licence rules in "
+            "docs/FORMAT.md (section 'Evidence bundles'), the licence rules in "
             "docs/LICENSING.md.",
             "",
         ),
