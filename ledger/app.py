@@ -64,7 +64,11 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     logs.init_app(app)  # first: every later hook and error already has the request id
     ratelimit.init_app(app, config)  # before the body is looked at
-    app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, config.max_batch_body_bytes)
+    body_limits = {
+        "/v1/entries/batch": config.max_batch_body_bytes,
+        "/v1/evidence": config.max_evidence_body_bytes,
+    }
+    app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, *body_limits.values())
     app.extensions["ledger"] = Ledger(
         config,
         database,
@@ -76,12 +80,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     @app.before_request
     def limit_body() -> None:
-        # Single statements get the small limit; only the batch endpoint gets the large one.
-        limit = (
-            config.max_batch_body_bytes
-            if request.path == "/v1/entries/batch"
-            else config.max_body_bytes
-        )
+        # Single statements get the small limit; only batch and evidence requests get more.
+        limit = body_limits.get(request.path, config.max_body_bytes)
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"the request body may be at most {limit} bytes")
         request.max_content_length = limit

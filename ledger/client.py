@@ -120,6 +120,19 @@ class LogClient:
         """The published (cosigned, with a witness policy) checkpoint of the tlog-tiles API."""
         return self.get_text("/tlog/checkpoint")
 
+    def status(self, sha256: str, buyer: str, use: str, at: str | None = None) -> dict[str, Any]:
+        """The verdict for one item with a one-item evidence bundle (verify it before use)."""
+        return _object(self.get_json(f"/v1/content/{sha256}/status", buyer=buyer, use=use, at=at))
+
+    def evidence(
+        self, buyer: str, use: str, content: list[str], at: str | None = None
+    ) -> dict[str, Any]:
+        """An evidence bundle for ``content`` (verify it with ``ledger.core.evidence``)."""
+        body: dict[str, Any] = {"buyer": buyer, "use": use, "content": content}
+        if at is not None:
+            body["at"] = at
+        return _object(self.post_json("/v1/evidence", body))
+
 
 def _json(body: bytes, path: str) -> Any:
     try:

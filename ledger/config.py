@@ -46,6 +46,8 @@ class Config:
     trusted_proxies: int = 0
     #: Level of the JSON logs on stderr (one line per request at INFO).
     log_level: str = "INFO"
+    #: The body limit of POST /v1/evidence.
+    max_evidence_body_bytes: int = 8 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -72,6 +74,7 @@ class Config:
             ("rate_limit_storage", str),
             ("trusted_proxies", int),
             ("log_level", str),
+            ("max_evidence_body_bytes", int),
         ):
             key = f"LEDGER_{name.upper()}"
             if key in env:

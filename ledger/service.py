@@ -395,6 +395,10 @@ class LogService:
         self._clock = clock
         self.on_commit = on_commit
 
+    def now_micros(self) -> int:
+        """The log's clock (microseconds since the epoch): the time source of every append."""
+        return self._clock() // 1000
+
     def append_one(self, signed: SignedStatement) -> Appended:
         """Append one statement or raise its error (nothing is written on error)."""
         (result,) = self.append([signed])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import entries, health, log, metrics, search, tlog
+from . import entries, evidence, health, log, metrics, search, tlog
 from .problems import register_error_handlers
 
 
@@ -20,7 +20,7 @@ def init_app(app: Flask) -> Api:
         "OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
     )
     api = Api(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
-    for module in (entries, log, search, health, tlog, metrics):
+    for module in (entries, log, search, evidence, health, tlog, metrics):
         api.register_blueprint(module.blp)
     api.register_blueprint(tlog.proof_blp)
     register_error_handlers(app)

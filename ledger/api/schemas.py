@@ -163,3 +163,29 @@ class ContentSchema(Strict):
 
 class HealthSchema(Strict):
     status = fields.String(required=True)
+
+
+class StatusArgs(Strict):
+    buyer = fields.String(required=True, validate=HEX64, metadata={"description": "key id"})
+    use = fields.String(required=True, metadata={"description": "e.g. ai_training"})
+    at = fields.String(metadata={"description": "RFC 3339 UTC, e.g. 2026-03-01T12:00:00Z"})
+
+
+class EvidenceRequestSchema(Strict):
+    buyer = fields.String(required=True, validate=HEX64)
+    use = fields.String(required=True)
+    at = fields.String()
+    content = fields.List(fields.String(validate=HEX64), required=True)
+
+
+class StatusSchema(Strict):
+    sha256 = fields.String(required=True)
+    buyer = fields.String(required=True)
+    use = fields.String(required=True)
+    at = fields.String(required=True)
+    licensed = fields.Boolean(required=True)
+    reason = fields.String(required=True, metadata={"description": "docs/LICENSING.md"})
+    grant_seq = fields.Integer(allow_none=True)
+    entries = fields.List(fields.Integer(), required=True)
+    conflicts = fields.List(fields.List(fields.Integer()), required=True)
+    evidence = fields.Dict(required=True, metadata={"description": "a one-item bundle"})

@@ -18,10 +18,19 @@ from types import ModuleType
 from .. import __version__
 from ..client import ServerError
 from ..core.errors import LedgerError, VerificationError
-from . import content, grants, keys, party, tlog, witness
+from . import content, evidence, grants, keys, party, report, tlog, witness
 from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (keys, party, content, grants, tlog, witness)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    keys,
+    party,
+    content,
+    grants,
+    evidence,
+    report,
+    tlog,
+    witness,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

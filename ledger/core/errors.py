@@ -131,6 +131,27 @@ class StateUnusable(InvalidRequest):
     title = "Client state folder unusable"
 
 
+class TooManyItems(PayloadTooLarge):
+    """An evidence request lists more content items than the configured limit."""
+
+    code = "too_many_items"
+    title = "Too many items"
+
+
+class AtInFuture(InvalidParameter):
+    """A licence question about a time later than the log's clock (plus the allowed skew)."""
+
+    code = "at_in_future"
+    title = "Time lies in the future"
+
+
+class MalformedBundle(InvalidRequest):
+    """An evidence bundle whose JSON does not have the v1 shape (docs/FORMAT.md §13)."""
+
+    code = "bundle_malformed"
+    title = "Malformed evidence bundle"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 
@@ -187,6 +208,13 @@ class EntryMismatch(VerificationError):
 
     code = "entry_mismatch"
     title = "Entry does not hold the expected statement"
+
+
+class EvidenceInvalid(VerificationError):
+    """An evidence bundle failed at least one check; ``details["failures"]`` lists them all."""
+
+    code = "evidence_invalid"
+    title = "Evidence bundle does not verify"
 
 
 # --- The statement is well formed but the log's state forbids it (422). ------------------------

@@ -41,6 +41,7 @@ __all__ = [
     "MemoryHashStore",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_proofs",
     "leaf_hash",
     "node_hash",
     "root_from_inclusion_proof",
@@ -316,6 +317,31 @@ def inclusion_proof(tree_size: int, index: int, reader: HashReader) -> list[byte
     if not need:
         return []
     return _assemble(_read(reader, need), inner, pieces)
+
+
+def inclusion_proofs(
+    tree_size: int, indexes: Sequence[int], reader: HashReader
+) -> list[list[bytes]]:
+    """``inclusion_proof`` for many leaves of one tree, with one ``read_hashes`` call in all.
+
+    The proofs share their upper hashes, so each stored hash is read once. Raises
+    InvalidParameter unless every index is in 0 <= index < tree_size, or whatever the reader
+    raises. No I/O of its own.
+    """
+    plans: list[tuple[list[int], int, int]] = []
+    for index in indexes:
+        _require_size("index", index)
+        if index >= tree_size:
+            raise InvalidParameter(f"leaf index {index} is not below tree size {tree_size}")
+        need: list[int] = []
+        inner, pieces = _plan_node_proof(0, index, tree_size, need)
+        plans.append((need, inner, pieces))
+    unique = list(dict.fromkeys(i for need, _, _ in plans for i in need))
+    stored = dict(zip(unique, _read(reader, unique), strict=True)) if unique else {}
+    return [
+        _assemble([stored[i] for i in need], inner, pieces) if need else []
+        for need, inner, pieces in plans
+    ]
 
 
 def consistency_proof(size1: int, size2: int, reader: HashReader) -> list[bytes]:

@@ -1,0 +1,234 @@
+"""``ledger verify``, ``ledger status`` and ``ledger prove``: licence answers a person can check.
+
+Every answer from the server is verified here with ``ledger.core`` before it is printed or written:
+the checkpoint signature under the log key, every inclusion proof and statement signature, and
+each verdict recomputed from the entries. ``--log-key`` pins the log's verifier key; without it the
+key is fetched from the server's ``/v1/log`` (which proves the answer is the log's own, not that
+the log is the one you meant: pin the key for evidence that matters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..client import LogClient
+from ..core.canonical import canonicalize
+from ..core.errors import LedgerError
+from ..core.evidence import (
+    VERDICT_MISMATCH,
+    EvidenceReport,
+    check_answers,
+    load_bundle,
+    summary_lines,
+    verify_bundle,
+)
+from ..core.licensing import check_use, parse_instant
+from ..manifest import read_manifest
+from ..sigverify import signature_check
+from .common import EXIT_OK, EXIT_VERIFY, CliError, add_url_arg, client
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _log_key(args: argparse.Namespace, log: LogClient | None = None) -> str:
+    """``--log-key`` (a verifier key, or a file holding one), else the server's own key."""
+    value: str | None = args.log_key
+    if value is None:
+        if log is None:
+            raise CliError("--log-key is required")
+        return str(log.log_info()["verifier_key"])
+    path = Path(value)
+    if "+" not in value and path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    return value
+
+
+def _verify(bundle: object, args: argparse.Namespace, vkey: str) -> EvidenceReport:
+    name, check = signature_check(accelerate=not args.no_accel)
+    report = verify_bundle(bundle, vkey, check=check)
+    if args.verbose:
+        print(f"signatures {name}")
+    return report
+
+
+def _print_report(report: EvidenceReport) -> int:
+    for line in summary_lines(report):
+        print(line)
+    return EXIT_OK if report else EXIT_VERIFY
+
+
+# --- ledger verify -----------------------------------------------------------------------------
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify an evidence bundle offline: checkpoint, proofs, signatures, chain, every verdict."""
+    try:
+        data = Path(args.bundle).read_bytes()
+    except OSError as e:
+        raise CliError(f"cannot read {args.bundle}: {e.strerror}") from e
+    try:
+        bundle: Any = load_bundle(data)
+    except LedgerError as e:
+        print(f"result     FAILED: bundle_malformed: {e.message}")
+        return EXIT_VERIFY
+    return _print_report(_verify(bundle, args, _log_key(args)))
+
+
+# --- ledger status -----------------------------------------------------------------------------
+
+
+def content_hash(value: str) -> str:
+    """A sha256 given as 64 hex digits, or the SHA-256 of the file at that path."""
+    path = Path(value)
+    if path.is_file():
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    if _HEX64.fullmatch(value):
+        return value.lower()
+    raise CliError(f"{value} is neither a file nor a sha256 (64 hex digits)")
+
+
+def _at(args: argparse.Namespace) -> int | None:
+    return None if args.at is None else parse_instant(args.at)
+
+
+def _check_question(args: argparse.Namespace) -> None:
+    """Refuse a bad use or time here (exit 2) rather than as a server refusal."""
+    try:
+        check_use(args.use)
+        if args.at is not None:
+            parse_instant(args.at)
+        if not _HEX64.fullmatch(args.buyer):
+            raise CliError("--buyer must be a key id (64 hex digits)")
+    except LedgerError as e:
+        raise CliError(e.message) from e
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Is this content licensed to the buyer for the use, now or at --at? (proof verified)"""
+    _check_question(args)
+    sha256 = content_hash(args.content)
+    log = client(args)
+    buyer = args.buyer.lower()
+    answer = log.status(sha256, buyer, args.use, args.at)
+    report = _verify(answer.get("evidence"), args, _log_key(args, log))
+    check_answers(report, buyer, args.use, _at(args), [sha256])
+    verdicts = report.verdicts
+    if report and any(answer.get(k) != v for k, v in verdicts[0].to_json().items()):
+        report.fail(VERDICT_MISMATCH, "the status does not match its own evidence")
+    if not report:
+        print("the server's answer does not verify:")
+        return _print_report(report)
+    verdict = verdicts[0]
+    cp = report.checkpoint
+    assert cp is not None  # a report without failures has a verified checkpoint
+    state = "LICENSED" if verdict.licensed else f"NOT licensed ({verdict.reason})"
+    print(f"{sha256}  {state}")
+    if verdict.grant_seq is not None:
+        print(f"deciding grant  seq {verdict.grant_seq}")
+    for first, second in verdict.conflicts:
+        print(f"exclusivity conflict between grants at seq {first} and {second}")
+    print(f"verified against checkpoint {cp.origin} size {cp.tree_size}")
+    return EXIT_OK
+
+
+# --- ledger prove ------------------------------------------------------------------------------
+
+
+def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The evidence request ``prove`` sends: buyer, use, at and the content hashes.
+
+    The one place that turns prove's arguments into a request; other proof modes (such as a
+    single entry's tlog proof) plug in next to this function.
+    """
+    _check_question(args)
+    if args.manifest is not None:
+        try:
+            contents = [item.sha256 for item in read_manifest(args.manifest)]
+        except LedgerError as e:
+            raise CliError(e.message) from e
+    else:
+        contents = [content_hash(c) for c in args.content]
+    if not contents:
+        raise CliError("no content to prove")
+    return {"buyer": args.buyer.lower(), "use": args.use, "at": args.at, "content": contents}
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    """Fetch an evidence bundle for a dataset, verify it offline, then write it."""
+    request = _prove_request(args)
+    log = client(args)
+    bundle = log.evidence(request["buyer"], request["use"], request["content"], request["at"])
+    report = _verify(bundle, args, _log_key(args, log))
+    check_answers(report, request["buyer"], args.use, _at(args), request["content"])
+    if not report:
+        print(f"the server's bundle does not verify; {args.out} not written:")
+        return _print_report(report)
+    _write_atomically(Path(args.out), canonicalize(bundle))
+    for line in summary_lines(report):
+        print(line)
+    print(f"written    {args.out}")
+    return EXIT_OK
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}") from e
+
+
+# --- the parsers -------------------------------------------------------------------------------
+
+
+def _add_verify_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-key", help="the log's verifier key (name+id+key), or a file holding it"
+    )
+    parser.add_argument(
+        "--no-accel", action="store_true", help="verify signatures with cryptography only"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> None:
+    parser.add_argument("--buyer", required=True, metavar="KEY_ID", help="the buyer's key id")
+    if use_required:
+        parser.add_argument("--use", required=True, help="e.g. ai_training")
+    else:
+        parser.add_argument("--use", default="ai_training", help="default: %(default)s")
+    parser.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time (default: now)")
+    add_url_arg(parser)
+    _add_verify_args(parser)
+
+
+def register(sub: Any) -> None:
+    verify = sub.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
+    verify.add_argument("bundle", help="an evidence bundle (JSON)")
+    _add_verify_args(verify)
+    verify.set_defaults(func=cmd_verify)
+
+    status = sub.add_parser("status", help=cmd_status.__doc__, description=cmd_status.__doc__)
+    status.add_argument("content", metavar="SHA256|PATH", help="a content hash or a file")
+    _add_question_args(status, use_required=False)
+    status.set_defaults(func=cmd_status)
+
+    prove = sub.add_parser("prove", help=cmd_prove.__doc__, description=cmd_prove.__doc__)
+    what = prove.add_mutually_exclusive_group(required=True)
+    what.add_argument("--manifest", type=Path, help="a content manifest (JSON or CSV)")
+    what.add_argument("--content", nargs="+", metavar="SHA256", help="content hashes or files")
+    prove.add_argument("--out", required=True, help="where to write the bundle")
+    _add_question_args(prove, use_required=True)
+    prove.set_defaults(func=cmd_prove)

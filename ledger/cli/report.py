@@ -1,0 +1,91 @@
+"""``ledger report``: an evidence bundle as a report for people (HTML or PDF).
+
+The report re-does every verification with the offline verifier (``ledger.core.evidence``); it
+never shows the bundle's own verdicts as facts. A bundle that fails verification is still
+rendered, with the failures at the top, and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..report import FORMATS, build_report, render
+from ..report.model import MAX_LISTED
+from .common import EXIT_OK, EXIT_VERIFY, CliError
+
+
+def _read_log_key(value: str | None) -> str | None:
+    """``--log-key`` is the verifier key itself or a file holding it (one line)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if "+" not in value and path.is_file():
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CliError(f"cannot read the log key file {path}: {e}") from e
+    return value
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: no half-written report."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be passed on
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise CliError(f"cannot write {path}: {e.strerror}") from e
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Verify an evidence bundle again and write a report for people (HTML or PDF)."""
+    bundle_path = Path(args.bundle)
+    try:
+        data = bundle_path.read_bytes()
+    except OSError as e:
+        raise CliError(f"cannot read {bundle_path}: {e.strerror}") from e
+    fmt = args.format or ("pdf" if str(args.out).lower().endswith(".pdf") else "html")
+    report = build_report(data, bundle_name=bundle_path.name, log_key=_read_log_key(args.log_key))
+    _write_atomically(Path(args.out), render(report, fmt))
+    if report.ok:
+        print(f"{args.out}: VERIFIED ({len(report.steps)} checks passed)")
+        return EXIT_OK
+    print(f"{args.out}: VERIFICATION FAILED ({len(report.failures)} problem(s))", file=sys.stderr)
+    for failure in report.failures[:MAX_LISTED]:
+        print(f"  {failure}", file=sys.stderr)
+    if len(report.failures) > MAX_LISTED:
+        print(
+            f"  ... and {len(report.failures) - MAX_LISTED} more (see the report)", file=sys.stderr
+        )
+    return EXIT_VERIFY
+
+
+def register(sub: Any) -> None:
+    report = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    report.add_argument("bundle", metavar="BUNDLE", help="the evidence bundle (JSON)")
+    report.add_argument("--out", required=True, type=Path, help="the report file to write")
+    report.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="html or pdf (default: pdf if --out ends in .pdf, else html)",
+    )
+    report.add_argument(
+        "--log-key",
+        metavar="VKEY",
+        help="the log's verifier key (name+id+key), or a file holding it; obtain it independently"
+        " of the bundle (default: the key the bundle names, which the report then flags)",
+    )
+    report.set_defaults(func=cmd_report)

@@ -1,0 +1,70 @@
+"""An in-memory log with no state rules: for crafted histories in tests, worked examples and tools.
+
+``MemoryLog.add`` chains a signed statement into a new leaf at a given log time and keeps the
+Merkle tree in a ``MemoryHashStore``; it does **not** apply the service's append rules, so tests can
+build histories the service would refuse (a grant signed by a revoked key, say) and check what the
+licence semantics and the offline verifier make of them. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from .checkpoint import Checkpoint, sign_checkpoint
+from .evidence import EvidenceBundle, EvidenceQuery, make_bundle
+from .leaf import GENESIS_PREV_HASH, Leaf, leaf_hash, micros_from_datetime
+from .merkle import MemoryHashStore, inclusion_proof, tree_hash
+from .note import NoteSigner
+from .statements import SignedStatement
+
+
+class MemoryLog:
+    """Leaves, their Merkle tree and checkpoints signed with ``signer`` (named after the origin)."""
+
+    def __init__(self, signer: NoteSigner) -> None:
+        self.signer = signer
+        self.leaves: list[bytes] = []
+        self.parsed: list[Leaf] = []
+        self.store = MemoryHashStore()
+
+    @property
+    def verifier_key(self) -> str:
+        return self.signer.verifier().to_vkey()
+
+    def add(self, signed: SignedStatement, at: datetime | int) -> Leaf:
+        """Append ``signed`` integrated at ``at`` (a datetime or microseconds); returns the leaf."""
+        micros = at if isinstance(at, int) else micros_from_datetime(at)
+        prev = leaf_hash(self.leaves[-1]) if self.leaves else GENESIS_PREV_HASH
+        leaf = Leaf(len(self.leaves), micros, prev, signed)
+        data = leaf.to_bytes()
+        self.leaves.append(data)
+        self.parsed.append(leaf)
+        self.store.append_leaf_hash(leaf_hash(data))
+        return leaf
+
+    def checkpoint(self) -> str:
+        size = len(self.leaves)
+        return sign_checkpoint(
+            Checkpoint(self.signer.name, size, tree_hash(size, self.store)), self.signer
+        )
+
+    def bundle(
+        self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None = None
+    ) -> EvidenceBundle:
+        """A bundle over the entries ``seqs`` (default: every entry integrated by ``query.at``)."""
+        wanted = (
+            [leaf.seq for leaf in self.parsed if leaf.integrated_at <= query.at]
+            if seqs is None
+            else sorted(set(seqs))
+        )
+        size = len(self.leaves)
+        return make_bundle(
+            origin=self.signer.name,
+            verifier_key=self.verifier_key,
+            checkpoint=self.checkpoint(),
+            query=query,
+            contents=contents,
+            leaves=[(self.leaves[s], self.parsed[s]) for s in wanted],
+            proofs={s: inclusion_proof(size, s, self.store) for s in wanted},
+        )

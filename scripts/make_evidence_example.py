@@ -1,0 +1,86 @@
+"""Build the worked example of docs/FORMAT.md §13: an evidence bundle over the §7 example log.
+
+The seven statements of §7 (``make_golden_vectors.build_statements``) are integrated at the §7 log
+times into an in-memory log signed with the §7 log key; the bundle answers "were example clips 1
+and 2, and a third clip, licensed to the buyer for ai_training at 2026-03-15T00:00:00Z?".
+Everything is deterministic, so the bytes are fixed.
+
+    python scripts/make_evidence_example.py               # print the bundle
+    python scripts/make_evidence_example.py --update-doc  # refill the blocks in docs/FORMAT.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "scripts"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import make_golden_vectors as golden  # noqa: E402
+
+from ledger.core.evidence import EvidenceQuery  # noqa: E402
+from ledger.core.leaf import micros_from_datetime  # noqa: E402
+from ledger.core.memlog import MemoryLog  # noqa: E402
+from ledger.core.note import NoteSigner  # noqa: E402
+
+FORMAT_PATH = ROOT / "docs" / "FORMAT.md"
+AT = datetime(2026, 3, 15, tzinfo=UTC)
+UNGRANTED = hashlib.sha256(b"example clip 3").hexdigest()
+
+
+def example_log() -> MemoryLog:
+    signer = NoteSigner.from_private_key(golden.ORIGIN, golden.seeded("log").private_key)
+    log = MemoryLog(signer)
+    for seq, signed in enumerate(golden.build_statements()):
+        log.add(signed, golden.issued(seq) + golden.INTEGRATION_DELAY)
+    return log
+
+
+def build() -> tuple[str, dict[str, Any]]:
+    """(the log's verifier key, the bundle as JSON)."""
+    log = example_log()
+    clips = [golden._content_hash(b"example clip 1"), golden._content_hash(b"example clip 2")]
+    query = EvidenceQuery(golden.seeded("buyer").key_id, "ai_training", micros_from_datetime(AT))
+    return log.verifier_key, log.bundle(query, [*clips, UNGRANTED]).to_json()
+
+
+def blocks() -> dict[str, str]:
+    vkey, bundle = build()
+    text = json.dumps(bundle, indent=2, ensure_ascii=False)
+    return {"log_key": vkey + "\n", "bundle": text + "\n"}
+
+
+BLOCK_RE = re.compile(r"(<!-- evidence-example: (\S+) -->\n```[a-z]*\n)(.*?)(^```$)", re.S | re.M)
+
+
+def doc_blocks(doc: str) -> dict[str, str]:
+    return {m.group(2): m.group(3) for m in BLOCK_RE.finditer(doc)}
+
+
+def update_doc(doc: str) -> str:
+    fresh = blocks()
+    return BLOCK_RE.sub(lambda m: m.group(1) + fresh[m.group(2)] + m.group(4), doc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--update-doc", action="store_true")
+    args = parser.parse_args(argv)
+    if args.update_doc:
+        FORMAT_PATH.write_text(update_doc(FORMAT_PATH.read_text(encoding="utf-8")), "utf-8")
+    else:
+        sys.stdout.write(blocks()["bundle"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

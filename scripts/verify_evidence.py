@@ -1,0 +1,50 @@
+"""Verify an evidence bundle offline, with the pure core only (no web or database library).
+
+    python scripts/verify_evidence.py BUNDLE --log-key 'origin+1234abcd+AQ...'
+
+Checks the checkpoint signature under the log key, every inclusion proof, every statement signature
+and chain link, and recomputes every verdict from the entries (docs/FORMAT.md §13). Prints what it
+checked, the verdicts and each failure. Exit 0 only when every check holds (a "not licensed"
+verdict is a result, not a failure), 1 when a check fails, 2 for a usage error. Uses PyNaCl for
+signatures when it is installed (``--no-accel``: ``cryptography`` only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ledger.core.errors import LedgerError
+from ledger.core.evidence import load_bundle, summary_lines, verify_bundle
+from ledger.sigverify import signature_check
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--log-key", required=True, help="the log's verifier key")
+    parser.add_argument("--no-accel", action="store_true", help="cryptography only")
+    args = parser.parse_args(argv)
+    try:
+        data = args.bundle.read_bytes()
+    except OSError as e:
+        print(f"verify_evidence: cannot read {args.bundle}: {e.strerror}", file=sys.stderr)
+        return 2
+    try:
+        bundle = load_bundle(data)
+    except LedgerError as e:
+        print(f"result     FAILED: bundle_malformed: {e.message}")
+        return 1
+    name, check = signature_check(accelerate=not args.no_accel)
+    report = verify_bundle(bundle, args.log_key, check=check)
+    print(f"signatures {name}")
+    for line in summary_lines(report):
+        print(line)
+    return 0 if report else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""``ledger verify`` / ``scripts/verify_evidence.py`` exit codes through a subprocess, the script's
+import diet, and ``ledger status`` / ``ledger prove`` against a real gunicorn server."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import LogClient
+from ledger.config import PROJECT_ROOT
+from ledger.core import builders
+from ledger.core.canonical import canonicalize
+from ledger.core.note import NoteSigner
+from ledger.manifest import ManifestItem, write_manifest
+from tests.evidence_helpers import BUNDLE, LOG_
+from tests.factories import seeded_key
+from tests.live import LiveServer
+
+SCRIPT = PROJECT_ROOT / "scripts" / "verify_evidence.py"
+BANNED = ("flask", "sqlalchemy", "marshmallow", "werkzeug", "alembic", "psycopg")
+
+
+def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def ledger(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run("-m", "ledger.cli", *args)
+
+
+def write(tmp_path: Path, bundle: Any, name: str = "bundle.json") -> Path:
+    path = tmp_path / name
+    path.write_bytes(canonicalize(bundle))
+    return path
+
+
+def _tampered() -> dict[str, Any]:
+    bundle = copy.deepcopy(BUNDLE)
+    bundle["items"][1].update(licensed=True, reason="licensed")  # a "no" turned into a "yes"
+    return bundle
+
+
+@pytest.mark.parametrize("command", ["ledger", "script"])
+@pytest.mark.parametrize("accel", [[], ["--no-accel"]], ids=["auto", "no-accel"])
+def test_verify_exit_codes(tmp_path: Path, command: str, accel: list[str]) -> None:
+    def verify(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = [path, "--log-key", LOG_.verifier_key, *accel, *extra]
+        return ledger("verify", *args) if command == "ledger" else run(SCRIPT, *args)
+
+    honest = verify(write(tmp_path, BUNDLE))
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+    assert "1 licensed" in honest.stdout  # "not licensed" verdicts are results, not failures
+    assert "1 expired" in honest.stdout
+    tampered = verify(write(tmp_path, _tampered(), "tampered.json"))
+    assert tampered.returncode == 1
+    assert "verdict_mismatch" in tampered.stdout
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"format": 1, "format": 2}')
+    assert verify(garbage).returncode == 1
+    assert verify(tmp_path / "missing.json").returncode == 2
+
+
+def test_verify_script_loads_no_web_or_database_library(tmp_path: Path) -> None:
+    path = write(tmp_path, BUNDLE)
+    probe = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['verify_evidence.py', {str(path)!r}, '--log-key', {LOG_.verifier_key!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        f"banned = sorted(m for m in sys.modules if m.split('.')[0] in {BANNED!r})\n"
+        "print(json.dumps({'code': code, 'banned': banned}))\n"
+    )
+    result = run("-c", probe)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"code": 0, "banned": []}
+
+
+# --- against a real server -----------------------------------------------------------------------
+
+
+def _populate(url: str, clip_file: Path) -> tuple[str, str, str]:
+    """C and B registered, a grant of two clips accepted; returns (buyer, clip, other clip)."""
+    creator, buyer = seeded_key(1), seeded_key(2)
+    log = LogClient(url)
+    clip = hashlib.sha256(clip_file.read_bytes()).hexdigest()
+    other = "ee" * 32
+    log.append(builders.party_register(creator, "creator").to_json())
+    log.append(builders.party_register(buyer, "buyer").to_json())
+    items = [builders.Item(clip, clip_file.stat().st_size, 60), builders.Item(other, 5, 1)]
+    terms = builders.TermsSpec(uses=("ai_training",))
+    g = builders.grant(creator, buyer.key_id, str(uuid.uuid4()), items, terms)
+    log.append(g.to_json())
+    log.append(builders.grant_accept(buyer, g.statement_hash).to_json())
+    return buyer.key_id, clip, other
+
+
+def test_status_and_prove_against_a_live_server(database_url: str, tmp_path: Path) -> None:
+    clip_file = tmp_path / "clip.mp4"
+    clip_file.write_bytes(b"not really a video" * 1000)
+    server = LiveServer(database_url, tmp_path / "log-key.pem", tmp_path / "gunicorn", workers=2)
+    with server:
+        url = server.url
+        buyer, clip, other = _populate(url, clip_file)
+        vkey = LogClient(url).log_info()["verifier_key"]
+
+        by_hash = ledger("status", clip, "--buyer", buyer, "--url", url, "--log-key", vkey)
+        assert by_hash.returncode == 0, by_hash.stdout + by_hash.stderr
+        assert f"{clip}  LICENSED" in by_hash.stdout
+        by_path = ledger("status", clip_file, "--buyer", buyer, "--url", url)
+        assert by_path.returncode == 0
+        assert f"{clip}  LICENSED" in by_path.stdout
+        other_use = ledger("status", clip, "--buyer", buyer, "--use", "ai_inference", "--url", url)
+        assert other_use.returncode == 0, other_use.stderr  # "not licensed" is a result
+        assert "NOT licensed (use_not_permitted)" in other_use.stdout
+
+        foreign = NoteSigner.from_private_key(server.origin, seeded_key(8).private_key)
+        wrong = foreign.verifier().to_vkey()
+        wrong_key = ledger("status", clip, "--buyer", buyer, "--url", url, "--log-key", wrong)
+        assert wrong_key.returncode == 1
+        assert "checkpoint_invalid" in wrong_key.stdout
+
+        out = tmp_path / "evidence.json"
+        content = [clip, other, "dd" * 32]
+        proved = ledger(
+            "prove", "--buyer", buyer, "--use", "ai_training", "--content", *content,
+            "--out", out, "--url", url, "--log-key", vkey,
+        )  # fmt: skip
+        assert proved.returncode == 0, proved.stdout + proved.stderr
+        assert "3: 2 licensed" in proved.stdout
+        bundle = json.loads(out.read_bytes())
+        assert [i["reason"] for i in bundle["items"]] == ["licensed", "licensed", "no_grant"]
+        assert ledger("verify", out, "--log-key", vkey).returncode == 0
+
+        manifest = tmp_path / "dataset.csv"
+        write_manifest(manifest, [ManifestItem(clip, 1, path="clip.mp4"), ManifestItem(other, 5)])
+        from_manifest = ledger(
+            "prove", "--buyer", buyer, "--use", "ai_training", "--manifest", manifest,
+            "--out", out, "--url", url,
+        )  # fmt: skip
+        assert from_manifest.returncode == 0, from_manifest.stdout + from_manifest.stderr
+        assert "2: 2 licensed" in from_manifest.stdout
+
+        bad_use = ledger("prove", "--buyer", buyer, "--use", "x", "--content", clip, "--out", out)
+        assert bad_use.returncode == 2
+    down = ledger("status", clip, "--buyer", buyer, "--url", url)
+    assert down.returncode == 3

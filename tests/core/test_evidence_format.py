@@ -1,0 +1,72 @@
+"""docs/FORMAT.md §13: the worked evidence bundle is exactly what the code builds, it verifies under
+the documented log key, and every failure and reason code is documented."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+from ledger.core.canonical import canonicalize
+from ledger.core.evidence import FAILURE_CODES, EvidenceBundle, verify_bundle
+from ledger.core.leaf import micros_from_datetime
+from ledger.core.licensing import REASONS, LicenceState
+
+REPO = Path(__file__).resolve().parents[2]
+FORMAT = (REPO / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+LICENSING = (REPO / "docs" / "LICENSING.md").read_text(encoding="utf-8")
+
+
+def _script() -> ModuleType:
+    path = REPO / "scripts" / "make_evidence_example.py"
+    spec = importlib.util.spec_from_file_location("make_evidence_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _script()
+BLOCKS = SCRIPT.doc_blocks(FORMAT)
+
+
+def test_doc_blocks_are_what_the_code_builds() -> None:
+    assert set(BLOCKS) == {"log_key", "bundle"}
+    assert SCRIPT.blocks() == BLOCKS
+
+
+def test_worked_bundle_verifies_under_the_documented_key() -> None:
+    bundle = json.loads(BLOCKS["bundle"])
+    report = verify_bundle(bundle, BLOCKS["log_key"].strip())
+    assert report, report.failures
+    assert [(v.licensed, v.reason, v.grant_seq) for v in report.verdicts] == [
+        (True, "licensed", 2),
+        (True, "licensed", 2),
+        (False, "no_grant", None),
+    ]
+    assert [e["seq"] for e in bundle["entries"]] == list(range(7))
+    # RFC 8785 bytes are what `ledger prove` writes; the parser round-trips them.
+    assert EvidenceBundle.from_json(bundle).to_bytes() == canonicalize(bundle)
+
+
+def test_the_documented_revocation_takes_effect_on_april_first() -> None:
+    log = SCRIPT.example_log()
+    clip, buyer = json.loads(BLOCKS["bundle"])["items"][0]["sha256"], SCRIPT.golden.seeded("buyer")
+    for day, reason in ((31, "licensed"), (32, "revoked")):  # March 31, then April 1
+        at = micros_from_datetime(datetime(2026, 3, 1, tzinfo=UTC)) + (day - 1) * 86_400_000_000
+        verdict = LicenceState.replay(log.parsed, at).verdict(clip, buyer.key_id, "ai_training")
+        assert verdict.reason == reason
+
+
+def test_every_failure_code_is_specified_in_format_section_9() -> None:
+    section = FORMAT[FORMAT.index("## 13. Evidence bundles") :]
+    for code in FAILURE_CODES:
+        assert f"`{code}`" in section, code
+
+
+def test_every_reason_code_is_specified_in_licensing() -> None:
+    for code in REASONS:
+        assert f"`{code}`" in LICENSING, code
