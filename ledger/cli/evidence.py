@@ -29,8 +29,10 @@ from ..core.evidence import (
     verify_bundle,
 )
 from ..core.licensing import check_use, parse_instant
+from ..core.note import NoteVerifier
 from ..manifest import read_manifest
 from ..sigverify import signature_check
+from ..tlog_proof import write_entry_proof
 from .common import EXIT_OK, EXIT_VERIFY, CliError, add_url_arg, client
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -150,6 +152,8 @@ def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
     The one place that turns prove's arguments into a request; other proof modes (such as a
     single entry's tlog proof) plug in next to this function.
     """
+    if args.buyer is None or args.use is None:
+        raise CliError("--buyer and --use are required with --manifest or --content")
     _check_question(args)
     if args.manifest is not None:
         try:
@@ -164,9 +168,12 @@ def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    """Fetch an evidence bundle for a dataset, verify it offline, then write it."""
-    request = _prove_request(args)
+    """Fetch an evidence bundle for a dataset (or a single entry's tlog-proof file with
+    --entry), verify it offline, then write it."""
     log = client(args)
+    if args.entry is not None:
+        return _prove_entry(args, log)
+    request = _prove_request(args)
     bundle = log.evidence(request["buyer"], request["use"], request["content"], request["at"])
     report = _verify(bundle, args, _log_key(args, log))
     check_answers(report, request["buyer"], args.use, _at(args), request["content"])
@@ -177,6 +184,19 @@ def cmd_prove(args: argparse.Namespace) -> int:
     for line in summary_lines(report):
         print(line)
     print(f"written    {args.out}")
+    return EXIT_OK
+
+
+def _prove_entry(args: argparse.Namespace, log: LogClient) -> int:
+    """``prove --entry SEQ``: the entry's c2sp.org/tlog-proof@v1 file, checked with the log key."""
+    vkey = _log_key(args, log)
+    try:
+        verifier = NoteVerifier.from_vkey(vkey)
+    except LedgerError as e:
+        raise CliError(f"--log-key: {e.message}") from e
+    report = write_entry_proof(log, args.entry, args.out, verifier)
+    size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
+    print(f"wrote proof of entry {args.entry}{size} to {args.out}")
     return EXIT_OK
 
 
@@ -204,9 +224,13 @@ def _add_verify_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> None:
-    parser.add_argument("--buyer", required=True, metavar="KEY_ID", help="the buyer's key id")
+    # prove checks --buyer and --use itself: with --entry it needs neither
+    is_prove = parser.prog.endswith(" prove")
+    parser.add_argument(
+        "--buyer", required=not is_prove, metavar="KEY_ID", help="the buyer's key id"
+    )
     if use_required:
-        parser.add_argument("--use", required=True, help="e.g. ai_training")
+        parser.add_argument("--use", required=not is_prove, help="e.g. ai_training")
     else:
         parser.add_argument("--use", default="ai_training", help="default: %(default)s")
     parser.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time (default: now)")
@@ -229,6 +253,12 @@ def register(sub: Any) -> None:
     what = prove.add_mutually_exclusive_group(required=True)
     what.add_argument("--manifest", type=Path, help="a content manifest (JSON or CSV)")
     what.add_argument("--content", nargs="+", metavar="SHA256", help="content hashes or files")
-    prove.add_argument("--out", required=True, help="where to write the bundle")
+    what.add_argument(
+        "--entry",
+        type=int,
+        metavar="SEQ",
+        help="instead: entry SEQ's offline proof file (c2sp.org/tlog-proof@v1)",
+    )
+    prove.add_argument("--out", required=True, help="where to write the bundle or proof file")
     _add_question_args(prove, use_required=True)
     prove.set_defaults(func=cmd_prove)

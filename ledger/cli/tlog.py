@@ -1,4 +1,5 @@
-"""``ledger entry-proof`` and ``ledger verify-proof``: offline proof files (c2sp.org/tlog-proof)."""
+"""``ledger verify-proof``: check an offline proof file (c2sp.org/tlog-proof) — ``ledger prove
+--entry SEQ`` writes them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from ..core.errors import LedgerError
 from ..core.note import NoteVerifier
 from ..core.policy import WitnessPolicy, parse_policy
 from ..core.tlogproof import verify_proof
-from ..tlog_proof import write_entry_proof
-from .common import EXIT_OK, CliError, add_url_arg, client
+from .common import EXIT_OK, CliError
 
 
 def _log_verifier(vkey: str | None) -> NoteVerifier | None:
@@ -35,14 +35,6 @@ def _policy(path: str | None) -> WitnessPolicy | None:
     return None if path is None else parse_policy(_read(path, "policy"))
 
 
-def cmd_entry_proof(args: argparse.Namespace) -> int:
-    """Fetch entry SEQ's offline proof file (c2sp.org/tlog-proof@v1) and check it."""
-    report = write_entry_proof(client(args), args.seq, args.out, _log_verifier(args.log_key))
-    size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
-    print(f"wrote proof of entry {args.seq}{size} to {args.out}")
-    return EXIT_OK
-
-
 def cmd_verify_proof(args: argparse.Namespace) -> int:
     """Verify a proof file offline: log signature, witness quorum (with --policy), inclusion."""
     verifier = _log_verifier(args.log_key)
@@ -61,14 +53,6 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "entry-proof", help=cmd_entry_proof.__doc__, description=cmd_entry_proof.__doc__
-    )
-    p.add_argument("seq", type=int, help="the entry's sequence number")
-    p.add_argument("--out", required=True, help="where to write the proof file (.tlog-proof)")
-    p.add_argument("--log-key", help="the log's verifier key: also check the log's signature")
-    add_url_arg(p)
-    p.set_defaults(func=cmd_entry_proof)
     v = sub.add_parser(
         "verify-proof", help=cmd_verify_proof.__doc__, description=cmd_verify_proof.__doc__
     )

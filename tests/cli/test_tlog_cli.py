@@ -1,4 +1,4 @@
-"""``ledger entry-proof``, ``ledger verify-proof`` and ``ledger witness vkey`` against a real
+"""``ledger prove --entry``, ``ledger verify-proof`` and ``ledger witness vkey`` against a real
 gunicorn server on both backends; exit codes as documented (0 ok, 1 verification, 2 usage,
 3 server)."""
 
@@ -38,7 +38,7 @@ def test_entry_proof_and_verify_proof(
     server, signer = served_log
     vkey = signer.verifier().to_vkey()
     out = tmp_path / "e7.tlog-proof"
-    argv = ["entry-proof", "7", "--out", str(out), "--url", server.url, "--log-key", vkey]
+    argv = ["prove", "--entry", "7", "--out", str(out), "--url", server.url, "--log-key", vkey]
     assert main(argv) == 0
     assert "in tree 20" in capsys.readouterr().out
     assert main(["verify-proof", str(out), "--log-key", vkey]) == 0
@@ -59,12 +59,21 @@ def test_entry_proof_errors(
 ) -> None:
     server, _ = served_log
     out = tmp_path / "p"
-    assert main(["entry-proof", "20", "--out", str(out), "--url", server.url]) == 3
+    assert main(["prove", "--entry", "20", "--out", str(out), "--url", server.url]) == 3
     assert "not_found" in capsys.readouterr().err
     dead = f"http://127.0.0.1:{free_port()}"
-    assert main(["entry-proof", "1", "--out", str(out), "--url", dead]) == 3
+    assert main(["prove", "--entry", "1", "--out", str(out), "--url", dead]) == 3
     assert not out.exists()
-    assert main(["entry-proof", "1", "--out", str(out), "--url", server.url]) == 0
+    assert main(["prove", "--entry", "1", "--out", str(out), "--url", server.url]) == 0
+    # a proof that does not verify under the given log key is refused (exit 1), not written
+    other = NoteSigner.from_private_key(ORIGIN, SigningKey.generate().private_key)
+    out2 = tmp_path / "p2"
+    argv = ["prove", "--entry", "1", "--out", str(out2), "--url", server.url, "--log-key"]
+    assert main([*argv, other.verifier().to_vkey()]) == 1
+    assert not out2.exists()
+    # a dataset proof still needs its question
+    assert main(["prove", "--content", "ab" * 32, "--out", str(out2), "--url", server.url]) == 2
+    assert "--buyer and --use are required" in capsys.readouterr().err
     assert main(["verify-proof", str(tmp_path / "missing"), "--log-key", "x+1+AA=="]) == 2
 
 
