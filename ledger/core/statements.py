@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +42,8 @@ MAX_NOTICE_DAYS: Final = 3650
 # [0-9], not \d: \d also matches other scripts' digits, which strptime reads as the same instant.
 _TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _NONCE_RE = re.compile(r"[0-9a-f]{32}")
+#: A key id or SHA-256 value: 64 lowercase hex digits (the one spelling hex_decode accepts).
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _PSEUDONYM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?")
 _MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
@@ -50,6 +51,8 @@ _AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
 
 
 # --- Field readers ---------------------------------------------------------------------------
+
+_MISSING: Final = object()
 
 
 class _Fields:
@@ -64,11 +67,13 @@ class _Fields:
 
     def _get(self, name: str, kind: type | tuple[type, ...], required: bool) -> Any:
         self.seen.add(name)
-        if name not in self.obj:
+        value = self.obj.get(name, _MISSING)
+        if type(value) is kind:  # the common case; also keeps bool out of int fields
+            return value
+        if value is _MISSING:
             if required:
                 raise InvalidStatement(f"{self.where}.{name} is required")
             return None
-        value = self.obj[name]
         # bool is a subclass of int: an int field must not accept true/false.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             expected = (
@@ -78,6 +83,10 @@ class _Fields:
         return value
 
     def req(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.obj.get(name, _MISSING)
+        if type(value) is kind:  # inlined fast path of _get: this runs ~30 times per grant
+            self.seen.add(name)
+            return value
         return self._get(name, kind, required=True)
 
     def opt(self, name: str, kind: type | tuple[type, ...]) -> Any:
@@ -96,9 +105,10 @@ class _Fields:
         return value
 
     def done(self) -> None:
-        unknown = sorted(set(self.obj) - self.seen)
+        unknown = self.obj.keys() - self.seen
         if unknown:
-            raise InvalidStatement(f"{self.where} has unknown member(s): {', '.join(unknown)}")
+            names = ", ".join(sorted(unknown))
+            raise InvalidStatement(f"{self.where} has unknown member(s): {names}")
 
 
 def _wrap_encoding(func: Callable[[], Any], where: str) -> Any:
@@ -112,8 +122,18 @@ def parse_timestamp(text: object, where: str = "timestamp") -> datetime:
     """A UTC instant written ``YYYY-MM-DDTHH:MM:SSZ`` (whole seconds, one spelling only)."""
     if not isinstance(text, str) or not _TIMESTAMP_RE.fullmatch(text):
         raise InvalidStatement(f"{where} must be a UTC timestamp like 2026-01-31T12:00:00Z")
+    # The pattern fixed every field's digits; datetime() refuses what is not a real instant
+    # (month 13, 30 February, hour 24, second 60), as strptime did, at a tenth of the cost.
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return datetime(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+            tzinfo=UTC,
+        )
     except ValueError as e:
         raise InvalidStatement(f"{where} is not a real date and time") from e
 
@@ -259,12 +279,15 @@ class GrantRevoke(Statement):
 
 
 def _key_id(f: _Fields, name: str) -> str:
-    return str(_wrap_encoding(lambda: parse_key_id(f.req(name, str)), f"{f.where}.{name}"))
+    value: str = f.req(name, str)
+    if _HEX64_RE.fullmatch(value):  # what parse_key_id accepts, without decoding
+        return value
+    return str(_wrap_encoding(lambda: parse_key_id(value), f"{f.where}.{name}"))
 
 
 def _hash_hex(f: _Fields, name: str, required: bool = True) -> str | None:
     value = f.req(name, str) if required else f.opt(name, str)
-    if value is not None:
+    if value is not None and not _HEX64_RE.fullmatch(value):  # what hash_from_hex accepts
         _wrap_encoding(lambda: hash_from_hex(value), f"{f.where}.{name}")
     return value  # type: ignore[no-any-return]
 
@@ -395,11 +418,8 @@ def _terms(obj: object) -> Terms:
 
 
 def _grant(f: _Fields, common: dict[str, Any]) -> Grant:
+    # The pattern is the canonical 8-4-4-4-12 lowercase spelling: every match is a UUID.
     grant_id = f.string("grant_id", _UUID_RE, "a lowercase UUID")
-    try:
-        uuid.UUID(grant_id)
-    except ValueError as e:  # pragma: no cover - the pattern already guarantees this
-        raise InvalidStatement("grant.grant_id must be a UUID") from e
     stmt = Grant(
         **common,
         grant_id=grant_id,
