@@ -15,7 +15,7 @@ from ..core.errors import InvalidParameter
 if TYPE_CHECKING:
     from ..app import Ledger
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SEQ = re.compile(r"0|[1-9][0-9]{0,18}")
 
@@ -32,10 +32,10 @@ def read_session() -> Iterator[Session]:
 
 
 def hex64(value: str, name: str) -> str:
-    """A 64-hex-digit path parameter, normalised to lowercase; 400 otherwise."""
+    """A 64-hex-digit path parameter in its one spelling, lowercase; 400 otherwise."""
     if not _HEX64.fullmatch(value):
-        raise InvalidParameter(f"{name} must be 64 hex digits")
-    return value.lower()
+        raise InvalidParameter(f"{name} must be 64 lowercase hex digits")
+    return value
 
 
 def uuid_param(value: str, name: str) -> str:

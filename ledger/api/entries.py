@@ -8,7 +8,7 @@ from flask import request
 from flask.views import MethodView
 
 from .. import queries
-from ..core.errors import InvalidRequest, LedgerError
+from ..core.errors import InvalidParameter, InvalidRequest, LedgerError
 from ..core.statements import SignedStatement
 from ..service import Appended
 from .context import ledger, read_session, seq_param
@@ -43,9 +43,11 @@ class Entries(MethodView):
     @blp.response(200, EntryPageSchema)
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """Page through the log in order, for mirroring it."""
-        limit = min(args["limit"], ledger().config.max_page_size)
+        max_page = ledger().config.max_page_size
+        if args["limit"] > max_page:
+            raise InvalidParameter(f"limit must be at most {max_page}")
         with read_session() as session:
-            return queries.list_entries(session, args["start"], limit)
+            return queries.list_entries(session, args["start"], args["limit"])
 
     @blp.arguments(EnvelopeSchema)
     @blp.response(201, AppendedSchema)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-HEX64 = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="must be 64 hex digits")
 UUID_RE = validate.Regexp(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
     error="must be a lowercase UUID",
@@ -163,3 +162,16 @@ class ContentSchema(Strict):
 
 class HealthSchema(Strict):
     status = fields.String(required=True)
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error is served (documentation only)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # a problem may carry more members (seq of a duplicate, errors)
+
+    type = fields.String(required=True, metadata={"description": "a URI naming the code"})
+    code = fields.String(required=True, metadata={"description": "stable machine-readable code"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "what went wrong"})

@@ -123,8 +123,9 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
     assert [r["seq"] for r in accepted] == [0, 1, 2]
     for result, signed in zip(accepted, [*good, grant], strict=True):
         assert result["statement_hash"] == signed.statement_hash.hex()
-        assert client.get(f"/v1/entries/{result['seq']}").get_json()["leaf_hash"] == (
-            result["leaf_hash"]
+        assert (
+            client.get(f"/v1/entries/{result['seq']}").get_json()["leaf_hash"]
+            == (result["leaf_hash"])
         )
     state = log_state(app)
     assert (state.entries, state.tree_size) == (3, 3)  # the refused ones were not written
