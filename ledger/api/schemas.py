@@ -35,11 +35,16 @@ class EnvelopeSchema(Strict):
     )
 
 
+#: Protocol maxima (the configuration may set lower ones): statements per batch, entries per page.
+MAX_BATCH_STATEMENTS = 1000
+MAX_PAGE_SIZE = 1000
+
+
 class BatchSchema(Strict):
     statements = fields.List(
         fields.Dict(),
         required=True,
-        validate=validate.Length(min=1),
+        validate=validate.Length(min=1, max=MAX_BATCH_STATEMENTS),
         metadata={"description": "signed envelopes, each validated on its own"},
     )
 
@@ -87,7 +92,10 @@ class EntryPageSchema(Strict):
 
 class EntryPageArgs(Strict):
     start = fields.Integer(load_default=0, validate=NON_NEGATIVE)
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1))
+    limit = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": "default 100, or the log's page maximum if that is lower"},
+    )
 
 
 class LogSchema(Strict):

@@ -261,6 +261,9 @@ CASES: dict[str, Bad] = {
     "batch not a list": Bad(
         400, "invalid_request", path="/v1/entries/batch", body=_literal(b'{"statements": {}}')
     ),
+    "batch item not an object": Bad(
+        400, "invalid_request", path="/v1/entries/batch", body=_literal(b'{"statements": [null]}')
+    ),
     "batch with an unknown field": Bad(
         400,
         "invalid_request",
