@@ -6,6 +6,9 @@ is signed or hashed; they never produce bytes that are hashed.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -14,6 +17,21 @@ UUID_RE = validate.Regexp(
     error="must be a lowercase UUID",
 )
 NON_NEGATIVE = validate.Range(min=0, max=2**63 - 1)
+
+
+class QueryInteger(fields.Integer):
+    """An integer written as plain ASCII decimal digits, nothing else.
+
+    marshmallow's Integer takes whatever ``int()`` takes: "+1", " 1", "1_0" and other scripts'
+    digits (U+0661, U+FF10). A look-alike must not name the same entry as the real number.
+    """
+
+    _DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not self._DECIMAL.fullmatch(value):
+            raise self.make_error("invalid")
+        return int(value)
 
 
 class Strict(ma.Schema):
@@ -91,8 +109,8 @@ class EntryPageSchema(Strict):
 
 
 class EntryPageArgs(Strict):
-    start = fields.Integer(load_default=0, validate=NON_NEGATIVE)
-    limit = fields.Integer(
+    start = QueryInteger(load_default=0, validate=NON_NEGATIVE)
+    limit = QueryInteger(
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
         metadata={"description": "default 100, or the log's page maximum if that is lower"},
     )
@@ -106,12 +124,12 @@ class LogSchema(Strict):
 
 
 class CheckpointArgs(Strict):
-    tree_size = fields.Integer(validate=NON_NEGATIVE)
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
 
 
 class InclusionArgs(Strict):
-    seq = fields.Integer(required=True, validate=NON_NEGATIVE)
-    tree_size = fields.Integer(validate=NON_NEGATIVE)
+    seq = QueryInteger(required=True, validate=NON_NEGATIVE)
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
 
 
 class InclusionProofSchema(Strict):
@@ -121,8 +139,8 @@ class InclusionProofSchema(Strict):
 
 
 class ConsistencyArgs(Strict):
-    first = fields.Integer(required=True, validate=NON_NEGATIVE)
-    second = fields.Integer(validate=NON_NEGATIVE)
+    first = QueryInteger(required=True, validate=NON_NEGATIVE)
+    second = QueryInteger(validate=NON_NEGATIVE)
 
 
 class ConsistencyProofSchema(Strict):
