@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -90,17 +91,15 @@ class World:
     grant_seq: int
 
 
+#: The world's grant id (the hostile-input table forges look-alikes of it).
+WORLD_GRANT_ID = "0b7e7f9a-3c1d-4e5f-8a6b-1c2d3e4f5a6b"
+
+
 @pytest.fixture
-def world(client: FlaskClient) -> World:
+def world(client: FlaskClient, make_grant: Callable[..., SignedStatement]) -> World:
     for key, name in ((CREATOR, "creator"), (BUYER, "buyer"), (OTHER, "other")):
         append(client, builders.party_register(key, name))
-    grant = builders.grant(
-        CREATOR,
-        BUYER.key_id,
-        "0b7e7f9a-3c1d-4e5f-8a6b-1c2d3e4f5a6b",
-        [builders.Item("cd" * 32, 1000, 60)],
-        builders.TermsSpec(),
-    )
+    grant = make_grant(grant_id=WORLD_GRANT_ID)  # creator_key and buyer_key are CREATOR, BUYER
     return World(grant, append(client, grant)["seq"])
 
 

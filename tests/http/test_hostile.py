@@ -20,7 +20,16 @@ from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT
 from tests.factories import seeded_key
-from tests.http.conftest import BUYER, CREATOR, MAX_BATCH_BODY, MAX_BODY, World, dumps, log_state
+from tests.http.conftest import (
+    BUYER,
+    CREATOR,
+    MAX_BATCH_BODY,
+    MAX_BODY,
+    WORLD_GRANT_ID,
+    World,
+    dumps,
+    log_state,
+)
 
 NEWCOMER = seeded_key(7)
 
@@ -84,7 +93,7 @@ ZERO_WIDTH_SPACE = "\u200b"
 RTL_OVERRIDE = "\u202e"
 ARABIC_ONE = "\u0661"
 FULLWIDTH_ZERO = "\uff10"
-GRANT_ID = "0b7e7f9a-3c1d-4e5f-8a6b-1c2d3e4f5a6b"  # the world's grant
+GRANT_ID = WORLD_GRANT_ID
 
 CASES: dict[str, Hostile] = {
     # --- nesting and size bombs

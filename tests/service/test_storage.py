@@ -4,7 +4,7 @@ and up again to the same schema."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from ledger import db as ledger_db
 from ledger.core import builders
+from ledger.core.keys import SigningKey
+from ledger.core.statements import SignedStatement
 from ledger.service import LogService
 from tests.factories import seeded_key
 
@@ -30,16 +32,16 @@ TABLES = {
 
 
 @pytest.fixture
-def filled(service: LogService, database_url: str) -> Iterator[sa.Engine]:
+def filled(
+    service: LogService,
+    database_url: str,
+    creator_key: SigningKey,
+    buyer_key: SigningKey,
+    make_grant: Callable[..., SignedStatement],
+) -> Iterator[sa.Engine]:
     """A log with a row in every append-only table; an engine outside the app to attack it."""
-    creator, buyer = seeded_key(1), seeded_key(2)
-    grant = builders.grant(
-        creator,
-        buyer.key_id,
-        "6f1c1d9e-58c4-4b43-9d8b-2f7f3f1a9e01",
-        [builders.Item("cd" * 32, 1000, 60)],
-        builders.TermsSpec(),
-    )
+    creator, buyer = creator_key, buyer_key
+    grant = make_grant()
     service.append(
         [
             builders.party_register(creator, "creator"),
