@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import http
+
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
 from . import entries, evidence, health, log, metrics, search, tlog
-from .problems import register_error_handlers
+from .problems import PROBLEM_MEDIA_TYPE, register_error_handlers
+from .schemas import ProblemSchema
+
+
+class LedgerApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, documenting errors as what they are: RFC 9457 problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # As flask-smorest does, one lazy component per status and a default, but served as
+        # application/problem+json with the problem schema (what problems.py renders).
+        for status in http.HTTPStatus:
+            response: dict[str, object] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "A problem (RFC 9457)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def init_app(app: Flask) -> Api:
@@ -19,7 +42,7 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault(
         "OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
     )
-    api = Api(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
+    api = LedgerApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
     for module in (entries, log, search, evidence, health, tlog, metrics):
         api.register_blueprint(module.blp)
     api.register_blueprint(tlog.proof_blp)

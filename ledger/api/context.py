@@ -15,9 +15,24 @@ from ..core.errors import InvalidParameter
 if TYPE_CHECKING:
     from ..app import Ledger
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_SEQ = re.compile(r"0|[1-9][0-9]{0,18}")
+HEX64_PATTERN = "[0-9a-f]{64}"
+UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#: A seq in a path: a decimal without leading zeros, below 10^18 (no log comes near).
+SEQ_PATTERN = "0|[1-9][0-9]{0,17}"
+_HEX64 = re.compile(HEX64_PATTERN)
+_UUID = re.compile(UUID_PATTERN)
+_SEQ = re.compile(SEQ_PATTERN)
+
+
+def path_parameter(name: str, pattern: str, description: str) -> dict[str, object]:
+    """OpenAPI doc of a string path parameter, with the pattern its parser enforces."""
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "pattern": f"^({pattern})$"},
+    }
 
 
 def ledger() -> Ledger:
@@ -32,10 +47,10 @@ def read_session() -> Iterator[Session]:
 
 
 def hex64(value: str, name: str) -> str:
-    """A 64-hex-digit path parameter, normalised to lowercase; 400 otherwise."""
+    """A 64-hex-digit path parameter in its one spelling, lowercase; 400 otherwise."""
     if not _HEX64.fullmatch(value):
-        raise InvalidParameter(f"{name} must be 64 hex digits")
-    return value.lower()
+        raise InvalidParameter(f"{name} must be 64 lowercase hex digits")
+    return value
 
 
 def uuid_param(value: str, name: str) -> str:
@@ -45,6 +60,6 @@ def uuid_param(value: str, name: str) -> str:
 
 
 def seq_param(value: str) -> int:
-    if not _SEQ.fullmatch(value) or int(value) >= 2**63:
-        raise InvalidParameter("seq must be a non-negative integer")
+    if not _SEQ.fullmatch(value):
+        raise InvalidParameter("seq must be a non-negative integer below 10^18")
     return int(value)

@@ -8,11 +8,11 @@ from flask import request
 from flask.views import MethodView
 
 from .. import queries
-from ..core.errors import InvalidRequest, LedgerError
+from ..core.errors import InvalidParameter, InvalidRequest, LedgerError
 from ..core.statements import SignedStatement
 from ..metrics import record_rejection
 from ..service import Appended
-from .context import ledger, read_session, seq_param
+from .context import SEQ_PATTERN, ledger, path_parameter, read_session, seq_param
 from .parsing import Blueprint, raw_json_body
 from .problems import PROBLEM_TYPE_BASE
 from .schemas import (
@@ -24,6 +24,8 @@ from .schemas import (
     EntrySchema,
     EnvelopeSchema,
 )
+
+DEFAULT_PAGE_SIZE = 100
 
 blp = Blueprint("entries", __name__, url_prefix="/v1/entries", description="Log entries")
 
@@ -44,7 +46,10 @@ class Entries(MethodView):
     @blp.response(200, EntryPageSchema)
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """Page through the log in order, for mirroring it."""
-        limit = min(args["limit"], ledger().config.max_page_size)
+        max_page = ledger().config.max_page_size
+        limit = args.get("limit", min(DEFAULT_PAGE_SIZE, max_page))
+        if limit > max_page:
+            raise InvalidParameter(f"limit must be at most {max_page}")
         with read_session() as session:
             return queries.list_entries(session, args["start"], limit)
 
@@ -59,7 +64,9 @@ class Entries(MethodView):
 
 @blp.route("/batch")
 class Batch(MethodView):
-    @blp.doc(requestBody={"content": {"application/json": {"schema": BatchSchema}}})
+    @blp.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": BatchSchema}}}
+    )
     @blp.response(200, BatchResultSchema)
     def post(self) -> dict[str, Any]:
         """Append up to the batch limit of statements; the accepted ones commit together."""
@@ -84,6 +91,10 @@ def _batch_items() -> list[Any]:
     items = body["statements"]
     if not isinstance(items, list) or not 1 <= len(items) <= cfg.max_batch_statements:
         raise InvalidRequest(f"statements must list 1 to {cfg.max_batch_statements} envelopes")
+    # The shape of the list is the request's; what is inside each envelope is the item's own.
+    not_objects = [i for i, item in enumerate(items) if not isinstance(item, dict)]
+    if not_objects:
+        raise InvalidRequest(f"statements[{not_objects[0]}] must be an envelope object")
     return items
 
 
@@ -117,7 +128,7 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
     }
 
 
-@blp.route("/<seq>")
+@blp.route("/<seq>", parameters=[path_parameter("seq", SEQ_PATTERN, "the entry's sequence number")])
 class EntryBySeq(MethodView):
     @blp.response(200, EntrySchema)
     def get(self, seq: str) -> dict[str, Any]:

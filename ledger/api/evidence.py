@@ -46,7 +46,12 @@ class Status(MethodView):
 
 @blp.route("/evidence")
 class Evidence(MethodView):
-    @blp.doc(requestBody={"content": {"application/json": {"schema": EvidenceRequestSchema}}})
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {"application/json": {"schema": EvidenceRequestSchema}},
+        }
+    )
     @blp.response(200, description="an evidence bundle (docs/FORMAT.md §13)")
     def post(self) -> Response:
         """One self-contained evidence bundle for a list of content hashes."""

@@ -32,6 +32,7 @@ def _flatten(messages: Any, prefix: str = "") -> list[str]:
 
 
 class StrictParser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400  # what handle_error raises (documented as such)
     DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012 - webargs API
         "json": ma.RAISE,
         "query": ma.RAISE,
@@ -43,6 +44,15 @@ class StrictParser(FlaskParser):
         "json_or_form": ma.RAISE,
         "querystring": ma.RAISE,
     }
+
+    def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
+        # A parameter given twice has no single meaning: refuse it rather than pick one.
+        repeated = sorted(k for k, values in req.args.lists() if len(values) > 1)
+        if repeated:
+            raise InvalidParameter(
+                f"query parameter(s) given more than once: {', '.join(repeated)}"
+            )
+        return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req: Request) -> Any:
         if not req.mimetype or req.mimetype != "application/json":

@@ -6,15 +6,35 @@ is signed or hashed; they never produce bytes that are hashed.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
-HEX64 = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="must be 64 hex digits")
 UUID_RE = validate.Regexp(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
     error="must be a lowercase UUID",
 )
 NON_NEGATIVE = validate.Range(min=0, max=2**63 - 1)
+#: Hashes and key ids in evidence request bodies (the views lowercase them; ids in paths and
+#: queries must be lowercase already).
+HEX64 = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="must be 64 hex digits")
+
+
+class QueryInteger(fields.Integer):
+    """An integer written as plain ASCII decimal digits, nothing else.
+
+    marshmallow's Integer takes whatever ``int()`` takes: "+1", " 1", "1_0" and other scripts'
+    digits (U+0661, U+FF10). A look-alike must not name the same entry as the real number.
+    """
+
+    _DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not self._DECIMAL.fullmatch(value):
+            raise self.make_error("invalid")
+        return int(value)
 
 
 class Strict(ma.Schema):
@@ -36,11 +56,16 @@ class EnvelopeSchema(Strict):
     )
 
 
+#: Protocol maxima (the configuration may set lower ones): statements per batch, entries per page.
+MAX_BATCH_STATEMENTS = 1000
+MAX_PAGE_SIZE = 1000
+
+
 class BatchSchema(Strict):
     statements = fields.List(
         fields.Dict(),
         required=True,
-        validate=validate.Length(min=1),
+        validate=validate.Length(min=1, max=MAX_BATCH_STATEMENTS),
         metadata={"description": "signed envelopes, each validated on its own"},
     )
 
@@ -87,8 +112,11 @@ class EntryPageSchema(Strict):
 
 
 class EntryPageArgs(Strict):
-    start = fields.Integer(load_default=0, validate=NON_NEGATIVE)
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1))
+    start = QueryInteger(load_default=0, validate=NON_NEGATIVE)
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": "default 100, or the log's page maximum if that is lower"},
+    )
 
 
 class LogSchema(Strict):
@@ -99,12 +127,12 @@ class LogSchema(Strict):
 
 
 class CheckpointArgs(Strict):
-    tree_size = fields.Integer(validate=NON_NEGATIVE)
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
 
 
 class InclusionArgs(Strict):
-    seq = fields.Integer(required=True, validate=NON_NEGATIVE)
-    tree_size = fields.Integer(validate=NON_NEGATIVE)
+    seq = QueryInteger(required=True, validate=NON_NEGATIVE)
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
 
 
 class InclusionProofSchema(Strict):
@@ -114,8 +142,8 @@ class InclusionProofSchema(Strict):
 
 
 class ConsistencyArgs(Strict):
-    first = fields.Integer(required=True, validate=NON_NEGATIVE)
-    second = fields.Integer(validate=NON_NEGATIVE)
+    first = QueryInteger(required=True, validate=NON_NEGATIVE)
+    second = QueryInteger(validate=NON_NEGATIVE)
 
 
 class ConsistencyProofSchema(Strict):
@@ -189,3 +217,16 @@ class StatusSchema(Strict):
     entries = fields.List(fields.Integer(), required=True)
     conflicts = fields.List(fields.List(fields.Integer()), required=True)
     evidence = fields.Dict(required=True, metadata={"description": "a one-item bundle"})
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error is served (documentation only)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # a problem may carry more members (seq of a duplicate, errors)
+
+    type = fields.String(required=True, metadata={"description": "a URI naming the code"})
+    code = fields.String(required=True, metadata={"description": "stable machine-readable code"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "what went wrong"})

@@ -7,14 +7,24 @@ from typing import Any
 from flask.views import MethodView
 
 from .. import queries
-from .context import hex64, read_session, uuid_param
+from .context import (
+    HEX64_PATTERN,
+    UUID_PATTERN,
+    hex64,
+    path_parameter,
+    read_session,
+    uuid_param,
+)
 from .parsing import Blueprint
 from .schemas import ContentSchema, GrantSchema, PartySchema
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Parties, grants and content")
 
 
-@blp.route("/parties/<key_id>")
+@blp.route(
+    "/parties/<key_id>",
+    parameters=[path_parameter("key_id", HEX64_PATTERN, "a key id: SHA-256 of the raw key")],
+)
 class Party(MethodView):
     @blp.response(200, PartySchema)
     def get(self, key_id: str) -> dict[str, Any]:
@@ -23,7 +33,10 @@ class Party(MethodView):
             return queries.party(session, hex64(key_id, "key_id"))
 
 
-@blp.route("/grants/<grant_id>")
+@blp.route(
+    "/grants/<grant_id>",
+    parameters=[path_parameter("grant_id", UUID_PATTERN, "the grant id, a lowercase UUID")],
+)
 class GrantView(MethodView):
     @blp.response(200, GrantSchema)
     def get(self, grant_id: str) -> dict[str, Any]:
@@ -32,7 +45,10 @@ class GrantView(MethodView):
             return queries.grant(session, uuid_param(grant_id, "grant_id"))
 
 
-@blp.route("/content/<sha256>")
+@blp.route(
+    "/content/<sha256>",
+    parameters=[path_parameter("sha256", HEX64_PATTERN, "SHA-256 of the content file")],
+)
 class Content(MethodView):
     @blp.response(200, ContentSchema)
     def get(self, sha256: str) -> dict[str, Any]:

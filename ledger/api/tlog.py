@@ -8,7 +8,7 @@ from flask.views import MethodView
 from .. import tlog
 from ..core.errors import NotFound
 from ..core.tiles import parse_tile_path
-from .context import read_session, seq_param
+from .context import SEQ_PATTERN, path_parameter, read_session, seq_param
 from .parsing import Blueprint
 
 blp = Blueprint(
@@ -25,6 +25,8 @@ CHECKPOINT_CACHE = "public, max-age=2"
 PARTIAL_CACHE = "public, max-age=10"
 OCTETS = "application/octet-stream"
 TEXT = "text/plain; charset=utf-8"
+#: The shape of a tile path (parse_tile_path checks the ranges: level, width, 3-digit groups).
+TILE_PATH_PATTERN = r"(entries|[0-9]{1,2})/(x[0-9]{3}/)*[0-9]{3}(\.p/[0-9]{1,3})?"
 
 
 def _state() -> tlog.TlogState:
@@ -33,6 +35,7 @@ def _state() -> tlog.TlogState:
 
 @blp.route("/checkpoint")
 class TlogCheckpoint(MethodView):
+    @blp.response(200, content_type=TEXT, description="a C2SP signed note (tlog-checkpoint)")
     def get(self) -> Response:
         """The published checkpoint (cosigned to the witness quorum when a policy is set)."""
         with read_session() as session:
@@ -44,8 +47,12 @@ class TlogCheckpoint(MethodView):
         )
 
 
-@blp.route("/tile/<path:tile_path>")
+@blp.route(
+    "/tile/<path:tile_path>",
+    parameters=[path_parameter("tile_path", TILE_PATH_PATTERN, "e.g. 0/x001/234 or entries/000")],
+)
 class TlogTile(MethodView):
+    @blp.response(200, content_type=OCTETS, description="hash tile or entry bundle bytes")
     def get(self, tile_path: str) -> Response:
         """A Merkle tree tile ``<L>/<N>[.p/<W>]`` or an entry bundle ``entries/<N>[.p/<W>]``."""
         tile = parse_tile_path(tile_path)
@@ -63,8 +70,12 @@ class TlogTile(MethodView):
         return Response(data, content_type=OCTETS, headers={"Cache-Control": cache})
 
 
-@proof_blp.route("/entries/<seq>/proof")
+@proof_blp.route(
+    "/entries/<seq>/proof",
+    parameters=[path_parameter("seq", SEQ_PATTERN, "the entry's sequence number")],
+)
 class EntryProof(MethodView):
+    @proof_blp.response(200, content_type=TEXT, description="a c2sp.org/tlog-proof@v1 file")
     def get(self, seq: str) -> Response:
         """A c2sp.org/tlog-proof@v1 file for entry ``seq`` against the published checkpoint."""
         n = seq_param(seq)

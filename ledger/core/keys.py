@@ -9,7 +9,7 @@ raw public keys travel on the wire. No I/O here except the explicit PEM file hel
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -48,6 +48,10 @@ class PublicKey:
     """A raw Ed25519 public key with its key id."""
 
     raw: bytes
+    # The loaded OpenSSL key, kept so that each verification does not load it again.
+    _loaded: Ed25519PublicKey = field(init=False, repr=False, compare=False)
+    #: Lowercase hex SHA-256 of ``raw`` (computed once: signer checks read it several times).
+    key_id: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.raw) != PUBLIC_KEY_SIZE:
@@ -56,9 +60,14 @@ class PublicKey:
         if y >= _P or y in _SMALL_ORDER_Y:
             raise InvalidKey("a small-order or non-canonical Ed25519 public key")
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw)
+            loaded = Ed25519PublicKey.from_public_bytes(self.raw)
         except ValueError as e:
             raise InvalidKey("not an Ed25519 public key") from e
+        object.__setattr__(self, "_loaded", loaded)
+        object.__setattr__(self, "key_id", key_id(self.raw))
+
+    def __reduce__(self) -> tuple[type[PublicKey], tuple[bytes]]:
+        return (PublicKey, (self.raw,))  # the loaded OpenSSL key does not pickle; reload it
 
     @classmethod
     def from_b64(cls, text: object, what: str = "public key") -> PublicKey:
@@ -68,16 +77,12 @@ class PublicKey:
     def b64(self) -> str:
         return b64_encode(self.raw)
 
-    @property
-    def key_id(self) -> str:
-        return key_id(self.raw)
-
     def verify(self, context: bytes, message: bytes, signature: bytes) -> None:
         """Check ``signature`` over ``context || message``; raises BadSignature."""
         if len(signature) != SIGNATURE_SIZE:
             raise BadSignature("an Ed25519 signature is 64 bytes")
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, context + message)
+            self._loaded.verify(signature, context + message)
         except InvalidSignature as e:
             raise BadSignature(f"signature by key {self.key_id[:16]}… does not verify") from e
 

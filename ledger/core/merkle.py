@@ -392,26 +392,26 @@ def root_from_inclusion_proof(
     if index >= tree_size:
         raise InvalidParameter(f"leaf index {index} is not below tree size {tree_size}")
     _require_hash(leaf_hash, "leaf hash")
-    # Steps 2-3.
-    fn, sn, r = index, tree_size - 1, leaf_hash
-    sha, prefix = _sha256, NODE_PREFIX
-    # Step 4.
-    for p in proof:
-        if len(p) != HASH_SIZE:
-            raise MalformedProof(f"proof hash must be {HASH_SIZE} bytes, got {len(p)}")
-        if sn == 0:  # step 4a: the path has already reached the root
-            raise MalformedProof("inclusion proof has too many hashes")
-        if fn & 1 or fn == sn:  # step 4b
-            r = sha(prefix + p + r).digest()
-            while fn and not fn & 1:  # step 4b.ii
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = sha(prefix + r + p).digest()
-        fn >>= 1  # step 4c
-        sn >>= 1
-    if sn != 0:  # step 5, first half: the path must end at the root
-        raise MalformedProof("inclusion proof has too few hashes")
+    if proof and set(map(len, proof)) != {HASH_SIZE}:
+        raise MalformedProof(f"every proof hash must be {HASH_SIZE} bytes")
+    # Steps 2-5 of §2.1.3.2 walk fn and sn down bit by bit. Their path splits in two runs, as in
+    # transparency-dev/merkle's RootFromInclusionProof: the first `inner` levels, below the
+    # point where the leaf's path leaves the tree's right border, take the sibling on the side
+    # bit i of the index says (step 4b/4c); every level above is on the right border, where
+    # fn == sn or fn is odd, and the sibling is always on the left (step 4b with step 4b.ii
+    # skipping the levels that have no sibling). One hash per level with a sibling: a proof of
+    # any other length is one the RFC's loop rejects (step 4a: too many; step 5: too few).
+    inner = (index ^ (tree_size - 1)).bit_length()
+    border = (index >> inner).bit_count()
+    if len(proof) != inner + border:
+        few_or_many = "few" if len(proof) < inner + border else "many"
+        raise MalformedProof(f"inclusion proof has too {few_or_many} hashes")
+    r, sha, prefix = leaf_hash, _sha256, NODE_PREFIX
+    for i in range(inner):
+        p = proof[i]
+        r = sha(prefix + p + r).digest() if (index >> i) & 1 else sha(prefix + r + p).digest()
+    for p in proof[inner:]:
+        r = sha(prefix + p + r).digest()
     return r
 
 

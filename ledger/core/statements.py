@@ -11,9 +11,9 @@ registered? was this grant accepted already?) belong to the service layer. No I/
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +43,8 @@ MAX_NOTICE_DAYS: Final = 3650
 # [0-9], not \d: \d also matches other scripts' digits, which strptime reads as the same instant.
 _TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _NONCE_RE = re.compile(r"[0-9a-f]{32}")
+#: A key id or SHA-256 value: 64 lowercase hex digits (the one spelling hex_decode accepts).
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _PSEUDONYM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?")
 _MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
@@ -50,6 +52,8 @@ _AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
 
 
 # --- Field readers ---------------------------------------------------------------------------
+
+_MISSING: Final = object()
 
 
 class _Fields:
@@ -64,11 +68,13 @@ class _Fields:
 
     def _get(self, name: str, kind: type | tuple[type, ...], required: bool) -> Any:
         self.seen.add(name)
-        if name not in self.obj:
+        value = self.obj.get(name, _MISSING)
+        if type(value) is kind:  # the common case; also keeps bool out of int fields
+            return value
+        if value is _MISSING:
             if required:
                 raise InvalidStatement(f"{self.where}.{name} is required")
             return None
-        value = self.obj[name]
         # bool is a subclass of int: an int field must not accept true/false.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             expected = (
@@ -78,12 +84,20 @@ class _Fields:
         return value
 
     def req(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.obj.get(name, _MISSING)
+        if type(value) is kind:  # inlined fast path of _get: this runs ~30 times per grant
+            self.seen.add(name)
+            return value
         return self._get(name, kind, required=True)
 
     def opt(self, name: str, kind: type | tuple[type, ...]) -> Any:
         return self._get(name, kind, required=False)
 
     def string(self, name: str, pattern: re.Pattern[str], what: str, required: bool = True) -> Any:
+        value = self.obj.get(name, _MISSING)
+        if type(value) is str and pattern.fullmatch(value):  # the common case, inlined
+            self.seen.add(name)
+            return value
         value = self._get(name, str, required)
         if value is not None and not pattern.fullmatch(value):
             raise InvalidStatement(f"{self.where}.{name} must be {what}")
@@ -96,9 +110,10 @@ class _Fields:
         return value
 
     def done(self) -> None:
-        unknown = sorted(set(self.obj) - self.seen)
+        unknown = self.obj.keys() - self.seen
         if unknown:
-            raise InvalidStatement(f"{self.where} has unknown member(s): {', '.join(unknown)}")
+            names = ", ".join(sorted(unknown))
+            raise InvalidStatement(f"{self.where} has unknown member(s): {names}")
 
 
 def _wrap_encoding(func: Callable[[], Any], where: str) -> Any:
@@ -112,9 +127,9 @@ def parse_timestamp(text: object, where: str = "timestamp") -> datetime:
     """A UTC instant written ``YYYY-MM-DDTHH:MM:SSZ`` (whole seconds, one spelling only)."""
     if not isinstance(text, str) or not _TIMESTAMP_RE.fullmatch(text):
         raise InvalidStatement(f"{where} must be a UTC timestamp like 2026-01-31T12:00:00Z")
+    # The pattern fixed every field's digits; datetime() refuses what is not a real instant
+    # (month 13, 30 February, hour 24, second 60), as strptime did, at a tenth of the cost.
     try:
-        # The pattern fixed every position; datetime() checks the ranges (no hour 24, no second
-        # 60, no February 30) exactly as strptime would, at a tenth of the cost.
         return datetime(
             int(text[0:4]),
             int(text[5:7]),
@@ -269,12 +284,15 @@ class GrantRevoke(Statement):
 
 
 def _key_id(f: _Fields, name: str) -> str:
-    return str(_wrap_encoding(lambda: parse_key_id(f.req(name, str)), f"{f.where}.{name}"))
+    value: str = f.req(name, str)
+    if _HEX64_RE.fullmatch(value):  # what parse_key_id accepts, without decoding
+        return value
+    return str(_wrap_encoding(lambda: parse_key_id(value), f"{f.where}.{name}"))
 
 
 def _hash_hex(f: _Fields, name: str, required: bool = True) -> str | None:
     value = f.req(name, str) if required else f.opt(name, str)
-    if value is not None:
+    if value is not None and not _HEX64_RE.fullmatch(value):  # what hash_from_hex accepts
         _wrap_encoding(lambda: hash_from_hex(value), f"{f.where}.{name}")
     return value  # type: ignore[no-any-return]
 
@@ -405,11 +423,8 @@ def _terms(obj: object) -> Terms:
 
 
 def _grant(f: _Fields, common: dict[str, Any]) -> Grant:
+    # The pattern is the canonical 8-4-4-4-12 lowercase spelling: every match is a UUID.
     grant_id = f.string("grant_id", _UUID_RE, "a lowercase UUID")
-    try:
-        uuid.UUID(grant_id)
-    except ValueError as e:  # pragma: no cover - the pattern already guarantees this
-        raise InvalidStatement("grant.grant_id must be a UUID") from e
     stmt = Grant(
         **common,
         grant_id=grant_id,
@@ -480,6 +495,30 @@ class Signature:
         return {"public_key": self.public_key.b64, "signature": b64_encode(self.signature)}
 
 
+# sort_keys and no whitespace: with only ASCII text, safe integers, booleans and null, this is
+# exactly RFC 8785 (see _statement_bytes).
+_ASCII_JCS = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":"), sort_keys=True
+)
+
+
+def _statement_bytes(body: object) -> bytes:
+    """The RFC 8785 bytes of a body that ``parse_statement`` has just accepted.
+
+    parse_statement checked every member: names from the v1 schema, no unknown member, integers
+    in range (never floats: ``bool``/``int`` are read by exact type), and every string against an
+    ASCII pattern or a fixed set. For such a value JCS is plain sorted, compact JSON (code point
+    order equals UTF-16 order for ASCII names; the escapes are the same), which json's C encoder
+    writes without walking the tree in Python. Should the output not be pure ASCII (a future
+    free-text member), the general ``canonicalize`` decides. The tests compare both with the
+    ``rfc8785`` package.
+    """
+    text = _ASCII_JCS.encode(body)
+    if text.isascii():
+        return text.encode("ascii")
+    return canonicalize(body)
+
+
 def statement_hash(statement_bytes: bytes) -> bytes:
     """SHA-256(STATEMENT_HASH_CONTEXT || statement bytes): the statement's identity in the log."""
     return sha256(STATEMENT_HASH_CONTEXT + statement_bytes)
@@ -517,7 +556,7 @@ class SignedStatement:
         the canonical form of ``body``. Raises InvalidStatement, MalformedJSON or BadSignature.
         """
         statement = parse_statement(body)
-        canonical = canonicalize(body)
+        canonical = _statement_bytes(body)
         if statement_bytes is not None and statement_bytes != canonical:
             raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
         sigs = tuple(signatures)

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -269,3 +270,48 @@ def test_parse_json_only_raises_malformed_json_on_bytes(data: bytes) -> None:
 def test_parse_json_only_raises_malformed_json_on_text(text: str) -> None:
     _parse_or_malformed(text)
     _parse_or_malformed(text.encode("utf-8", "surrogatepass"))
+
+
+# --- The fast encoder against the reference implementation -----------------------------------
+
+# Names and strings drawn to hit the corners of RFC 8785 ordering and escaping: controls, DEL,
+# characters just below and above the surrogate block, the private-use block and astral ones.
+_TRICKY_TEXT = st.text(
+    st.one_of(
+        st.characters(max_codepoint=0x7F),
+        st.sampled_from(["\ud7ff", "\ue000", "\ufb33", "\uffff", "\U0001f600", "\U00010000"]),
+        st.characters(exclude_categories=["Cs"]),
+    ),
+    max_size=8,
+)
+_TRICKY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _TRICKY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_TRICKY_TEXT, children, max_size=6)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(database=None, max_examples=300)
+@given(_TRICKY_JSON)
+def test_canonicalize_matches_rfc8785_reference(value: Any) -> None:
+    assume(_depth(value) <= MAX_DEPTH)
+    assert canonicalize(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param((1, "a", None), id="tuple-as-array"),
+        pytest.param({"b": (True, {"z": 1, "a": 2})}, id="tuple-nested"),
+        pytest.param({"\U0001f600": 1, "\ufb33": 2, "a": 3}, id="utf16-order"),
+    ],
+)
+def test_canonicalize_matches_rfc8785_on_other_containers(value: Any) -> None:
+    assert canonicalize(value) == rfc8785.dumps(value)
+
+
+def test_canonicalize_refuses_a_float_inside_a_tuple() -> None:
+    with pytest.raises(MalformedJSON):
+        canonicalize({"a": (1, 0.5)})

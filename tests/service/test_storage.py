@@ -1,0 +1,188 @@
+"""Storage guarantees that the database itself enforces, on SQLite and PostgreSQL: the append-only
+triggers refuse every change to the log's rows (whoever connects), and the migrations go up, down
+and up again to the same schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import db as ledger_db
+from ledger.core import builders
+from ledger.core.keys import SigningKey
+from ledger.core.statements import SignedStatement
+from ledger.service import LogService
+from tests.factories import seeded_key
+
+#: Every append-only table, and one column each that a tamperer would like to change.
+TABLES = {
+    "entries": "type",
+    "tree_hashes": "hash",
+    "checkpoints": "note",
+    "log_meta": "origin",
+    "keys": "pseudonym",
+    "key_ends": "kind",
+    "grants": "buyer_party",
+    "grant_content": "sha256",
+    "grant_events": "kind",
+}
+
+
+@pytest.fixture
+def filled(
+    service: LogService,
+    database_url: str,
+    creator_key: SigningKey,
+    buyer_key: SigningKey,
+    make_grant: Callable[..., SignedStatement],
+) -> Iterator[sa.Engine]:
+    """A log with a row in every append-only table; an engine outside the app to attack it."""
+    creator, buyer = creator_key, buyer_key
+    grant = make_grant()
+    service.append(
+        [
+            builders.party_register(creator, "creator"),
+            builders.party_register(buyer, "buyer"),
+            grant,
+            builders.grant_accept(buyer, grant.statement_hash),
+            builders.key_revoke(buyer, buyer.key_id, "retired"),
+        ]
+    )
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    yield engine
+    engine.dispose()
+
+
+def _snapshot(engine: sa.Engine) -> dict[str, list[Any]]:
+    with engine.connect() as conn:
+        return {
+            table: [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1"))]
+            for table in TABLES
+        }
+
+
+def _attacks(table: str, column: str, dialect: str) -> list[str]:
+    value = "x'00'" if column == "hash" else "'tampered'"
+    if dialect == "postgresql" and column == "hash":
+        value = "'\\x00'::bytea"
+    attacks = [
+        f"UPDATE {table} SET {column} = {value}",
+        f"DELETE FROM {table}",  # SQLite's truncate optimisation is off when a trigger exists
+        f"DELETE FROM {table} WHERE 1 = 1",
+    ]
+    if dialect == "postgresql":
+        attacks.append(f"TRUNCATE {table} CASCADE")
+    return attacks
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_append_only_triggers_refuse_every_change(filled: sa.Engine, table: str) -> None:
+    before = _snapshot(filled)
+    assert before[table], f"the fixture must put a row in {table}"
+    for statement in _attacks(table, TABLES[table], filled.dialect.name):
+        with pytest.raises(sa.exc.DBAPIError) as info, filled.begin() as conn:
+            conn.execute(sa.text(statement))
+        assert "append-only" in str(info.value), statement
+    assert _snapshot(filled) == before
+
+
+def test_inserting_is_still_allowed_after_a_refusal(filled: sa.Engine, service: LogService) -> None:
+    with pytest.raises(sa.exc.DBAPIError), filled.begin() as conn:
+        conn.execute(sa.text("DELETE FROM entries"))
+    result = service.append_one(builders.party_register(seeded_key(3), "third"))
+    assert result.seq == 5
+
+
+# --- Migrations -----------------------------------------------------------------------------------
+
+
+def _schema(url: str) -> dict[str, Any]:
+    """Tables, columns, keys, indexes, constraints and triggers, in a comparable form."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        inspector = sa.inspect(engine)
+        tables = sorted(inspector.get_table_names())
+        schema: dict[str, Any] = {
+            table: {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+                ],
+                "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+                "fks": sorted(
+                    (fk["name"] or "", tuple(fk["constrained_columns"]), fk["referred_table"])
+                    for fk in inspector.get_foreign_keys(table)
+                ),
+                "indexes": sorted(
+                    (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(table)
+                ),
+                "unique": sorted(
+                    (u["name"] or "", tuple(u["column_names"]))
+                    for u in inspector.get_unique_constraints(table)
+                ),
+                "checks": sorted(
+                    (c["name"] or "", c["sqltext"]) for c in inspector.get_check_constraints(table)
+                ),
+            }
+            for table in tables
+        }
+        schema["_triggers"] = _triggers(engine)
+        return schema
+    finally:
+        engine.dispose()
+
+
+def _triggers(engine: sa.Engine) -> list[tuple[str, ...]]:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+        else:
+            query = (
+                "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+                "WHERE NOT tgisinternal UNION ALL SELECT proname, '', prosrc FROM pg_proc "
+                "WHERE proname = 'ledger_append_only'"
+            )
+        return sorted(tuple(row) for row in conn.execute(sa.text(query)))
+
+
+def test_migrations_go_up_down_and_up_to_the_same_schema(fresh_database_url: str) -> None:
+    url = fresh_database_url
+    ledger_db.upgrade(url)
+    head = _schema(url)
+    assert set(TABLES) <= set(head)
+    # Two triggers per table on each backend (UPDATE/DELETE, or row/TRUNCATE), plus the function.
+    pg = not url.startswith("sqlite")
+    assert len(head["_triggers"]) == 2 * len(TABLES) + pg
+
+    ledger_db.downgrade(url, "base")
+    base = _schema(url)
+    assert set(base) - {"_triggers"} == {"alembic_version"}
+    assert base["_triggers"] == []
+
+    ledger_db.upgrade(url)
+    assert _schema(url) == head
+
+
+def test_a_re_migrated_database_enforces_append_only_again(fresh_database_url: str) -> None:
+    url = fresh_database_url
+    ledger_db.upgrade(url)
+    ledger_db.downgrade(url, "base")
+    ledger_db.upgrade(url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO tree_hashes (idx, hash) VALUES (0, :h)",
+                ),
+                {"h": b"\x01" * 32},
+            )
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM tree_hashes"))
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM tree_hashes")).scalar_one() == 1
+    finally:
+        engine.dispose()
