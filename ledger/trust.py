@@ -115,6 +115,12 @@ class TrustedLog:
     # --- identity: origin and pinned key --------------------------------------------------------
 
     @property
+    def verifier(self) -> NoteVerifier:
+        """The log key this machine trusts (pinned or given); known after ``refresh()``."""
+        assert self._verifier is not None, "call refresh() first"
+        return self._verifier
+
+    @property
     def origin_dir(self) -> Path:
         assert self._origin is not None, "call refresh() first"
         name = urllib.parse.quote(self._origin, safe="")

@@ -18,7 +18,7 @@ from types import ModuleType
 from .. import __version__
 from ..client import ServerError
 from ..core.errors import LedgerError, VerificationError
-from . import content, evidence, grants, keys, party, report, tlog, witness
+from . import content, evidence, grants, keys, log, party, report, tlog, witness
 from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     party,
     content,
     grants,
+    log,
     evidence,
     report,
     tlog,

@@ -284,3 +284,28 @@ def test_a_state_folder_that_is_a_file_is_a_usage_error(
         tmp_path / "state", env=user_env,
     )  # fmt: skip
     assert_one_line_failure(result, 2, "client state", "is unusable")
+
+
+def test_log_prints_the_checked_head_and_pins_the_key(
+    live: LiveServer, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    party(tmp_path, user_env, "Early Party")  # a log with at least one checkpoint
+    state = tmp_path / "fresh-state"  # this machine has never seen the log
+    env = {**user_env, "XDG_CONFIG_HOME": str(state)}
+    info = LogClient(live.url).log_info()
+    first = run_ledger("log", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "pinned log key" in first.stderr  # trust on first use is said out loud
+    assert value(first.stdout, "log_key") == info["verifier_key"]
+    assert value(first.stdout, "origin") == live.origin
+    party(tmp_path, user_env, "Later Party")
+    second = run_ledger("log", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "pinned" not in second.stderr
+    assert int(value(second.stdout, "tree_size")) > int(value(first.stdout, "tree_size"))
+    cp = Checkpoint.parse(LogClient(live.url).checkpoint().split("\n\n")[0] + "\n")
+    assert value(second.stdout, "root_hash") == cp.root_hash.hex()
+    # another key given explicitly contradicts the pinned one: a verification failure
+    other = "test.example/log+00000000+" + "A" * 43 + "="
+    contradicted = run_ledger("log", "--log-key", other, env=env)
+    assert_one_line_failure(contradicted, 1)

@@ -10,6 +10,7 @@ contains run, so lines added later (status, prove, verify, audit) are covered to
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from ledger.client import LogClient
 from ledger.config import PROJECT_ROOT
+from ledger.core.evidence import verify_bundle
 from tests.cli.clitools import mp4
 from tests.live import LiveServer
 
@@ -63,3 +65,11 @@ def test_readme_walkthrough_runs_as_written(live: LiveServer, tmp_path: Path) ->
     assert grant["accepted_seq"] is not None
     assert len(grant["entry"]["statement"]["content"]) == 2
     assert (tmp_path / "config" / "consent-ledger").is_dir()
+    # The buyer's evidence holds up offline: both clips licensed, recomputed from the entries.
+    bundle = json.loads((tmp_path / "evidence.json").read_text(encoding="utf-8"))
+    report = verify_bundle(bundle, LogClient(live.url).log_info()["verifier_key"])
+    assert report, report.failures
+    assert [v.reason for v in report.verdicts] == ["licensed", "licensed"]
+    html = (tmp_path / "evidence.html").read_text(encoding="utf-8")
+    assert "Studio Nord" in html
+    assert "Acme AI" in html
