@@ -17,10 +17,10 @@ from types import ModuleType
 from .. import __version__
 from ..client import ServerError
 from ..core.errors import LedgerError, VerificationError
-from . import keys
+from . import audit, keys
 from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (keys,)
+COMMAND_MODULES: tuple[ModuleType, ...] = (keys, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
