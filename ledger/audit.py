@@ -409,7 +409,8 @@ class LogAuditor:
     ``source`` does the reads in this process. With ``workers`` > 0 entry pages are checked in
     that many spawned processes, each reading through its own ``source_factory()`` (picklable;
     default: a ``LogClient`` for ``source.base_url``). ``on_entry(seq, leaf_hash,
-    statement_hash)`` is called in log order for every entry that passed.
+    statement_hash)`` is called in log order for every entry that passed, ``on_checkpoint(size)``
+    for every stored checkpoint verified (``all_checkpoints``).
     """
 
     def __init__(
@@ -423,6 +424,7 @@ class LogAuditor:
         strict: bool = False,
         all_checkpoints: bool = False,
         on_entry: OnEntry | None = None,
+        on_checkpoint: Callable[[int], None] | None = None,
     ) -> None:
         self.source = source
         self.verifier = verifier
@@ -432,6 +434,7 @@ class LogAuditor:
         self.strict = strict
         self.all_checkpoints = all_checkpoints
         self.on_entry = on_entry
+        self.on_checkpoint = on_checkpoint
         self.state = ChainState()
         self.head = Checkpoint(verifier.name, 0, merkle.EMPTY_ROOT)
         self.checkpoints_checked = 0
@@ -651,6 +654,8 @@ class LogAuditor:
         if size < self._target.tree_size:
             self._check_consistency(cp, self._target)
         self.checkpoints_checked += 1
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(size)
 
 
 def _fork(old: Checkpoint, new: Checkpoint) -> Failure:
