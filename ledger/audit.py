@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from .client import LogClient, ServerError, ServerRefused
 from .core import merkle
-from .core.auditing import CompactRange, check_leaf_signatures
+from .core.auditing import CompactRange, check_part_signatures
 from .core.checkpoint import Checkpoint, open_checkpoint
 from .core.encoding import b64_decode, b64_encode
 from .core.errors import BadSignature, LedgerError, MalformedLeaf, NotFound, VerificationError
@@ -228,7 +228,7 @@ def check_leaf(position: int, leaf: bytes, *, strict: bool = False) -> LeafFacts
     if parts.seq != position:
         raise EntryProblem(FailureCode.SEQ_MISMATCH, f"the leaf says seq {parts.seq}", header)
     try:
-        body = _verified_body(leaf, strict)
+        body = dict(parse_leaf(leaf).signed.body) if strict else check_part_signatures(parts)
     except (BadSignature, MalformedLeaf) as e:
         raise EntryProblem(FailureCode.SIGNATURE_INVALID, e.message, header) from e
     except LedgerError as e:
@@ -244,39 +244,26 @@ def check_leaf(position: int, leaf: bytes, *, strict: bool = False) -> LeafFacts
     )
 
 
-def _verified_body(leaf: bytes, strict: bool) -> Any:
-    if strict:
-        return dict(parse_leaf(leaf).signed.body)
-    return check_leaf_signatures(leaf)[1]
-
-
 def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
     """The fields the API lists beside the leaf must be the leaf's own (clients read them)."""
     header = (facts.prev_hash, facts.integrated_at)
-    if entry.get("leaf_hash") != facts.leaf_hash.hex():
-        raise EntryProblem(
-            FailureCode.LEAF_HASH_MISMATCH,
-            f"listed leaf_hash {entry.get('leaf_hash')} is not the hash of the leaf "
-            f"({facts.leaf_hash.hex()})",
-            header,
-        )
-    if entry.get("statement_hash") != facts.statement_hash.hex():
-        raise EntryProblem(
-            FailureCode.STATEMENT_HASH_MISMATCH,
-            f"listed statement_hash {entry.get('statement_hash')} is not the hash of the "
-            f"leaf's statement ({facts.statement_hash.hex()})",
-            header,
-        )
+    for name, code, actual in (
+        ("leaf_hash", FailureCode.LEAF_HASH_MISMATCH, facts.leaf_hash.hex()),
+        ("statement_hash", FailureCode.STATEMENT_HASH_MISMATCH, facts.statement_hash.hex()),
+    ):
+        if entry.get(name) != actual:
+            message = f"listed {name} {entry.get(name)} is not the leaf's ({actual})"
+            raise EntryProblem(code, message, header)
     signatures = [
         {"public_key": b64_encode(k), "signature": b64_encode(s)} for k, s in facts.signatures
     ]
-    for name, actual in (
+    for name, value in (
         ("type", facts.body.get("type")),
         ("integrated_at", format_log_time(facts.integrated_at)),
         ("statement", facts.body),
         ("signatures", signatures),
     ):
-        if entry.get(name) != actual:
+        if entry.get(name) != value:
             raise EntryProblem(
                 FailureCode.LISTING_MISMATCH, f"listed {name} differs from the leaf's", header
             )

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_service import DEFAULT_PG, ORIGIN, database, gunicorn  # noqa: E402
+from bench_service import DEFAULT_PG, ORIGIN, CpuMeter, database, gunicorn  # noqa: E402
 
 from ledger.client import LogClient  # noqa: E402
 from ledger.core import builders  # noqa: E402
@@ -93,10 +93,14 @@ def run_audit(url: str, vkey: str, workers: int) -> dict[str, Any]:
 
     auditor = LogAuditor(LogClient(url), NoteVerifier.from_vkey(vkey), workers=workers)
     report = auditor.audit()
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "report": report.to_json(),
-        "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "children_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "cpu_main": me.ru_utime + me.ru_stime,
+        "cpu_workers": kids.ru_utime + kids.ru_stime,
+        "rss_kib": me.ru_maxrss,
+        "children_rss_kib": kids.ru_maxrss,
     }
 
 
@@ -120,6 +124,13 @@ def report(n: int, result: dict[str, Any], load_seconds: float) -> None:
     print(f"{'audit':<22} {rate:>10,.0f} entries/s  ({audit['entries_checked']:,} entries in "
           f"{audit['seconds']:.1f} s; process wall {result['wall']:.1f} s incl. start-up; "
           f"{verdict} the target >= {TARGET_RATE:,.0f}/s, i.e. 1,000,000 in < 120 s)")  # fmt: skip
+    cpu = result["cpu_server"]
+    per = {
+        "server": cpu["server"], "postgres": cpu["pg"], "auditor": result["cpu_main"],
+        "audit workers": result["cpu_workers"],
+    }  # fmt: skip
+    print(f"{'CPU per entry':<22} " + ", ".join(f"{k} {v / n * 1e6:.0f} us" for k, v in per.items())
+          + f"  (the target leaves {2e6 / TARGET_RATE:.0f} us on 2 cores)")  # fmt: skip
     print(
         f"{'audit peak RSS':<22} {result['rss_kib'] / 1024:>10,.1f} MiB auditor, "
         f"{result['children_rss_kib'] / 1024:,.1f} MiB largest worker  (flat: compare sizes)"
@@ -163,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             with gunicorn(url, workdir, args) as server:
                 base = f"http://127.0.0.1:{server.base_port}"
                 info = LogClient(base).log_info()
+                meter = CpuMeter(server)
+                meter.begin()
                 result = audit_in_subprocess(base, info["verifier_key"], args.audit_workers)
+                result["cpu_server"] = meter.end()
             report(args.entries, result, load_seconds)
     finally:
         if args.keep:

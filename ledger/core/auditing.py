@@ -16,10 +16,14 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .encoding import b64_decode
 from .errors import BadSignature, InvalidParameter, InvalidStatement, LedgerError, MalformedLeaf
@@ -28,7 +32,12 @@ from .leaf import LeafParts, split_leaf
 from .merkle import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, stored_hash_index
 from .statements import STATEMENT_SIGNING_CONTEXT
 
-__all__ = ["CompactRange", "check_leaf_signatures", "required_signer_ids"]
+__all__ = [
+    "CompactRange",
+    "check_leaf_signatures",
+    "check_part_signatures",
+    "required_signer_ids",
+]
 
 
 class CompactRange:
@@ -113,24 +122,38 @@ def check_leaf_signatures(data: bytes) -> tuple[LeafParts, dict[str, Any]]:
     (a signature that does not verify, or keys other than the required signers, in order).
     """
     parts = split_leaf(data)
+    return parts, check_part_signatures(parts)
+
+
+def check_part_signatures(parts: LeafParts) -> dict[str, Any]:
+    """``check_leaf_signatures`` for a leaf already split; returns the statement body."""
     try:
         body = json.loads(parts.statement_bytes)
     except ValueError as e:  # UnicodeDecodeError is a ValueError too
         raise InvalidStatement("statement bytes are not JSON") from e
     expected = required_signer_ids(body)
     keys = [_public_key(raw) for raw, _ in parts.signatures]
-    if tuple(k.key_id for k in keys) != expected:
+    if tuple(k[0] for k in keys) != expected:
         raise BadSignature(
             f"{body.get('type')} must be signed by {len(expected)} key(s) in this order: "
             + ", ".join(e[:16] + "…" for e in expected)
         )
-    for key, (_, signature) in zip(keys, parts.signatures, strict=True):
-        key.verify(STATEMENT_SIGNING_CONTEXT, parts.statement_bytes, signature)
-    return parts, body
+    message = STATEMENT_SIGNING_CONTEXT + parts.statement_bytes
+    for (kid, key), (_, signature) in zip(keys, parts.signatures, strict=True):
+        try:
+            key.verify(signature, message)
+        except InvalidSignature as e:
+            raise BadSignature(f"signature by key {kid[:16]}… does not verify") from e
+    return dict(body)
 
 
-def _public_key(raw: bytes) -> PublicKey:
+@functools.lru_cache(maxsize=4096)
+def _public_key(raw: bytes) -> tuple[str, Ed25519PublicKey]:
+    """(key id, loaded key) for a raw key that ``PublicKey`` accepts (small-order and
+    non-canonical keys are refused). Cached: a party signs many entries with one key, and
+    loading a key costs about a tenth of a verification; the cache is bounded."""
     try:
-        return PublicKey(raw)
+        key = PublicKey(raw)
     except LedgerError as e:
         raise MalformedLeaf(f"leaf holds an invalid public key: {e.message}") from e
+    return key.key_id, Ed25519PublicKey.from_public_bytes(raw)
