@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -92,7 +93,20 @@ def run_audit(url: str, vkey: str, workers: int) -> dict[str, Any]:
     from ledger.core.note import NoteVerifier
 
     auditor = LogAuditor(LogClient(url), NoteVerifier.from_vkey(vkey), workers=workers)
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:  # the auditor's resident memory, every 0.2 s
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not done.wait(0.2):
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * page
+            samples.append(rss / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     report = auditor.audit()
+    done.set()
+    sampler.join()
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
@@ -100,6 +114,7 @@ def run_audit(url: str, vkey: str, workers: int) -> dict[str, Any]:
         "cpu_main": me.ru_utime + me.ru_stime,
         "cpu_workers": kids.ru_utime + kids.ru_stime,
         "rss_kib": me.ru_maxrss,
+        "rss_quarters_mib": [samples[len(samples) * q // 4] for q in (1, 2, 3)] + samples[-1:],
         "children_rss_kib": kids.ru_maxrss,
     }
 
@@ -135,6 +150,8 @@ def report(n: int, result: dict[str, Any], load_seconds: float) -> None:
         f"{'audit peak RSS':<22} {result['rss_kib'] / 1024:>10,.1f} MiB auditor, "
         f"{result['children_rss_kib'] / 1024:,.1f} MiB largest worker  (flat: compare sizes)"
     )
+    quarters = ", ".join(f"{m:.1f}" for m in result["rss_quarters_mib"])
+    print(f"{'auditor RSS over time':<22} {quarters} MiB at 1/4, 1/2, 3/4 and the end of the audit")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
