@@ -506,22 +506,31 @@ class LogAuditor:
         return cp
 
     def _check_consistency(self, old: Checkpoint, new: Checkpoint) -> None:
-        """RFC 9162 §2.1.4.2: the audited tree is a prefix of the new one."""
-        body = self.source.consistency_proof(old.tree_size, new.tree_size)
+        """RFC 9162 §2.1.4.2: the audited tree is a prefix of the new one. A server that signed
+        both checkpoints but refuses the proof (a 4xx) fails it too; one that cannot be reached
+        raises ServerError."""
         try:
+            body = self.source.consistency_proof(old.tree_size, new.tree_size)
             proof = [bytes.fromhex(h) for h in body["hashes"]]
             merkle.verify_consistency(
                 old.tree_size, new.tree_size, proof, old.root_hash, new.root_hash
             )
+        except ServerError as e:
+            if not isinstance(e, ServerRefused):
+                raise
+            problem: Exception = e
         except (LedgerError, ValueError, KeyError, TypeError) as e:
-            raise AuditStop(
-                Failure(
-                    FailureCode.CONSISTENCY_INVALID,
-                    f"no valid consistency proof from size {old.tree_size} "
-                    f"(root {old.root_hash.hex()}) to {new.tree_size}: {e}",
-                    tree_size=new.tree_size,
-                )
-            ) from e
+            problem = e
+        else:
+            return
+        raise AuditStop(
+            Failure(
+                FailureCode.CONSISTENCY_INVALID,
+                f"no valid consistency proof from size {old.tree_size} "
+                f"(root {old.root_hash.hex()}) to {new.tree_size}: {problem}",
+                tree_size=new.tree_size,
+            )
+        )
 
     # --- entries ---------------------------------------------------------------------------------
 
