@@ -260,12 +260,23 @@ def test_follow_catches_a_rollback_or_fork(
     assert report.failure.code == code, report.failure
 
 
-def test_follow_catches_an_inconsistent_proof(served_log: ServedLog) -> None:
+def _altered_hash(proof: dict[str, Any]) -> None:
+    proof["hashes"][0] = "22" * 32
+
+
+def _no_hashes(proof: dict[str, Any]) -> None:
+    proof["hashes"] = []
+
+
+@pytest.mark.parametrize("alter", [_altered_hash, _no_hashes], ids=["altered hash", "empty"])
+def test_follow_catches_an_inconsistent_proof(
+    served_log: ServedLog, alter: Callable[[dict[str, Any]], None]
+) -> None:
     def lie(path: str, _query: dict[str, str], body: bytes) -> bytes:
         if path != "/v1/proofs/consistency":
             return body
         proof = json.loads(body)
-        proof["hashes"][0] = "22" * 32
+        alter(proof)
         return json.dumps(proof).encode()
 
     with LyingProxy(served_log.url, lie) as proxy:

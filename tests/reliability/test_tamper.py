@@ -1,10 +1,10 @@
 """Tampering by a database superuser: the append-only triggers bypassed (PostgreSQL:
 ``session_replication_role = replica``; SQLite: the trigger dropped in a raw connection), one
-byte changed in a random stored entry, tree hash or checkpoint. The database audit must name the
-table, the row and what differs; the HTTP audit against the live server must name the code and
-the seq (or tree size) wherever the tampered bytes are served to it.
+byte changed in a random stored entry, tree hash or checkpoint (and one tree hash deleted). The
+database audit must name the table, the row and what differs; the HTTP audit against the live
+server must name the code and the seq (or tree size) wherever the tampered bytes are served to it.
 
-Each case restores the byte afterwards, so one served log per backend serves the whole table.
+Each case restores the row afterwards, so one served log per backend serves the whole table.
 The random rows come from ``LEDGER_TAMPER_SEED`` (printed in every failure message).
 """
 
@@ -43,6 +43,7 @@ def superuser(url: str) -> Iterator[Callable[[str, dict[str, Any]], Any]]:
         conn = sqlite3.connect(sa.engine.make_url(url).database or "")
         for table in ("entries", "tree_hashes", "checkpoints"):
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         try:
             yield lambda sql, params: conn.execute(sql, params).fetchall()
             conn.commit()
@@ -147,6 +148,17 @@ def _tree_hash(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
     return Tamper(("tree_hashes", row, F.TREE_HASH_MISMATCH), {"tree_hashes": row}, None), restore
 
 
+def _tree_hash_deleted(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
+    idx = t.rng.randrange(merkle.stored_hash_count(t.size))
+    value = _read(sql, "tree_hashes", "hash", idx)
+    sql("DELETE FROM tree_hashes WHERE idx = :k", {"k": idx})
+    row = f"idx {idx}"
+    tamper = Tamper(("tree_hashes", row, F.TREE_HASH_MISSING), {"tree_hashes": row}, None)
+    return tamper, lambda again: again(
+        "INSERT INTO tree_hashes (idx, hash) VALUES (:k, :v)", {"k": idx, "v": value}
+    )
+
+
 def _signature_char(rng: random.Random, note: str) -> str:
     """One base64 character of the note's signature line replaced by another."""
     line_start = note.rstrip("\n").rindex("\n") + 1  # "— origin base64(key id || signature)"
@@ -194,6 +206,7 @@ TAMPERS = [
     ("entries.leaf_hash", _entry_column("leaf_hash", F.LEAF_HASH_MISMATCH)),
     ("entries.statement_hash", _entry_column("statement_hash", F.STATEMENT_HASH_MISMATCH)),
     ("tree_hashes.hash", _tree_hash),
+    ("tree_hashes row deleted", _tree_hash_deleted),
     ("checkpoints.note signature", _checkpoint_note),
     ("checkpoints.root_hash", _checkpoint_root),
 ]
