@@ -370,3 +370,7 @@ def test_cli_database_audit(shared_log: ServedLog) -> None:
     assert "database ok" in done.stdout
     done = ledger_cli("--database", shared_log.database_url)
     assert done.returncode == 2  # the database cannot vouch for its own key
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:9/ledger"
+    done = ledger_cli("--database", unreachable, "--log-key", shared_log.vkey)
+    assert done.returncode == 3, done.stderr
+    assert "cannot read the database" in done.stderr
