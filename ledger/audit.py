@@ -41,7 +41,7 @@ from .core import merkle
 from .core.auditing import CompactRange, check_part_signatures
 from .core.checkpoint import Checkpoint, open_checkpoint
 from .core.encoding import b64_decode, b64_encode
-from .core.errors import BadSignature, LedgerError, MalformedLeaf, NotFound, VerificationError
+from .core.errors import AuditFailed, BadSignature, LedgerError, MalformedLeaf, NotFound
 from .core.leaf import GENESIS_PREV_HASH, format_log_time, leaf_hash, parse_leaf, split_leaf
 from .core.note import NoteVerifier
 from .core.statements import statement_hash
@@ -106,17 +106,6 @@ class Failure:
         }
 
 
-class AuditFailed(VerificationError):
-    """An audit found the log wrong; ``failure`` says where and what."""
-
-    code = "audit_failed"
-    title = "Audit failed"
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(str(failure))
-        self.failure = failure
-
-
 class AuditStop(Exception):
     """Internal: carries the first failure out of the streaming loops."""
 
@@ -141,8 +130,10 @@ class AuditReport:
         return self.failure is None
 
     def raise_for_failure(self) -> None:
+        """Raise AuditFailed (details: the failure's code and where) unless every check held."""
         if self.failure is not None:
-            raise AuditFailed(self.failure)
+            where = {k: v for k, v in self.failure.to_json().items() if k != "message"}
+            raise AuditFailed(str(self.failure), **where)
 
     def to_json(self) -> dict[str, Any]:
         return {

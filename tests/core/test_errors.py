@@ -31,6 +31,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "ProofError": ("proof_invalid", 400),
     "ChainError": ("chain_broken", 400),
     "UnverifiedNote": ("note_unverified", 400),
+    "AuditFailed": ("audit_failed", 400),
     # Well formed, but the log's state forbids it.
     "StateError": ("state_violation", 422),
     "UnknownKey": ("unknown_key", 422),

@@ -21,6 +21,7 @@ from ledger.audit import AuditReport, FailureCode, LogAuditor
 from ledger.client import LogClient
 from ledger.config import PROJECT_ROOT
 from ledger.core.checkpoint import Checkpoint, sign_checkpoint
+from ledger.core.errors import AuditFailed
 from ledger.core.leaf import LEAF_MAGIC
 from ledger.core.note import NoteVerifier
 from ledger.dbaudit import audit_database
@@ -211,6 +212,9 @@ def test_a_lie_found_by_a_worker_process_names_the_same_seq(shared_log: ServedLo
         report = audit(proxy.url, shared_log.vkey, workers=2, page_size=8)
     assert report.failure is not None
     assert (report.failure.code, report.failure.seq) == (FailureCode.SIGNATURE_INVALID, K)
+    with pytest.raises(AuditFailed) as raised:
+        report.raise_for_failure()
+    assert (raised.value.details["code"], raised.value.details["seq"]) == ("signature_invalid", K)
 
 
 # --- following a log ------------------------------------------------------------------------------
