@@ -79,6 +79,33 @@ def test_the_wrong_log_key_fails_on_the_checkpoint(shared_log: ServedLog, tmp_pa
     assert report.failure.code == FailureCode.CHECKPOINT_INVALID
 
 
+def _pages_capped_at(cap: int, only_start: int | None = None) -> Lie:
+    """Honest but short pages: at most ``cap`` entries (only for ``start=only_start`` if set)."""
+
+    def lie(path: str, query: dict[str, str], body: bytes) -> bytes:
+        if path != "/v1/entries" or only_start not in (None, int(query["start"])):
+            return body
+        page = json.loads(body)
+        page["entries"] = page["entries"][:cap]
+        return json.dumps(page).encode()
+
+    return lie
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [_pages_capped_at(10), _pages_capped_at(3, only_start=3 * PAGE)],
+    ids=["every page capped", "one short page"],
+)
+def test_short_pages_are_fetched_to_the_end(shared_log: ServedLog, lie: Lie) -> None:
+    """A server whose pages are smaller than asked (a lower page limit, or one short page) is
+    audited all the same: nothing is skipped, nothing is reported missing."""
+    with LyingProxy(shared_log.url, lie) as proxy:
+        report = audit(proxy.url, shared_log.vkey, workers=2)
+    assert report, report.failure
+    assert report.entries_checked == report.tree_size
+
+
 # --- a lying server ------------------------------------------------------------------------------
 
 
