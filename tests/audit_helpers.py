@@ -1,17 +1,19 @@
 """Auditing a whole log as an outside mirror would, plus the client workloads that fill it.
 
-``audit_log(source, acks)`` reads every entry and every published checkpoint through a
-``LogSource`` (``HttpLog`` over the HTTP API, or ``DbLog`` through ``ledger.queries`` on the
-database) and checks, with the pure core only:
+``audit_log(source, acks)`` runs the real auditor (``ledger.audit.LogAuditor``, strict, every
+stored checkpoint checked) through a ``LogSource`` (``HttpLog`` over the HTTP API, or ``DbLog``
+through ``ledger.queries`` on the database), which checks with the pure core only that:
 
-1. the latest checkpoint verifies under the log's key and matches ``/v1/log``;
+1. the latest checkpoint verifies under the log's key;
 2. the entries are exactly seqs 0..n-1, every leaf parses (signatures verified), its hash and
-   statement hash are as listed, and it chains to the previous leaf (``check_chain``);
+   statement hash are as listed, and it chains to the previous leaf;
 3. the Merkle root recomputed from the leaves equals the signed root;
-4. every acknowledged append is at its seq with the same leaf and statement hash, and a checkpoint
-   exists at the tree size it was told;
-5. every checkpoint that exists (found by walking sizes 1..n) verifies, has the root of that prefix,
-   and is consistent with the final one by the log's own consistency proof.
+4. every checkpoint that exists (asked for at every size 1..n) verifies, has the root of that
+   prefix, and is consistent with the head by the log's own consistency proof.
+
+On top, for tests of a quiescent log: ``/v1/log`` agrees with the head, nothing is served beyond
+it, no statement is logged twice, and every acknowledged append is at its seq with the same leaf
+and statement hash, with a checkpoint at the tree size it was told.
 
 Failures raise ``AuditFailure`` (an AssertionError). The workload builders and the client processes
 (``ClientProcesses``, ``run_direct_client``) are here so that spawned children can import them.
@@ -30,11 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledger.core import builders, merkle
-from ledger.core.checkpoint import open_checkpoint
-from ledger.core.encoding import b64_decode
+from ledger.audit import LogAuditor, LogSource
+from ledger.client import LogClient
+from ledger.core import builders
 from ledger.core.keys import SigningKey
-from ledger.core.leaf import check_chain, leaf_hash, parse_leaf
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
 
@@ -53,44 +54,8 @@ def _require(condition: bool, message: str) -> None:
 # --- where the audit reads from -----------------------------------------------------------------
 
 
-class LogSource(Protocol):
-    def log_info(self) -> dict[str, Any]: ...
-    def entries(self, start: int, limit: int) -> dict[str, Any]: ...
-    def checkpoint(self, tree_size: int | None) -> str | None: ...
-    def consistency(self, first: int, second: int) -> list[bytes]: ...
-
-
-class HttpLog:
-    """The log as served at ``url`` (GET only)."""
-
-    def __init__(self, url: str) -> None:
-        import requests
-
-        self.url = url
-        self.http = requests.Session()
-
-    def _get(self, path: str, **params: int) -> Any:
-        resp = self.http.get(f"{self.url}{path}", params=params, timeout=30)
-        _require(resp.status_code == 200, f"GET {path} {params}: {resp.status_code} {resp.text}")
-        return resp
-
-    def log_info(self) -> dict[str, Any]:
-        return dict(self._get("/v1/log").json())
-
-    def entries(self, start: int, limit: int) -> dict[str, Any]:
-        return dict(self._get("/v1/entries", start=start, limit=limit).json())
-
-    def checkpoint(self, tree_size: int | None) -> str | None:
-        params = {} if tree_size is None else {"tree_size": tree_size}
-        resp = self.http.get(f"{self.url}/v1/checkpoint", params=params, timeout=30)
-        if resp.status_code == 404:
-            return None
-        _require(resp.status_code == 200, f"GET /v1/checkpoint {params}: {resp.status_code}")
-        return str(resp.text)
-
-    def consistency(self, first: int, second: int) -> list[bytes]:
-        body = self._get("/v1/proofs/consistency", first=first, second=second).json()
-        return [bytes.fromhex(h) for h in body["hashes"]]
+class HttpLog(LogClient):
+    """The log as served at ``url`` (GET only), through the real client."""
 
 
 class DbLog:
@@ -115,24 +80,27 @@ class DbLog:
         with self.db.read_session() as s:
             return queries.list_entries(s, start, limit)
 
-    def checkpoint(self, tree_size: int | None) -> str | None:
-        from ledger import queries
-        from ledger.core.errors import NotFound
-
-        with self.db.read_session() as s:
-            try:
-                return queries.checkpoint_note(s, tree_size)
-            except NotFound:
-                return None
-
-    def consistency(self, first: int, second: int) -> list[bytes]:
+    def checkpoint(self, tree_size: int | None = None) -> str:
+        """Raises NotFound when there is none at that size."""
         from ledger import queries
 
         with self.db.read_session() as s:
-            return [bytes.fromhex(h) for h in queries.consistency_proof(s, first, second)["hashes"]]
+            return queries.checkpoint_note(s, tree_size)
+
+    def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
+        from ledger import queries
+
+        with self.db.read_session() as s:
+            return queries.consistency_proof(s, first, second)
 
     def close(self) -> None:
         self.db.dispose()
+
+
+class Source(LogSource, Protocol):
+    """What ``audit_log`` reads: the auditor's reads plus ``/v1/log``."""
+
+    def log_info(self) -> dict[str, Any]: ...
 
 
 # --- the audit ----------------------------------------------------------------------------------
@@ -147,81 +115,32 @@ class AuditReport:
     checkpoint_sizes: list[int]
 
 
-def audit_log(source: LogSource, acks: Sequence[Ack] = (), *, page_size: int = 100) -> AuditReport:
-    """Check the whole log (steps 1-5 of the module docstring); the log must be quiescent."""
-    # 1. The latest signed tree head, under the key the log publishes.
+def audit_log(source: Source, acks: Sequence[Ack] = (), *, page_size: int = 100) -> AuditReport:
+    """Check the whole log (see the module docstring); the log must be quiescent."""
     info = source.log_info()
-    verifier = NoteVerifier.from_vkey(info["verifier_key"])
-    latest = source.checkpoint(None)
-    _require(latest is not None, "the log has no checkpoint")
-    assert latest is not None
-    head, _ = open_checkpoint(latest, verifier)
-    n = head.tree_size
-    _require(head.origin == info["origin"], f"checkpoint origin {head.origin!r} != /v1/log")
-    _require(info["tree_size"] == n, f"/v1/log size {info['tree_size']} != checkpoint size {n}")
-    _require(info["root_hash"] == head.root_hash.hex(), "/v1/log root != checkpoint root")
-    # 2. Every entry, in order, parsed and chained.
-    leaf_hashes, statement_hashes = _stream_entries(source, n, page_size)
-    # 3. The signed root is the root of those leaves.
-    store = merkle.MemoryHashStore()
-    store.append_leaf_hashes(leaf_hashes)
-    root = merkle.tree_hash(n, store)
-    _require(root == head.root_hash, f"recomputed root {root.hex()} != signed root at size {n}")
-    # 5. Every published checkpoint: verified, the root of its prefix, consistent with the head.
-    sizes = _check_checkpoints(source, verifier, store, n, root)
-    # 4. Every acknowledged append is where the log said it was.
-    _check_acks(acks, leaf_hashes, statement_hashes, set(sizes))
-    return AuditReport(n, root, leaf_hashes, statement_hashes, sizes)
-
-
-def _stream_entries(source: LogSource, n: int, page_size: int) -> tuple[list[bytes], list[bytes]]:
     leaf_hashes: list[bytes] = []
     statement_hashes: list[bytes] = []
-    prev_hash: bytes | None = None
-    prev_time = 0
-    while len(leaf_hashes) < n:
-        page = source.entries(len(leaf_hashes), page_size)["entries"]
-        _require(bool(page), f"entries end at {len(leaf_hashes)}, the checkpoint says {n}")
-        for entry in page:
-            seq = len(leaf_hashes)
-            _require(entry["seq"] == seq, f"expected seq {seq}, got {entry['seq']} (gap)")
-            leaf = b64_decode(entry["leaf"], what="leaf")
-            h = leaf_hash(leaf)
-            _require(h.hex() == entry["leaf_hash"], f"entry {seq}: listed leaf hash is wrong")
-            parsed = parse_leaf(leaf)  # verifies the statement's signatures
-            _require(parsed.seq == seq, f"entry {seq}: leaf says seq {parsed.seq}")
-            check_chain(parsed, prev_hash, prev_time)
-            stmt_hash = parsed.signed.statement_hash
-            _require(stmt_hash.hex() == entry["statement_hash"], f"entry {seq}: statement hash")
-            leaf_hashes.append(h)
-            statement_hashes.append(stmt_hash)
-            prev_hash, prev_time = h, parsed.integrated_at
-    _require(len(leaf_hashes) == n, f"read {len(leaf_hashes)} entries, checkpoint says {n}")
+    sizes: list[int] = []
+    auditor = LogAuditor(
+        source,
+        NoteVerifier.from_vkey(info["verifier_key"]),
+        page_size=page_size,
+        strict=True,
+        all_checkpoints=True,
+        on_entry=lambda _seq, lh, sh: (leaf_hashes.append(lh), statement_hashes.append(sh)),
+        on_checkpoint=sizes.append,
+    )
+    report = auditor.audit()
+    _require(bool(report), f"audit failed: {report.failure}")
+    n = report.tree_size
+    _require(info["tree_size"] == n, f"/v1/log size {info['tree_size']} != checkpoint size {n}")
+    _require(info["root_hash"] == report.root_hash.hex(), "/v1/log root != checkpoint root")
+    _require(n == 0 or (bool(sizes) and sizes[-1] == n), "no checkpoint at the head size")
     beyond = source.entries(n, page_size)["entries"]
     _require(not beyond, f"entries beyond the signed size {n} are served")
     _require(len(set(statement_hashes)) == n, "a statement is logged twice")
-    return leaf_hashes, statement_hashes
-
-
-def _check_checkpoints(
-    source: LogSource,
-    verifier: NoteVerifier,
-    store: merkle.MemoryHashStore,
-    n: int,
-    root: bytes,
-) -> list[int]:
-    sizes: list[int] = []
-    for k in range(1, n + 1):
-        note = source.checkpoint(k)
-        if note is None:
-            continue
-        cp, _ = open_checkpoint(note, verifier)
-        _require(cp.tree_size == k, f"checkpoint asked at {k} has size {cp.tree_size}")
-        _require(cp.root_hash == merkle.tree_hash(k, store), f"checkpoint {k}: wrong root")
-        merkle.verify_consistency(k, n, source.consistency(k, n), cp.root_hash, root)
-        sizes.append(k)
-    _require(bool(n == 0 or (sizes and sizes[-1] == n)), "no checkpoint at the head size")
-    return sizes
+    _check_acks(acks, leaf_hashes, statement_hashes, set(sizes))
+    return AuditReport(n, report.root_hash, leaf_hashes, statement_hashes, sizes)
 
 
 def _check_acks(

@@ -18,7 +18,7 @@ from types import ModuleType
 from .. import __version__
 from ..client import ServerError
 from ..core.errors import LedgerError, VerificationError
-from . import content, evidence, grants, keys, log, party, report, tlog, witness
+from . import audit, content, evidence, grants, keys, log, party, report, tlog, witness
 from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     log,
     evidence,
     report,
+    audit,
     tlog,
     witness,
 )

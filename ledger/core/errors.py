@@ -217,6 +217,14 @@ class EvidenceInvalid(VerificationError):
     title = "Evidence bundle does not verify"
 
 
+class AuditFailed(VerificationError):
+    """A full audit found the log wrong; ``details`` say where (seq, tree size, or table and
+    row) and the audit's failure code (``ledger.audit.FailureCode``)."""
+
+    code = "audit_failed"
+    title = "Audit failed"
+
+
 # --- The statement is well formed but the log's state forbids it (422). ------------------------
 
 

@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "TrustError": ("trust_violation", 400),
     "EntryMismatch": ("entry_mismatch", 400),
     "EvidenceInvalid": ("evidence_invalid", 400),
+    "AuditFailed": ("audit_failed", 400),
     # Well formed, but the log's state forbids it.
     "StateError": ("state_violation", 422),
     "UnknownKey": ("unknown_key", 422),
