@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -311,7 +312,8 @@ def _routes(app: Flask) -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(("api-docs.", "static")):
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        # Flask's <seq> and <path:tile_path> are OpenAPI's {seq} and {tile_path}
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         out.update((path, m.lower()) for m in rule.methods or () if m not in ("HEAD", "OPTIONS"))
     return out
 
