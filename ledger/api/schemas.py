@@ -17,9 +17,8 @@ UUID_RE = validate.Regexp(
     error="must be a lowercase UUID",
 )
 NON_NEGATIVE = validate.Range(min=0, max=2**63 - 1)
-#: Hashes and key ids in evidence request bodies (the views lowercase them; ids in paths and
-#: queries must be lowercase already).
-HEX64 = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="must be 64 hex digits")
+#: Hashes and key ids in evidence requests: one spelling, lowercase (as everywhere in the API).
+HEX64 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits")
 
 
 class QueryInteger(fields.Integer):

@@ -126,7 +126,7 @@ def test_status_revocation_takes_effect_at_effective_at(world: World) -> None:
 
 
 def test_evidence_bundle_for_many_items(world: World) -> None:
-    content = [A, A2, OFFER, REVOKED, NONE, A, A.upper()]
+    content = [A, A2, OFFER, REVOKED, NONE, A]  # a repeated hash is answered once
     at = world.times["revoke"].strftime("%Y-%m-%dT%H:%M:%SZ")  # the revocation's effective_at
     resp = world.client.post(
         "/v1/evidence",
@@ -234,3 +234,12 @@ def test_evidence_bad_bodies(
 ) -> None:
     resp = world.client.post("/v1/evidence", data=data, content_type=content_type)
     assert (resp.status_code, resp.get_json()["code"]) == (status, code)
+
+
+def test_evidence_hashes_have_one_spelling(world: World) -> None:
+    """Hashes are lowercase hex everywhere in the API: an uppercase one is refused, not folded."""
+    resp = world.client.post(
+        "/v1/evidence", json={"buyer": B.key_id, "use": "ai_training", "content": [A.upper()]}
+    )
+    assert resp.status_code == 400
+    assert resp.get_json()["code"] == "invalid_parameter"
