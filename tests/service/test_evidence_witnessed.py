@@ -10,31 +10,21 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.cli import main
-from ledger.config import PROJECT_ROOT, Config
+from ledger.config import PROJECT_ROOT
 from ledger.core.evidence import format_posix, verify_bundle
 from ledger.core.policy import parse_policy
 from ledger.report import build_report, render
 from tests.factories import seeded_key
-from tests.tlog_helpers import Witnessed, witnesses, write_policy
+from tests.tlog_helpers import Witnessed, write_policy
 
 BUYER = seeded_key(11).public_key.key_id  # the first party Witnessed.append registers
 CONTENT = "ab" * 32
-
-
-@pytest.fixture
-def witnessed(config: Config, tmp_path: Path) -> Iterator[Witnessed]:
-    setup = Witnessed(config, tmp_path)
-    with witnesses(*setup.ws):
-        yield setup
-    if setup.app is not None:
-        setup.app.extensions["ledger"].db.dispose()
 
 
 def _evidence(witnessed: Witnessed) -> tuple[int, Any]:

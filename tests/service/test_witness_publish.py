@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,15 +32,6 @@ from tests.tlog_helpers import (
     witnesses,
     write_policy,
 )
-
-
-@pytest.fixture
-def witnessed(config: Config, tmp_path: Path) -> Iterator[Witnessed]:
-    setup = Witnessed(config, tmp_path)
-    with witnesses(*setup.ws):
-        yield setup
-    if setup.app is not None:
-        setup.app.extensions["ledger"].db.dispose()
 
 
 def _size(note: str, log: NoteSigner) -> int:
