@@ -132,6 +132,11 @@ def test_evidence_carries_the_cosigned_checkpoint_and_witness_times(
     assert step.ok
     assert f"witness w1 cosigned the checkpoint at {when}" in step.detail
     assert f"witness w1 cosigned the checkpoint at {when}" in render(human, "html").decode()
+    unmet = build_report(
+        path.read_bytes(), bundle_name="b", log_key=vkey, policy=parse_policy(both.read_text())
+    )
+    assert not unmet.ok
+    assert [s.status for s in unmet.steps if s.name == "Witness cosignatures"] == ["FAIL"]
 
 
 def test_status_answers_cite_the_cosigned_checkpoint(witnessed: Witnessed) -> None:
