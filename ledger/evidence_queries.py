@@ -1,6 +1,7 @@
 """Read use cases for licence answers: the status of one content item and evidence bundles.
 
-Both build an ``EvidenceBundle`` (``ledger.core.evidence``) against the latest signed checkpoint:
+Both build an ``EvidenceBundle`` (``ledger.core.evidence``) against the published checkpoint (the
+latest signed one; with a witness policy, the latest cosigned one, cosignature lines included):
 the entries that decide each item are selected with a few batched IN queries over the derived
 indexes (grants by content, grant events, keys by party), read once, and proven against that one
 checkpoint from the stored Merkle hashes. The verdicts are computed by ``ledger.core.licensing``
@@ -33,6 +34,7 @@ from .core.licensing import check_use
 from .core.statements import Signature, SignedStatement, parse_statement
 from .models import Entry, GrantContent, GrantEvent, Key, KeyEnd
 from .models import Grant as GrantRow
+from .tlog import published_checkpoint
 
 #: Rows per IN query: below SQLite's and psycopg's bound-parameter limits.
 CHUNK = 5000
@@ -75,23 +77,27 @@ class ChunkedHashReader:
         return [found[i] for i in indexes]
 
 
-def resolve_at(session: Session, at: int | None, now_us: int, skew_us: int) -> tuple[Any, int]:
-    """The latest checkpoint row and the query time: ``at``, or now by the log's clock.
+def resolve_at(
+    session: Session, at: int | None, now_us: int, skew_us: int, witnessed: bool = False
+) -> tuple[int, str, int]:
+    """The published checkpoint (tree size, note) and the query time: ``at``, or now.
 
-    "Now" is never earlier than the last entry of the checkpointed tree, so every entry in the tree
-    counts. A time beyond the log clock plus the allowed skew is refused (AtInFuture): a bundle
-    states what the log knew, not what it may yet learn.
+    With ``witnessed`` (a witness policy) the checkpoint is the latest cosigned one, whose note
+    carries the cosignature lines. "Now" is never earlier than the last entry of the checkpointed
+    tree, so every entry in the tree counts. A time beyond the log clock plus the allowed skew is
+    refused (AtInFuture): a bundle states what the log knew, not what it may yet learn.
     """
-    cp = repo.latest_checkpoint(session)
-    if cp is None or cp.tree_size == 0:
-        raise NotFound("the log has no signed checkpoint yet")
+    published = published_checkpoint(session, witnessed)
+    if published is None or published[0] == 0:
+        raise NotFound("the log has no published checkpoint yet")
+    size, note = published
     if at is not None:
         if at > now_us + skew_us:
             raise AtInFuture("at lies in the future of the log's clock")
-        return cp, at
-    last = repo.get_entry(session, cp.tree_size - 1)
+        return size, note, at
+    last = repo.get_entry(session, size - 1)
     last_us = 0 if last is None else leaf_header(bytes(last.leaf)).integrated_at
-    return cp, max(now_us, last_us)
+    return size, note, max(now_us, last_us)
 
 
 def _read_leaves(session: Session, seqs: Iterable[int], at: int) -> dict[int, tuple[bytes, Leaf]]:
@@ -177,11 +183,12 @@ def build_evidence(
     at: int | None,
     now_us: int,
     skew_us: int,
+    witnessed: bool = False,
 ) -> EvidenceBundle:
-    """The evidence bundle for ``contents`` (duplicates collapse) as of ``at`` (default: now)."""
+    """The evidence bundle for ``contents`` (duplicates collapse) as of ``at`` (default: now),
+    against the published checkpoint (``witnessed``: the latest cosigned one)."""
     check_use(use)
-    cp, t = resolve_at(session, at, now_us, skew_us)
-    size = cp.tree_size
+    size, note, t = resolve_at(session, at, now_us, skew_us, witnessed)
     unique = list(dict.fromkeys(contents))
     buyer_key = repo.get_key(session, buyer)
     buyer_party = None if buyer_key is None or buyer_key.seq >= size else buyer_key.party_id
@@ -198,7 +205,7 @@ def build_evidence(
     return make_bundle(
         origin=identity.origin,
         verifier_key=identity.verifier_key,
-        checkpoint=cp.note,
+        checkpoint=note,
         query=EvidenceQuery(buyer, use, t),
         contents=unique,
         leaves=[leaves[s] for s in ordered],
@@ -216,6 +223,7 @@ def content_status(
     at: int | None,
     now_us: int,
     skew_us: int,
+    witnessed: bool = False,
 ) -> dict[str, Any]:
     """The verdict for one item, with its evidence (a one-item bundle) against one checkpoint."""
     bundle = build_evidence(
@@ -227,6 +235,7 @@ def content_status(
         at=at,
         now_us=now_us,
         skew_us=skew_us,
+        witnessed=witnessed,
     )
     verdict = bundle.items[0].to_json()
     return {**verdict, **bundle.query.to_json(), "evidence": bundle.to_json()}

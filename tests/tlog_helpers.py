@@ -15,6 +15,7 @@ every upper-level tile and the root.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import signal
@@ -28,12 +29,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flask import Flask
+
 from ledger import repository as repo
-from ledger.config import PROJECT_ROOT
-from ledger.core import merkle
+from ledger.app import create_app
+from ledger.config import PROJECT_ROOT, Config
+from ledger.core import builders, merkle
 from ledger.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger.core.keys import SigningKey
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.db import Database
+from ledger.publisher import WitnessPublisher
+from tests.factories import seeded_key
 from tests.live import free_port
 
 # --- bulk loading --------------------------------------------------------------------------------
@@ -281,3 +288,68 @@ def witnesses(*procs: WitnessProcess) -> Iterator[list[WitnessProcess]]:
     finally:
         for p in started:
             p.stop()
+
+
+# --- a log with a witness policy and two real witnesses -------------------------------------
+
+
+ORIGIN = "test.example/log"
+
+
+def log_signer(path: Path) -> NoteSigner:
+    key = SigningKey.generate()
+    key.save(path)
+    return NoteSigner.from_private_key(ORIGIN, key.private_key)
+
+
+def make_witness(tmp_path: Path, n: int, log: NoteSigner) -> WitnessProcess:
+    key_file = tmp_path / f"w{n}.pem"
+    SigningKey.generate().save(key_file)
+    state = tmp_path / f"w{n}-state"
+    state.mkdir()
+    return WitnessProcess(key_file, state, f"witness.test/w{n}", [log.verifier().to_vkey()])
+
+
+def write_policy(path: Path, log: NoteSigner, ws: list[WitnessProcess], quorum: str) -> Path:
+    lines = [f"log {log.verifier().to_vkey()}"]
+    lines += [f"witness w{i} {w.vkey} {w.url}" for i, w in enumerate(ws, 1)]
+    path.write_text("\n".join(lines) + "\n" + quorum)
+    return path
+
+
+class Witnessed:
+    def __init__(self, config: Config, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.log = log_signer(config.log_key_file)
+        self.ws = [make_witness(tmp_path, n, self.log) for n in (1, 2)]
+        self.config = config
+        self.app: Flask | None = None
+        self.n = 10
+
+    def make_app(self, quorum: str) -> Flask:
+        policy = write_policy(self.tmp_path / "policy.txt", self.log, self.ws, quorum)
+        cfg = dataclasses.replace(
+            self.config, witness_policy_file=policy, witness_interval_seconds=0
+        )
+        self.app = create_app(cfg)
+        return self.app
+
+    def append(self, count: int = 1) -> None:
+        assert self.app is not None
+        service = self.app.extensions["ledger"].service
+        for _ in range(count):
+            self.n += 1
+            service.append_one(builders.party_register(seeded_key(self.n), f"party {self.n}"))
+
+    @property
+    def publisher(self) -> WitnessPublisher:
+        assert self.app is not None
+        publisher = self.app.extensions["tlog"].publisher
+        assert publisher is not None
+        return publisher
+
+    def published(self) -> str:
+        assert self.app is not None
+        resp = self.app.test_client().get("/tlog/checkpoint")
+        assert resp.status_code == 200, resp.data
+        return resp.get_data(as_text=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, json, request
+from flask import Response, current_app, json, request
 from flask.views import MethodView
 
 from .. import evidence_queries
@@ -24,6 +24,8 @@ def _answer(**question: Any) -> dict[str, Any]:
         "identity": evidence_queries.LogIdentity(lg.origin, lg.verifier_key),
         "now_us": lg.service.now_micros(),
         "skew_us": lg.config.clock_skew_seconds * 1_000_000,
+        # With a witness policy, answers cite only cosigned (published) checkpoints.
+        "witnessed": current_app.extensions["tlog"].witnessed,
         **question,
     }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..client import LogClient
 from ..core.errors import LedgerError
 from ..core.keys import SigningKey
+from ..core.policy import WitnessPolicy, parse_policy
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -21,6 +22,18 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+def read_policy(path: str | None) -> WitnessPolicy | None:
+    """``--policy FILE``: a witness policy (c2sp.org/tlog-policy), or None without one."""
+    if path is None:
+        return None
+    try:
+        return parse_policy(Path(path).read_bytes())
+    except OSError as e:
+        raise CliError(f"cannot read policy {path}: {e.strerror}") from e
+    except LedgerError as e:
+        raise CliError(f"policy {path}: {e.message}") from e
 
 
 def passphrase_from_env(var: str | None) -> bytes | None:

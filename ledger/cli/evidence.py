@@ -24,6 +24,7 @@ from ..core.evidence import (
     VERDICT_MISMATCH,
     EvidenceReport,
     check_answers,
+    format_posix,
     load_bundle,
     summary_lines,
     verify_bundle,
@@ -33,7 +34,7 @@ from ..core.note import NoteVerifier
 from ..manifest import read_manifest
 from ..sigverify import signature_check
 from ..tlog_proof import write_entry_proof
-from .common import EXIT_OK, EXIT_VERIFY, CliError, add_url_arg, client
+from .common import EXIT_OK, EXIT_VERIFY, CliError, add_url_arg, client, read_policy
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -53,7 +54,7 @@ def _log_key(args: argparse.Namespace, log: LogClient | None = None) -> str:
 
 def _verify(bundle: object, args: argparse.Namespace, vkey: str) -> EvidenceReport:
     name, check = signature_check(accelerate=not args.no_accel)
-    report = verify_bundle(bundle, vkey, check=check)
+    report = verify_bundle(bundle, vkey, check=check, policy=read_policy(args.policy))
     if args.verbose:
         print(f"signatures {name}")
     return report
@@ -140,6 +141,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for first, second in verdict.conflicts:
         print(f"exclusivity conflict between grants at seq {first} and {second}")
     print(f"verified against checkpoint {cp.origin} size {cp.tree_size}")
+    for name, seconds in report.witness_times:
+        print(f"witness {name} cosigned at {format_posix(seconds)}")
     return EXIT_OK
 
 
@@ -219,6 +222,12 @@ def _add_verify_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-accel", action="store_true", help="verify signatures with cryptography only"
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="a witness policy (c2sp.org/tlog-policy): the checkpoint's cosignatures must meet "
+        "its quorum, and each witness's time is reported",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..report import FORMATS, build_report, render
 from ..report.model import MAX_LISTED
-from .common import EXIT_OK, EXIT_VERIFY, CliError
+from .common import EXIT_OK, EXIT_VERIFY, CliError, read_policy
 
 
 def _read_log_key(value: str | None) -> str | None:
@@ -58,7 +58,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CliError(f"cannot read {bundle_path}: {e.strerror}") from e
     fmt = args.format or ("pdf" if str(args.out).lower().endswith(".pdf") else "html")
-    report = build_report(data, bundle_name=bundle_path.name, log_key=_read_log_key(args.log_key))
+    report = build_report(
+        data,
+        bundle_name=bundle_path.name,
+        log_key=_read_log_key(args.log_key),
+        policy=read_policy(args.policy),
+    )
     _write_atomically(Path(args.out), render(report, fmt))
     if report.ok:
         print(f"{args.out}: VERIFIED ({len(report.steps)} checks passed)")
@@ -87,5 +92,11 @@ def register(sub: Any) -> None:
         metavar="VKEY",
         help="the log's verifier key (name+id+key), or a file holding it; obtain it independently"
         " of the bundle (default: the key the bundle names, which the report then flags)",
+    )
+    report.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="a witness policy (c2sp.org/tlog-policy): check the checkpoint's cosignatures meet "
+        "its quorum and show each witness's time",
     )
     report.set_defaults(func=cmd_report)

@@ -10,9 +10,8 @@ from typing import Any
 
 from ..core.errors import LedgerError
 from ..core.note import NoteVerifier
-from ..core.policy import WitnessPolicy, parse_policy
 from ..core.tlogproof import verify_proof
-from .common import EXIT_OK, CliError
+from .common import EXIT_OK, CliError, read_policy
 
 
 def _log_verifier(vkey: str | None) -> NoteVerifier | None:
@@ -31,17 +30,13 @@ def _read(path: str, what: str) -> bytes:
         raise CliError(f"cannot read {what} {path}: {e.strerror}") from e
 
 
-def _policy(path: str | None) -> WitnessPolicy | None:
-    return None if path is None else parse_policy(_read(path, "policy"))
-
-
 def cmd_verify_proof(args: argparse.Namespace) -> int:
     """Verify a proof file offline: log signature, witness quorum (with --policy), inclusion."""
     verifier = _log_verifier(args.log_key)
     assert verifier is not None  # --log-key is required
     leaf = None if args.leaf is None else _read(args.leaf, "leaf")
     report = verify_proof(
-        _read(args.file, "proof"), verifier, leaf=leaf, policy=_policy(args.policy)
+        _read(args.file, "proof"), verifier, leaf=leaf, policy=read_policy(args.policy)
     )
     cp = report.checkpoint
     print(f"ok: entry {report.index} is in {cp.origin} at tree size {cp.tree_size}")

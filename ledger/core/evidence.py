@@ -17,6 +17,12 @@ verdict per item. ``verify_bundle`` checks, in this order:
    the verdict **recomputed** from the verified entries with ``ledger.core.licensing``
    (``verdict_mismatch``). The server's verdict is never trusted.
 
+With a witness ``policy`` (c2sp.org/tlog-policy, ``ledger.core.policy``), step 2 also checks the
+checkpoint's cosignature lines: every line by a policy witness must verify (``cosignature_invalid``)
+and the witnesses must meet the quorum (``quorum_not_met``); each counted witness's cosignature
+timestamp is reported (``EvidenceReport.witness_times``) as evidence, independent of the log, that
+the tree existed by then. Without a policy, cosignature lines are ignored.
+
 ``verify_bundle`` returns an ``EvidenceReport`` (``bool()`` is True when every check held; a "not
 licensed" verdict is a result, not a failure); ``check_bundle`` raises ``EvidenceInvalid`` instead.
 Signature checks use ``cryptography`` unless a faster ``SignatureCheck`` is passed in (the CLI
@@ -29,6 +35,7 @@ import functools
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -46,12 +53,14 @@ from .errors import (
     LedgerError,
     MalformedBundle,
     MalformedJSON,
+    QuorumNotMet,
 )
 from .keys import PublicKey
 from .leaf import Leaf, check_chain, leaf_hash, split_leaf
 from .licensing import REASONS, LicenceState, Verdict, check_use, format_instant, parse_instant
 from .merkle import verify_inclusion
 from .note import NoteVerifier
+from .policy import WitnessPolicy, verify_cosigned_checkpoint
 from .statements import (
     STATEMENT_SIGNING_CONTEXT,
     Signature,
@@ -76,6 +85,8 @@ CHAIN_BROKEN: Final = "chain_broken"
 ENTRY_MISSING: Final = "entry_missing"
 VERDICT_MISMATCH: Final = "verdict_mismatch"
 QUERY_MISMATCH: Final = "query_mismatch"
+QUORUM_NOT_MET: Final = "quorum_not_met"
+COSIGNATURE_INVALID: Final = "cosignature_invalid"
 FAILURE_CODES: Final = (
     BUNDLE_MALFORMED,
     LOG_KEY_MISMATCH,
@@ -89,6 +100,8 @@ FAILURE_CODES: Final = (
     ENTRY_MISSING,
     VERDICT_MISMATCH,
     QUERY_MISMATCH,
+    QUORUM_NOT_MET,
+    COSIGNATURE_INVALID,
 )
 
 #: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive.
@@ -308,6 +321,9 @@ class EvidenceReport:
     #: The verdicts recomputed from the verified entries, in item order.
     verdicts: tuple[Verdict, ...] = ()
     entries_verified: int = 0
+    #: With a policy: (witness policy name, cosignature time in POSIX seconds) of each witness
+    #: counted towards the quorum, in policy order. Empty without a policy or when it failed.
+    witness_times: list[tuple[str, int]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return not self.failures
@@ -403,8 +419,10 @@ def verify_bundle(
     log_key: str | NoteVerifier,
     *,
     check: SignatureCheck = cryptography_check,
+    policy: WitnessPolicy | None = None,
 ) -> EvidenceReport:
-    """Verify a bundle (parsed JSON or ``EvidenceBundle``) against the log key ``log_key``.
+    """Verify a bundle (parsed JSON or ``EvidenceBundle``) against the log key ``log_key``,
+    and its checkpoint's cosignatures against the witness ``policy`` when one is given.
 
     Never raises for any input: every problem is a ``Failure`` in the report.
     """
@@ -421,16 +439,22 @@ def verify_bundle(
         return report
     report.bundle = parsed
     _check_log(parsed, verifier, report)
+    if policy is not None and report.checkpoint is not None:
+        _check_witnesses(parsed.checkpoint, policy, verifier, report)
     leaves = _check_entries(parsed, report, check)
     _check_items(parsed, leaves, report)
     return report
 
 
 def check_bundle(
-    bundle: object, log_key: str | NoteVerifier, *, check: SignatureCheck = cryptography_check
+    bundle: object,
+    log_key: str | NoteVerifier,
+    *,
+    check: SignatureCheck = cryptography_check,
+    policy: WitnessPolicy | None = None,
 ) -> EvidenceReport:
     """Like ``verify_bundle`` but raises EvidenceInvalid (listing every failure) on failure."""
-    report = verify_bundle(bundle, log_key, check=check)
+    report = verify_bundle(bundle, log_key, check=check, policy=policy)
     if not report:
         summary = "; ".join(str(f) for f in report.failures[:5])
         raise EvidenceInvalid(
@@ -452,6 +476,30 @@ def _check_log(bundle: EvidenceBundle, verifier: NoteVerifier, report: EvidenceR
         report.checkpoint, _ = open_checkpoint(bundle.checkpoint, verifier)
     except LedgerError as e:
         report.fail(CHECKPOINT_INVALID, e.message)
+
+
+def _check_witnesses(
+    note: str, policy: WitnessPolicy, verifier: NoteVerifier, report: EvidenceReport
+) -> None:
+    """Step 2 with a policy: the cosignatures meet the quorum; record each witness's time."""
+    try:
+        cosigned = verify_cosigned_checkpoint(note, policy, verifier)
+    except QuorumNotMet as e:
+        report.fail(QUORUM_NOT_MET, e.message)
+    except LedgerError as e:
+        # The log signature already verified: what fails here is a witness's line.
+        report.fail(COSIGNATURE_INVALID, e.message)
+    else:
+        report.witness_times = list(cosigned.witness_times.items())
+
+
+def format_posix(seconds: int) -> str:
+    """A cosignature timestamp (POSIX seconds) as RFC 3339 UTC, e.g. 2026-11-26T13:20:00Z."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    except (OverflowError, OSError, ValueError):
+        # A witness may sign any u64 time; one beyond the platform's calendar is shown raw.
+        return f"{seconds} seconds after 1970-01-01T00:00:00Z"
 
 
 def _check_entries(
@@ -602,6 +650,9 @@ def summary_lines(report: EvidenceReport) -> list[str]:
     if report.checkpoint is not None:
         cp = report.checkpoint
         lines.append(f"checkpoint {cp.origin} size {cp.tree_size} root {cp.root_hash.hex()}")
+    for name, seconds in report.witness_times:
+        # A witness's clock, not the log's: independent evidence the tree existed by then.
+        lines.append(f"witness    {name} cosigned at {format_posix(seconds)}")
     lines.append(f"entries    {report.entries_verified} verified")
     counts: dict[str, int] = {}
     for verdict in report.verdicts:

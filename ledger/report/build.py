@@ -23,22 +23,26 @@ from ..core.evidence import (
     BAD_SIGNATURE,
     CHAIN_BROKEN,
     CHECKPOINT_INVALID,
+    COSIGNATURE_INVALID,
     ENTRY_MISSING,
     INCLUSION_PROOF_INVALID,
     LEAF_HASH_MISMATCH,
     LEAF_INVALID,
     LOG_KEY_MISMATCH,
+    QUORUM_NOT_MET,
     SEQ_MISMATCH,
     VERDICT_MISMATCH,
     EvidenceBundle,
     EvidenceReport,
     Failure,
+    format_posix,
     load_bundle,
     verify_bundle,
 )
 from ..core.leaf import format_log_time, split_leaf
 from ..core.licensing import Verdict, format_instant
 from ..core.note import NoteVerifier, parse_note
+from ..core.policy import WitnessPolicy
 from ..core.statements import (
     ContentItem,
     Grant,
@@ -391,6 +395,31 @@ def _global_steps(ctx: _Context, key: NoteVerifier, key_from_bundle: bool) -> li
     ]
 
 
+def _witness_step(ctx: _Context) -> Step:
+    """The cosignatures under the reader's witness policy, and each witness's time."""
+    first = {f.code: f for f in reversed(ctx.result.failures)}
+    failure = first.get(COSIGNATURE_INVALID) or first.get(QUORUM_NOT_MET)
+    name = "Witness cosignatures"
+    if failure is not None:
+        return Step(name, FAIL, failure.message)
+    if ctx.result.checkpoint is None:
+        return Step(name, NOT_CHECKED, "not checked: the checkpoint did not verify")
+    times = [
+        f"witness {w} cosigned the checkpoint at {format_posix(t)}"
+        for w, t in ctx.result.witness_times
+    ]
+    return Step(
+        name,
+        PASS,
+        "the quorum of the witness policy is met"
+        + (
+            "; independent evidence of time (each witness's own clock): " + "; ".join(times)
+            if times
+            else " (the policy's quorum needs no cosignature)"
+        ),
+    )
+
+
 def _entries_status(ctx: _Context) -> str:
     """FAIL when an entry failed; NOT CHECKED when the proofs could not be checked at all."""
     failed = {f.code for f in ctx.result.failures if f.seq is not None}
@@ -526,9 +555,17 @@ def _bundle_key(obj: Any) -> str | None:
 
 
 def build_report(
-    data: bytes, *, bundle_name: str, log_key: str | None, now: datetime | None = None
+    data: bytes,
+    *,
+    bundle_name: str,
+    log_key: str | None,
+    now: datetime | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> Report:
     """Verify ``data`` (a bundle file's bytes) again and describe it.
+
+    With a witness ``policy`` the checkpoint's cosignatures must meet its quorum, and each
+    witness's cosignature time is shown as evidence of time independent of the log.
 
     ``log_key`` is the verifier key the reader trusts; None uses the key the bundle names, and
     the report says so. Raises InvalidKey for a malformed ``log_key`` (the caller's mistake);
@@ -564,13 +601,20 @@ def build_report(
     primitive, check = signature_check()
     library = _PRIMITIVES.get(primitive, primitive)
     base["notes"] = (*_NOTES, f"Ed25519 signatures were checked with {library}.")
-    result = verify_bundle(obj, key, check=check)
+    result = verify_bundle(obj, key, check=check, policy=policy)
     if result.bundle is None:
         return _unusable(base, [str(f) for f in result.failures], key)
-    return _full(base, _Context(result.bundle, result), key, key_from_bundle=given is None)
+    ctx = _Context(result.bundle, result)
+    return _full(base, ctx, key, key_from_bundle=given is None, witnessed=policy is not None)
 
 
-def _full(base: dict[str, Any], ctx: _Context, key: NoteVerifier, key_from_bundle: bool) -> Report:
+def _full(
+    base: dict[str, Any],
+    ctx: _Context,
+    key: NoteVerifier,
+    key_from_bundle: bool,
+    witnessed: bool = False,
+) -> Report:
     source = key.to_vkey() + (
         " (taken from the bundle: not independent)"
         if key_from_bundle
@@ -581,7 +625,8 @@ def _full(base: dict[str, Any], ctx: _Context, key: NoteVerifier, key_from_bundl
         **base,
         question=_question(ctx, source),
         failures=[str(f) for f in ctx.result.failures],
-        steps=_global_steps(ctx, key, key_from_bundle),
+        steps=_global_steps(ctx, key, key_from_bundle)
+        + ([_witness_step(ctx)] if witnessed else []),
         entry_checks=_entry_checks(ctx),
         parties=_parties(ctx),
         terms=_terms(ctx),

@@ -10,7 +10,13 @@ from pathlib import Path
 from types import ModuleType
 
 from ledger.core.canonical import canonicalize
-from ledger.core.evidence import FAILURE_CODES, EvidenceBundle, verify_bundle
+from ledger.core.evidence import (
+    FAILURE_CODES,
+    EvidenceBundle,
+    EvidenceReport,
+    summary_lines,
+    verify_bundle,
+)
 from ledger.core.leaf import micros_from_datetime
 from ledger.core.licensing import REASONS, LicenceState
 
@@ -70,3 +76,11 @@ def test_every_failure_code_is_specified_in_format_section_9() -> None:
 def test_every_reason_code_is_specified_in_licensing() -> None:
     for code in REASONS:
         assert f"`{code}`" in LICENSING, code
+
+
+def test_witness_times_print_even_beyond_the_platform_calendar() -> None:
+    # A witness may sign any u64 time; the summary must still print, never raise.
+    report = EvidenceReport(witness_times=[("w1", 1_764_163_207), ("w2", 2**63 - 1)])
+    lines = summary_lines(report)
+    assert "witness    w1 cosigned at 2025-11-26T13:20:07Z" in lines
+    assert f"witness    w2 cosigned at {2**63 - 1} seconds after 1970-01-01T00:00:00Z" in lines

@@ -1,4 +1,5 @@
-"""Service-layer fixtures: a real gunicorn server, and databases that were never migrated."""
+"""Service-layer fixtures: a real gunicorn server, databases that were never migrated, and a log
+with a witness policy and two real witnesses."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ledger.config import Config
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.live import LiveServer
+from tests.tlog_helpers import Witnessed, witnesses
 
 
 @pytest.fixture
@@ -34,3 +37,13 @@ def fresh_database_url(
     url = create_pg_database(name)
     yield url
     drop_pg_database(name)
+
+
+@pytest.fixture
+def witnessed(config: Config, tmp_path: Path) -> Iterator[Witnessed]:
+    """Two witness subprocesses trusting a fresh log key; the test makes the app with a policy."""
+    setup = Witnessed(config, tmp_path)
+    with witnesses(*setup.ws):
+        yield setup
+    if setup.app is not None:
+        setup.app.extensions["ledger"].db.dispose()

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
 
 from ledger.app import create_app
 from ledger.config import Config
@@ -26,77 +24,14 @@ from ledger.core.policy import parse_policy, verify_cosigned_checkpoint
 from ledger.publisher import WitnessPublisher
 from tests.factories import seeded_key
 from tests.live import LiveServer
-from tests.tlog_helpers import WitnessProcess, witnesses
-
-ORIGIN = "test.example/log"
-
-
-def _log_key(path: Path) -> NoteSigner:
-    key = SigningKey.generate()
-    key.save(path)
-    return NoteSigner.from_private_key(ORIGIN, key.private_key)
-
-
-def _witness(tmp_path: Path, n: int, log: NoteSigner) -> WitnessProcess:
-    key_file = tmp_path / f"w{n}.pem"
-    SigningKey.generate().save(key_file)
-    state = tmp_path / f"w{n}-state"
-    state.mkdir()
-    return WitnessProcess(key_file, state, f"witness.test/w{n}", [log.verifier().to_vkey()])
-
-
-def _policy(path: Path, log: NoteSigner, ws: list[WitnessProcess], quorum: str) -> Path:
-    lines = [f"log {log.verifier().to_vkey()}"]
-    lines += [f"witness w{i} {w.vkey} {w.url}" for i, w in enumerate(ws, 1)]
-    path.write_text("\n".join(lines) + "\n" + quorum)
-    return path
-
-
-class Witnessed:
-    def __init__(self, config: Config, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.log = _log_key(config.log_key_file)
-        self.ws = [_witness(tmp_path, n, self.log) for n in (1, 2)]
-        self.config = config
-        self.app: Flask | None = None
-        self.n = 10
-
-    def make_app(self, quorum: str) -> Flask:
-        policy = _policy(self.tmp_path / "policy.txt", self.log, self.ws, quorum)
-        cfg = dataclasses.replace(
-            self.config, witness_policy_file=policy, witness_interval_seconds=0
-        )
-        self.app = create_app(cfg)
-        return self.app
-
-    def append(self, count: int = 1) -> None:
-        assert self.app is not None
-        service = self.app.extensions["ledger"].service
-        for _ in range(count):
-            self.n += 1
-            service.append_one(builders.party_register(seeded_key(self.n), f"party {self.n}"))
-
-    @property
-    def publisher(self) -> WitnessPublisher:
-        assert self.app is not None
-        publisher = self.app.extensions["tlog"].publisher
-        assert publisher is not None
-        return publisher
-
-    def published(self) -> str:
-        assert self.app is not None
-        resp = self.app.test_client().get("/tlog/checkpoint")
-        assert resp.status_code == 200, resp.data
-        return resp.get_data(as_text=True)
-
-
-@pytest.fixture
-def witnessed(config: Config, tmp_path: Path) -> Iterator[Witnessed]:
-    setup = Witnessed(config, tmp_path)
-    with witnesses(*setup.ws):
-        yield setup
-    if setup.app is not None:
-        setup.app.extensions["ledger"].db.dispose()
+from tests.tlog_helpers import (
+    ORIGIN,
+    Witnessed,
+    log_signer,
+    make_witness,
+    witnesses,
+    write_policy,
+)
 
 
 def _size(note: str, log: NoteSigner) -> int:
@@ -177,10 +112,10 @@ def test_bad_policies_refuse_to_start(witnessed: Witnessed, config: Config) -> N
 
 
 def test_the_background_publisher_under_gunicorn(database_url: str, tmp_path: Path) -> None:
-    log = _log_key(tmp_path / "log-key.pem")
-    ws = [_witness(tmp_path, 1, log)]
+    log = log_signer(tmp_path / "log-key.pem")
+    ws = [make_witness(tmp_path, 1, log)]
     with witnesses(*ws):
-        policy = _policy(tmp_path / "policy.txt", log, ws, "quorum w1\n")
+        policy = write_policy(tmp_path / "policy.txt", log, ws, "quorum w1\n")
         env = {"LEDGER_WITNESS_POLICY": str(policy), "LEDGER_WITNESS_INTERVAL": "0.2"}
         server = LiveServer(
             database_url, tmp_path / "log-key.pem", tmp_path / "g", workers=2, env=env
