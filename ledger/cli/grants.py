@@ -12,7 +12,7 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,10 @@ _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 def when(text: str) -> datetime:
     """A date (``2027-12-31``, midnight UTC), an instant (``2027-12-31T18:00:00Z``) or ``now``."""
     if text == "now":
-        return datetime.now(UTC).replace(microsecond=0)
+        # Statements carry whole seconds. Round up, so that "now" never lies before the moment
+        # the log integrates the statement (a revocation with no notice period would be refused).
+        now = datetime.now(UTC)
+        return now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

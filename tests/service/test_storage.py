@@ -5,12 +5,14 @@ and up again to the same schema."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from ledger import db as ledger_db
+from ledger import repository as repo
 from ledger.core import builders
 from ledger.core.keys import SigningKey
 from ledger.core.statements import SignedStatement
@@ -28,6 +30,7 @@ TABLES = {
     "grants": "buyer_party",
     "grant_content": "sha256",
     "grant_events": "kind",
+    "cosigned_checkpoints": "note",
 }
 
 
@@ -51,6 +54,11 @@ def filled(
             builders.key_revoke(buyer, buyer.key_id, "retired"),
         ]
     )
+    # The witness publisher's table (written only with a witness policy): one row, as it would.
+    with service.db.append_transaction() as session:
+        cp = repo.latest_checkpoint(session)
+        assert cp is not None
+        repo.add_cosigned_checkpoint(session, cp.tree_size, cp.note, datetime.now(UTC))
     engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     yield engine
     engine.dispose()
