@@ -14,11 +14,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ledger.core import builders, merkle
-from ledger.core.checkpoint import open_checkpoint
-from ledger.core.keys import SigningKey
-from ledger.core.note import NoteVerifier
-
 
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as resp:
@@ -52,6 +47,12 @@ def main() -> int:
     args = parser.parse_args()
     base = args.base.rstrip("/")
     wait_ready(base, args.timeout)
+    # Imported only now: the serve command installs the package while this script waits.
+    from ledger.core import builders, merkle
+    from ledger.core.checkpoint import open_checkpoint
+    from ledger.core.keys import SigningKey
+    from ledger.core.note import NoteVerifier
+
     signed = builders.party_register(SigningKey.generate(), "Smoke Test")
     appended = _post(base + "/v1/entries", signed.to_json())
     info = json.loads(_get(base + "/v1/log"))
