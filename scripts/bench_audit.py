@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_service import DEFAULT_PG, ORIGIN, CpuMeter, database, gunicorn  # noqa: E402
+from bench_service import CpuMeter  # noqa: E402
+from harness import DEFAULT_PG, ORIGIN, database, gunicorn  # noqa: E402
 
 from ledger.client import LogClient  # noqa: E402
 from ledger.core import builders  # noqa: E402
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         with database(args.db, args.pg_url, args.keep, workdir) as url:
             key_file = workdir / "log-key.pem"
             load_seconds = load(url, key_file, args.entries, args.signers)
-            with gunicorn(url, workdir, args) as server:
+            with gunicorn(url, workdir, args.server_workers, args.threads) as server:
                 base = f"http://127.0.0.1:{server.base_port}"
                 info = LogClient(base).log_info()
                 meter = CpuMeter(server)
