@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from .core.leaf import leaf_hash, split_leaf
 from .core.merkle import verify_consistency, verify_inclusion
 from .core.note import NoteVerifier, is_valid_key_name
 from .core.statements import SignedStatement
+from .files import atomic_write
 
 SERVERS_FILE = "servers.json"
 KEY_FILE = "log-key.vkey"
@@ -58,27 +58,6 @@ def default_state_dir() -> Path:
     """``$XDG_CONFIG_HOME/consent-ledger``, else ``~/.config/consent-ledger``."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "consent-ledger"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` all at once: write a temp file, fsync, rename, fsync dir."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @dataclass(frozen=True)

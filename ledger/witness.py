@@ -26,9 +26,7 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from .core.encoding import HASH_SIZE, b64_decode, b64_encode
 from .core.errors import InvalidEncoding, LedgerError, MalformedNote, VerificationError
 from .core.merkle import verify_consistency
 from .core.note import NoteVerifier, parse_note
+from .files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -126,22 +125,7 @@ class StateStore:
         """temp file in the same directory, fsync, rename over, fsync the directory."""
         data = {"origin": origin, "size": cp.tree_size, "root_hash": b64_encode(cp.root_hash)}
         data["checkpoint"] = note
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".state-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._path(origin))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self._path(origin), json.dumps(data).encode())
 
 
 class Witness:

@@ -10,6 +10,7 @@ from ..client import LogClient
 from ..core.errors import LedgerError
 from ..core.keys import SigningKey
 from ..core.policy import WitnessPolicy, parse_policy
+from ..files import atomic_write
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -74,3 +75,11 @@ def add_url_arg(parser: argparse.ArgumentParser) -> None:
 
 def client(args: argparse.Namespace) -> LogClient:
     return LogClient(args.url)
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file meant to be passed on (a bundle, a report) whole or not at all (0644)."""
+    try:
+        atomic_write(path, data, mode=0o644)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}") from e

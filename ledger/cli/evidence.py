@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,15 @@ from ..core.note import NoteVerifier
 from ..manifest import read_manifest
 from ..sigverify import signature_check
 from ..tlog_proof import write_entry_proof
-from .common import EXIT_OK, EXIT_VERIFY, CliError, add_url_arg, client, read_policy
+from .common import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    CliError,
+    add_url_arg,
+    client,
+    read_policy,
+    write_output,
+)
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -183,7 +189,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if not report:
         print(f"the server's bundle does not verify; {args.out} not written:")
         return _print_report(report)
-    _write_atomically(Path(args.out), canonicalize(bundle))
+    write_output(Path(args.out), canonicalize(bundle))
     for line in summary_lines(report):
         print(line)
     print(f"written    {args.out}")
@@ -201,16 +207,6 @@ def _prove_entry(args: argparse.Namespace, log: LogClient) -> int:
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")
     return EXIT_OK
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bundle-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise CliError(f"cannot write {path}: {e.strerror}") from e
 
 
 # --- the parsers -------------------------------------------------------------------------------

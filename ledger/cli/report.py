@@ -8,16 +8,13 @@ rendered, with the failures at the top, and the command exits 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..report import FORMATS, build_report, render
 from ..report.model import MAX_LISTED
-from .common import EXIT_OK, EXIT_VERIFY, CliError, read_policy
+from .common import EXIT_OK, EXIT_VERIFY, CliError, read_policy, write_output
 
 
 def _read_log_key(value: str | None) -> str | None:
@@ -31,23 +28,6 @@ def _read_log_key(value: str | None) -> str | None:
         except (OSError, UnicodeDecodeError) as e:
             raise CliError(f"cannot read the log key file {path}: {e}") from e
     return value
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: no half-written report."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise CliError(f"cannot write {path}: {e.strerror}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be passed on
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise CliError(f"cannot write {path}: {e.strerror}") from e
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -64,7 +44,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         log_key=_read_log_key(args.log_key),
         policy=read_policy(args.policy),
     )
-    _write_atomically(Path(args.out), render(report, fmt))
+    write_output(Path(args.out), render(report, fmt))
     if report.ok:
         print(f"{args.out}: VERIFIED ({len(report.steps)} checks passed)")
         return EXIT_OK
