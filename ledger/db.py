@@ -84,7 +84,9 @@ class Database:
     def append_transaction(self) -> Iterator[Session]:
         """A transaction that holds the log's append lock until it commits or rolls back."""
         with self._write_session() as session, session.begin():
-            if not self.is_sqlite:
+            if self.is_sqlite:
+                session.connection()  # emits BEGIN IMMEDIATE now (SQLite's write lock), not lazily
+            else:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
             yield session
 

@@ -30,8 +30,7 @@ def _ts(moment: datetime | None) -> str | None:
 
 def published_size(session: Session) -> int:
     """The size of the latest signed checkpoint: the tree size the log vouches for."""
-    cp = repo.latest_checkpoint(session)
-    return 0 if cp is None else cp.tree_size
+    return repo.latest_size(session)
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:

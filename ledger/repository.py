@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Insert, Row, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from .core.errors import LedgerError
@@ -27,6 +28,45 @@ from .models import (
     LogMeta,
     TreeHash,
 )
+
+# Hot paths (every append, every proof) run prebuilt Core statements on the session's connection:
+# no ORM objects are built, and nothing is coerced or compiled per call (SQLAlchemy caches the
+# compiled form of each statement). Expanding bind parameters take the IN lists.
+_LAST_ENTRY = select(Entry.seq, Entry.leaf_hash, Entry.leaf).order_by(Entry.seq.desc()).limit(1)
+_SEQS_OF_STATEMENTS = select(Entry.statement_hash, Entry.seq).where(
+    Entry.statement_hash.in_(bindparam("hashes", expanding=True))
+)
+_TREE_HASHES = select(TreeHash.idx, TreeHash.hash).where(
+    TreeHash.idx.in_(bindparam("indexes", expanding=True))
+)
+_LATEST_SIZE = select(Checkpoint.tree_size).order_by(Checkpoint.tree_size.desc()).limit(1)
+_KEYS_BY_ID = select(Key.key_id, Key.party_id, Key.pseudonym).where(
+    Key.key_id.in_(bindparam("ids", expanding=True))
+)
+_KEY_ENDS = select(KeyEnd.key_id, KeyEnd.kind).where(
+    KeyEnd.key_id.in_(bindparam("ids", expanding=True))
+)
+_GRANTS_BY_HASH = select(
+    Grant.grant_id,
+    Grant.statement_hash,
+    Grant.creator_party,
+    Grant.buyer_party,
+    Grant.revocable,
+    Grant.notice_days,
+).where(Grant.statement_hash.in_(bindparam("hashes", expanding=True)))
+_GRANT_IDS = select(Grant.grant_id).where(Grant.grant_id.in_(bindparam("ids", expanding=True)))
+_GRANT_EVENTS = select(GrantEvent.grant_id, GrantEvent.kind).where(
+    GrantEvent.grant_id.in_(bindparam("ids", expanding=True))
+)
+_INSERTS: dict[type, Insert] = {
+    model: insert(cast(Table, model.__table__))
+    for model in (Entry, TreeHash, Checkpoint, Key, KeyEnd, Grant, GrantContent, GrantEvent)
+}
+
+
+def _rows(session: Session, stmt: Any, params: Any = None) -> Any:
+    """Run a Core statement on the session's connection (no ORM execution layer)."""
+    return session.connection().execute(stmt, params)
 
 
 class MissingTreeHash(LedgerError):
@@ -62,8 +102,9 @@ def add_log_meta(session: Session, origin: str, public_key: bytes, created_at: d
 # --- entries ------------------------------------------------------------------------------------
 
 
-def last_entry(session: Session) -> Entry | None:
-    return session.scalars(select(Entry).order_by(Entry.seq.desc()).limit(1)).first()
+def last_entry(session: Session) -> Row[Any] | None:
+    """The last entry's ``seq``, ``leaf_hash`` and ``leaf``, or None for an empty log."""
+    return _rows(session, _LAST_ENTRY).first()  # type: ignore[no-any-return]
 
 
 def log_size(session: Session) -> int:
@@ -72,8 +113,7 @@ def log_size(session: Session) -> int:
 
 
 def append_entries(session: Session, rows: Sequence[dict[str, object]]) -> None:
-    if rows:
-        session.execute(insert(Entry), list(rows))
+    add_rows(session, Entry, rows)
 
 
 def get_entry(session: Session, seq: int) -> Entry | None:
@@ -99,8 +139,8 @@ def seq_of_statement(session: Session, statement_hash: bytes) -> int | None:
 def seqs_of_statements(session: Session, hashes: Sequence[bytes]) -> dict[bytes, int]:
     if not hashes:
         return {}
-    stmt = select(Entry.statement_hash, Entry.seq).where(Entry.statement_hash.in_(set(hashes)))
-    return {bytes(h): s for h, s in session.execute(stmt)}
+    rows = _rows(session, _SEQS_OF_STATEMENTS, {"hashes": list(set(hashes))})
+    return {bytes(h): s for h, s in rows}
 
 
 # --- Merkle tree hashes -------------------------------------------------------------------------
@@ -111,12 +151,7 @@ def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
     wanted = set(indexes)
     if not wanted:
         return []
-    found = {
-        i: bytes(h)
-        for i, h in session.execute(
-            select(TreeHash.idx, TreeHash.hash).where(TreeHash.idx.in_(wanted))
-        )
-    }
+    found = {i: bytes(h) for i, h in _rows(session, _TREE_HASHES, {"indexes": list(wanted)})}
     missing = wanted - found.keys()
     if missing:
         raise MissingTreeHash(f"stored tree hash(es) missing: {sorted(missing)[:5]}")
@@ -124,23 +159,26 @@ def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
 
 
 def append_tree_hashes(session: Session, start_index: int, hashes: Sequence[bytes]) -> None:
-    if hashes:
-        session.execute(
-            insert(TreeHash), [{"idx": start_index + i, "hash": h} for i, h in enumerate(hashes)]
-        )
+    add_rows(session, TreeHash, [{"idx": start_index + i, "hash": h} for i, h in enumerate(hashes)])
 
 
 class SessionHashReader:
-    """The core's HashReader over the ``tree_hashes`` table, with unflushed hashes overlaid."""
+    """The core's HashReader over the ``tree_hashes`` table, with unflushed hashes overlaid.
+
+    ``known`` holds the hashes this reader already has: unflushed ones the caller put there and
+    every one it has read (stored hashes never change), so no index is read twice.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.pending: dict[int, bytes] = {}
+        self.known: dict[int, bytes] = {}
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
-        missing = [i for i in indexes if i not in self.pending]
-        stored = dict(zip(missing, read_tree_hashes(self.session, missing), strict=True))
-        return [self.pending[i] if i in self.pending else stored[i] for i in indexes]
+        known = self.known
+        missing = [i for i in indexes if i not in known]
+        if missing:
+            known.update(zip(missing, read_tree_hashes(self.session, missing), strict=True))
+        return [known[i] for i in indexes]
 
 
 # --- checkpoints ----------------------------------------------------------------------------------
@@ -149,11 +187,14 @@ class SessionHashReader:
 def add_checkpoint(
     session: Session, tree_size: int, root_hash: bytes, note: str, created_at: datetime
 ) -> None:
-    session.execute(
-        insert(Checkpoint).values(
-            tree_size=tree_size, root_hash=root_hash, note=note, created_at=created_at
-        )
-    )
+    row = {"tree_size": tree_size, "root_hash": root_hash, "note": note, "created_at": created_at}
+    add_rows(session, Checkpoint, [row])
+
+
+def latest_size(session: Session) -> int:
+    """The size of the latest signed checkpoint (0: none yet), without loading the checkpoint."""
+    size = _rows(session, _LATEST_SIZE).scalar()
+    return 0 if size is None else int(size)
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
@@ -208,42 +249,43 @@ def party_keys(session: Session, party_id: str) -> list[Key]:
     return list(session.scalars(select(Key).where(Key.party_id == party_id).order_by(Key.seq)))
 
 
-def key_ends_for(session: Session, key_ids: Sequence[str]) -> dict[str, KeyEnd]:
-    if not key_ids:
-        return {}
-    stmt = select(KeyEnd).where(KeyEnd.key_id.in_(set(key_ids)))
-    return {k.key_id: k for k in session.scalars(stmt)}
-
-
-def keys_by_id(session: Session, key_ids: Iterable[str]) -> dict[str, Key]:
-    wanted = set(key_ids)
+def key_end_kinds(session: Session, key_ids: Iterable[str]) -> dict[str, str]:
+    """How each key that ended did so ('rotated' or 'revoked'), by key id."""
+    wanted = list(set(key_ids))
     if not wanted:
         return {}
-    return {k.key_id: k for k in session.scalars(select(Key).where(Key.key_id.in_(wanted)))}
+    return dict(_rows(session, _KEY_ENDS, {"ids": wanted}).all())
 
 
-def grants_by_hash(session: Session, hashes: Iterable[bytes]) -> dict[bytes, Grant]:
-    wanted = set(hashes)
+def keys_by_id(session: Session, key_ids: Iterable[str]) -> dict[str, Row[Any]]:
+    """``key_id``, ``party_id`` and ``pseudonym`` of each registered key asked for."""
+    wanted = list(set(key_ids))
     if not wanted:
         return {}
-    stmt = select(Grant).where(Grant.statement_hash.in_(wanted))
-    return {bytes(g.statement_hash): g for g in session.scalars(stmt)}
+    return {k.key_id: k for k in _rows(session, _KEYS_BY_ID, {"ids": wanted})}
+
+
+def grants_by_hash(session: Session, hashes: Iterable[bytes]) -> dict[bytes, Row[Any]]:
+    """The ``grants`` columns the state rules need, by the grant's statement hash."""
+    wanted = list(set(hashes))
+    if not wanted:
+        return {}
+    return {bytes(g.statement_hash): g for g in _rows(session, _GRANTS_BY_HASH, {"hashes": wanted})}
 
 
 def existing_grant_ids(session: Session, grant_ids: Iterable[str]) -> set[str]:
-    wanted = set(grant_ids)
+    wanted = list(set(grant_ids))
     if not wanted:
         return set()
-    return set(session.scalars(select(Grant.grant_id).where(Grant.grant_id.in_(wanted))))
+    return set(_rows(session, _GRANT_IDS, {"ids": wanted}).scalars())
 
 
 def events_for_grants(session: Session, grant_ids: Iterable[str]) -> dict[str, set[str]]:
     """Event kinds ('accept', 'revoke') recorded per grant id."""
-    wanted = set(grant_ids)
+    wanted = list(set(grant_ids))
     out: dict[str, set[str]] = {g: set() for g in wanted}
     if wanted:
-        stmt = select(GrantEvent.grant_id, GrantEvent.kind).where(GrantEvent.grant_id.in_(wanted))
-        for grant_id, kind in session.execute(stmt):
+        for grant_id, kind in _rows(session, _GRANT_EVENTS, {"ids": wanted}):
             out[grant_id].add(kind)
     return out
 
@@ -272,6 +314,6 @@ def grants_for_content(session: Session, sha256_hex: str) -> list[Grant]:
 
 
 def add_rows(session: Session, model: type, rows: Sequence[dict[str, object]]) -> None:
-    """Insert rows into a derived-index table (append-only like everything else)."""
+    """Insert rows into a table (append-only like everything else), as one executemany."""
     if rows:
-        session.execute(insert(model), list(rows))
+        _rows(session, _INSERTS[model], list(rows))

@@ -143,14 +143,13 @@ class StateView:
 
     def _load_keys(self, key_ids: set[str]) -> None:
         rows = repo.keys_by_id(self.session, key_ids)
-        ends = repo.key_ends_for(self.session, list(rows))
+        ends = repo.key_end_kinds(self.session, rows)
         for key_id in key_ids:
             row = rows.get(key_id)
-            end = ends.get(key_id)
             self.keys[key_id] = (
                 None
                 if row is None
-                else KeyState(key_id, row.party_id, row.pseudonym, end.kind if end else None)
+                else KeyState(key_id, row.party_id, row.pseudonym, ends.get(key_id))
             )
 
     def _load_grants(self, hashes: set[bytes]) -> None:
@@ -174,7 +173,7 @@ class StateView:
         return grant_id in self.grant_ids or repo.get_grant(self.session, grant_id) is not None
 
 
-def _grant_state(row: GrantRow, events: set[str]) -> GrantState:
+def _grant_state(row: Any, events: set[str]) -> GrantState:
     return GrantState(
         grant_id=row.grant_id,
         statement_hash=bytes(row.statement_hash),
@@ -412,16 +411,29 @@ class LogService:
         Raises Unavailable if the database cannot be reached or the transaction fails; in that
         case nothing was written.
         """
+        return self.append_taken(lambda: batch)[1]
+
+    def append_taken(
+        self, take: Callable[[], Sequence[SignedStatement]]
+    ) -> tuple[Sequence[SignedStatement], list[Result]]:
+        """Like ``append``, for the batch that ``take()`` returns once the append lock is held.
+
+        Group commit uses this: statements that arrive while this process waits for another
+        writer's transaction still join this one. Returns the batch and its results; nothing is
+        written, and Unavailable or Conflict is raised, if the transaction fails.
+        """
+        batch: Sequence[SignedStatement] = ()
         try:
             with self.db.append_transaction() as session:
-                results = self._append_locked(session, batch)
+                batch = take()
+                results = self._append_locked(session, batch) if batch else []
         except IntegrityError as e:  # only a bug or a foreign writer can get past the lock
             raise Conflict("the log changed concurrently; retry") from e
         except DBAPIError as e:
             raise Unavailable("the database is unavailable; nothing was written") from e
-        if self.on_commit is not None:
+        if self.on_commit is not None and batch:
             self._notify(batch, results)
-        return results
+        return batch, results
 
     def _notify(self, batch: Sequence[SignedStatement], results: list[Result]) -> None:
         # The transaction has committed: a failing observer (metrics) must not turn it into an
@@ -491,7 +503,7 @@ class LogService:
         new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
         start = merkle.stored_hash_count(size)
         repo.append_tree_hashes(session, start, new_hashes)
-        reader.pending.update({start + i: h for i, h in enumerate(new_hashes)})
+        reader.known.update({start + i: h for i, h in enumerate(new_hashes)})
         new_size = size + len(entry_rows)
         root = merkle.tree_hash(new_size, reader)
         note = sign_checkpoint(Checkpoint(self.origin, new_size, root), self.signer)
@@ -526,11 +538,13 @@ class _Slot:
 class GroupCommitter:
     """Group commit for single appends: concurrent requests of one process share a transaction.
 
-    Each caller queues its statement and then waits for the leader lock. Whoever holds it takes
-    every statement queued so far (up to ``max_batch``) and appends them together, so one lock
-    round and one commit serve many requests. Results are per statement, as with ``append``; a
-    caller returns only after the transaction holding its statement committed. If that
-    transaction fails, every statement in it gets the same error and nothing of it was written.
+    Each caller queues its statement and then waits for the leader lock. Whoever holds it opens
+    the append transaction and, once it holds the log's append lock, takes every statement queued
+    so far (up to ``max_batch``) and appends them together, so one lock round and one commit serve
+    many requests; statements that arrive while another process holds the append lock join the
+    next transaction rather than waiting for one of their own. Results are per statement, as with
+    ``append``; a caller returns only after the transaction holding its statement committed. If
+    that transaction fails, every statement in it gets the same error and nothing of it was written.
     """
 
     def __init__(self, service: LogService, max_batch: int = 256) -> None:
@@ -539,6 +553,11 @@ class GroupCommitter:
         self._queue: list[_Slot] = []
         self._queue_lock = threading.Lock()
         self._leader = threading.Lock()
+
+    def queued(self) -> int:
+        """How many statements wait to be taken into a transaction."""
+        with self._queue_lock:
+            return len(self._queue)
 
     def append_one(self, signed: SignedStatement) -> Appended:
         """Append one statement or raise its error, like ``LogService.append_one``."""
@@ -554,12 +573,24 @@ class GroupCommitter:
         return slot.result
 
     def _lead(self) -> None:
-        with self._queue_lock:
-            batch = self._queue[: self.max_batch]
-            del self._queue[: self.max_batch]
+        # The batch is taken only once the append lock is held: whatever queued up while another
+        # process's transaction held the lock joins this transaction.
+        taken: list[_Slot] = []
+
+        def take() -> list[SignedStatement]:
+            with self._queue_lock:
+                taken.extend(self._queue[: self.max_batch])
+                del self._queue[: self.max_batch]
+            return [s.signed for s in taken]
+
+        results: list[Result] = []
         try:
-            results: list[Result] = self.service.append([s.signed for s in batch])
+            _, results = self.service.append_taken(take)
         except LedgerError as e:
-            results = [e] * len(batch)
-        for slot, result in zip(batch, results, strict=True):
-            slot.result = result
+            results = [e] * len(taken)
+        finally:  # even on a bug: a taken slot without a result would be waited for forever
+            results += [Unavailable("the append failed; nothing was written")] * (
+                len(taken) - len(results)
+            )
+            for slot, result in zip(taken, results, strict=True):
+                slot.result = result

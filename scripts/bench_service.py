@@ -23,7 +23,9 @@ What it does, in order (each figure is one printed line):
 Statements are signed before the clock starts (except in the fill, which is not a figure). Every
 figure line also gives CPU time per operation of the gunicorn workers, the PostgreSQL backends of
 this database and the client processes, read from /proc, to show where the time goes.
-``--py-spy FILE`` records gunicorn worker 0 during step 2 (collapsed stacks, for flame graphs).
+``--py-spy FILE`` records gunicorn worker 0 during step 2 (collapsed stacks, for flame graphs),
+sampling only the thread that holds the GIL: the stacks show where the worker spends CPU, not where
+its threads wait.
 
     python scripts/bench_service.py                       # PostgreSQL, 1,000,000 entries
     python scripts/bench_service.py --db sqlite --entries 100000
@@ -229,7 +231,7 @@ def _start_py_spy(server: Server, args: argparse.Namespace) -> subprocess.Popen[
     pid = server.worker_pids()[0]
     seconds = max(5, int(args.singles / 1000))
     cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d",
-           str(seconds), "-r", "200", "--format", "raw", "-o", args.py_spy]  # fmt: skip
+           str(seconds), "-r", "200", "--format", "raw", "--gil", "-o", args.py_spy]  # fmt: skip
     print(f"py-spy: recording worker {pid} for {seconds} s into {args.py_spy}", flush=True)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

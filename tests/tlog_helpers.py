@@ -77,7 +77,7 @@ def bulk_append(db: Database, signer: NoteSigner, count: int) -> int:
         start = merkle.stored_hash_count(size)
         for i in range(0, len(stored), 10000):
             repo.append_tree_hashes(session, start + i, stored[i : i + 10000])
-        reader.pending.update({start + i: h for i, h in enumerate(stored)})
+        reader.known.update({start + i: h for i, h in enumerate(stored)})
         new_size = size + count
         root = merkle.tree_hash(new_size, reader)
         note = sign_checkpoint(Checkpoint(signer.name, new_size, root), signer)

@@ -4,6 +4,7 @@ still gets its own result only after its statement committed."""
 from __future__ import annotations
 
 import threading
+import time
 
 from ledger import repository as repo
 from ledger.core import builders
@@ -49,3 +50,35 @@ def test_concurrent_appends_are_grouped_and_each_gets_its_result(service: LogSer
             assert repo.get_checkpoint(session, r.tree_size) is not None
         checkpoints = {r.tree_size for r in appended}
     assert len(checkpoints) < len(appended), "concurrent appends should have shared commits"
+
+
+def test_statements_queued_while_another_writer_holds_the_lock_share_one_transaction(
+    service: LogService,
+) -> None:
+    # Another writer (as another gunicorn worker would) holds the append lock. Meanwhile 12
+    # requests queue up in this process; the leader waits for the lock without having taken a
+    # batch yet, so once the lock is free all 12 commit in one transaction.
+    committer = GroupCommitter(service)
+    statements = [builders.party_register(SigningKey.generate(), f"q{i}") for i in range(12)]
+    results: list[Appended | LedgerError | None] = [None] * len(statements)
+
+    def worker(i: int) -> None:
+        try:
+            results[i] = committer.append_one(statements[i])
+        except LedgerError as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(statements))]
+    with service.db.append_transaction():
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while committer.queued() < len(statements) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert committer.queued() == len(statements)
+    for t in threads:
+        t.join()
+
+    assert all(isinstance(r, Appended) for r in results), results
+    assert {r.tree_size for r in results if isinstance(r, Appended)} == {len(statements)}
+    assert sorted(r.seq for r in results if isinstance(r, Appended)) == list(range(12))
