@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, request
@@ -15,6 +15,7 @@ from .core.note import NoteSigner, NoteVerifier
 from .db import Database
 from .logkey import load_or_create_log_key
 from .publisher import WitnessPublisher, load_policy
+from .queries import PublishedSizes
 from .service import GroupCommitter, LogService
 from .tlog import FullTileFastPath, TlogState
 
@@ -37,6 +38,7 @@ class Ledger:
     committer: GroupCommitter
     origin: str
     verifier_key: str
+    published_sizes: PublishedSizes = field(default_factory=PublishedSizes)
 
 
 def create_app(config: Config | None = None) -> Flask:

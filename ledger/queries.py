@@ -33,6 +33,30 @@ def published_size(session: Session) -> int:
     return repo.latest_size(session)
 
 
+class PublishedSizes:
+    """The largest published tree size this process has seen, to check sizes without a query.
+
+    A log only grows (its tables are append-only, enforced by the database), so a tree size at
+    or below one already seen is published; only a larger one, or "the latest", needs a read.
+    One per app (per database): never shared between logs.
+    """
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def check(self, session: Session, tree_size: int | None) -> int:
+        """``tree_size`` if the log has published it, else InvalidParameter; None: the latest."""
+        if tree_size is not None and tree_size <= self.seen:
+            return tree_size
+        size = published_size(session)
+        self.seen = max(self.seen, size)
+        if tree_size is None:
+            return size
+        if tree_size > size:
+            raise InvalidParameter(f"tree_size {tree_size} is beyond the log's size {size}")
+        return tree_size
+
+
 def entry_json(entry: Entry) -> dict[str, Any]:
     leaf = bytes(entry.leaf)
     # The stored leaf was strictly parsed and verified when it was appended; here it is only
@@ -78,25 +102,20 @@ def checkpoint_note(session: Session, tree_size: int | None) -> str:
     return cp.note
 
 
-def _check_size(session: Session, tree_size: int | None) -> int:
-    size = published_size(session)
-    if tree_size is None:
-        return size
-    if tree_size > size:
-        raise InvalidParameter(f"tree_size {tree_size} is beyond the log's size {size}")
-    return tree_size
-
-
-def inclusion_proof(session: Session, seq: int, tree_size: int | None) -> dict[str, Any]:
-    size = _check_size(session, tree_size)
+def inclusion_proof(
+    session: Session, seq: int, tree_size: int | None, sizes: PublishedSizes
+) -> dict[str, Any]:
+    size = sizes.check(session, tree_size)
     if seq >= size:
         raise InvalidParameter(f"seq {seq} is not in a tree of size {size}")
     hashes = merkle.inclusion_proof(size, seq, repo.SessionHashReader(session))
     return {"seq": seq, "tree_size": size, "hashes": [h.hex() for h in hashes]}
 
 
-def consistency_proof(session: Session, first: int, second: int | None) -> dict[str, Any]:
-    size2 = _check_size(session, second)
+def consistency_proof(
+    session: Session, first: int, second: int | None, sizes: PublishedSizes
+) -> dict[str, Any]:
+    size2 = sizes.check(session, second)
     if first > size2:
         raise InvalidParameter(f"first ({first}) must not exceed second ({size2})")
     hashes = merkle.consistency_proof(first, size2, repo.SessionHashReader(session))

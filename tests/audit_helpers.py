@@ -91,7 +91,7 @@ class DbLog:
         from ledger import queries
 
         with self.db.read_session() as s:
-            return queries.consistency_proof(s, first, second)
+            return queries.consistency_proof(s, first, second, queries.PublishedSizes())
 
     def close(self) -> None:
         self.db.dispose()

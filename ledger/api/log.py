@@ -50,7 +50,8 @@ class InclusionProof(MethodView):
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """RFC 9162 inclusion proof of entry ``seq`` in the tree of size ``tree_size``."""
         with read_session() as session:
-            return queries.inclusion_proof(session, args["seq"], args.get("tree_size"))
+            sizes = ledger().published_sizes
+            return queries.inclusion_proof(session, args["seq"], args.get("tree_size"), sizes)
 
 
 @blp.route("/proofs/consistency")
@@ -60,4 +61,5 @@ class ConsistencyProof(MethodView):
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """RFC 9162 consistency proof between tree sizes ``first`` and ``second``."""
         with read_session() as session:
-            return queries.consistency_proof(session, args["first"], args.get("second"))
+            sizes = ledger().published_sizes
+            return queries.consistency_proof(session, args["first"], args.get("second"), sizes)

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import open_checkpoint
+from ledger.core.keys import SigningKey
 from ledger.core.leaf import check_chain, parse_leaf
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
@@ -241,6 +242,33 @@ def test_every_served_proof_verifies_against_the_signed_roots(
     latest = client.get("/v1/proofs/inclusion?seq=0").get_json()
     assert latest["tree_size"] == n
     assert client.get("/v1/proofs/consistency?first=2").get_json()["second"] == n
+
+
+def test_sizes_seen_by_a_proof_never_let_a_larger_size_through(
+    client: FlaskClient, small_log: list[dict[str, Any]]
+) -> None:
+    # The app remembers the largest published size it has read, to skip that read for smaller
+    # sizes; a size beyond the log must still be refused, and a size published later accepted.
+    n = len(small_log)
+    assert client.get(f"/v1/proofs/inclusion?seq=0&tree_size={n}").status_code == 200
+    for path in (
+        f"/v1/proofs/inclusion?seq=0&tree_size={n + 1}",
+        f"/v1/proofs/consistency?first=1&second={n + 1}",
+    ):
+        refused = client.get(path)
+        assert refused.status_code == 400
+        assert refused.get_json()["code"] == "invalid_parameter"
+    extra = append(client, builders.party_register(SigningKey.generate(), "late"))
+    assert extra["tree_size"] == n + 1
+    body = client.get(f"/v1/proofs/inclusion?seq={n}&tree_size={n + 1}").get_json()
+    merkle.verify_inclusion(
+        n,
+        n + 1,
+        bytes.fromhex(extra["leaf_hash"]),
+        [bytes.fromhex(h) for h in body["hashes"]],
+        _signed_root(client, n + 1),
+    )
+    assert client.get(f"/v1/proofs/consistency?first=1&second={n + 1}").status_code == 200
 
 
 # --- Search ---------------------------------------------------------------------------------------
