@@ -43,7 +43,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    # Rows inserted together go in as multi-row INSERT ... VALUES statements (SQLAlchemy's
+    # "insertmanyvalues", up to 1,000 rows each) rather than psycopg's executemany: measured on
+    # this project's tables, 2-3 times less CPU for the few rows of a group commit, and less for
+    # a batch of 1,000 too (scripts/bench_service.py).
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:
