@@ -5,11 +5,18 @@ Each figure is a plain ``time.perf_counter`` loop that runs for about ``--second
 
 - ``grant_parse_verify``: wire bytes of a signed grant -> ``parse_json`` -> ``SignedStatement.
   from_json`` (schema check, RFC 8785 canonicalization, Ed25519 verification). Target >= 8,000/s.
+  All grants come from one creator, whose key ``PublicKey.from_b64`` loads once and remembers.
+- ``grant_parse_verify_cold``: the same with a new creator for every grant, more of them than
+  ``PublicKey.from_b64`` remembers, so that every grant loads and checks its key again.
 - ``ed25519_verify_raw``: ``cryptography``'s Ed25519 verify of the same message, for reference
   (the ceiling the line above can approach; about 12,500/s on the reference machine).
 - ``inclusion_proof_gen`` / ``inclusion_verify``: RFC 9162 inclusion proofs over a
   ``MemoryHashStore`` of ``--leaves`` leaves (built with ``bench_merkle.build``). Target >= 50,000/s
   each.
+- ``node_hash_raw``: ``hashlib.sha256(0x01 || left || right).digest()`` alone, and ``verify /
+  hash floor``: ``inclusion_verify`` over the rate a proof would reach if it did nothing but its
+  node hashes (``node_hash_raw`` divided by the mean proof length). The floor is what pure Python
+  cannot beat: it says how much of a proof's time is SHA-256 on this CPU.
 
     python scripts/bench_core.py --seconds 5 --leaves 1000000
 
@@ -19,6 +26,7 @@ Everything runs in this one process, so every figure is single-core.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import statistics
@@ -36,7 +44,7 @@ from bench_merkle import build as build_store
 
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
-from ledger.core.keys import SigningKey
+from ledger.core.keys import PUBLIC_KEY_CACHE_SIZE, SigningKey
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, SignedStatement
 
 
@@ -60,11 +68,16 @@ def timed(items: Sequence[Any], func: Callable[[Any], object], seconds: float) -
             return ops, now - start
 
 
-def sample_grants(count: int) -> list[bytes]:
-    """Wire bytes of ``count`` distinct signed grants (one content item, default terms)."""
+def sample_grants(count: int, *, distinct_creators: bool = False) -> list[bytes]:
+    """Wire bytes of ``count`` distinct signed grants (one content item, default terms).
+
+    One creator signs them all, or with ``distinct_creators`` a new creator signs each.
+    """
     creator, buyer = SigningKey.generate(), SigningKey.generate()
     out = []
     for i in range(count):
+        if distinct_creators:
+            creator = SigningKey.generate()
         item = builders.Item(sha256=f"{i:064x}", bytes=10_000_000 + i, duration_s=60)
         signed = builders.grant(
             creator, buyer.key_id, str(uuid.uuid4()), [item], builders.TermsSpec()
@@ -78,6 +91,10 @@ def bench_statements(seconds: float) -> None:
     print(f"{'grant wire size':<22} {len(wires[0]):>10} bytes")
     ops, elapsed = timed(wires, lambda w: SignedStatement.from_json(parse_json(w)), seconds)
     report("grant_parse_verify", ops, elapsed, "  target >= 8,000/s")
+    # Cycling through more keys than the LRU holds makes every key lookup a miss.
+    cold = sample_grants(PUBLIC_KEY_CACHE_SIZE + 1_000, distinct_creators=True)
+    ops, elapsed = timed(cold, lambda w: SignedStatement.from_json(parse_json(w)), seconds)
+    report("grant_parse_verify_cold", ops, elapsed, "  (a key not seen lately each time)")
 
     # The same messages and signatures, verified with nothing around them.
     cases = []
@@ -140,6 +157,32 @@ def bench_proofs(leaves: int, seconds: float, seed: int) -> None:
         cases, lambda c: merkle.verify_inclusion(c[0], n, c[1], c[2], root), seconds
     )
     report("inclusion_verify", ops, elapsed, "  target >= 50,000/s")
+    verify_rate = ops / elapsed
+
+    pairs = [(c[1], c[2][0] if c[2] else c[1]) for c in cases[:1024]]
+    ops, elapsed = node_hash_rate(pairs, seconds)
+    report("node_hash_raw", ops, elapsed, "  (SHA-256 of 65 bytes)")
+    mean_path = statistics.fmean(len(c[2]) for c in cases)
+    floor = ops / elapsed / mean_path
+    print(
+        f"{'verify / hash floor':<22} {verify_rate / floor:>10.2f}        "
+        f"(floor {floor:,.0f} proofs/s = node_hash_raw / {mean_path:.1f} hashes per proof)"
+    )
+
+
+def node_hash_rate(pairs: Sequence[tuple[bytes, bytes]], seconds: float) -> tuple[int, float]:
+    """(ops, elapsed) of bare node hashes, in a plain loop: no per-call wrapper to inflate them."""
+    sha, prefix = hashlib.sha256, b"\x01"
+    ops = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for left, right in pairs:
+            sha(prefix + left + right).digest()
+        ops += len(pairs)
+        now = time.perf_counter()
+        if now >= deadline:
+            return ops, now - start
 
 
 def main(argv: list[str] | None = None) -> int:
