@@ -116,6 +116,8 @@ class _Fields:
         return value
 
     def done(self) -> None:
+        if self.obj.keys() <= self.members:
+            return
         unknown = self.obj.keys() - self.members
         if unknown:
             names = ", ".join(sorted(unknown))
@@ -357,7 +359,7 @@ def _content(f: _Fields) -> tuple[ContentItem, ...]:
     items = f.req("content", list)
     if not items:
         raise InvalidStatement("grant.content must list at least one item")
-    content = tuple(_content_item(obj, f"grant.content[{i}]") for i, obj in enumerate(items))
+    content = tuple([_content_item(obj, f"grant.content[{i}]") for i, obj in enumerate(items)])
     if len({c.sha256 for c in content}) != len(content):
         raise InvalidStatement("grant.content lists the same sha256 twice")
     return content
@@ -602,7 +604,7 @@ class SignedStatement:
         if statement_bytes is not None and statement_bytes != canonical:
             raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
         sigs = tuple(signatures)
-        statement.check_signature_keys(tuple(s.public_key for s in sigs))
+        statement.check_signature_keys(tuple([s.public_key for s in sigs]))
         for sig in sigs:
             sig.public_key.verify(STATEMENT_SIGNING_CONTEXT, canonical, sig.signature)
         assert isinstance(body, dict)
