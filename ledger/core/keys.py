@@ -89,6 +89,16 @@ class PublicKey:
                 pass  # refused: decode again below, for the error worded with `what`
         return cls(b64_decode(text, size=PUBLIC_KEY_SIZE, what=what))
 
+    @classmethod
+    def from_raw(cls, raw: bytes) -> PublicKey:
+        """``PublicKey(raw)``, from the same kind of cache as ``from_b64`` (refusals not cached).
+
+        Raises InvalidKey as the constructor does.
+        """
+        if cls is PublicKey and type(raw) is bytes:
+            return _public_key_from_raw(raw)
+        return cls(raw)
+
     @property
     def b64(self) -> str:
         return b64_encode(self.raw)
@@ -115,6 +125,12 @@ def _public_key_from_b64(text: str) -> PublicKey:
     """``PublicKey.from_b64`` for one text, remembered: loading and checking a key costs several
     microseconds, a noticeable share of verifying a statement signed by a known party."""
     return PublicKey(b64_decode(text, size=PUBLIC_KEY_SIZE, what="public key"))
+
+
+@functools.lru_cache(maxsize=PUBLIC_KEY_CACHE_SIZE)
+def _public_key_from_raw(raw: bytes) -> PublicKey:
+    """``PublicKey.from_raw`` for one key, remembered (leaves carry raw keys)."""
+    return PublicKey(raw)
 
 
 class SigningKey:

@@ -125,6 +125,17 @@ def test_from_b64_reuses_a_loaded_key() -> None:
     assert PublicKey.from_b64(key.b64).key_id == key.key_id
 
 
+def test_from_raw_reuses_a_loaded_key_and_refuses_as_the_constructor() -> None:
+    key = seeded_key(6).public_key
+    first = PublicKey.from_raw(key.raw)
+    assert first == key
+    assert PublicKey.from_raw(bytes(key.raw)) is first
+    identity = bytes.fromhex(SMALL_ORDER["order-1-identity"])
+    for raw in (identity, identity, b"\x07" * 31):  # a refusal is never remembered
+        with pytest.raises(InvalidKey):
+            PublicKey.from_raw(raw)
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
