@@ -8,6 +8,7 @@ raw public keys travel on the wire. No I/O here except the explicit PEM file hel
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .encoding import b64_decode, b64_encode, hex_decode, sha256
-from .errors import BadSignature, InvalidKey
+from .errors import BadSignature, InvalidEncoding, InvalidKey
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+#: Canonical base64 of 32 bytes: 43 characters and one "=".
+_PUBLIC_KEY_B64_LENGTH = 44
+#: How many keys ``PublicKey.from_b64`` keeps loaded (least recently used ones are dropped).
+PUBLIC_KEY_CACHE_SIZE = 4096
 
 # OpenSSL loads any 32 bytes as a public key, and for a small-order key such as the identity point
 # it accepts R = identity, S = 0 as a signature over every message: such a key binds no secret and
@@ -71,7 +76,28 @@ class PublicKey:
 
     @classmethod
     def from_b64(cls, text: object, what: str = "public key") -> PublicKey:
+        """The key written as canonical base64 of its 32 raw bytes.
+
+        Raises InvalidEncoding (not base64 of 32 bytes) or InvalidKey (see the constructor). Keys
+        read before come from a cache: the same text always yields an equal, immutable key, and
+        a refused text is never cached, so the cache changes speed only.
+        """
+        if cls is PublicKey and type(text) is str and len(text) == _PUBLIC_KEY_B64_LENGTH:
+            try:
+                return _public_key_from_b64(text)
+            except (InvalidEncoding, InvalidKey):
+                pass  # refused: decode again below, for the error worded with `what`
         return cls(b64_decode(text, size=PUBLIC_KEY_SIZE, what=what))
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> PublicKey:
+        """``PublicKey(raw)``, from the same kind of cache as ``from_b64`` (refusals not cached).
+
+        Raises InvalidKey as the constructor does.
+        """
+        if cls is PublicKey and type(raw) is bytes:
+            return _public_key_from_raw(raw)
+        return cls(raw)
 
     @property
     def b64(self) -> str:
@@ -92,6 +118,19 @@ class PublicKey:
         except BadSignature:
             return False
         return True
+
+
+@functools.lru_cache(maxsize=PUBLIC_KEY_CACHE_SIZE)
+def _public_key_from_b64(text: str) -> PublicKey:
+    """``PublicKey.from_b64`` for one text, remembered: loading and checking a key costs several
+    microseconds, a noticeable share of verifying a statement signed by a known party."""
+    return PublicKey(b64_decode(text, size=PUBLIC_KEY_SIZE, what="public key"))
+
+
+@functools.lru_cache(maxsize=PUBLIC_KEY_CACHE_SIZE)
+def _public_key_from_raw(raw: bytes) -> PublicKey:
+    """``PublicKey.from_raw`` for one key, remembered (leaves carry raw keys)."""
+    return PublicKey(raw)
 
 
 class SigningKey:

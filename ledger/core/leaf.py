@@ -173,7 +173,7 @@ def parse_leaf(data: bytes) -> Leaf:
 
 def _signature(public_key: bytes, signature: bytes) -> Signature:
     try:
-        key = PublicKey(public_key)
+        key = PublicKey.from_raw(public_key)
     except LedgerError as e:
         raise MalformedLeaf(f"leaf holds an invalid public key: {e.message}") from e
     return Signature(key, signature)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import stat
 from pathlib import Path
@@ -114,6 +115,50 @@ def test_small_order_and_non_canonical_public_keys_are_refused(
     raw[31] |= sign_bit
     with pytest.raises(InvalidKey):
         PublicKey(bytes(raw))
+
+
+def test_from_b64_reuses_a_loaded_key() -> None:
+    key = seeded_key(5).public_key
+    first = PublicKey.from_b64(key.b64)
+    assert first == key
+    assert PublicKey.from_b64(key.b64) is first  # loaded once, then remembered
+    assert PublicKey.from_b64(key.b64).key_id == key.key_id
+
+
+def test_from_raw_reuses_a_loaded_key_and_refuses_as_the_constructor() -> None:
+    key = seeded_key(6).public_key
+    first = PublicKey.from_raw(key.raw)
+    assert first == key
+    assert PublicKey.from_raw(bytes(key.raw)) is first
+    identity = bytes.fromhex(SMALL_ORDER["order-1-identity"])
+    for raw in (identity, identity, b"\x07" * 31):  # a refusal is never remembered
+        with pytest.raises(InvalidKey):
+            PublicKey.from_raw(raw)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "match"),
+    [
+        pytest.param(
+            _b64(bytes.fromhex(SMALL_ORDER["order-1-identity"])), InvalidKey, "small-order"
+        ),
+        pytest.param(_b64(b"\x07" * 32)[:-2] + "B=", InvalidEncoding, "signer: .* not canonical"),
+        pytest.param(_b64(b"\x07" * 31), InvalidEncoding, "signer: .* 32 bytes"),
+        pytest.param(_b64(b"\x07" * 33), InvalidEncoding, "signer: .* 32 bytes"),
+        pytest.param("!" * 44, InvalidEncoding, "signer: .* not valid"),
+        pytest.param(b"A" * 44, InvalidEncoding, "signer: .* base64 text"),
+    ],
+)
+def test_from_b64_refuses_every_time_in_the_callers_words(
+    text: object, error: type[Exception], match: str
+) -> None:
+    for _ in range(2):  # a refusal is never remembered
+        with pytest.raises(error, match=match):
+            PublicKey.from_b64(text, "signer: public key")
 
 
 def test_identity_key_forgery_is_refused_at_the_door() -> None:

@@ -12,7 +12,7 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -24,6 +24,12 @@ from ledger.core.encoding import sha256
 from ledger.core.errors import BadSignature, InvalidStatement, LedgerError, MalformedJSON
 from ledger.core.keys import SigningKey, key_id
 from ledger.core.statements import (
+    _CONSIDERATION_MEMBERS,
+    _CONTENT_ITEM_MEMBERS,
+    _ENVELOPE_MEMBERS,
+    _SIGNATURE_MEMBERS,
+    _STATEMENT_MEMBERS,
+    _TERMS_MEMBERS,
     STATEMENT_HASH_CONTEXT,
     STATEMENT_SIGNING_CONTEXT,
     Grant,
@@ -35,6 +41,7 @@ from ledger.core.statements import (
     SignedStatement,
     Statement,
     parse_statement,
+    parse_timestamp,
     statement_hash,
 )
 from tests.factories import T0, seeded_key
@@ -670,3 +677,78 @@ def test_from_bytes_rejects_non_strict_json(data: bytes) -> None:
     with pytest.raises(MalformedJSON) as exc:
         SignedStatement.from_bytes(data)
     assert exc.value.code == "malformed_json"
+
+
+# --- What the fast paths rest on ------------------------------------------------------------------
+
+
+class _Recording(dict[str, Any]):
+    """A JSON object that remembers which members its parser looked up."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        super().__init__(value)
+        self.looked_up: set[str] = set()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.looked_up.add(name)
+        return super().get(name, default)
+
+
+def _recording(value: Any, out: list[_Recording]) -> Any:
+    if isinstance(value, dict):
+        obj = _Recording({k: _recording(v, out) for k, v in value.items()})
+        out.append(obj)
+        return obj
+    if isinstance(value, list):
+        return [_recording(v, out) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("kind", SIGNERS)
+def test_every_member_of_a_statement_is_read(kind: str) -> None:
+    # _Fields lets through, unchecked, exactly the member names it is given: safe only if the
+    # parser reads each of them. Between them the valid statements hold every optional member.
+    objects: list[_Recording] = []
+    envelope = _recording(valid_statements()[kind].to_json(), objects)
+    SignedStatement.from_json(envelope)
+    body = envelope["statement"]
+    expected = [(envelope, _ENVELOPE_MEMBERS), (body, _STATEMENT_MEMBERS[body["type"]])]
+    expected += [(sig, _SIGNATURE_MEMBERS) for sig in envelope["signatures"]]
+    if body["type"] == "grant":
+        expected += [(item, _CONTENT_ITEM_MEMBERS) for item in body["content"]]
+        expected += [(body["terms"], _TERMS_MEMBERS)]
+        expected += [(body["terms"]["consideration"], _CONSIDERATION_MEMBERS)]
+    assert len(expected) == len(objects)
+    for obj, members in expected:
+        assert obj.looked_up == members
+        assert obj.keys() <= members
+
+
+def _timestamp_by_constructor(text: str) -> datetime | None:
+    """The former parse_timestamp after its pattern check: datetime() from the digit fields."""
+    fields = (text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19])
+    try:
+        return datetime(*map(int, fields), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("year", ["0000", "0001", "1900", "2024", "2026", "9999"])
+def test_parse_timestamp_agrees_with_the_datetime_constructor(year: str) -> None:
+    # Every month and day 00..99 at one time of day, and every time of day 00..99 on a leap day.
+    texts = [f"{year}-{m:02}-{d:02}T12:30:30Z" for m in range(100) for d in range(100)]
+    texts += [
+        f"{year}-02-29T{h:02}:{m:02}:{s:02}Z"
+        for h in range(100)
+        for m in (0, 59, 60, 99)
+        for s in range(100)
+    ]
+    for text in texts:
+        expected = _timestamp_by_constructor(text)
+        if expected is None:
+            with pytest.raises(InvalidStatement, match="not a real date and time"):
+                parse_timestamp(text)
+        else:
+            parsed = parse_timestamp(text)
+            assert parsed == expected, text
+            assert parsed.tzinfo is UTC
