@@ -21,6 +21,8 @@ from ledger.core.keys import SigningKey
 from ledger.core.leaf import check_chain, parse_leaf
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
+from ledger.repository import MULTI_ROW_MAX
+from ledger.service import Appended
 from tests.http.conftest import (
     BUYER,
     CREATOR,
@@ -134,6 +136,36 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
     # Committed together: one checkpoint for the three, none for the sizes in between.
     assert state.checkpoints == 1
     assert client.get("/v1/checkpoint?tree_size=1").status_code == 404
+
+
+def test_a_large_batch_is_stored_whole_and_proven(client: FlaskClient) -> None:
+    # More rows per table than the storage layer puts into one multi-row INSERT (PostgreSQL then
+    # takes the driver's executemany path): entries, keys, tree hashes and grant contents; read
+    # back and proven over HTTP.
+    n = MULTI_ROW_MAX + 36
+    keys = [SigningKey.generate() for _ in range(n)]
+    statements = [builders.party_register(k, f"bulk {i}") for i, k in enumerate(keys)]
+    items = [builders.Item(hashlib.sha256(bytes([i % 256, i // 256])).hexdigest(), 100 + i, 10)
+             for i in range(n)]  # fmt: skip
+    grant = builders.grant(keys[0], keys[1].key_id, str(uuid.uuid4()), items, builders.TermsSpec())
+    service = client.application.extensions["ledger"].service  # beyond this app's batch limit
+    for batch in (statements, [grant]):
+        assert all(isinstance(r, Appended) for r in service.append(batch))
+    size = client.get("/v1/log").get_json()["tree_size"]
+    assert size == n + 1
+    root = _signed_root(client, size)
+    for seq in range(size):
+        entry = client.get(f"/v1/entries/{seq}").get_json()
+        leaf_hash = bytes.fromhex(entry["leaf_hash"])
+        assert hashlib.sha256(b"\x00" + b64decode(entry["leaf"])).digest() == leaf_hash
+        proof = client.get(f"/v1/proofs/inclusion?seq={seq}&tree_size={size}").get_json()
+        merkle.verify_inclusion(seq, size, leaf_hash, [bytes.fromhex(h) for h in proof["hashes"]],
+                                root)  # fmt: skip
+    for k in (keys[0], keys[-1]):
+        assert client.get(f"/v1/parties/{k.key_id}").status_code == 200
+    for item in (items[0], items[-1]):
+        found = client.get(f"/v1/content/{item.sha256}").get_json()
+        assert [g["seq"] for g in found["grants"]] == [n], found
 
 
 def test_batch_with_only_refusals_writes_nothing(app: Flask, client: FlaskClient) -> None:
