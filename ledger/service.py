@@ -583,14 +583,16 @@ class GroupCommitter:
                 del self._queue[: self.max_batch]
             return [s.signed for s in taken]
 
-        results: list[Result] = []
+        results: list[Result] | None = None
+        failure: LedgerError = Unavailable("the append failed; nothing was written")
         try:
             _, results = self.service.append_taken(take)
         except LedgerError as e:
-            results = [e] * len(taken)
-        finally:  # even on a bug: a taken slot without a result would be waited for forever
-            results += [Unavailable("the append failed; nothing was written")] * (
-                len(taken) - len(results)
-            )
+            failure = e
+        finally:  # even on a bug: a slot left without a result would be waited for forever
+            if results is None:
+                if not taken:  # failed before the lock (e.g. no database): fail what waits now
+                    take()
+                results = [failure] * len(taken)
             for slot, result in zip(taken, results, strict=True):
                 slot.result = result

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from ledger.config import Config
 from ledger.core import builders
@@ -123,6 +124,17 @@ def drop_pg_database(name: str) -> None:
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+def break_database(app: Flask, database_url: str) -> None:
+    """Make the log's database go away under the running app (a real outage, not a mock)."""
+    app.extensions["ledger"].db.dispose()
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{url.database}{suffix}").unlink(missing_ok=True)
+    else:
+        drop_pg_database(str(url.database))  # WITH (FORCE): open connections are cut
 
 
 @pytest.fixture(scope="session")

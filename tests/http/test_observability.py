@@ -18,11 +18,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.engine import make_url
 
 from ledger.core import builders
 from ledger.core.keys import SigningKey
-from tests.conftest import drop_pg_database
+from tests.conftest import break_database
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -57,17 +56,6 @@ def sample(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 def _register() -> dict[str, Any]:
     return builders.party_register(SigningKey.generate(), "observed").to_json()
-
-
-def break_database(app: Flask, database_url: str) -> None:
-    """Make the log's database go away under the running app (a real outage, not a mock)."""
-    app.extensions["ledger"].db.dispose()
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{url.database}{suffix}").unlink(missing_ok=True)
-    else:
-        drop_pg_database(str(url.database))  # WITH (FORCE): open connections are cut
 
 
 # --- one access line per request, with the request id -------------------------------------------

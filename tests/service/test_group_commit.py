@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
+from flask import Flask
+
 from ledger import repository as repo
 from ledger.core import builders
-from ledger.core.errors import KeyAlreadyRegistered, LedgerError
+from ledger.core.errors import KeyAlreadyRegistered, LedgerError, Unavailable
 from ledger.core.keys import SigningKey
 from ledger.service import Appended, GroupCommitter, LogService
+from tests.conftest import break_database
 
 
 def test_concurrent_appends_are_grouped_and_each_gets_its_result(service: LogService) -> None:
@@ -82,3 +85,28 @@ def test_statements_queued_while_another_writer_holds_the_lock_share_one_transac
     assert all(isinstance(r, Appended) for r in results), results
     assert {r.tree_size for r in results if isinstance(r, Appended)} == {len(statements)}
     assert sorted(r.seq for r in results if isinstance(r, Appended)) == list(range(12))
+
+
+def test_without_a_database_every_waiting_caller_gets_unavailable(
+    app: Flask, service: LogService, database_url: str
+) -> None:
+    # The leader fails before it could take a batch (no connection); it must fail the waiting
+    # statements, not leave them queued for another leader that fails the same way, forever.
+    committer = GroupCommitter(service)
+    break_database(app, database_url)
+    errors: list[BaseException | None] = [None] * 8
+
+    def worker(i: int) -> None:
+        try:
+            committer.append_one(builders.party_register(SigningKey.generate(), f"gone {i}"))
+        except BaseException as e:
+            errors[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(errors))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "callers still waiting"
+    assert all(isinstance(e, Unavailable) for e in errors), errors
+    assert committer.queued() == 0
