@@ -78,6 +78,17 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads of what never changes once published (stored hashes, checkpoints) need no
+        # snapshot: on PostgreSQL they skip BEGIN and COMMIT, two of a proof's four round trips.
+        # SQLite has no round trips to save and keeps its (deferred) transaction.
+        self.immutable_read_session = (
+            self.read_session
+            if self.is_sqlite
+            else sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
         self._write_session = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )

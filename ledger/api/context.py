@@ -46,6 +46,17 @@ def read_session() -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def immutable_read_session() -> Iterator[Session]:
+    """For reads that need no snapshot: each query reads rows that never change once written.
+
+    Proofs and checkpoints qualify: a tree size is first checked against the published size (a
+    log only grows), and everything stored for a published size is immutable.
+    """
+    with ledger().db.immutable_read_session() as session, session.begin():
+        yield session
+
+
 def hex64(value: str, name: str) -> str:
     """A 64-hex-digit path parameter in its one spelling, lowercase; 400 otherwise."""
     if not _HEX64.fullmatch(value):

@@ -8,7 +8,7 @@ from flask import Response
 from flask.views import MethodView
 
 from .. import queries
-from .context import ledger, read_session
+from .context import immutable_read_session, ledger
 from .parsing import Blueprint
 from .schemas import (
     CheckpointArgs,
@@ -28,7 +28,7 @@ class Log(MethodView):
     def get(self) -> dict[str, Any]:
         """The log's origin, verifier key and latest signed tree size and root."""
         lg = ledger()
-        with read_session() as session:
+        with immutable_read_session() as session:
             return queries.log_info(session, lg.origin, lg.verifier_key)
 
 
@@ -38,7 +38,7 @@ class CheckpointView(MethodView):
     @blp.response(200, content_type="text/plain; charset=utf-8", description="a C2SP signed note")
     def get(self, args: dict[str, int]) -> Response:
         """The latest signed checkpoint, or the one issued at ``tree_size``."""
-        with read_session() as session:
+        with immutable_read_session() as session:
             note = queries.checkpoint_note(session, args.get("tree_size"))
         return Response(note, mimetype="text/plain", content_type="text/plain; charset=utf-8")
 
@@ -49,7 +49,7 @@ class InclusionProof(MethodView):
     @blp.response(200, InclusionProofSchema)
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """RFC 9162 inclusion proof of entry ``seq`` in the tree of size ``tree_size``."""
-        with read_session() as session:
+        with immutable_read_session() as session:
             sizes = ledger().published_sizes
             return queries.inclusion_proof(session, args["seq"], args.get("tree_size"), sizes)
 
@@ -60,6 +60,6 @@ class ConsistencyProof(MethodView):
     @blp.response(200, ConsistencyProofSchema)
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """RFC 9162 consistency proof between tree sizes ``first`` and ``second``."""
-        with read_session() as session:
+        with immutable_read_session() as session:
             sizes = ledger().published_sizes
             return queries.consistency_proof(session, args["first"], args.get("second"), sizes)
