@@ -461,14 +461,14 @@ def verify_bundle(
     and its checkpoint's cosignatures against the witness ``policy`` when one is given.
 
     Never raises for any input: every problem is a ``Failure`` in the report. The cyclic
-    garbage collector is paused meanwhile (``_gc_paused``).
+    garbage collector is paused meanwhile (``gc_paused``).
     """
-    with _gc_paused():
+    with gc_paused():
         return _verify_bundle(bundle, log_key, check, policy)
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for the duration, then restore its state.
 
     Verifying allocates a few container objects per entry and keeps most of them (the leaves and
