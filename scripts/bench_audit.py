@@ -170,6 +170,9 @@ def report(n: int, result: dict[str, Any], load_seconds: float) -> None:
     }  # fmt: skip
     print(f"{'CPU per entry':<22} " + ", ".join(f"{k} {v / n * 1e6:.0f} us" for k, v in per.items())
           + f"  (the target leaves {2e6 / TARGET_RATE:.0f} us on 2 cores)")  # fmt: skip
+    busy = sum(per.values()) / audit["seconds"]
+    print(f"{'cores busy':<22} {busy:>10.2f} of {os.cpu_count()} on average during the audit "
+          "(server, PostgreSQL, auditor and its workers)")  # fmt: skip
     print(
         f"{'audit peak RSS':<22} {result['rss_peak_mib']:>10,.1f} MiB auditor, "
         f"{result['worker_rss_peak_mib']:,.1f} MiB largest worker  (flat: compare sizes)"
