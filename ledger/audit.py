@@ -1,7 +1,7 @@
 """The full audit of a log from its HTTP API: every entry, every link, the root, the signed head.
 
 ``LogAuditor(source, verifier).audit()`` streams the whole log (``GET /v1/entries`` pages) and
-checks, in log order, with the pure core only (docs/FORMAT.md §8, steps 1-4):
+checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.md §8, steps 1-4):
 
 1. the latest checkpoint verifies under the log key (given, or learnt from ``/v1/log`` on first
    use, see ``resolve_log_key``) and names the log's origin;
@@ -20,12 +20,15 @@ a consistency proof from the audited size, and the new entries (the chain contin
 
 The first failure ends the audit and is reported with a stable ``code`` (``FailureCode``) and
 the first bad ``seq`` (or tree size). Entries are checked in ``workers`` processes (signature
-verification dominates); the chain and the tree are folded in order in this process. Server and
+verification dominates; it uses PyNaCl when installed, ``ledger/sigverify.py``, and the cyclic
+garbage collector is paused while a page is checked); the chain and the tree are folded in order
+in this process. Server and
 network errors raise ``ServerError``: a failure to fetch is not a verification failure.
 """
 
 from __future__ import annotations
 
+import binascii
 import functools
 import multiprocessing
 import time
@@ -38,13 +41,15 @@ from typing import Any, Protocol
 
 from .client import LogClient, ServerError, ServerRefused
 from .core import merkle
-from .core.auditing import CompactRange, check_part_signatures
+from .core.auditing import CompactRange, SignatureCheck, check_part_signatures
 from .core.checkpoint import Checkpoint, open_checkpoint
-from .core.encoding import b64_decode, b64_encode
+from .core.encoding import b64_decode
 from .core.errors import AuditFailed, BadSignature, LedgerError, MalformedLeaf, NotFound
+from .core.evidence import gc_paused, parse_leaf_with
 from .core.leaf import GENESIS_PREV_HASH, format_log_time, leaf_hash, parse_leaf, split_leaf
 from .core.note import NoteVerifier
 from .core.statements import statement_hash
+from .sigverify import signature_check
 
 DEFAULT_PAGE_SIZE = 1000
 
@@ -205,11 +210,14 @@ class EntryProblem(Exception):
         self.header = header
 
 
-def check_leaf(position: int, leaf: bytes, *, strict: bool = False) -> LeafFacts:
+def check_leaf(
+    position: int, leaf: bytes, *, strict: bool = False, check: SignatureCheck | None = None
+) -> LeafFacts:
     """Check one leaf on its own (framing, seq, signatures; ``strict``: the statement too).
 
-    The chain link and time order need the previous entry: ``ChainState.link`` checks them.
-    Raises ``EntryProblem``. No I/O.
+    Signatures are verified with ``check`` (``ledger.sigverify``), or ``cryptography`` when it
+    is None. The chain link and time order need the previous entry: ``ChainState.link`` checks
+    them. Raises ``EntryProblem``. No I/O.
     """
     try:
         parts = split_leaf(leaf)
@@ -219,7 +227,12 @@ def check_leaf(position: int, leaf: bytes, *, strict: bool = False) -> LeafFacts
     if parts.seq != position:
         raise EntryProblem(FailureCode.SEQ_MISMATCH, f"the leaf says seq {parts.seq}", header)
     try:
-        body = dict(parse_leaf(leaf).signed.body) if strict else check_part_signatures(parts)
+        if not strict:
+            body = check_part_signatures(parts, check)
+        elif check is None:
+            body = dict(parse_leaf(leaf).signed.body)
+        else:  # parse_leaf's checks, with the faster primitive (tests/core/test_evidence_paths)
+            body = dict(parse_leaf_with(leaf, check).signed.body)
     except (BadSignature, MalformedLeaf) as e:
         raise EntryProblem(FailureCode.SIGNATURE_INVALID, e.message, header) from e
     except LedgerError as e:
@@ -245,12 +258,10 @@ def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
         if entry.get(name) != actual:
             message = f"listed {name} {entry.get(name)} is not the leaf's ({actual})"
             raise EntryProblem(code, message, header)
-    signatures = [
-        {"public_key": b64_encode(k), "signature": b64_encode(s)} for k, s in facts.signatures
-    ]
+    signatures = [{"public_key": _b64(k), "signature": _b64(s)} for k, s in facts.signatures]
     for name, value in (
         ("type", facts.body.get("type")),
-        ("integrated_at", format_log_time(facts.integrated_at)),
+        ("integrated_at", _log_time(facts.integrated_at)),
         ("statement", facts.body),
         ("signatures", signatures),
     ):
@@ -260,7 +271,31 @@ def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
             )
 
 
-def check_entry(position: int, entry: Any, *, strict: bool = False) -> LeafFacts:
+def _b64(data: bytes) -> str:
+    """``encoding.b64_encode``: standard base64 with padding."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+# Entries appended together share their log time: format each time once.
+_log_time = functools.lru_cache(maxsize=1024)(format_log_time)
+
+
+def _leaf_bytes(text: object) -> bytes:
+    """``encoding.b64_decode`` (canonical base64 only), without its regex pass: both accept
+    exactly the texts that are the encoding of what they decode to. Raises LedgerError."""
+    if type(text) is str:
+        try:
+            data = binascii.a2b_base64(text, strict_mode=True)
+            if binascii.b2a_base64(data, newline=False) == text.encode("ascii"):
+                return data
+        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
+            pass
+    return b64_decode(text, what="leaf")
+
+
+def check_entry(
+    position: int, entry: Any, *, strict: bool = False, check: SignatureCheck | None = None
+) -> LeafFacts:
     """Check one entry as ``GET /v1/entries`` lists it. Raises ``EntryProblem``."""
     if not isinstance(entry, dict):
         raise EntryProblem(FailureCode.LEAF_MALFORMED, "the listed entry is not an object")
@@ -272,10 +307,10 @@ def check_entry(position: int, entry: Any, *, strict: bool = False) -> LeafFacts
             )
         raise EntryProblem(FailureCode.SEQ_MISMATCH, f"listed with seq {listed!r}")
     try:
-        leaf = b64_decode(entry.get("leaf"), what="leaf")
+        leaf = _leaf_bytes(entry.get("leaf"))
     except LedgerError as e:
         raise EntryProblem(FailureCode.LEAF_MALFORMED, e.message) from e
-    facts = check_leaf(position, leaf, strict=strict)
+    facts = check_leaf(position, leaf, strict=strict, check=check)
     _check_listing(facts, entry)
     return facts
 
@@ -298,7 +333,13 @@ class PageResult:
     server_error: str | None = None
 
 
-def check_page(source: LogSource, start: int, limit: int, strict: bool) -> PageResult:
+def check_page(
+    source: LogSource,
+    start: int,
+    limit: int,
+    strict: bool,
+    check: SignatureCheck | None = None,
+) -> PageResult:
     """Fetch entries [start, start + limit) and check each on its own (``check_entry``)."""
     result = PageResult(start)
     try:
@@ -311,9 +352,18 @@ def check_page(source: LogSource, start: int, limit: int, strict: bool) -> PageR
         result.server_error = f"GET /v1/entries?start={start}: no list of entries"
         return result
     result.served = min(len(entries), limit)
-    for i, entry in enumerate(entries[:limit]):
+    with gc_paused():  # the page's objects live until it is done: nothing for the GC to find
+        _check_entries(result, entries[:limit], strict, check)
+    return result
+
+
+def _check_entries(
+    result: PageResult, entries: list[Any], strict: bool, check: SignatureCheck | None
+) -> None:
+    start = result.start
+    for i, entry in enumerate(entries):
         try:
-            facts = check_entry(start + i, entry, strict=strict)
+            facts = check_entry(start + i, entry, strict=strict, check=check)
         except EntryProblem as p:
             if p.header is not None:
                 result.prev_hashes.append(p.header[0])
@@ -324,20 +374,21 @@ def check_page(source: LogSource, start: int, limit: int, strict: bool) -> PageR
         result.statement_hashes.append(facts.statement_hash)
         result.prev_hashes.append(facts.prev_hash)
         result.times.append(facts.integrated_at)
-    return result
 
 
 _WORKER_SOURCE: LogSource | None = None
+_WORKER_CHECK: SignatureCheck | None = None
 
 
-def _init_worker(factory: Callable[[], LogSource]) -> None:
-    global _WORKER_SOURCE  # noqa: PLW0603 - one source per worker process, made once
+def _init_worker(factory: Callable[[], LogSource], accelerate: bool = True) -> None:
+    global _WORKER_SOURCE, _WORKER_CHECK  # noqa: PLW0603 - one per worker process, made once
     _WORKER_SOURCE = factory()
+    _WORKER_CHECK = signature_check(accelerate)[1]
 
 
 def _worker_page(start: int, limit: int, strict: bool) -> PageResult:
     assert _WORKER_SOURCE is not None
-    return check_page(_WORKER_SOURCE, start, limit, strict)
+    return check_page(_WORKER_SOURCE, start, limit, strict, _WORKER_CHECK)
 
 
 # --- in order: the chain and the tree ------------------------------------------------------------
@@ -388,7 +439,8 @@ class LogAuditor:
     that many spawned processes, each reading through its own ``source_factory()`` (picklable;
     default: a ``LogClient`` for ``source.base_url``). ``on_entry(seq, leaf_hash,
     statement_hash)`` is called in log order for every entry that passed, ``on_checkpoint(size)``
-    for every stored checkpoint verified (``all_checkpoints``).
+    for every stored checkpoint verified (``all_checkpoints``). Signatures are verified with
+    PyNaCl when it is installed, unless ``accelerate`` is False (``cryptography`` only).
     """
 
     def __init__(
@@ -403,6 +455,7 @@ class LogAuditor:
         all_checkpoints: bool = False,
         on_entry: OnEntry | None = None,
         on_checkpoint: Callable[[int], None] | None = None,
+        accelerate: bool = True,
     ) -> None:
         self.source = source
         self.verifier = verifier
@@ -413,6 +466,9 @@ class LogAuditor:
         self.all_checkpoints = all_checkpoints
         self.on_entry = on_entry
         self.on_checkpoint = on_checkpoint
+        self.accelerate = accelerate
+        #: The Ed25519 primitive (``ledger.sigverify``): PyNaCl when installed and allowed.
+        self.signatures, self.check = signature_check(accelerate)
         self.state = ChainState()
         self.head = Checkpoint(verifier.name, 0, merkle.EMPTY_ROOT)
         self.checkpoints_checked = 0
@@ -563,7 +619,9 @@ class LogAuditor:
         """Checked pages covering [start, end), in order, refetching the rest of short pages."""
         if start >= end:
             return
-        first = check_page(self.source, start, min(self.page_size, end - start), self.strict)
+        first = check_page(
+            self.source, start, min(self.page_size, end - start), self.strict, self.check
+        )
         size = self.page_size
         if 0 < first.served < min(size, end - start):
             size = first.served  # the server caps pages lower than we asked: use its size
@@ -576,7 +634,7 @@ class LogAuditor:
         """A page came back shorter than asked: fetch the rest here, failing on an empty one."""
         pos = page.start + page.served
         while pos < want:
-            rest = check_page(self.source, pos, want - pos, self.strict)
+            rest = check_page(self.source, pos, want - pos, self.strict, self.check)
             if rest.served == 0 and rest.server_error is None:
                 raise AuditStop(
                     Failure(FailureCode.ENTRY_MISSING, "the server serves no entry here", seq=pos)
@@ -591,7 +649,7 @@ class LogAuditor:
         starts = range(first.start + size, end, size)
         if self.workers <= 0 or len(starts) < 2:
             for s in starts:
-                yield check_page(self.source, s, min(size, end - s), self.strict)
+                yield check_page(self.source, s, min(size, end - s), self.strict, self.check)
             return
         yield from self._parallel_pages(starts, size, end)
 
@@ -600,7 +658,7 @@ class LogAuditor:
         ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(
             self.workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(self.source_factory,),
+            initargs=(self.source_factory, self.accelerate),
         )  # fmt: skip
         window: deque[Future[PageResult]] = deque()
         todo = iter(starts)

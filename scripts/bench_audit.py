@@ -13,6 +13,9 @@
 
     python scripts/bench_audit.py                               # PostgreSQL, 1,000,000 entries
     python scripts/bench_audit.py --db sqlite --entries 50000   # a quick correctness run
+
+``--keep`` keeps the loaded database and work directory (the key and ``bench-db.json``);
+``--reuse DIR`` then audits that database again without loading it (before/after comparisons).
 """
 
 from __future__ import annotations
@@ -167,6 +170,9 @@ def report(n: int, result: dict[str, Any], load_seconds: float) -> None:
     }  # fmt: skip
     print(f"{'CPU per entry':<22} " + ", ".join(f"{k} {v / n * 1e6:.0f} us" for k, v in per.items())
           + f"  (the target leaves {2e6 / TARGET_RATE:.0f} us on 2 cores)")  # fmt: skip
+    busy = sum(per.values()) / audit["seconds"]
+    print(f"{'cores busy':<22} {busy:>10.2f} of {os.cpu_count()} on average during the audit "
+          "(server, PostgreSQL, auditor and its workers)")  # fmt: skip
     print(
         f"{'audit peak RSS':<22} {result['rss_peak_mib']:>10,.1f} MiB auditor, "
         f"{result['worker_rss_peak_mib']:,.1f} MiB largest worker  (flat: compare sizes)"
@@ -189,12 +195,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-workers", type=int, default=nproc, help="gunicorn workers")
     p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     p.add_argument("--audit-workers", type=int, default=nproc, help="auditor processes")
+    p.add_argument("--reuse", type=Path, help="audit the database kept in this work directory")
     args = p.parse_args(argv)
     if min(args.entries, args.signers, args.server_workers, args.threads) < 1:
         p.error("counts must be positive")
     # bench_service.gunicorn reads these names
     args.workers, args.port = args.server_workers, 0
     return args
+
+
+def bench(
+    args: argparse.Namespace, workdir: Path, url: str, entries: int, load_seconds: float
+) -> None:
+    """Serve the loaded database and audit it in a fresh process; print the figures."""
+    with gunicorn(url, workdir, args.server_workers, args.threads) as server:
+        base = f"http://127.0.0.1:{server.base_port}"
+        info = LogClient(base).log_info()
+        meter = CpuMeter(server)
+        meter.begin()
+        result = audit_in_subprocess(base, info["verifier_key"], args.audit_workers)
+        result["cpu_server"] = meter.end()
+    report(entries, result, load_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,22 +225,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse_args(argv)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    if args.reuse is not None:
+        saved = json.loads((args.reuse / "bench-db.json").read_text())
+        bench(args, args.reuse, saved["url"], saved["entries"], saved["load_seconds"])
+        return 0
     workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-audit-"))
     try:
         with database(args.db, args.pg_url, args.keep, workdir) as url:
-            key_file = workdir / "log-key.pem"
-            load_seconds = load(url, key_file, args.entries, args.signers)
-            with gunicorn(url, workdir, args.server_workers, args.threads) as server:
-                base = f"http://127.0.0.1:{server.base_port}"
-                info = LogClient(base).log_info()
-                meter = CpuMeter(server)
-                meter.begin()
-                result = audit_in_subprocess(base, info["verifier_key"], args.audit_workers)
-                result["cpu_server"] = meter.end()
-            report(args.entries, result, load_seconds)
+            load_seconds = load(url, workdir / "log-key.pem", args.entries, args.signers)
+            saved = {"url": url, "entries": args.entries, "load_seconds": load_seconds}
+            (workdir / "bench-db.json").write_text(json.dumps(saved))
+            bench(args, workdir, url, args.entries, load_seconds)
     finally:
         if args.keep:
-            print(f"kept work directory {workdir}")
+            print(f"kept work directory {workdir} (--reuse {workdir} audits it again)")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -47,6 +47,11 @@ def add_audit_args(parser: argparse.ArgumentParser) -> None:
         help="processes verifying signatures (default: one per CPU, %(default)s)",
     )
     parser.add_argument("--page-size", type=int, default=1000, help="entries per request")
+    parser.add_argument(
+        "--no-accel",
+        action="store_true",
+        help="verify signatures with cryptography only (default: PyNaCl when installed)",
+    )
     parser.add_argument("--follow", action="store_true", help="keep auditing new checkpoints")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between polls")
     parser.add_argument(
@@ -95,6 +100,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         page_size=args.page_size,
         strict=args.strict,
         all_checkpoints=args.all_checkpoints,
+        accelerate=not args.no_accel,
     )
     report = auditor.audit()
     _print(args, report, "audit")
