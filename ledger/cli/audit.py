@@ -11,13 +11,19 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from ..audit import AuditReport, LogAuditor, resolve_log_key
-from ..core.errors import LedgerError
-from ..core.note import NoteVerifier
-from .common import EXIT_OK, EXIT_SERVER, EXIT_VERIFY, CliError, add_url_arg, client
+from .common import (
+    EXIT_OK,
+    EXIT_SERVER,
+    EXIT_VERIFY,
+    CliError,
+    add_url_arg,
+    client,
+    log_verifier,
+    read_log_key,
+)
 
 TOFU_WARNING = (
     "WARNING: no --log-key given: trusting the log key that the server itself serves at /v1/log "
@@ -60,36 +66,16 @@ def add_audit_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print reports as JSON lines")
 
 
-def load_vkey(value: str | None) -> str | None:
-    """``--log-key``: the vkey itself, or the path of a file holding it."""
-    if value is None:
-        return None
-    path = Path(value)
-    if "+" not in value or path.is_file():
-        try:
-            return path.read_text().strip()
-        except OSError as e:
-            raise CliError(f"--log-key: cannot read {value}: {e.strerror}") from e
-    return value
-
-
-def _verifier(vkey: str) -> NoteVerifier:
-    try:
-        return NoteVerifier.from_vkey(vkey)
-    except LedgerError as e:
-        raise CliError(f"--log-key: {e.message}") from e
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
     """Audit a whole log: every signature, chain link and the Merkle root against its checkpoint."""
     if args.workers < 0 or args.page_size < 1 or args.interval < 0:
         raise CliError("--workers, --page-size and --interval must not be negative")
-    vkey = load_vkey(args.log_key)
+    vkey = None if args.log_key is None else read_log_key(args.log_key)
     if args.database:
         return _database_audit(args, vkey)
     log = client(args)
     if vkey is not None:
-        _verifier(vkey)  # a usage error before any request
+        log_verifier(vkey)  # a usage error before any request
     verifier, tofu = resolve_log_key(log, vkey)
     if tofu:
         print(TOFU_WARNING.format(vkey=verifier.to_vkey()), file=sys.stderr, flush=True)
@@ -148,7 +134,7 @@ def _database_audit(args: argparse.Namespace, vkey: str | None) -> int:
     if args.follow:
         raise CliError("--follow works with a server, not --database")
     try:
-        report = audit_database(args.database, _verifier(vkey), strict=args.strict)
+        report = audit_database(args.database, log_verifier(vkey), strict=args.strict)
     except (SQLAlchemyError, ValueError) as e:
         print(f"ledger: cannot read the database: {e}", file=sys.stderr)
         return EXIT_SERVER

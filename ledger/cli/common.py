@@ -1,4 +1,5 @@
-"""What every subcommand shares: exit codes, the usage error, key loading, the server option."""
+"""What every subcommand shares: exit codes, the usage error, key loading, the server option,
+``--log-key``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from ..client import LogClient
 from ..core.errors import LedgerError
 from ..core.keys import SigningKey
+from ..core.note import NoteVerifier
 from ..core.policy import WitnessPolicy, parse_policy
 from ..files import atomic_write
 
@@ -35,6 +37,35 @@ def read_policy(path: str | None) -> WitnessPolicy | None:
         raise CliError(f"cannot read policy {path}: {e.strerror}") from e
     except LedgerError as e:
         raise CliError(f"policy {path}: {e.message}") from e
+
+
+def read_log_key(value: str) -> str:
+    """``--log-key``: the verifier key text itself, or the path of a file holding it (trimmed).
+
+    A value naming an existing file is read; anything else is taken as the key itself, which is
+    only parsed later (``log_verifier``, or the verifier that checks the bundle), so a bad key is
+    reported there. Raises CliError (usage) for a file that cannot be read.
+    """
+    path = Path(value)
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a vkey too long to be a file name, or holding a NUL
+        is_file = False
+    if not is_file:
+        return value
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else str(e)
+        raise CliError(f"--log-key: cannot read {value}: {reason}") from e
+
+
+def log_verifier(vkey: str) -> NoteVerifier:
+    """The log's verifier for a ``--log-key`` value's key text; CliError (usage) if malformed."""
+    try:
+        return NoteVerifier.from_vkey(vkey)
+    except LedgerError as e:
+        raise CliError(f"--log-key: {e.message}") from e
 
 
 def passphrase_from_env(var: str | None) -> bytes | None:

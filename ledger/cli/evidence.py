@@ -28,7 +28,6 @@ from ..core.evidence import (
     verify_bundle,
 )
 from ..core.licensing import check_use, parse_instant
-from ..core.note import NoteVerifier
 from ..manifest import read_manifest
 from ..sigverify import signature_check
 from ..tlog_proof import write_entry_proof
@@ -38,6 +37,8 @@ from .common import (
     CliError,
     add_url_arg,
     client,
+    log_verifier,
+    read_log_key,
     read_policy,
     write_output,
 )
@@ -52,10 +53,7 @@ def _log_key(args: argparse.Namespace, log: LogClient | None = None) -> str:
         if log is None:
             raise CliError("--log-key is required")
         return str(log.log_info()["verifier_key"])
-    path = Path(value)
-    if "+" not in value and path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    return value
+    return read_log_key(value)
 
 
 def _verify(bundle: object, args: argparse.Namespace, vkey: str) -> EvidenceReport:
@@ -198,11 +196,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 def _prove_entry(args: argparse.Namespace, log: LogClient) -> int:
     """``prove --entry SEQ``: the entry's c2sp.org/tlog-proof@v1 file, checked with the log key."""
-    vkey = _log_key(args, log)
-    try:
-        verifier = NoteVerifier.from_vkey(vkey)
-    except LedgerError as e:
-        raise CliError(f"--log-key: {e.message}") from e
+    verifier = log_verifier(_log_key(args, log))
     report = write_entry_proof(log, args.entry, args.out, verifier)
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")

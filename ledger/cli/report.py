@@ -14,20 +14,7 @@ from typing import Any
 
 from ..report import FORMATS, build_report, render
 from ..report.model import MAX_LISTED
-from .common import EXIT_OK, EXIT_VERIFY, CliError, read_policy, write_output
-
-
-def _read_log_key(value: str | None) -> str | None:
-    """``--log-key`` is the verifier key itself or a file holding it (one line)."""
-    if value is None:
-        return None
-    path = Path(value)
-    if "+" not in value and path.is_file():
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise CliError(f"cannot read the log key file {path}: {e}") from e
-    return value
+from .common import EXIT_OK, EXIT_VERIFY, CliError, read_log_key, read_policy, write_output
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -41,7 +28,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(
         data,
         bundle_name=bundle_path.name,
-        log_key=_read_log_key(args.log_key),
+        log_key=None if args.log_key is None else read_log_key(args.log_key),
         policy=read_policy(args.policy),
     )
     write_output(Path(args.out), render(report, fmt))

@@ -8,19 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import LedgerError
-from ..core.note import NoteVerifier
 from ..core.tlogproof import verify_proof
-from .common import EXIT_OK, CliError, read_policy
-
-
-def _log_verifier(vkey: str | None) -> NoteVerifier | None:
-    if vkey is None:
-        return None
-    try:
-        return NoteVerifier.from_vkey(vkey)
-    except LedgerError as e:
-        raise CliError(f"--log-key: {e.message}") from e
+from .common import EXIT_OK, CliError, log_verifier, read_policy
 
 
 def _read(path: str, what: str) -> bytes:
@@ -32,8 +21,7 @@ def _read(path: str, what: str) -> bytes:
 
 def cmd_verify_proof(args: argparse.Namespace) -> int:
     """Verify a proof file offline: log signature, witness quorum (with --policy), inclusion."""
-    verifier = _log_verifier(args.log_key)
-    assert verifier is not None  # --log-key is required
+    verifier = log_verifier(args.log_key)  # --log-key is required
     leaf = None if args.leaf is None else _read(args.leaf, "leaf")
     report = verify_proof(
         _read(args.file, "proof"), verifier, leaf=leaf, policy=read_policy(args.policy)

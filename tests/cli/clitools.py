@@ -1,5 +1,5 @@
-"""Helpers for the CLI tests: run the installed ``ledger`` command, build tiny MP4 files byte by
-byte, and a real HTTP proxy that can lie on behalf of the server behind it."""
+"""Helpers for the CLI tests: run the installed ``ledger`` command and build tiny MP4 files byte by
+byte (the lying proxy the CLI tests use is ``tests.proxy.LyingProxy``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import shutil
 import struct
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 
 # --- the command ----------------------------------------------------------------------------------
 
@@ -93,70 +87,3 @@ def mp4(
     moov = box(b"moov", mvhd(timescale, duration, version))
     mdat = box(b"mdat", media, large=large_mdat)
     return ftyp + (mdat + moov if moov_last else moov + mdat)
-
-
-# --- a server that lies ---------------------------------------------------------------------------
-
-#: ``lie(method, path, status, body) -> body``: rewrites the real server's answer.
-Lie = Callable[[str, str, int, bytes], bytes]
-
-
-class LyingProxy:
-    """A real HTTP proxy (http.server on a thread) in front of ``upstream``; while ``lie`` is set
-    it rewrites answers before they reach the client."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.lie: Lie | None = None
-        self.rewrite_path: Callable[[str], str] | None = None
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._forward("GET")
-
-            def do_POST(self) -> None:
-                self._forward("POST")
-
-            def _forward(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length) if length else None
-                path = proxy.rewrite_path(self.path) if proxy.rewrite_path else self.path
-                req = urllib.request.Request(proxy.upstream + path, data=data, method=method)
-                req.add_header("Content-Type", self.headers.get("Content-Type", "text/plain"))
-                try:
-                    with urllib.request.urlopen(req, timeout=60) as resp:
-                        status, ctype, body = resp.status, resp.headers["Content-Type"], resp.read()
-                except urllib.error.HTTPError as e:
-                    status, ctype, body = e.code, e.headers["Content-Type"], e.read()
-                if proxy.lie is not None:
-                    body = proxy.lie(method, self.path, status, body)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype or "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # keep the test output clean
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> LyingProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
