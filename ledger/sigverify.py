@@ -3,10 +3,11 @@
 Measured on the project machine (``scripts/bench_verify.py``), libsodium verifies about twice as
 fast as ``cryptography``'s OpenSSL backend, so the verifier uses it when PyNaCl is importable. It
 is an optional accelerator only: the pure core verifies with ``cryptography`` alone, and
-``ledger verify --no-accel`` forces that path. libsodium is at least as strict as OpenSSL (it also
-refuses small-order and non-canonical points), so switching can only turn a pass into a failure for
-deliberately malformed signatures, never the reverse. This module imports nothing but the core and,
-optionally, ``nacl``.
+``ledger verify --no-accel`` forces that path. libsodium is stricter than OpenSSL, the log's rule
+(docs/FORMAT.md §2.1): it also refuses small-order and non-canonical points, including a small-order
+R that any key holder can put into a signature the log accepts. So ``nacl_check`` confirms every
+refusal with ``cryptography``: it decides exactly as the log does, at libsodium's speed for valid
+signatures. This module imports nothing but the core and, optionally, ``nacl``.
 """
 
 from __future__ import annotations
@@ -97,14 +98,23 @@ _direct = _direct_check() if nacl_available() else None
 
 
 def nacl_check(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Ed25519 verification with libsodium (``crypto_sign_open``); requires PyNaCl.
+    """Ed25519 verification with libsodium (``crypto_sign_open``), deciding exactly as the log.
+
+    The log accepts a signature when ``cryptography`` (OpenSSL) does (docs/FORMAT.md §2.1).
+    libsodium accepts a subset of that: it also refuses, for instance, a signature whose R is a
+    point of small order, which OpenSSL's equation check lets through and which any registered
+    party can produce with its own key. So a refusal by libsodium is confirmed with
+    ``cryptography`` before it counts: valid signatures, the normal case, cost one libsodium
+    verification, and every answer equals OpenSSL's.
 
     Calls the C function directly when that passed its self-test (``_direct_check``), else
     through PyNaCl's public binding. Raises RuntimeError when PyNaCl is not installed.
     """
     if _direct is not None:
-        return bool(_direct(public_key, message, signature))
-    return _binding_check(public_key, message, signature)
+        ok = bool(_direct(public_key, message, signature))
+    else:
+        ok = _binding_check(public_key, message, signature)
+    return ok or cryptography_check(public_key, message, signature)
 
 
 def signature_check(accelerate: bool = True) -> tuple[str, SignatureCheck]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -236,3 +237,32 @@ def test_message_signed_is_domain_separated() -> None:
         assert check is not None
         assert check(raw, message, sig)
         assert not check(raw, parts.statement_bytes, sig)
+
+
+# --- libsodium is stricter than OpenSSL; the accelerated check must not be ----------------------
+
+_ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _small_order_r_signature(seed: int, message: bytes) -> tuple[bytes, bytes]:
+    """(public key, signature) where R is the identity point and S = k·a: OpenSSL's equation
+    [S]B = R + [k]A holds, libsodium refuses R for its small order. Any key holder can make one."""
+    key = seeded_key(seed)
+    h = hashlib.sha512(key.private_key.private_bytes_raw()).digest()
+    a = (int.from_bytes(h[:32], "little") & ((1 << 254) - 8)) | (1 << 254)
+    r = (1).to_bytes(32, "little")  # the identity point (0, 1)
+    public = key.public_key.raw
+    k = int.from_bytes(hashlib.sha512(r + public + message).digest(), "little") % _ED25519_L
+    return public, r + ((k * a) % _ED25519_L).to_bytes(32, "little")
+
+
+def test_the_accelerated_check_accepts_what_the_log_accepts() -> None:
+    message = STATEMENT_SIGNING_CONTEXT + b'{"a":1}'
+    public, signature = _small_order_r_signature(77, message)
+    assert cryptography_check(public, message, signature)  # the log's rule: it accepts
+    assert not sigverify._binding_check(public, message, signature)  # libsodium alone refuses
+    _, check = sigverify.signature_check()
+    assert check(public, message, signature)
+    assert sigverify.nacl_check(public, message, signature)
+    # and a signature that OpenSSL refuses stays refused
+    assert not sigverify.nacl_check(public, message + b" ", signature)
