@@ -7,8 +7,9 @@ InvalidParameter. Proofs come from the stored Merkle hashes (O(log n) indexed re
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,9 @@ class PublishedSizes:
 
     A log only grows (its tables are append-only, enforced by the database), so a tree size at
     or below one already seen is published; only a larger one, or "the latest", needs a read.
-    One per app (per database): never shared between logs.
+    One per app (per database): never shared between logs. Should the database behind the app
+    be behind what it has seen (a lagging replica, a database switched under a running node), a
+    stored hash is missing for a size taken on trust: ``recheck`` then reads the size again.
     """
 
     def __init__(self) -> None:
@@ -55,6 +58,28 @@ class PublishedSizes:
         if tree_size > size:
             raise InvalidParameter(f"tree_size {tree_size} is beyond the log's size {size}")
         return tree_size
+
+    def recheck(self, session: Session, tree_size: int, missing: repo.MissingTreeHash) -> NoReturn:
+        """A hash for ``tree_size`` was missing: forget what was seen and check the size again.
+
+        Raises InvalidParameter if the database has not published ``tree_size``, else re-raises
+        ``missing`` (then the store itself is damaged).
+        """
+        self.seen = 0
+        self.check(session, tree_size)
+        raise missing
+
+
+def _prove(
+    session: Session,
+    sizes: PublishedSizes,
+    tree_size: int,
+    prove: Callable[[repo.SessionHashReader], list[bytes]],
+) -> list[str]:
+    try:
+        return [h.hex() for h in prove(repo.SessionHashReader(session))]
+    except repo.MissingTreeHash as e:
+        sizes.recheck(session, tree_size, e)
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:
@@ -108,8 +133,8 @@ def inclusion_proof(
     size = sizes.check(session, tree_size)
     if seq >= size:
         raise InvalidParameter(f"seq {seq} is not in a tree of size {size}")
-    hashes = merkle.inclusion_proof(size, seq, repo.SessionHashReader(session))
-    return {"seq": seq, "tree_size": size, "hashes": [h.hex() for h in hashes]}
+    hashes = _prove(session, sizes, size, lambda r: merkle.inclusion_proof(size, seq, r))
+    return {"seq": seq, "tree_size": size, "hashes": hashes}
 
 
 def consistency_proof(
@@ -118,8 +143,8 @@ def consistency_proof(
     size2 = sizes.check(session, second)
     if first > size2:
         raise InvalidParameter(f"first ({first}) must not exceed second ({size2})")
-    hashes = merkle.consistency_proof(first, size2, repo.SessionHashReader(session))
-    return {"first": first, "second": size2, "hashes": [h.hex() for h in hashes]}
+    hashes = _prove(session, sizes, size2, lambda r: merkle.consistency_proof(first, size2, r))
+    return {"first": first, "second": size2, "hashes": hashes}
 
 
 def log_info(session: Session, origin: str, verifier_key: str) -> dict[str, Any]:

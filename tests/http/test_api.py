@@ -419,3 +419,22 @@ def test_entries_are_served_as_strict_json(client: FlaskClient, world: World) ->
     # What the API serves parses under the same strict rules it applies to what it receives.
     for path in ("/v1/log", f"/v1/entries/{world.grant_seq}", "/v1/entries?limit=10"):
         parse_json(client.get(path).get_data())
+
+
+def test_a_size_seen_on_a_bigger_database_is_refused_not_a_server_error(
+    client: FlaskClient, small_log: list[dict[str, Any]]
+) -> None:
+    # The app took tree sizes up to 1,000 on trust (as if its database had been switched for one
+    # that lags behind); a proof at a size the database has not published is still a 400.
+    n = len(small_log)
+    sizes = client.application.extensions["ledger"].published_sizes
+    sizes.seen = 1_000
+    for path in (
+        f"/v1/proofs/inclusion?seq=0&tree_size={n + 3}",
+        f"/v1/proofs/consistency?first=1&second={n + 3}",
+    ):
+        refused = client.get(path)
+        assert refused.status_code == 400, refused.get_json()
+        assert refused.get_json()["code"] == "invalid_parameter"
+    assert sizes.seen == n
+    assert client.get(f"/v1/proofs/inclusion?seq=0&tree_size={n}").status_code == 200
