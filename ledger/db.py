@@ -44,10 +44,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
-    # Rows inserted together go in as multi-row INSERT ... VALUES statements (SQLAlchemy's
-    # "insertmanyvalues", up to 1,000 rows each) rather than psycopg's executemany: measured on
-    # this project's tables, 2-3 times less CPU for the few rows of a group commit, and less for
-    # a batch of 1,000 too (scripts/bench_service.py).
+    # Rows inserted together go in as one multi-row INSERT ... VALUES statement (SQLAlchemy's
+    # "insertmanyvalues") rather than psycopg's executemany: 2-3 times less CPU for the few rows
+    # of a group commit. Large inserts (batches) take executemany after all: see
+    # repository.MULTI_ROW_MAX.
     engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
 
@@ -77,7 +77,14 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
-        self.read_session = sessionmaker(self.engine, expire_on_commit=False)
+        # One snapshot per read transaction: on PostgreSQL that takes REPEATABLE READ (READ
+        # COMMITTED, the default, takes one per statement); read-only, it can never fail.
+        self.read_session = sessionmaker(
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="REPEATABLE READ"),
+            expire_on_commit=False,
+        )
         # Reads of what never changes once published (stored hashes, checkpoints) need no
         # snapshot: on PostgreSQL they skip BEGIN and COMMIT, two of a proof's four round trips.
         # SQLite has no round trips to save and keeps its (deferred) transaction.
