@@ -65,7 +65,7 @@ EMPTY_ROOT = sha256(b"")
 _sha256 = hashlib.sha256  # bound once: the proof loops call it O(log n) times per proof
 #: SHA-256 with NODE_PREFIX already absorbed; the verification loops copy it and add the two
 #: children, which is about 10 % cheaper per node than hashing a fresh concatenation. Only ever
-#: copied, never updated (hashlib's copy() takes the object's lock, so threads may share it).
+#: copied, never updated after this line, so threads may share it.
 _NODE_HASH_STATE = hashlib.sha256(NODE_PREFIX)
 
 
