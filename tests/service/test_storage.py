@@ -4,8 +4,11 @@ and up again to the same schema."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +197,25 @@ def test_a_re_migrated_database_enforces_append_only_again(fresh_database_url: s
             assert conn.execute(sa.text("SELECT count(*) FROM tree_hashes")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_a_sqlite_connection_waits_for_another_ones_lock_to_set_wal(tmp_path: Path) -> None:
+    # gunicorn's workers start together: one may hold the fresh database's lock while another
+    # connects and sets the journal mode, which must wait for the lock, not fail the worker.
+    # (The busy handler covers this case; the WAL-recovery race that db._use_wal also retries
+    # could not be staged reliably in a test.)
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    engine = ledger_db.make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        assert str(mode).lower() == "wal"
+    finally:
+        release.join()
+        engine.dispose()
+        holder.close()
