@@ -28,7 +28,6 @@ network errors raise ``ServerError``: a failure to fetch is not a verification f
 
 from __future__ import annotations
 
-import binascii
 import functools
 import multiprocessing
 import time
@@ -43,7 +42,7 @@ from .client import LogClient, ServerError, ServerRefused
 from .core import merkle
 from .core.auditing import CompactRange, SignatureCheck, check_part_signatures
 from .core.checkpoint import Checkpoint, open_checkpoint
-from .core.encoding import b64_decode
+from .core.encoding import b64_decode, b64_encode
 from .core.errors import AuditFailed, BadSignature, LedgerError, MalformedLeaf, NotFound
 from .core.evidence import gc_paused, parse_leaf_with
 from .core.leaf import GENESIS_PREV_HASH, format_log_time, leaf_hash, parse_leaf, split_leaf
@@ -258,7 +257,9 @@ def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
         if entry.get(name) != actual:
             message = f"listed {name} {entry.get(name)} is not the leaf's ({actual})"
             raise EntryProblem(code, message, header)
-    signatures = [{"public_key": _b64(k), "signature": _b64(s)} for k, s in facts.signatures]
+    signatures = [
+        {"public_key": b64_encode(k), "signature": b64_encode(s)} for k, s in facts.signatures
+    ]
     for name, value in (
         ("type", facts.body.get("type")),
         ("integrated_at", _log_time(facts.integrated_at)),
@@ -271,26 +272,8 @@ def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
             )
 
 
-def _b64(data: bytes) -> str:
-    """``encoding.b64_encode``: standard base64 with padding."""
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
-
-
 # Entries appended together share their log time: format each time once.
 _log_time = functools.lru_cache(maxsize=1024)(format_log_time)
-
-
-def _leaf_bytes(text: object) -> bytes:
-    """``encoding.b64_decode`` (canonical base64 only), without its regex pass: both accept
-    exactly the texts that are the encoding of what they decode to. Raises LedgerError."""
-    if type(text) is str:
-        try:
-            data = binascii.a2b_base64(text, strict_mode=True)
-            if binascii.b2a_base64(data, newline=False) == text.encode("ascii"):
-                return data
-        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
-            pass
-    return b64_decode(text, what="leaf")
 
 
 def check_entry(
@@ -307,7 +290,7 @@ def check_entry(
             )
         raise EntryProblem(FailureCode.SEQ_MISMATCH, f"listed with seq {listed!r}")
     try:
-        leaf = _leaf_bytes(entry.get("leaf"))
+        leaf = b64_decode(entry.get("leaf"), what="leaf")
     except LedgerError as e:
         raise EntryProblem(FailureCode.LEAF_MALFORMED, e.message) from e
     facts = check_leaf(position, leaf, strict=strict, check=check)

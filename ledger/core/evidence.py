@@ -33,7 +33,6 @@ passes PyNaCl's when it is installed; see ``ledger/sigverify.py``). No I/O here.
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import functools
 import gc
@@ -250,18 +249,7 @@ def _parse_entry(obj: object, i: int) -> EvidenceEntry:
 
 
 def _leaf_bytes(text: object, where: str) -> bytes:
-    """``encoding.b64_decode`` (canonical standard base64 only), without its regex pass.
-
-    Both accept exactly the texts that are ``b64encode`` of the bytes they decode to: the
-    decisive check is the same round trip. Any refusal goes to ``b64_decode`` for its message.
-    """
-    if type(text) is str:
-        try:
-            data = binascii.a2b_base64(text, strict_mode=True)
-            if binascii.b2a_base64(data, newline=False) == text.encode("ascii"):
-                return data
-        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
-            pass
+    """Canonical standard base64 (``encoding.b64_decode``), refused as a malformed bundle."""
     try:
         return b64_decode(text, what=where)
     except LedgerError as err:
