@@ -10,18 +10,32 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import (
+    Dialect,
+    Engine,
+    Executable,
+    Insert,
+    Table,
+    create_engine,
+    event,
+    insert,
+    text,
+)
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import ClauseElement
 
 from .config import PROJECT_ROOT
 
@@ -138,8 +152,9 @@ class Database:
         with self._write_session() as session, session.begin():
             if self.is_sqlite:
                 session.connection()  # emits BEGIN IMMEDIATE now (SQLite's write lock), not lazily
-            else:
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+            else:  # BEGIN and the lock in one round trip
+                with Pipeline(session) as p:
+                    p.query(_APPEND_LOCK, {"k": APPEND_LOCK_KEY})
             yield session
 
     def ping(self) -> None:
@@ -148,6 +163,118 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
+class Rows:
+    """The rows a ``Pipeline`` query returned, as tuples: ``rows`` is set when the pipeline ran."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+
+class Pipeline:
+    """Statements sent to the database together, in order, in the session's transaction.
+
+    On PostgreSQL this is psycopg's pipeline mode: the statements (and the BEGIN of a transaction
+    not begun yet) travel in one round trip rather than one each, which is most of what a short
+    statement costs the append transaction, since every round trip is spent holding the append lock.
+    SQLite runs in process and has no round trips to save: there the statements run one by one
+    through SQLAlchemy. Either way they run when the ``with`` block ends, and query results can be
+    read then::
+
+        with Pipeline(session) as p:
+            head = p.query(select(...))
+            p.insert(table, rows)
+        head.rows
+
+    A database error surfaces as SQLAlchemy's ``DBAPIError`` subclass, as from ``Session.execute``,
+    and leaves the transaction to be rolled back. Parameters are passed to the driver as given, so
+    they must be of types the driver takes (no SQLAlchemy type conversion happens on PostgreSQL).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._conn = session.connection()
+        self._ops: list[tuple[Executable | Table, Any, Rows | None]] = []
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    def query(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> Rows:
+        out = Rows()
+        self._ops.append((stmt, params, out))
+        return out
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self._ops.append((table, rows, None))
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        if kind is None and self._ops:
+            if self._conn.dialect.name == "postgresql":
+                self._run_pipelined()
+            else:
+                self._run_one_by_one()
+
+    def _run_one_by_one(self) -> None:
+        for target, params, out in self._ops:
+            if isinstance(target, Table):
+                self._conn.execute(_insert(target), list(params))
+            else:
+                result = self._conn.execute(target, params)
+                if out is not None:
+                    out.rows = [tuple(r) for r in result]
+
+    def _run_pipelined(self) -> None:
+        dialect = self._conn.dialect
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        cursors: list[tuple[Any, Rows]] = []
+        sql = ""
+        try:
+            with driver.pipeline():
+                for target, params, out in self._ops:
+                    cur = driver.cursor()
+                    if isinstance(target, Table):
+                        sql = driver_insert(dialect, target)
+                        cur.executemany(sql, params)
+                    else:
+                        sql, fixed = _driver_sql(dialect, target)
+                        cur.execute(sql, {**fixed, **params} if params else fixed)
+                    if out is not None:
+                        cursors.append((cur, out))
+            for cur, out in cursors:
+                out.rows = cur.fetchall()
+        except dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
+
+
+@functools.cache
+def _driver_sql(dialect: Dialect, stmt: Executable) -> tuple[str, dict[str, Any]]:
+    """A statement compiled for the driver, and the values of the parameters it binds itself."""
+    compiled = cast(ClauseElement, stmt).compile(dialect=dialect)
+    return str(compiled), dict(compiled.params)
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return insert(table)
+
+
+@functools.cache
+def driver_insert(dialect: Dialect, table: Table) -> str:
+    """The INSERT of a whole row of ``table`` in the driver's parameter style, for executemany."""
+    return str(_insert(table).compile(dialect=dialect))
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -71,8 +71,9 @@ from .core.statements import (
     SignedStatement,
 )
 from .db import Database
+from .models import Checkpoint as CheckpointRow
+from .models import Entry, GrantContent, GrantEvent, Key, KeyEnd, TreeHash
 from .models import Grant as GrantRow
-from .models import GrantContent, GrantEvent, Key, KeyEnd
 
 
 class NotKeyOwner(StateError):
@@ -112,8 +113,9 @@ class GrantState:
 class StateView:
     """The derived state of the log as read in this transaction, plus this batch's own changes.
 
-    ``prefetch`` loads everything a batch refers to in a few IN queries; the rules then read and
-    update this in-memory view, so later statements of a batch see the effects of earlier ones.
+    ``seed`` takes what the append transaction read for a batch in one go
+    (``repository.read_for_append``); the rules then read and update this in-memory view, so later
+    statements of a batch see the effects of earlier ones. Anything not seeded is read on demand.
     """
 
     session: Session
@@ -121,25 +123,20 @@ class StateView:
     grants: dict[bytes, GrantState | None] = field(default_factory=dict)
     grant_ids: set[str] = field(default_factory=set)
 
-    def prefetch(self, batch: Sequence[SignedStatement]) -> None:
-        key_ids: set[str] = set()
-        grant_hashes: set[bytes] = set()
-        new_grant_ids: set[str] = set()
-        for signed in batch:
-            stmt = signed.statement
-            key_ids.add(stmt.signer)
-            if isinstance(stmt, KeyRotate):
-                key_ids.add(stmt.new_public_key.key_id)
-            elif isinstance(stmt, KeyRevoke):
-                key_ids.add(stmt.key_id)
-            elif isinstance(stmt, Grant):
-                key_ids.add(stmt.buyer)
-                new_grant_ids.add(stmt.grant_id)
-            elif isinstance(stmt, GrantAccept | GrantRevoke):
-                grant_hashes.add(bytes.fromhex(stmt.grant_hash))
-        self._load_keys(key_ids - self.keys.keys())
-        self._load_grants(grant_hashes - self.grants.keys())
-        self.grant_ids |= repo.existing_grant_ids(self.session, new_grant_ids)
+    def seed(self, reads: repo.AppendReads, wanted: Referenced) -> None:
+        for key_id in wanted.key_ids:
+            found = reads.keys.get(key_id)
+            self.keys[key_id] = (
+                None
+                if found is None
+                else KeyState(key_id, found[0], found[1], reads.key_ends.get(key_id))
+            )
+        for h in wanted.grant_hashes:
+            row = reads.grants.get(h)
+            self.grants[h] = (
+                None if row is None else _grant_state(row, reads.grant_events.get(row[0], set()))
+            )
+        self.grant_ids |= reads.taken_grant_ids
 
     def _load_keys(self, key_ids: set[str]) -> None:
         rows = repo.keys_by_id(self.session, key_ids)
@@ -173,17 +170,44 @@ class StateView:
         return grant_id in self.grant_ids or repo.get_grant(self.session, grant_id) is not None
 
 
-def _grant_state(row: Any, events: set[str]) -> GrantState:
+def _grant_state(row: Sequence[Any], events: set[str]) -> GrantState:
+    grant_id, statement_hash, creator_party, buyer_party, revocable, notice_days = row
     return GrantState(
-        grant_id=row.grant_id,
-        statement_hash=bytes(row.statement_hash),
-        creator_party=row.creator_party,
-        buyer_party=row.buyer_party,
-        revocable=row.revocable,
-        notice_days=row.notice_days,
+        grant_id=grant_id,
+        statement_hash=bytes(statement_hash),
+        creator_party=creator_party,
+        buyer_party=buyer_party,
+        revocable=bool(revocable),
+        notice_days=notice_days,
         accepted="accept" in events,
         revoked="revoke" in events,
     )
+
+
+@dataclass
+class Referenced:
+    """The keys, grants and grant ids a batch refers to: what its rules will look up."""
+
+    key_ids: set[str] = field(default_factory=set)
+    grant_hashes: set[bytes] = field(default_factory=set)
+    new_grant_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def by(cls, batch: Sequence[SignedStatement]) -> Referenced:
+        out = cls()
+        for signed in batch:
+            stmt = signed.statement
+            out.key_ids.add(stmt.signer)
+            if isinstance(stmt, KeyRotate):
+                out.key_ids.add(stmt.new_public_key.key_id)
+            elif isinstance(stmt, KeyRevoke):
+                out.key_ids.add(stmt.key_id)
+            elif isinstance(stmt, Grant):
+                out.key_ids.add(stmt.buyer)
+                out.new_grant_ids.add(stmt.grant_id)
+            elif isinstance(stmt, GrantAccept | GrantRevoke):
+                out.grant_hashes.add(bytes.fromhex(stmt.grant_hash))
+        return out
 
 
 # --- the rules -----------------------------------------------------------------------------------
@@ -445,15 +469,23 @@ class LogService:
             _log.exception("the commit hook failed (the append itself committed)")
 
     def _append_locked(self, session: Session, batch: Sequence[SignedStatement]) -> list[Result]:
-        last = repo.last_entry(session)
-        size = 0 if last is None else last.seq + 1
-        prev_hash = GENESIS_PREV_HASH if last is None else bytes(last.leaf_hash)
-        last_us = 0 if last is None else leaf_header(bytes(last.leaf)).integrated_at
+        wanted = Referenced.by(batch)
+        reads = repo.read_for_append(
+            session,
+            statement_hashes=[s.statement_hash for s in batch],
+            key_ids=wanted.key_ids,
+            grant_hashes=wanted.grant_hashes,
+            grant_ids=wanted.new_grant_ids,
+        )
+        last = reads.last
+        size = 0 if last is None else last[0] + 1
+        prev_hash = GENESIS_PREV_HASH if last is None else last[1]
+        last_us = 0 if last is None else leaf_header(last[2]).integrated_at
         now_us = max(self._clock() // 1000, last_us)
         now = datetime_from_micros(now_us)
-        existing = repo.seqs_of_statements(session, [s.statement_hash for s in batch])
+        existing = reads.existing
         state = StateView(session)
-        state.prefetch(batch)
+        state.seed(reads, wanted)
         results: list[Result] = []
         entry_rows: list[dict[str, Any]] = []
         index_rows: list[tuple[type, dict[str, Any]]] = []
@@ -492,22 +524,27 @@ class LogService:
         index_rows: list[tuple[type, dict[str, Any]]],
         now: datetime,
     ) -> None:
-        repo.append_entries(session, entry_rows)
-        by_model: dict[type, list[dict[str, Any]]] = {m: [] for m in _INDEX_INSERT_ORDER}
-        for model, row in index_rows:
-            by_model[model].append(row)
-        for model in _INDEX_INSERT_ORDER:  # parents before children, for the foreign keys
-            repo.add_rows(session, model, by_model[model])
         reader = repo.SessionHashReader(session)
         leaf_hashes = [r["leaf_hash"] for r in entry_rows]
         new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
         start = merkle.stored_hash_count(size)
-        repo.append_tree_hashes(session, start, new_hashes)
         reader.known.update({start + i: h for i, h in enumerate(new_hashes)})
         new_size = size + len(entry_rows)
+        # The root needs only hashes the reader has now (the new ones and the old border it read).
         root = merkle.tree_hash(new_size, reader)
         note = sign_checkpoint(Checkpoint(self.origin, new_size, root), self.signer)
-        repo.add_checkpoint(session, new_size, root, note, now)
+        by_model: dict[type, list[dict[str, Any]]] = {m: [] for m in _INDEX_INSERT_ORDER}
+        for model, row in index_rows:
+            by_model[model].append(row)
+        repo.insert_all(  # one round trip on PostgreSQL; parents before children (foreign keys)
+            session,
+            [
+                (Entry, entry_rows),
+                *((m, by_model[m]) for m in _INDEX_INSERT_ORDER),
+                (TreeHash, [{"idx": start + i, "hash": h} for i, h in enumerate(new_hashes)]),
+                (CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)]),
+            ],
+        )
 
 
 _INDEX_INSERT_ORDER: tuple[type, ...] = (Key, KeyEnd, GrantRow, GrantContent, GrantEvent)
