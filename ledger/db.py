@@ -60,12 +60,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
-    # Rows inserted together go in as one multi-row INSERT ... VALUES statement (SQLAlchemy's
-    # "insertmanyvalues") rather than psycopg's executemany: 2-3 times less CPU for the few rows
-    # of a group commit. Large inserts (batches) take executemany after all: see
-    # repository.MULTI_ROW_MAX.
-    engine.dialect.use_insertmanyvalues_wo_returning = True
+    _configure_postgresql(engine)
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    # psycopg prepares a statement run 5 times on a connection; PostgreSQL then may plan it once
+    # for any parameters (a "generic plan"). For our lookups by a list, ``= ANY($1)`` (see
+    # repository._Lookup), a generic plan cannot know how long the array is, and the ones chosen
+    # scanned whole small tables or bitmaps of large ones: PostgreSQL's CPU per single append
+    # almost doubled (scripts/bench_service.py: 705 against 409 us). Planning every execution for
+    # its parameters costs far less (261 us) and keeps parsing saved.
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -245,8 +255,11 @@ class Pipeline:
             with driver.pipeline():
                 for target, params, out in self._ops:
                     cur = driver.cursor()
-                    if isinstance(target, Table):
-                        sql = driver_insert(dialect, target)
+                    if isinstance(target, Table) and len(params) <= MULTI_ROW_MAX:
+                        sql, columns = _driver_insert_rows(dialect, target, len(params))
+                        cur.execute(sql, [row[c] for row in params for c in columns])
+                    elif isinstance(target, Table):
+                        sql = _driver_insert(dialect, target)
                         cur.executemany(sql, params)
                     else:
                         sql, fixed = _driver_sql(dialect, target)
@@ -257,6 +270,27 @@ class Pipeline:
                 out.rows = cur.fetchall()
         except dialect.loaded_dbapi.Error as e:
             raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
+
+
+#: Up to this many rows, an insert on PostgreSQL goes in as one multi-row INSERT statement; beyond
+#: it as the driver's executemany. psycopg parses a statement's placeholders in Python and caches
+#: the result only for short statements, so a 1,000-row INSERT would be parsed again on every
+#: batch, at more CPU than executemany costs for the same rows; for the few rows of a group commit,
+#: one statement is cheaper for both the client and the server (measured with an in-process
+#: profile and scripts/bench_service.py: executemany of 5 rows cost PostgreSQL ~70 % more CPU).
+MULTI_ROW_MAX = 64
+
+
+@functools.cache
+def _driver_insert_rows(dialect: Dialect, table: Table, count: int) -> tuple[str, tuple[str, ...]]:
+    """A ``count``-row INSERT of whole rows of ``table`` with positional parameters, and the
+    column names in the order each row's values are expected."""
+    columns = tuple(c.name for c in table.columns)
+    quote = dialect.identifier_preparer.quote
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    names = ", ".join(quote(c) for c in columns)
+    head = f"INSERT INTO {quote(table.name)} ({names}) VALUES "  # noqa: S608 - our own names
+    return head + ", ".join([row] * count), columns
 
 
 @functools.cache
@@ -272,7 +306,7 @@ def _insert(table: Table) -> Insert:
 
 
 @functools.cache
-def driver_insert(dialect: Dialect, table: Table) -> str:
+def _driver_insert(dialect: Dialect, table: Table) -> str:
     """The INSERT of a whole row of ``table`` in the driver's parameter style, for executemany."""
     return str(_insert(table).compile(dialect=dialect))
 

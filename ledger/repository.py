@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Insert, Row, Select, Table, any_, bindparam, func, insert, select
+from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .core.errors import LedgerError
-from .db import Pipeline, Rows, driver_insert
+from .db import Pipeline, Rows
 from .models import (
     Checkpoint,
     CosignedCheckpoint,
@@ -83,10 +83,6 @@ _GRANT_EVENTS_BY_HASH = _lookup(
     Grant.statement_hash,
     "hashes",
 )
-_INSERTS: dict[type, Insert] = {
-    model: insert(cast(Table, model.__table__))
-    for model in (Entry, TreeHash, Checkpoint, Key, KeyEnd, Grant, GrantContent, GrantEvent)
-}
 
 
 def _rows(session: Session, stmt: Any, params: Any = None) -> Any:
@@ -381,24 +377,9 @@ def grants_for_content(session: Session, sha256_hex: str) -> list[Grant]:
     return list(session.scalars(stmt))
 
 
-#: Up to this many rows, an insert goes in as one multi-row INSERT statement (on PostgreSQL:
-#: SQLAlchemy's "insertmanyvalues", see db.make_engine); beyond it as the driver's executemany.
-#: psycopg parses a statement's placeholders in Python and caches the result only for short
-#: statements, so a 1,000-row INSERT was re-parsed on every batch, at more CPU than executemany's
-#: pipeline costs for the same rows; for the few rows of a group commit, one statement is cheaper
-#: (measured with scripts/bench_service.py and an in-process profile).
-MULTI_ROW_MAX = 64
-
-
-def add_rows(session: Session, model: type, rows: Sequence[dict[str, object]]) -> None:
+def add_rows(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows into a table (append-only like everything else)."""
-    if not rows:
-        return
-    conn = session.connection()
-    if len(rows) <= MULTI_ROW_MAX or conn.dialect.name != "postgresql":
-        conn.execute(_INSERTS[model], list(rows))
-    else:
-        conn.exec_driver_sql(driver_insert(conn.dialect, _table(model)), list(rows))
+    insert_all(session, [(model, rows)])
 
 
 def insert_all(session: Session, inserts: Sequence[tuple[type, Sequence[dict[str, Any]]]]) -> None:

@@ -21,7 +21,7 @@ from ledger.core.keys import SigningKey
 from ledger.core.leaf import check_chain, parse_leaf
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
-from ledger.repository import MULTI_ROW_MAX
+from ledger.db import MULTI_ROW_MAX
 from ledger.service import Appended
 from tests.http.conftest import (
     BUYER,
