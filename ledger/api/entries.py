@@ -53,11 +53,13 @@ class Entries(MethodView):
         with read_session() as session:
             return queries.list_entries(session, args["start"], limit)
 
-    @blp.arguments(EnvelopeSchema)
+    @blp.doc(
+        requestBody={"required": True, "content": {"application/json": {"schema": EnvelopeSchema}}}
+    )
     @blp.response(201, AppendedSchema)
-    def post(self, envelope: dict[str, Any]) -> dict[str, Any]:
+    def post(self) -> dict[str, Any]:
         """Append one signed statement; 201 only after it is committed."""
-        signed = SignedStatement.from_json(envelope)
+        signed = SignedStatement.from_json(_envelope(raw_json_body(request)))
         result = ledger().committer.append_one(signed)
         return _appended_json(result)
 
@@ -81,6 +83,53 @@ class Batch(MethodView):
         outcomes = iter(ledger().service.append(valid))
         results = [p if isinstance(p, LedgerError) else next(outcomes) for p in parsed]
         return _batch_response(results)
+
+
+_ENVELOPE_MEMBERS = frozenset(("statement", "signatures"))
+_SIGNATURE_MEMBERS = frozenset(("public_key", "signature"))
+
+
+def _envelope(body: Any) -> dict[str, Any]:
+    """``body`` if it has the shape ``EnvelopeSchema`` documents, else 400 ``invalid_request``.
+
+    The check a schema load would make (the statement itself is the core's to check), by hand:
+    single appends are the service's hottest path, and a marshmallow load cost them ~12 % of the
+    server's CPU (scripts/bench_service.py with --py-spy).
+    """
+    problems: list[str] = []
+    if not isinstance(body, dict):
+        raise InvalidRequest("json: Invalid input type.", errors=["json: Invalid input type."])
+    problems += [f"json.{k}: Unknown field." for k in sorted(body.keys() - _ENVELOPE_MEMBERS)]
+    problems += [f"json.{k}: Missing data for required field." for k in ("statement", "signatures")
+                 if k not in body]  # fmt: skip
+    if "statement" in body and not isinstance(body["statement"], dict):
+        problems.append(_wrong("json.statement", body["statement"], "Not a valid mapping type."))
+    signatures = body.get("signatures", [])
+    if not isinstance(signatures, list):
+        problems.append(_wrong("json.signatures", signatures, "Not a valid list."))
+    elif "signatures" in body and not 1 <= len(signatures) <= 2:
+        problems.append("json.signatures: Length must be between 1 and 2.")
+    else:
+        for i, sig in enumerate(signatures):
+            where = f"json.signatures.{i}"
+            if not isinstance(sig, dict):
+                problems.append(_wrong(where, sig, "Invalid input type."))
+                continue
+            problems += [
+                f"{where}.{k}: Unknown field." for k in sorted(sig.keys() - _SIGNATURE_MEMBERS)
+            ]
+            for k in sorted(_SIGNATURE_MEMBERS):
+                if k not in sig:
+                    problems.append(f"{where}.{k}: Missing data for required field.")
+                elif not isinstance(sig[k], str):
+                    problems.append(_wrong(f"{where}.{k}", sig[k], "Not a valid string."))
+    if problems:
+        raise InvalidRequest("; ".join(problems), errors=problems)
+    return body
+
+
+def _wrong(where: str, value: Any, message: str) -> str:
+    return f"{where}: {'Field may not be null.' if value is None else message}"
 
 
 def _batch_items() -> list[Any]:
