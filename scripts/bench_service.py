@@ -7,7 +7,9 @@ What it does, in order (each figure is one printed line):
    ``python -m gunicorn -c gunicorn.conf.py -w W --threads T -b 127.0.0.1:PORT wsgi:app`` on it
    (scripts/harness.py: rate limiting off, the server log in the work directory).
 2. ``single_append``: ``--clients`` client processes POST pre-signed ``party.register`` statements
-   (fresh keys each) to ``/v1/entries``, one at a time each over a keep-alive connection.
+   (fresh keys each) to ``/v1/entries``, one at a time each over a keep-alive connection (the
+   measured phases use harness.LeanConnection, a minimal HTTP/1.1 client, so that load generation
+   takes little of the CPUs the server needs).
    Target >= 1,000 appends/s.
 3. ``batch_append``: ``--batch-clients`` processes POST pre-signed batches of ``--batch-size``
    statements to ``/v1/entries/batch``. Target >= 5,000 statements/s.
@@ -52,6 +54,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    LeanConnection,
     Server,
     add_server_args,
     batch_body,
@@ -130,17 +133,17 @@ def _client(
     port: int, method: str, path_or_paths: Any, bodies: Sequence[bytes | None], expect: int,
     warmup: Sequence[bytes | None], barrier: Any, out: Any,
 ) -> None:  # fmt: skip
-    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn = LeanConnection(port)
     paths = path_or_paths if isinstance(path_or_paths, list) else None
     res = ClientResult()
     for body in warmup:
-        request(conn, method, paths[0] if paths else path_or_paths, body)
+        conn.request(method, paths[0] if paths else path_or_paths, body)
     barrier.wait()
     cpu0 = time.process_time()
     res.started = time.perf_counter()
     for i, body in enumerate(bodies):
         t0 = time.perf_counter()
-        status, data = request(conn, method, paths[i] if paths else path_or_paths, body)
+        status, data = conn.request(method, paths[i] if paths else path_or_paths, body)
         res.latencies.append(time.perf_counter() - t0)
         if status == expect:
             res.ok += 1

@@ -193,6 +193,56 @@ def request(
     return resp.status, resp.read()
 
 
+class LeanConnection:
+    """A minimal HTTP/1.1 keep-alive client for load generation, over one socket.
+
+    The clients of a benchmark share this machine's two cores with the server they measure:
+    ``http.client`` spends ~260 us of CPU per request (building the request, parsing the response
+    headers with the email package), this ~40 us. It sends a request and reads one response by its
+    Content-Length, which every response of our server has (no chunked bodies); it reconnects when
+    the server closes the connection. A response without Content-Length is an error here.
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.address = (host, port)
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock, self.buffer = sock, b""
+        return sock
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.address[0]}\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        sock = self.sock or self._connect()
+        sock.sendall(head.encode() + b"\r\n" + (body or b""))
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._receive(sock)
+        lines = self.buffer[:end].decode("latin-1").split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+        }
+        length = int(headers["content-length"])
+        start = end + 4
+        while len(self.buffer) < start + length:
+            self._receive(sock)
+        data, self.buffer = self.buffer[start : start + length], self.buffer[start + length :]
+        if headers.get("connection", "").lower() == "close":
+            sock.close()
+            self.sock = None
+        return int(lines[0].split(" ", 2)[1]), data
+
+    def _receive(self, sock: socket.socket) -> None:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-response")
+        self.buffer += chunk
+
+
 def tree_size(port: int) -> int:
     status, body = request(http.client.HTTPConnection("127.0.0.1", port), "GET", "/v1/log")
     assert status == 200, body
