@@ -112,7 +112,8 @@ class AppendReads:
     so ('rotated' or 'revoked'). ``grants``: the rule columns of each grant asked for, by statement
     hash (``grant_id, statement_hash, creator_party, buyer_party, revocable, notice_days``);
     ``grant_events``: the event kinds of those grants, by grant id. ``taken_grant_ids``: the grant
-    ids asked for that are in use.
+    ids asked for that are in use. ``hashes_since``: every stored tree hash from the index asked
+    for on, by index, or None if not asked for or if there are more than ``RECENT_HASHES_MAX``.
     """
 
     last: tuple[int, bytes, bytes] | None
@@ -122,6 +123,18 @@ class AppendReads:
     grants: dict[bytes, tuple[Any, ...]]
     grant_events: dict[str, set[str]]
     taken_grant_ids: set[str]
+    hashes_since: dict[int, bytes] | None
+
+
+#: The most stored hashes ``read_for_append`` reads from an index on (an append of n leaves
+#: stores about 2n hashes); beyond this many, reading the few hashes needed costs less.
+RECENT_HASHES_MAX = 256
+_TREE_HASHES_SINCE = (
+    select(TreeHash.idx, TreeHash.hash)
+    .where(TreeHash.idx >= bindparam("since"))
+    .order_by(TreeHash.idx)
+    .limit(RECENT_HASHES_MAX + 1)
+)
 
 
 def read_for_append(
@@ -131,6 +144,7 @@ def read_for_append(
     key_ids: Iterable[str],
     grant_hashes: Iterable[bytes],
     grant_ids: Iterable[str],
+    hashes_since: int | None = None,
 ) -> AppendReads:
     """Everything the rules need for a batch, read at once (see ``AppendReads``)."""
     with Pipeline(session) as p:
@@ -148,6 +162,7 @@ def read_for_append(
         grants = ask(_GRANTS_BY_HASH, "hashes", grant_hashes)
         events = ask(_GRANT_EVENTS_BY_HASH, "hashes", grant_hashes)
         taken = ask(_GRANT_IDS, "ids", grant_ids)
+        recent = p.query(_TREE_HASHES_SINCE, {"since": hashes_since}) if hashes_since else None
     grant_events: dict[str, set[str]] = {}
     for grant_id, kind in events.rows:
         grant_events.setdefault(grant_id, set()).add(kind)
@@ -161,6 +176,9 @@ def read_for_append(
         grants={bytes(g[1]): g for g in grants.rows},
         grant_events=grant_events,
         taken_grant_ids={g for (g,) in taken.rows},
+        hashes_since=None
+        if recent is None or len(recent.rows) > RECENT_HASHES_MAX
+        else {i: bytes(h) for i, h in recent.rows},
     )
 
 

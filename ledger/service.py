@@ -417,6 +417,9 @@ class LogService:
         self.clock_skew = clock_skew
         self._clock = clock
         self.on_commit = on_commit
+        #: The border of the tree this process last committed (merkle.border_indexes): the next
+        #: transaction reads only the hashes stored since, with its other reads.
+        self._border: _Border | None = None
 
     def now_micros(self) -> int:
         """The log's clock (microseconds since the epoch): the time source of every append."""
@@ -447,14 +450,17 @@ class LogService:
         written, and Unavailable or Conflict is raised, if the transaction fails.
         """
         batch: Sequence[SignedStatement] = ()
+        border: _Border | None = None
         try:
             with self.db.append_transaction() as session:
                 batch = take()
-                results = self._append_locked(session, batch) if batch else []
+                results, border = self._append_locked(session, batch) if batch else ([], None)
         except IntegrityError as e:  # only a bug or a foreign writer can get past the lock
             raise Conflict("the log changed concurrently; retry") from e
         except DBAPIError as e:
             raise Unavailable("the database is unavailable; nothing was written") from e
+        if border is not None:  # committed: its hashes are stored for good
+            self._border = border
         if self.on_commit is not None and batch:
             self._notify(batch, results)
         return batch, results
@@ -468,15 +474,24 @@ class LogService:
         except Exception:
             _log.exception("the commit hook failed (the append itself committed)")
 
-    def _append_locked(self, session: Session, batch: Sequence[SignedStatement]) -> list[Result]:
+    def _append_locked(
+        self, session: Session, batch: Sequence[SignedStatement]
+    ) -> tuple[list[Result], _Border | None]:
         wanted = Referenced.by(batch)
+        border = self._border
         reads = repo.read_for_append(
             session,
             statement_hashes=[s.statement_hash for s in batch],
             key_ids=wanted.key_ids,
             grant_hashes=wanted.grant_hashes,
             grant_ids=wanted.new_grant_ids,
+            hashes_since=None if border is None else merkle.stored_hash_count(border.size),
         )
+        reader = repo.SessionHashReader(session)
+        if border is not None and reads.hashes_since is not None:
+            # The border of the tree now is made of these (see merkle.border_indexes): no read.
+            reader.known.update(border.hashes)
+            reader.known.update(reads.hashes_since)
         last = reads.last
         size = 0 if last is None else last[0] + 1
         prev_hash = GENESIS_PREV_HASH if last is None else last[1]
@@ -511,20 +526,22 @@ class LogService:
             index_rows.extend(fx.rows)
             results.append(Appended(seq, prev_hash, now, h))
         if not entry_rows:
-            return results
+            return results, None
         new_size = size + len(entry_rows)
-        self._write(session, size, entry_rows, index_rows, now)
-        return [replace(r, tree_size=new_size) if isinstance(r, Appended) else r for r in results]
+        self._write(session, reader, size, entry_rows, index_rows, now)
+        hashes = {i: reader.known[i] for i in merkle.border_indexes(new_size)}
+        done = [replace(r, tree_size=new_size) if isinstance(r, Appended) else r for r in results]
+        return done, _Border(new_size, hashes)
 
     def _write(
         self,
         session: Session,
+        reader: repo.SessionHashReader,
         size: int,
         entry_rows: list[dict[str, Any]],
         index_rows: list[tuple[type, dict[str, Any]]],
         now: datetime,
     ) -> None:
-        reader = repo.SessionHashReader(session)
         leaf_hashes = [r["leaf_hash"] for r in entry_rows]
         new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
         start = merkle.stored_hash_count(size)
@@ -545,6 +562,14 @@ class LogService:
                 (CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)]),
             ],
         )
+
+
+@dataclass(frozen=True)
+class _Border:
+    """The stored hashes of the complete subtrees that make up the tree of ``size`` leaves."""
+
+    size: int
+    hashes: dict[int, bytes]
 
 
 _INDEX_INSERT_ORDER: tuple[type, ...] = (Key, KeyEnd, GrantRow, GrantContent, GrantEvent)

@@ -39,6 +39,7 @@ __all__ = [
     "NODE_PREFIX",
     "HashReader",
     "MemoryHashStore",
+    "border_indexes",
     "consistency_proof",
     "inclusion_proof",
     "inclusion_proofs",
@@ -243,6 +244,18 @@ def _range_indexes(lo: int, hi: int, need: list[int]) -> int:
         lo = last_leaf + 1
         count += 1
     return count
+
+
+def border_indexes(size: int) -> list[int]:
+    """The storage indexes of the complete subtrees that make up a tree of ``size`` leaves, left
+    to right: all that ``tree_hash(size)`` reads, and all that ``stored_hashes_for_leaves(size,
+    ...)`` reads of what was stored before. Each later size's border is made of hashes of this
+    border and hashes stored after it (index >= ``stored_hash_count(size)``). No I/O.
+    """
+    _require_size("size", size)
+    need: list[int] = []
+    _range_indexes(0, size, need)
+    return need
 
 
 def _fold(hashes: Sequence[bytes]) -> bytes:

@@ -488,3 +488,42 @@ def test_one_read_per_call_with_logarithmic_indexes(n: int) -> None:
     reader.calls.clear()
     merkle.tree_hash(0, reader)
     assert reader.calls == []
+
+
+# --- The border of a tree ------------------------------------------------------------------------
+
+
+def _leaf(i: int) -> bytes:
+    return merkle.leaf_hash(i.to_bytes(4, "big"))
+
+
+@FAST
+@given(st.integers(0, 600), st.integers(1, 80))
+def test_the_border_is_what_appending_and_the_root_read(size: int, more: int) -> None:
+    store = merkle.MemoryHashStore()
+    store.append_leaf_hashes([_leaf(i) for i in range(size)])
+    reader = CountingReader(store)
+    assert merkle.tree_hash(size, reader) == merkle.root_from_leaf_hashes(
+        [_leaf(i) for i in range(size)]
+    )
+    assert [i for call in reader.calls for i in call] == merkle.border_indexes(size)
+    reader.calls.clear()
+    merkle.stored_hashes_for_leaves(size, [_leaf(size + i) for i in range(more)], reader)
+    assert {i for call in reader.calls for i in call} == set(merkle.border_indexes(size))
+
+
+@FAST
+@given(st.integers(0, 600), st.integers(0, 300))
+def test_a_later_border_is_the_earlier_one_plus_hashes_stored_since(size: int, more: int) -> None:
+    # What the service's append relies on to skip reading the border (service._Border).
+    since = merkle.stored_hash_count(size)
+    later = merkle.border_indexes(size + more)
+    assert set(later) <= set(merkle.border_indexes(size)) | set(
+        range(since, max(later, default=0) + 1)
+    )
+    assert all(i < merkle.stored_hash_count(size + more) for i in later)
+
+
+def test_border_indexes_refuses_a_negative_size() -> None:
+    with pytest.raises(InvalidParameter):
+        merkle.border_indexes(-1)

@@ -1,0 +1,127 @@
+"""Each LogService remembers the border of the tree it last committed (``service._Border``) and
+reads only the hashes stored since, with the rest of its reads. These tests interleave two
+services on one database, as two processes would, and check after every append that the signed
+root is the root of every leaf in the log and that every entry is proven under it, whether the
+border was reused (another writer appended a few entries), read again (it appended more than
+``repository.RECENT_HASHES_MAX`` hashes' worth) or not known yet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import repository as repo
+from ledger.core import builders, merkle
+from ledger.core.errors import Unavailable
+from ledger.core.keys import SigningKey
+from ledger.core.note import NoteSigner
+from ledger.db import Database
+from ledger.service import Appended, LogService
+
+ORIGIN = "example.com/border-test"
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[tuple[LogService, LogService]]:
+    key = SigningKey.generate()
+    dbs = [Database(database_url), Database(database_url)]
+    yield tuple(  # type: ignore[misc]
+        LogService(db, NoteSigner.from_private_key(ORIGIN, key.private_key)) for db in dbs
+    )
+    for db in dbs:
+        db.dispose()
+
+
+@pytest.fixture
+def border_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Every read of stored tree hashes the append path makes (outside ``read_for_append``)."""
+    calls: list[list[int]] = []
+    real = repo.read_tree_hashes
+
+    def counting(session: Any, indexes: Any) -> list[bytes]:
+        calls.append(list(indexes))
+        return real(session, indexes)
+
+    monkeypatch.setattr(repo, "read_tree_hashes", counting)
+    return calls
+
+
+def _append(service: LogService, count: int) -> None:
+    batch = [builders.party_register(SigningKey.generate(), f"p{i}") for i in range(count)]
+    assert all(isinstance(r, Appended) for r in service.append(batch))
+
+
+def _check(service: LogService, reads: list[list[int]] | None = None) -> None:
+    """The signed root is the root of every leaf; every entry is proven under it."""
+    with service.db.engine.connect() as conn:
+        leaves = [
+            bytes(h) for (h,) in conn.execute(sa.text("SELECT leaf_hash FROM entries ORDER BY seq"))
+        ]
+    with service.db.read_session() as session:
+        checkpoint = repo.latest_checkpoint(session)
+        assert checkpoint is not None
+        size, root = checkpoint.tree_size, bytes(checkpoint.root_hash)
+        reader = repo.SessionHashReader(session)
+        assert size == len(leaves)
+        assert root == merkle.root_from_leaf_hashes(leaves)
+        for seq in range(size):
+            proof = merkle.inclusion_proof(size, seq, reader)
+            merkle.verify_inclusion(seq, size, leaves[seq], proof, root)
+    if reads is not None:
+        reads.clear()  # this check's own reads are not the append's
+
+
+def test_interleaved_writers_keep_the_tree_whole(
+    services: tuple[LogService, LogService], border_reads: list[list[int]]
+) -> None:
+    a, b = services
+    _append(a, 3)  # a knows no border yet: reads it (the empty tree has none)
+    _check(a, border_reads)
+    _append(b, 5)  # b knows none: reads the border of 3
+    assert border_reads[-1] == merkle.border_indexes(3)
+    _check(a, border_reads)
+    _append(a, 2)  # a knew the border of 3; b stored a few hashes since: nothing to read
+    assert border_reads == []
+    _check(a, border_reads)
+    _append(a, 1)  # its own border: nothing to read
+    assert border_reads == []
+    many = repo.RECENT_HASHES_MAX // 2 + 10  # about 2 hashes a leaf: more than read at once
+    _append(b, many)  # b's border (of 8) is 3 leaves behind: still reused
+    assert border_reads == []
+    _check(b, border_reads)
+    _append(a, 1)  # a's border (of 11) is now too far behind: it reads the border again
+    assert border_reads == [merkle.border_indexes(11 + many)]
+    _check(a, border_reads)
+
+
+def test_the_border_moves_only_when_a_transaction_commits(
+    services: tuple[LogService, LogService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = services
+    logged = builders.party_register(SigningKey.generate(), "logged")
+    assert isinstance(a.append([logged])[0], Appended)
+    _append(a, 3)
+    known = a._border
+    assert known is not None
+    assert known.size == 4
+    (refused,) = a.append([logged])  # nothing to write: no new border
+    assert not isinstance(refused, Appended)
+    assert a._border is known
+
+    real = repo.insert_all
+
+    def failing(*_: Any) -> None:
+        raise sa.exc.OperationalError("INSERT ...", {}, Exception("injected failure"))
+
+    monkeypatch.setattr(repo, "insert_all", failing)
+    with pytest.raises(Unavailable):
+        _append(a, 2)
+    assert a._border is known  # rolled back: the hashes it computed were never stored
+    monkeypatch.setattr(repo, "insert_all", real)
+    _append(a, 2)
+    assert a._border is not None
+    assert a._border.size == 6
+    _check(a)
