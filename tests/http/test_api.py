@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ledger.api.schemas import AppendedSchema
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import open_checkpoint
@@ -72,6 +73,7 @@ def test_append_returns_201_with_the_documented_fields_after_commit(app: Flask) 
     assert response.mimetype == "application/json"
     body = response.get_json()
     assert set(body) == APPENDED_FIELDS
+    assert AppendedSchema().dump(AppendedSchema().load(body)) == body  # the documented shape
     assert body["seq"] == 0
     assert body["tree_size"] == 1
     assert body["statement_hash"] == signed.statement_hash.hex()
