@@ -251,8 +251,12 @@ class Pipeline:
         assert driver is not None
         cursors: list[tuple[Any, Rows]] = []
         sql = ""
+        # One statement outside a transaction (autocommit reads) has no round trip to share, and
+        # pipeline mode would only add its overhead; a BEGIN still to be sent shares one with it.
+        begin = not driver.autocommit and driver.info.transaction_status.name == "IDLE"
+        mode = driver.pipeline() if len(self._ops) > 1 or begin else contextlib.nullcontext()
         try:
-            with driver.pipeline():
+            with mode:
                 for target, params, out in self._ops:
                     cur = driver.cursor()
                     if isinstance(target, Table) and len(params) <= MULTI_ROW_MAX:

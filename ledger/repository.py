@@ -235,7 +235,9 @@ def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
     wanted = set(indexes)
     if not wanted:
         return []
-    found = {i: bytes(h) for i, h in _rows(session, _TREE_HASHES, {"indexes": list(wanted)})}
+    with Pipeline(session) as p:  # on PostgreSQL: the driver's cursor, not SQLAlchemy's execution
+        rows = p.query(_TREE_HASHES.on(p.dialect), {"indexes": list(wanted)})
+    found = {i: bytes(h) for i, h in rows.rows}
     missing = wanted - found.keys()
     if missing:
         raise MissingTreeHash(f"stored tree hash(es) missing: {sorted(missing)[:5]}")

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.api.schemas import AppendedSchema
+from ledger.api.schemas import AppendedSchema, ConsistencyProofSchema, InclusionProofSchema
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import open_checkpoint
@@ -264,11 +264,13 @@ def test_every_served_proof_verifies_against_the_signed_roots(
     leaf_hashes = [bytes.fromhex(a["leaf_hash"]) for a in small_log]
     for size, seq in ((s, q) for s in range(1, n + 1) for q in range(s)):
         body = client.get(f"/v1/proofs/inclusion?seq={seq}&tree_size={size}").get_json()
+        assert InclusionProofSchema().dump(InclusionProofSchema().load(body)) == body
         assert (body["seq"], body["tree_size"]) == (seq, size)
         proof = [bytes.fromhex(h) for h in body["hashes"]]
         merkle.verify_inclusion(seq, size, leaf_hashes[seq], proof, roots[size])
     for first, second in itertools.combinations_with_replacement(range(1, n + 1), 2):
         body = client.get(f"/v1/proofs/consistency?first={first}&second={second}").get_json()
+        assert ConsistencyProofSchema().dump(ConsistencyProofSchema().load(body)) == body
         assert (body["first"], body["second"]) == (first, second)
         proof = [bytes.fromhex(h) for h in body["hashes"]]
         merkle.verify_consistency(first, second, proof, roots[first], roots[second])
