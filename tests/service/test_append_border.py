@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from ledger import repository as repo
+from ledger import service as service_module
 from ledger.core import builders, merkle
-from ledger.core.errors import Unavailable
+from ledger.core.errors import Conflict, Unavailable
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteSigner
 from ledger.db import Database
@@ -125,3 +126,32 @@ def test_the_border_moves_only_when_a_transaction_commits(
     assert a._border is not None
     assert a._border.size == 6
     _check(a)
+
+
+def test_a_write_that_got_past_the_lock_is_a_conflict_and_nothing_is_written(
+    backend: str, services: tuple[LogService, LogService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only a bug or a writer that ignores the lock can do this; the database's unique keys still
+    # refuse the second row, and the error crosses db.Pipeline as SQLAlchemy's IntegrityError.
+    if backend == "sqlite":
+        pytest.skip("SQLite's write lock keeps every other writer out: nothing can interleave")
+    a, _ = services
+    _append(a, 2)
+    known = a._border
+    real_sign = service_module.sign_checkpoint
+
+    def foreign_write_then_sign(*args: Any) -> Any:
+        with a.db.engine.begin() as conn:  # another connection, committed at once
+            conn.execute(
+                sa.text("INSERT INTO tree_hashes (idx, hash) VALUES (:i, :h)"),
+                {"i": merkle.stored_hash_count(2), "h": bytes(32)},
+            )
+        return real_sign(*args)
+
+    monkeypatch.setattr(service_module, "sign_checkpoint", foreign_write_then_sign)
+    with pytest.raises(Conflict):
+        _append(a, 1)
+    assert a._border is known
+    with a.db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 2
+        assert conn.execute(sa.text("SELECT max(tree_size) FROM checkpoints")).scalar() == 2
