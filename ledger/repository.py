@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .core.errors import LedgerError
+from .core.merkle import stored_hash_count
 from .db import Pipeline, Rows
 from .models import (
     Checkpoint,
@@ -112,8 +113,10 @@ class AppendReads:
     so ('rotated' or 'revoked'). ``grants``: the rule columns of each grant asked for, by statement
     hash (``grant_id, statement_hash, creator_party, buyer_party, revocable, notice_days``);
     ``grant_events``: the event kinds of those grants, by grant id. ``taken_grant_ids``: the grant
-    ids asked for that are in use. ``hashes_since``: every stored tree hash from the index asked
-    for on, by index, or None if not asked for or if there are more than ``RECENT_HASHES_MAX``.
+    ids asked for that are in use. ``border_root`` and ``hashes_since``, when a border size was
+    given: the signed root at that size (None if the log has no checkpoint there), and every
+    stored tree hash from ``stored_hash_count(border size)`` on, by index (None if there are more
+    than ``RECENT_HASHES_MAX``).
     """
 
     last: tuple[int, bytes, bytes] | None
@@ -123,7 +126,8 @@ class AppendReads:
     grants: dict[bytes, tuple[Any, ...]]
     grant_events: dict[str, set[str]]
     taken_grant_ids: set[str]
-    hashes_since: dict[int, bytes] | None
+    border_root: bytes | None = None
+    hashes_since: dict[int, bytes] | None = None
 
 
 #: The most stored hashes ``read_for_append`` reads from an index on (an append of n leaves
@@ -135,6 +139,7 @@ _TREE_HASHES_SINCE = (
     .order_by(TreeHash.idx)
     .limit(RECENT_HASHES_MAX + 1)
 )
+_ROOT_AT = select(Checkpoint.root_hash).where(Checkpoint.tree_size == bindparam("size"))
 
 
 def read_for_append(
@@ -144,7 +149,7 @@ def read_for_append(
     key_ids: Iterable[str],
     grant_hashes: Iterable[bytes],
     grant_ids: Iterable[str],
-    hashes_since: int | None = None,
+    border_size: int | None = None,
 ) -> AppendReads:
     """Everything the rules need for a batch, read at once (see ``AppendReads``)."""
     with Pipeline(session) as p:
@@ -162,11 +167,14 @@ def read_for_append(
         grants = ask(_GRANTS_BY_HASH, "hashes", grant_hashes)
         events = ask(_GRANT_EVENTS_BY_HASH, "hashes", grant_hashes)
         taken = ask(_GRANT_IDS, "ids", grant_ids)
-        recent = p.query(_TREE_HASHES_SINCE, {"since": hashes_since}) if hashes_since else None
+        root = recent = Rows()
+        if border_size is not None:
+            root = p.query(_ROOT_AT, {"size": border_size})
+            recent = p.query(_TREE_HASHES_SINCE, {"since": stored_hash_count(border_size)})
     grant_events: dict[str, set[str]] = {}
     for grant_id, kind in events.rows:
         grant_events.setdefault(grant_id, set()).add(kind)
-    return AppendReads(
+    out = AppendReads(
         last=(last.rows[0][0], bytes(last.rows[0][1]), bytes(last.rows[0][2]))
         if last.rows
         else None,
@@ -176,10 +184,12 @@ def read_for_append(
         grants={bytes(g[1]): g for g in grants.rows},
         grant_events=grant_events,
         taken_grant_ids={g for (g,) in taken.rows},
-        hashes_since=None
-        if recent is None or len(recent.rows) > RECENT_HASHES_MAX
-        else {i: bytes(h) for i, h in recent.rows},
     )
+    if border_size is not None:
+        out.border_root = bytes(root.rows[0][0]) if root.rows else None
+        if len(recent.rows) <= RECENT_HASHES_MAX:
+            out.hashes_since = {i: bytes(h) for i, h in recent.rows}
+    return out
 
 
 # --- log identity ---------------------------------------------------------------------------------

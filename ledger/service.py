@@ -485,10 +485,14 @@ class LogService:
             key_ids=wanted.key_ids,
             grant_hashes=wanted.grant_hashes,
             grant_ids=wanted.new_grant_ids,
-            hashes_since=None if border is None else merkle.stored_hash_count(border.size),
+            border_size=None if border is None else border.size,
         )
         reader = repo.SessionHashReader(session)
-        if border is not None and reads.hashes_since is not None:
+        if (
+            border is not None
+            and reads.hashes_since is not None
+            and reads.border_root == border.root  # the same log (not a database switched under us)
+        ):
             # The border of the tree now is made of these (see merkle.border_indexes): no read.
             reader.known.update(border.hashes)
             reader.known.update(reads.hashes_since)
@@ -528,10 +532,10 @@ class LogService:
         if not entry_rows:
             return results, None
         new_size = size + len(entry_rows)
-        self._write(session, reader, size, entry_rows, index_rows, now)
+        root = self._write(session, reader, size, entry_rows, index_rows, now)
         hashes = {i: reader.known[i] for i in merkle.border_indexes(new_size)}
         done = [replace(r, tree_size=new_size) if isinstance(r, Appended) else r for r in results]
-        return done, _Border(new_size, hashes)
+        return done, _Border(new_size, root, hashes)
 
     def _write(
         self,
@@ -541,7 +545,8 @@ class LogService:
         entry_rows: list[dict[str, Any]],
         index_rows: list[tuple[type, dict[str, Any]]],
         now: datetime,
-    ) -> None:
+    ) -> bytes:
+        """Insert the entries, their index rows, stored hashes and checkpoint; the new root."""
         leaf_hashes = [r["leaf_hash"] for r in entry_rows]
         new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
         start = merkle.stored_hash_count(size)
@@ -562,13 +567,16 @@ class LogService:
                 (CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)]),
             ],
         )
+        return root
 
 
 @dataclass(frozen=True)
 class _Border:
-    """The stored hashes of the complete subtrees that make up the tree of ``size`` leaves."""
+    """The stored hashes of the complete subtrees that make up the tree of ``size`` leaves, and
+    its root (which tells that a database holds the same log)."""
 
     size: int
+    root: bytes
     hashes: dict[int, bytes]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from ledger import db as ledger_db
 from ledger import repository as repo
 from ledger import service as service_module
 from ledger.core import builders, merkle
@@ -155,3 +156,25 @@ def test_a_write_that_got_past_the_lock_is_a_conflict_and_nothing_is_written(
     with a.db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 2
         assert conn.execute(sa.text("SELECT max(tree_size) FROM checkpoints")).scalar() == 2
+
+
+def test_a_border_from_another_log_is_not_used(
+    services: tuple[LogService, LogService],
+    request: pytest.FixtureRequest,
+    border_reads: list[list[int]],
+) -> None:
+    # A database switched under a running process (an operator's mistake): its hashes at the
+    # same indexes are another log's. The signed root at the border's size tells them apart.
+    a, _ = services
+    _append(a, 5)
+    other_url: str = request.getfixturevalue("fresh_database_url")
+    ledger_db.upgrade(other_url)
+    other = Database(other_url)
+    try:
+        _append(LogService(other, a.signer), 7)
+        a.db = other
+        _append(a, 2)
+        assert border_reads == [merkle.border_indexes(7)]  # read, not taken from the old log
+        _check(a)
+    finally:
+        other.dispose()
