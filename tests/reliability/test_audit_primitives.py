@@ -16,10 +16,11 @@ import pytest
 
 from ledger import sigverify
 from ledger.audit import AuditReport, EntryProblem, LogAuditor, check_entry, check_page
-from ledger.core import builders
+from ledger.core import builders, keys
 from ledger.core.auditing import SignatureCheck, check_leaf_signatures
 from ledger.core.errors import LedgerError, NotFound
 from ledger.core.evidence import cryptography_check
+from ledger.core.keys import PublicKey
 from ledger.core.leaf import LEAF_MAGIC, format_log_time, leaf_hash, split_leaf
 from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
@@ -266,3 +267,41 @@ def test_the_accelerated_check_accepts_what_the_log_accepts() -> None:
     assert sigverify.nacl_check(public, message, signature)
     # and a signature that OpenSSL refuses stays refused
     assert not sigverify.nacl_check(public, message + b" ", signature)
+
+
+@pytest.mark.parametrize(
+    "check", [None, sigverify.nacl_check], ids=["cryptography", "pynacl-for-the-server"]
+)
+def test_public_keys_verify_alike_with_the_server_s_check(check: Any) -> None:
+    # The server verifies incoming statements with nacl_check (set by create_app); every answer
+    # must be OpenSSL's, the log's rule, including a small-order R that libsodium alone refuses.
+    message = b'{"a":1}'
+    public, odd = _small_order_r_signature(78, STATEMENT_SIGNING_CONTEXT + message)
+    key = seeded_key(79)
+    good = key.sign(STATEMENT_SIGNING_CONTEXT, message)
+    cases = [
+        (PublicKey(public), odd, message),
+        (PublicKey(public), odd, message + b" "),
+        (key.public_key, good, message),
+        (key.public_key, good[:5] + bytes([good[5] ^ 1]) + good[6:], message),
+        (key.public_key, good, message + b" "),
+    ]
+    before = keys._check
+    keys.use_signature_check(check)
+    try:
+        for public_key, signature, msg in cases:
+            expected = cryptography_check(
+                public_key.raw, STATEMENT_SIGNING_CONTEXT + msg, signature
+            )
+            assert (
+                public_key.is_valid_signature(STATEMENT_SIGNING_CONTEXT, msg, signature) is expected
+            )
+    finally:
+        keys.use_signature_check(before)
+    assert [cryptography_check(p.raw, STATEMENT_SIGNING_CONTEXT + m, s) for p, s, m in cases] == [
+        True, False, True, False, False,
+    ]  # fmt: skip
+
+
+def test_the_server_checks_signatures_with_libsodium(app: Any) -> None:
+    assert keys._check is sigverify.nacl_check
