@@ -26,8 +26,10 @@ Statements are signed before the clock starts (except in the fill, which is not 
 figure line also gives CPU time per operation of the gunicorn workers, the PostgreSQL backends of
 this database and the client processes, read from /proc, to show where the time goes.
 ``--py-spy FILE`` records gunicorn worker 0 during step 2 (collapsed stacks, for flame graphs),
-sampling only the thread that holds the GIL: the stacks show where the worker spends CPU, not where
-its threads wait.
+sampling the thread that holds the GIL. Beware: when every thread waits (for the database, for the
+append lock), py-spy still charges the sample to the thread that held the GIL last, so a worker's
+idle time shows up under whatever that thread was waiting in (psycopg's pipeline and wait loops,
+typically); compare with the CPU per operation printed, which /proc measures.
 
     python scripts/bench_service.py                       # PostgreSQL, 1,000,000 entries
     python scripts/bench_service.py --db sqlite --entries 100000
