@@ -505,6 +505,17 @@ def parse_statement(obj: object) -> Statement:
     Raises InvalidStatement (never anything else) when a member is missing, unknown, of the wrong
     type or out of its range. Does not check signatures or the log's state.
     """
+    if type(obj) is dict:
+        fast = _FAST_PARSERS.get(tuple(obj))
+        if fast is not None:
+            statement = fast(obj)
+            if statement is not None:
+                return statement
+    return _parse_statement_strict(obj)
+
+
+def _parse_statement_strict(obj: object) -> Statement:
+    """``parse_statement`` member by member: the reference, and every refusal's message."""
     f = _Fields(obj, "statement", _COMMON_MEMBERS)
     kind = f.req("type", str)
     parser = _PARSERS.get(kind)
@@ -521,6 +532,187 @@ def parse_statement(obj: object) -> Statement:
     statement = parser(f, common)
     f.done()
     return statement
+
+
+# --- The fast path for the common statements ----------------------------------------------------
+#
+# A log is mostly grants and acceptances, and a verifier parses every one. ``_fast_grant`` and
+# ``_fast_accept`` read a statement whose members are exactly those of the type, in sorted order
+# (as canonical bytes decode), with one check per member instead of a _Fields call each. They
+# return a statement only where every check of the strict parser holds, built from the same
+# values; on any doubt they return None and ``_parse_statement_strict`` decides (and words the
+# refusal). tests/core/test_statements_fast.py pins them to the strict parser.
+
+#: Results of parse_timestamp by text, and of _terms by the terms' member values: statements
+#: repeat both. Bounded; emptied when full.
+_CACHE_SIZE: Final = 4096
+_TIMESTAMPS: dict[str, datetime] = {}
+_TERMS: dict[tuple[Any, ...], Terms] = {}
+
+
+def _timestamp(text: str) -> datetime | None:
+    """parse_timestamp of a str, remembered; None where it refuses."""
+    moment = _TIMESTAMPS.get(text)
+    if moment is None:
+        try:
+            moment = parse_timestamp(text)
+        except InvalidStatement:
+            return None
+        if len(_TIMESTAMPS) >= _CACHE_SIZE:
+            _TIMESTAMPS.clear()
+        _TIMESTAMPS[text] = moment
+    return moment
+
+
+_TERMS_KEYS: Final = frozenset(
+    tuple(sorted(_TERMS_MEMBERS - dropped))
+    for dropped in ({"end", "notice_days"}, {"end"}, {"notice_days"}, set())
+)
+_BOOL_TERMS: Final = ("revocable", "exclusive", "attribution", "sublicensing")
+_LIST_TERMS: Final = ("uses", "prohibitions", "territory")
+
+
+def _fast_terms(obj: object) -> Terms | None:
+    """``_terms(obj)`` for a terms object of the usual shape, remembered by its values; or None."""
+    if type(obj) is not dict or tuple(obj) not in _TERMS_KEYS:
+        return None
+    get = obj.get
+    consideration = obj["consideration"]
+    if type(consideration) is not dict:
+        return None
+    # Scalars by exact type first, so that equal values in the key mean equal JSON (1 == True);
+    # list members and strings compare equal only to equal strings.
+    if not all(type(obj[name]) is bool for name in _BOOL_TERMS) or not (
+        all(type(obj[name]) is list for name in _LIST_TERMS)
+        and type(obj["start"]) is str
+        and type(get("end", "")) is str
+        and type(get("notice_days", 0)) is int
+        and all(type(value) is str for value in consideration.values())
+    ):
+        return None
+    try:
+        key = (
+            *[tuple(obj[name]) for name in _LIST_TERMS],
+            obj["start"],
+            get("end"),
+            get("notice_days"),
+            *[obj[name] for name in _BOOL_TERMS],
+            tuple(consideration.items()),
+        )
+        terms = _TERMS.get(key)
+    except TypeError:  # an unhashable member (a list or object where a string belongs)
+        return None
+    if terms is None:
+        try:
+            terms = _terms(obj)
+        except InvalidStatement:
+            return None
+        if len(_TERMS) >= _CACHE_SIZE:
+            _TERMS.clear()
+        _TERMS[key] = terms
+    return terms
+
+
+_CONTENT_ITEM_KEYS: Final = ("bytes", "c2pa_hash", "duration_s", "media_type", "sha256")
+_PLAIN_CONTENT_ITEM_KEYS: Final = ("bytes", "duration_s", "media_type", "sha256")
+_MAX_BYTES: Final = 2**53 - 1
+_MAX_DURATION: Final = 10**9
+
+
+def _fast_content(items: object) -> tuple[ContentItem, ...] | None:
+    if type(items) is not list or not items:
+        return None
+    content = []
+    hex64 = _HEX64_RE.fullmatch
+    for obj in items:
+        if type(obj) is not dict:
+            return None
+        keys = tuple(obj)
+        if keys == _PLAIN_CONTENT_ITEM_KEYS:
+            size, duration, media_type, sha = obj.values()
+            c2pa, c2pa_ok = None, True
+        elif keys == _CONTENT_ITEM_KEYS:
+            size, c2pa, duration, media_type, sha = obj.values()
+            c2pa_ok = type(c2pa) is str and hex64(c2pa) is not None  # present: never null
+        else:
+            return None
+        if not (
+            c2pa_ok
+            and type(sha) is str
+            and hex64(sha)
+            and type(size) is int
+            and 0 <= size <= _MAX_BYTES
+            and type(duration) is int
+            and 0 <= duration <= _MAX_DURATION
+            and type(media_type) is str
+            and _MEDIA_TYPE_RE.fullmatch(media_type)
+        ):
+            return None
+        content.append(ContentItem(sha, size, duration, media_type, c2pa))
+    if len({c.sha256 for c in content}) != len(content):
+        return None
+    return tuple(content)
+
+
+def _fast_common(signer: object, issued_at: object, nonce: object) -> dict[str, Any] | None:
+    if not (
+        type(signer) is str
+        and _HEX64_RE.fullmatch(signer)
+        and type(nonce) is str
+        and _NONCE_RE.fullmatch(nonce)
+        and type(issued_at) is str
+    ):
+        return None
+    moment = _timestamp(issued_at)
+    if moment is None:
+        return None
+    return {"signer": signer, "issued_at": moment, "nonce": nonce}
+
+
+def _fast_grant(obj: dict[str, Any]) -> Grant | None:
+    buyer, content, grant_id, issued_at, nonce, signer, terms, kind, v = obj.values()
+    if not (
+        type(kind) is str
+        and kind == Grant.type_name
+        and type(v) is int
+        and v == STATEMENT_VERSION
+        and type(grant_id) is str
+        and _UUID_RE.fullmatch(grant_id)
+        and type(buyer) is str
+        and _HEX64_RE.fullmatch(buyer)
+        and buyer != signer
+    ):
+        return None
+    common = _fast_common(signer, issued_at, nonce)
+    items = _fast_content(content)
+    parsed_terms = _fast_terms(terms)
+    if common is None or items is None or parsed_terms is None:
+        return None
+    return Grant(**common, grant_id=grant_id, buyer=buyer, content=items, terms=parsed_terms)
+
+
+def _fast_accept(obj: dict[str, Any]) -> GrantAccept | None:
+    grant_hash, issued_at, nonce, signer, kind, v = obj.values()
+    if not (
+        type(kind) is str
+        and kind == GrantAccept.type_name
+        and type(v) is int
+        and v == STATEMENT_VERSION
+        and type(grant_hash) is str
+        and _HEX64_RE.fullmatch(grant_hash)
+    ):
+        return None
+    common = _fast_common(signer, issued_at, nonce)
+    if common is None:
+        return None
+    return GrantAccept(**common, grant_hash=grant_hash)
+
+
+#: The fast parser for a statement object with exactly these member names, in this order.
+_FAST_PARSERS: Final[dict[tuple[str, ...], Callable[[dict[str, Any]], Statement | None]]] = {
+    tuple(sorted(_STATEMENT_MEMBERS[Grant.type_name])): _fast_grant,
+    tuple(sorted(_STATEMENT_MEMBERS[GrantAccept.type_name])): _fast_accept,
+}
 
 
 # --- Signed envelopes -------------------------------------------------------------------------
