@@ -1,0 +1,126 @@
+"""The verifier's fast parsing of bundle entries and items is pinned to the strict parsers.
+
+``_fast_entry`` / ``_fast_verdict`` may return a value only where ``_parse_entry`` /
+``_parse_verdict`` accept the same object and return an equal value; anywhere else they return
+None and the strict parser decides (and words the refusal). Checked over the entries and items of
+an honest bundle with every member, at any depth, replaced by awkward values, dropped or added.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from ledger.core.errors import LedgerError
+from ledger.core.evidence import _fast_entry, _fast_verdict, _parse_entry, _parse_verdict
+from tests.evidence_helpers import BUNDLE
+
+ENTRIES: list[dict[str, Any]] = BUNDLE["entries"]
+ITEMS: list[dict[str, Any]] = BUNDLE["items"] + [
+    {**BUNDLE["items"][0], "conflicts": [[1, 2]]},
+    {**BUNDLE["items"][0], "entries": []},
+    {**BUNDLE["items"][0], "grant_seq": None, "licensed": False, "reason": "no_grant"},
+]
+
+_HEX = "ab" * 32
+AWKWARD: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.0,
+    2**64,
+    "",
+    "x",
+    "AA==",
+    "AAA=",
+    "AAB=",
+    "AA==\n",
+    " AA==",
+    "é",
+    _HEX,
+    _HEX.upper(),
+    _HEX[:-1],
+    _HEX + "a",
+    _HEX[:-2] + " a",
+    _HEX[:-1] + "\u0661",
+    "licensed",
+    "no_grant",
+    "nope",
+    [],
+    [_HEX],
+    [_HEX, _HEX],
+    [_HEX[:-1], _HEX + "a"],
+    [_HEX + " " + _HEX],
+    [_HEX.upper()],
+    [1],
+    [True],
+    [-1],
+    [1.0],
+    [0, 1],
+    [[1, 2]],
+    [[1, 2, 3]],
+    [[True, 2]],
+    {},
+]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.extend(_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out.extend(_paths(item, (*prefix, index)))
+    return out
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, *rest = path
+    out = dict(value) if isinstance(value, dict) else list(value)
+    out[head] = _replace(value[head], tuple(rest), new)
+    return out
+
+
+def _mutations(obj: dict[str, Any]) -> list[Any]:
+    out: list[Any] = [obj, dict(reversed(obj.items()))]
+    for path in _paths(obj):
+        out.extend(_replace(obj, path, value) for value in AWKWARD)
+        if len(path) == 1:
+            out.append({k: v for k, v in obj.items() if k != path[0]})
+    out.append({**obj, "extra": 1})
+    return out
+
+
+def _pinned(fast: Any, strict: Any, obj: Any) -> bool:
+    try:
+        expected = strict(copy.deepcopy(obj), 0)
+    except LedgerError:
+        expected = None
+    got = fast(obj)
+    if got is not None:
+        assert expected is not None, obj
+        assert got == expected, obj
+    return got is not None
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[str(e["seq"]) for e in ENTRIES])
+def test_fast_entry_agrees_with_parse_entry(entry: dict[str, Any]) -> None:
+    assert _pinned(_fast_entry, _parse_entry, entry)  # an honest entry takes the fast path
+    for changed in _mutations(entry):
+        _pinned(_fast_entry, _parse_entry, changed)
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=[str(i) for i in range(len(ITEMS))])
+def test_fast_verdict_agrees_with_parse_verdict(item: dict[str, Any]) -> None:
+    if not item["conflicts"]:
+        assert _pinned(_fast_verdict, _parse_verdict, item)
+    for changed in _mutations(item):
+        _pinned(_fast_verdict, _parse_verdict, changed)
