@@ -505,13 +505,23 @@ def parse_statement(obj: object) -> Statement:
     Raises InvalidStatement (never anything else) when a member is missing, unknown, of the wrong
     type or out of its range. Does not check signatures or the log's state.
     """
+    return parse_statement_text(obj)[0]
+
+
+def parse_statement_text(obj: object) -> tuple[Statement, str | None]:
+    """``parse_statement``, and where the fast path read the statement, its canonical JSON text.
+
+    The text is what RFC 8785 (and, for such a statement, sorted compact ``json``) gives for
+    ``obj``, made from the values just checked without a second pass over the object; None when
+    the strict parser read it. Raises InvalidStatement as ``parse_statement`` does.
+    """
     if type(obj) is dict:
         fast = _FAST_PARSERS.get(tuple(obj))
         if fast is not None:
-            statement = fast(obj)
-            if statement is not None:
-                return statement
-    return _parse_statement_strict(obj)
+            parsed = fast(obj)
+            if parsed is not None:
+                return parsed
+    return _parse_statement_strict(obj), None
 
 
 def _parse_statement_strict(obj: object) -> Statement:
@@ -547,7 +557,7 @@ def _parse_statement_strict(obj: object) -> Statement:
 #: repeat both. Bounded; emptied when full.
 _CACHE_SIZE: Final = 4096
 _TIMESTAMPS: dict[str, datetime] = {}
-_TERMS: dict[tuple[Any, ...], Terms] = {}
+_TERMS: dict[tuple[Any, ...], tuple[Terms, str]] = {}
 
 
 def _timestamp(text: str) -> datetime | None:
@@ -572,8 +582,9 @@ _BOOL_TERMS: Final = ("revocable", "exclusive", "attribution", "sublicensing")
 _LIST_TERMS: Final = ("uses", "prohibitions", "territory")
 
 
-def _fast_terms(obj: object) -> Terms | None:
-    """``_terms(obj)`` for a terms object of the usual shape, remembered by its values; or None."""
+def _fast_terms(obj: object) -> tuple[Terms, str] | None:
+    """``_terms(obj)`` and the canonical text of ``obj`` for a terms object of the usual shape,
+    remembered by its values; or None."""
     if type(obj) is not dict or tuple(obj) not in _TERMS_KEYS:
         return None
     get = obj.get
@@ -599,18 +610,18 @@ def _fast_terms(obj: object) -> Terms | None:
             *[obj[name] for name in _BOOL_TERMS],
             tuple(consideration.items()),
         )
-        terms = _TERMS.get(key)
+        known = _TERMS.get(key)
     except TypeError:  # an unhashable member (a list or object where a string belongs)
         return None
-    if terms is None:
+    if known is None:
         try:
-            terms = _terms(obj)
+            known = _terms(obj), _ASCII_JCS.encode(obj)
         except InvalidStatement:
             return None
         if len(_TERMS) >= _CACHE_SIZE:
             _TERMS.clear()
-        _TERMS[key] = terms
-    return terms
+        _TERMS[key] = known
+    return known
 
 
 _CONTENT_ITEM_KEYS: Final = ("bytes", "c2pa_hash", "duration_s", "media_type", "sha256")
@@ -619,10 +630,12 @@ _MAX_BYTES: Final = 2**53 - 1
 _MAX_DURATION: Final = 10**9
 
 
-def _fast_content(items: object) -> tuple[ContentItem, ...] | None:
+def _fast_content(items: object) -> tuple[tuple[ContentItem, ...], str] | None:
+    """``_content`` of a content list of the usual shape, and its canonical text; or None."""
     if type(items) is not list or not items:
         return None
     content = []
+    texts = []
     hex64 = _HEX64_RE.fullmatch
     for obj in items:
         if type(obj) is not dict:
@@ -649,9 +662,14 @@ def _fast_content(items: object) -> tuple[ContentItem, ...] | None:
         ):
             return None
         content.append(ContentItem(sha, size, duration, media_type, c2pa))
+        hash_member = "" if c2pa is None else f'"c2pa_hash":"{c2pa}",'
+        texts.append(
+            f'{{"bytes":{size},{hash_member}"duration_s":{duration},'
+            f'"media_type":"{media_type}","sha256":"{sha}"}}'
+        )
     if len({c.sha256 for c in content}) != len(content):
         return None
-    return tuple(content)
+    return tuple(content), ",".join(texts)
 
 
 def _fast_common(signer: object, issued_at: object, nonce: object) -> dict[str, Any] | None:
@@ -669,7 +687,7 @@ def _fast_common(signer: object, issued_at: object, nonce: object) -> dict[str, 
     return {"signer": signer, "issued_at": moment, "nonce": nonce}
 
 
-def _fast_grant(obj: dict[str, Any]) -> Grant | None:
+def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
     buyer, content, grant_id, issued_at, nonce, signer, terms, kind, v = obj.values()
     if not (
         type(kind) is str
@@ -688,10 +706,16 @@ def _fast_grant(obj: dict[str, Any]) -> Grant | None:
     parsed_terms = _fast_terms(terms)
     if common is None or items is None or parsed_terms is None:
         return None
-    return Grant(**common, grant_id=grant_id, buyer=buyer, content=items, terms=parsed_terms)
+    grant = Grant(**common, grant_id=grant_id, buyer=buyer, content=items[0], terms=parsed_terms[0])
+    text = (
+        f'{{"buyer":"{buyer}","content":[{items[1]}],"grant_id":"{grant_id}",'
+        f'"issued_at":"{issued_at}","nonce":"{nonce}","signer":"{signer}",'
+        f'"terms":{parsed_terms[1]},"type":"grant","v":1}}'
+    )
+    return grant, text
 
 
-def _fast_accept(obj: dict[str, Any]) -> GrantAccept | None:
+def _fast_accept(obj: dict[str, Any]) -> tuple[GrantAccept, str] | None:
     grant_hash, issued_at, nonce, signer, kind, v = obj.values()
     if not (
         type(kind) is str
@@ -705,11 +729,17 @@ def _fast_accept(obj: dict[str, Any]) -> GrantAccept | None:
     common = _fast_common(signer, issued_at, nonce)
     if common is None:
         return None
-    return GrantAccept(**common, grant_hash=grant_hash)
+    text = (
+        f'{{"grant_hash":"{grant_hash}","issued_at":"{issued_at}","nonce":"{nonce}",'
+        f'"signer":"{signer}","type":"grant.accept","v":1}}'
+    )
+    return GrantAccept(**common, grant_hash=grant_hash), text
 
 
 #: The fast parser for a statement object with exactly these member names, in this order.
-_FAST_PARSERS: Final[dict[tuple[str, ...], Callable[[dict[str, Any]], Statement | None]]] = {
+_FAST_PARSERS: Final[
+    dict[tuple[str, ...], Callable[[dict[str, Any]], tuple[Statement, str] | None]]
+] = {
     tuple(sorted(_STATEMENT_MEMBERS[Grant.type_name])): _fast_grant,
     tuple(sorted(_STATEMENT_MEMBERS[GrantAccept.type_name])): _fast_accept,
 }

@@ -1,8 +1,9 @@
 """The fast path of parse_statement (grants and acceptances) is pinned to the strict parser.
 
 ``_fast_grant`` / ``_fast_accept`` may return a statement only where ``_parse_statement_strict``
-accepts the same object and returns an equal statement; anywhere else they must return None (the
-strict parser then decides). Checked over valid statements of every optional shape and over
+accepts the same object and returns an equal statement, with exactly the canonical text that the
+verifier's encoder and RFC 8785 give; anywhere else they must return None (the strict parser then
+decides). Checked over valid statements of every optional shape and over
 thousands of mutations: every member (at any depth) replaced by awkward values, members dropped,
 added or reordered, and members swapped between objects. The caches behind the fast path are
 exercised too: a value that equals a remembered one in Python but not in JSON (``1 == True``)
@@ -22,13 +23,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.core import builders
-from ledger.core.canonical import MAX_SAFE_INTEGER, parse_json
+from ledger.core.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
 from ledger.core.errors import LedgerError
+from ledger.core.evidence import _SORTED_ENCODER
 from ledger.core.statements import (
     _FAST_PARSERS,
     Statement,
     _parse_statement_strict,
     parse_statement,
+    parse_statement_text,
 )
 from tests.factories import T0, seeded_key
 
@@ -92,6 +95,11 @@ AWKWARD: list[Any] = [
     3651,
     "",
     "x",
+    'video/"mp4"',
+    "video/mp4\\",
+    "vidéo/mp4",
+    "video/mp4\u2028",
+    "video/mp4\n",
     "grant",
     "grant.accept",
     "AB" * 32,
@@ -169,16 +177,24 @@ def _check_pinned(obj: Any) -> Statement | None:
     """The fast path (when it applies) agrees with the strict parser; returns its statement."""
     strict = _strict(obj)
     fast_parser = _FAST_PARSERS.get(tuple(obj)) if type(obj) is dict else None
-    fast = None if fast_parser is None else fast_parser(obj)
-    if fast is not None:
+    parsed = None if fast_parser is None else fast_parser(obj)
+    fast = None if parsed is None else parsed[0]
+    if parsed is not None:
         assert strict is not None, obj
         assert fast == strict, obj
+        # The text it gives is the serialisation the verifier compares with the signed bytes,
+        # and that is RFC 8785.
+        assert parsed[1] == _SORTED_ENCODER.encode(obj), obj
+        assert parsed[1].encode() == canonicalize(obj), obj
     # And parse_statement as a whole decides as the strict parser does.
     try:
         whole: Statement | None = parse_statement(obj)
+        with_text = parse_statement_text(obj)
     except LedgerError:
-        whole = None
+        whole = with_text = None
     assert whole == strict, obj
+    text = None if parsed is None else parsed[1]
+    assert with_text == (None if strict is None else (strict, text)), obj
     return fast
 
 
