@@ -578,40 +578,55 @@ _TERMS_KEYS: Final = frozenset(
     tuple(sorted(_TERMS_MEMBERS - dropped))
     for dropped in ({"end", "notice_days"}, {"end"}, {"notice_days"}, set())
 )
-_BOOL_TERMS: Final = ("revocable", "exclusive", "attribution", "sublicensing")
-_LIST_TERMS: Final = ("uses", "prohibitions", "territory")
+_TERM_TYPES: Final[dict[str, type]] = {
+    "attribution": bool,
+    "consideration": dict,
+    "end": str,
+    "exclusive": bool,
+    "notice_days": int,
+    "prohibitions": list,
+    "revocable": bool,
+    "start": str,
+    "sublicensing": bool,
+    "territory": list,
+    "uses": list,
+}
+#: For each member order the fast path takes, the exact type of each value in that order.
+_TERMS_SHAPES: Final = {keys: tuple(_TERM_TYPES[k] for k in keys) for keys in _TERMS_KEYS}
+_THREE_STRINGS: Final = (str, str, str)
 
 
 def _fast_terms(obj: object) -> tuple[Terms, str] | None:
     """``_terms(obj)`` and the canonical text of ``obj`` for a terms object of the usual shape,
     remembered by its values; or None."""
-    if type(obj) is not dict or tuple(obj) not in _TERMS_KEYS:
+    if type(obj) is not dict:
+        return None
+    shape = _TERMS_SHAPES.get(tuple(obj))
+    # Every value of its exact type first, so that equal values in the key mean equal JSON
+    # (1 == True); list members compare equal to a remembered (string) member only if equal
+    # strings.
+    if shape is None or tuple(map(type, obj.values())) != shape:
+        return None
+    consideration = obj["consideration"]
+    if tuple(map(type, consideration.values())) != _THREE_STRINGS:
         return None
     get = obj.get
-    consideration = obj["consideration"]
-    if type(consideration) is not dict:
-        return None
-    # Scalars by exact type first, so that equal values in the key mean equal JSON (1 == True);
-    # list members and strings compare equal only to equal strings.
-    if not all(type(obj[name]) is bool for name in _BOOL_TERMS) or not (
-        all(type(obj[name]) is list for name in _LIST_TERMS)
-        and type(obj["start"]) is str
-        and type(get("end", "")) is str
-        and type(get("notice_days", 0)) is int
-        and all(type(value) is str for value in consideration.values())
-    ):
-        return None
     try:
         key = (
-            *[tuple(obj[name]) for name in _LIST_TERMS],
+            tuple(obj["uses"]),
+            tuple(obj["prohibitions"]),
+            tuple(obj["territory"]),
             obj["start"],
             get("end"),
             get("notice_days"),
-            *[obj[name] for name in _BOOL_TERMS],
+            obj["revocable"],
+            obj["exclusive"],
+            obj["attribution"],
+            obj["sublicensing"],
             tuple(consideration.items()),
         )
         known = _TERMS.get(key)
-    except TypeError:  # an unhashable member (a list or object where a string belongs)
+    except TypeError:  # an unhashable list member (a list or object where a string belongs)
         return None
     if known is None:
         try:
@@ -667,12 +682,13 @@ def _fast_content(items: object) -> tuple[tuple[ContentItem, ...], str] | None:
             f'{{"bytes":{size},{hash_member}"duration_s":{duration},'
             f'"media_type":"{media_type}","sha256":"{sha}"}}'
         )
-    if len({c.sha256 for c in content}) != len(content):
+    if len(content) > 1 and len({c.sha256 for c in content}) != len(content):
         return None
     return tuple(content), ",".join(texts)
 
 
-def _fast_common(signer: object, issued_at: object, nonce: object) -> dict[str, Any] | None:
+def _fast_common(signer: object, issued_at: object, nonce: object) -> datetime | None:
+    """issued_at read, if the members common to every statement pass their checks; or None."""
     if not (
         type(signer) is str
         and _HEX64_RE.fullmatch(signer)
@@ -681,10 +697,7 @@ def _fast_common(signer: object, issued_at: object, nonce: object) -> dict[str, 
         and type(issued_at) is str
     ):
         return None
-    moment = _timestamp(issued_at)
-    if moment is None:
-        return None
-    return {"signer": signer, "issued_at": moment, "nonce": nonce}
+    return _timestamp(issued_at)
 
 
 def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
@@ -701,12 +714,12 @@ def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
         and buyer != signer
     ):
         return None
-    common = _fast_common(signer, issued_at, nonce)
+    moment = _fast_common(signer, issued_at, nonce)
     items = _fast_content(content)
     parsed_terms = _fast_terms(terms)
-    if common is None or items is None or parsed_terms is None:
+    if moment is None or items is None or parsed_terms is None:
         return None
-    grant = Grant(**common, grant_id=grant_id, buyer=buyer, content=items[0], terms=parsed_terms[0])
+    grant = Grant(signer, moment, nonce, grant_id, buyer, items[0], parsed_terms[0])
     text = (
         f'{{"buyer":"{buyer}","content":[{items[1]}],"grant_id":"{grant_id}",'
         f'"issued_at":"{issued_at}","nonce":"{nonce}","signer":"{signer}",'
@@ -726,14 +739,14 @@ def _fast_accept(obj: dict[str, Any]) -> tuple[GrantAccept, str] | None:
         and _HEX64_RE.fullmatch(grant_hash)
     ):
         return None
-    common = _fast_common(signer, issued_at, nonce)
-    if common is None:
+    moment = _fast_common(signer, issued_at, nonce)
+    if moment is None:
         return None
     text = (
         f'{{"grant_hash":"{grant_hash}","issued_at":"{issued_at}","nonce":"{nonce}",'
         f'"signer":"{signer}","type":"grant.accept","v":1}}'
     )
-    return GrantAccept(**common, grant_hash=grant_hash), text
+    return GrantAccept(signer, moment, nonce, grant_hash), text
 
 
 #: The fast parser for a statement object with exactly these member names, in this order.
