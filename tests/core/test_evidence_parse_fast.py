@@ -8,13 +8,23 @@ an honest bundle with every member, at any depth, replaced by awkward values, dr
 
 from __future__ import annotations
 
+import base64
 import copy
+import random
+import string
 from typing import Any
 
 import pytest
 
+from ledger.core.encoding import b64_decode
 from ledger.core.errors import LedgerError
-from ledger.core.evidence import _fast_entry, _fast_verdict, _parse_entry, _parse_verdict
+from ledger.core.evidence import (
+    _canonical_b64,
+    _fast_entry,
+    _fast_verdict,
+    _parse_entry,
+    _parse_verdict,
+)
 from tests.evidence_helpers import BUNDLE
 
 ENTRIES: list[dict[str, Any]] = BUNDLE["entries"]
@@ -124,3 +134,24 @@ def test_fast_verdict_agrees_with_parse_verdict(item: dict[str, Any]) -> None:
         assert _pinned(_fast_verdict, _parse_verdict, item)
     for changed in _mutations(item):
         _pinned(_fast_verdict, _parse_verdict, changed)
+
+
+def test_canonical_b64_is_b64_decode_on_canonical_text_and_refuses_all_else() -> None:
+    rng = random.Random(4648)
+    alphabet = string.ascii_letters + string.digits + "+/=\n -_é\x00"
+    texts = ["", "=", "==", "A===", "AA==", "AB==", "AAA=", "AAB=", "AAAA", "AA=A", "=AAA"]
+    for _ in range(100_000):
+        text = base64.b64encode(rng.randbytes(rng.randint(0, 9))).decode()
+        if rng.random() < 0.3:
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        for _ in range(rng.randint(0, 2)):
+            if text:
+                i = rng.randrange(len(text))
+                text = text[:i] + rng.choice(alphabet) + text[i + 1 :]
+        texts.append(text)
+    for text in texts:
+        try:
+            expected: bytes | None = b64_decode(text)
+        except LedgerError:
+            expected = None
+        assert _canonical_b64(text) == expected, text
