@@ -37,6 +37,7 @@ import binascii
 import contextlib
 import functools
 import gc
+import hashlib
 import itertools
 import json
 import struct
@@ -63,6 +64,7 @@ from .errors import (
 from .keys import PublicKey
 from .leaf import Leaf, check_chain, leaf_hash, split_leaf_fields
 from .licensing import REASONS, LicenceState, Verdict, check_use, format_instant, parse_instant
+from .merkle import LEAF_PREFIX
 from .multiproof import InclusionBatch
 from .note import NoteVerifier
 from .policy import WitnessPolicy, verify_cosigned_checkpoint
@@ -107,6 +109,8 @@ FAILURE_CODES: Final = (
     QUORUM_NOT_MET,
     COSIGNATURE_INVALID,
 )
+
+_sha256: Final = hashlib.sha256
 
 #: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive.
 SignatureCheck = Callable[[bytes, bytes, bytes], bool]
@@ -522,7 +526,14 @@ def _canonical_statement(statement_bytes: bytes) -> tuple[Any, Statement]:
     """
     try:
         text = statement_bytes.decode("utf-8")
-        body = _STRICT_DECODER.decode(text)
+        # raw_decode is decode without its two whitespace scans (canonical text has none); any
+        # other outcome, decode decides as before.
+        try:
+            body, end = _STRICT_DECODER.raw_decode(text)
+        except ValueError:
+            end = -1
+        if end != len(text):
+            body = _STRICT_DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise MalformedJSON(f"statement bytes are not strict JSON: {e}") from e
     # The v1 shape first: §1.6 holds only for valid ones. The fast path of the statement parser
@@ -710,7 +721,7 @@ def _check_entry(
     proofs: InclusionBatch | None,
 ) -> Leaf | None:
     seq = entry.seq
-    computed = leaf_hash(entry.leaf)
+    computed = _sha256(LEAF_PREFIX + entry.leaf).digest()  # leaf_hash, RFC 9162 §2.1.1
     if computed != entry.leaf_hash:
         report.fail(LEAF_HASH_MISMATCH, "leaf_hash is not SHA-256(0x00 || leaf)", seq=seq)
         return None

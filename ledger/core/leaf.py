@@ -34,6 +34,7 @@ MAX_LEAF_SIZE: Final = 65535
 _HEADER: Final = struct.Struct(">QQ32sI")
 _SIG_SIZE: Final = PUBLIC_KEY_SIZE + SIGNATURE_SIZE
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
 #: Log times end with the year 9999 (the JSON spelling has four year digits).
 MAX_LOG_TIME: Final = 253402300799999999
 #: Sequence numbers fit a signed 64-bit database column.
@@ -46,7 +47,7 @@ _STATEMENT_OFFSET: Final = len(LEAF_MAGIC) + _HEADER.size
 def micros_from_datetime(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def datetime_from_micros(micros: int) -> datetime:
