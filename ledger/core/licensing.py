@@ -286,11 +286,6 @@ class LicenceState:
 
     # --- questions ------------------------------------------------------------------------------
 
-    def _names_buyer(self, record: _GrantRecord, buyer: str, buyer_party: str | None) -> bool:
-        if record.grant.buyer == buyer:
-            return True
-        return buyer_party is not None and record.buyer_party == buyer_party
-
     def _outcome(self, record: _GrantRecord, use: str) -> tuple[int, str]:  # noqa: PLR0911
         """(index of the first failing check in GRANT_CHECKS, reason); all pass: (len, licensed)."""
         terms = record.grant.terms
@@ -312,11 +307,14 @@ class LicenceState:
     def verdict(self, sha256: str, buyer: str, use: str) -> Verdict:
         """Is ``sha256`` licensed to the party of key ``buyer`` for ``use`` at ``self.at``?"""
         buyer_party = self.party(buyer)
+        records = self.by_content.get(sha256, ())
         candidates = [
-            r for r in self.by_content.get(sha256, ()) if self._names_buyer(r, buyer, buyer_party)
-        ]
-        conflicts = self.conflicts(sha256)
-        conflict_seqs = {s for pair in conflicts for s in pair}
+            r
+            for r in records
+            if r.grant.buyer == buyer or (buyer_party is not None and r.buyer_party == buyer_party)
+        ]  # the grants naming the buyer's key, or another key of its party
+        conflicts = self.conflicts(sha256) if records else ()
+        conflict_seqs = {s for pair in conflicts for s in pair} if conflicts else set()
         if not candidates:
             seqs = self._key_evidence(buyer) | conflict_seqs
             return Verdict(sha256, False, NO_GRANT, None, tuple(sorted(seqs)), conflicts)

@@ -187,7 +187,7 @@ class Statement:
     def check_signature_keys(self, keys: tuple[PublicKey, ...]) -> None:
         """Raise BadSignature unless ``keys`` are exactly the required signers, in order."""
         expected = self.required_signers()
-        actual = tuple(k.key_id for k in keys)
+        actual = tuple([k.key_id for k in keys])
         if actual != expected:
             raise BadSignature(
                 f"{self.type_name} must be signed by {len(expected)} key(s) in this order: "
