@@ -1,4 +1,5 @@
-"""The verifier's fast parsing of bundle entries and items is pinned to the strict parsers.
+"""The verifier's fast parsing of bundle entries, items and statements is pinned to the strict
+parsers.
 
 ``_fast_entry`` / ``_fast_verdict`` may return a value only where ``_parse_entry`` /
 ``_parse_verdict`` accept the same object and return an equal value; anywhere else they return
@@ -17,14 +18,19 @@ from typing import Any
 import pytest
 
 from ledger.core.encoding import b64_decode
-from ledger.core.errors import LedgerError
+from ledger.core.errors import InvalidStatement, LedgerError, MalformedJSON
 from ledger.core.evidence import (
+    _SORTED_ENCODER,
+    _STRICT_DECODER,
     _canonical_b64,
+    _canonical_statement,
     _fast_entry,
     _fast_verdict,
     _parse_entry,
     _parse_verdict,
 )
+from ledger.core.leaf import split_leaf_fields
+from ledger.core.statements import parse_statement
 from tests.evidence_helpers import BUNDLE
 
 ENTRIES: list[dict[str, Any]] = BUNDLE["entries"]
@@ -155,3 +161,76 @@ def test_canonical_b64_is_b64_decode_on_canonical_text_and_refuses_all_else() ->
         except LedgerError:
             expected = None
         assert _canonical_b64(text) == expected, text
+
+
+def _reference_canonical_statement(data: bytes) -> tuple[Any, Any]:
+    """The verifier's statement check done only the strict way (decode, parse, re-encode)."""
+    try:
+        text = data.decode("utf-8")
+        body = _STRICT_DECODER.decode(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise MalformedJSON(f"statement bytes are not strict JSON: {e}") from e
+    statement = parse_statement(body)
+    if _SORTED_ENCODER.encode(body) != text:
+        raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
+    return body, statement
+
+
+def _outcome(func: Any, data: bytes) -> Any:
+    try:
+        return func(data)
+    except LedgerError as e:
+        return type(e), e.message
+
+
+def _statement_texts() -> list[bytes]:
+    out = []
+    for entry in ENTRIES:
+        leaf = base64.b64decode(entry["leaf"])
+        out.append(split_leaf_fields(leaf)[3])
+    return out
+
+
+STATEMENTS = _statement_texts()
+SWAPS = [
+    (b"1000", b"9007199254740993"),
+    (b"1000", b"-0"),
+    (b"1000", b"1e3"),
+    (b"1000", b"1000.0"),
+    (b"1000", b"NaN"),
+    (b'"v":1', b'"v":1.0'),
+    (b'"v":1', b'"v":01'),
+    (b'"v":1', b'"v": 1'),
+    (b'"v":1', b'"v":true'),
+    (b'"v":1', b'"v":1,"v":1'),
+    (b"{", b" {"),
+    (b"}", b"} "),
+    (b"}", b"}\n"),
+    (b'"grant_hash"', b'"grant\\u005fhash"'),
+    (b'"nonce"', b'"nonce","nonce":"00"'),
+    (b"false", b"0"),
+    (b"worldwide", b"worldwid\\u0065"),
+    (b'"signer"', b'"signer":"x","signer"'),
+]
+
+
+@pytest.mark.parametrize("data", STATEMENTS, ids=[str(i) for i in range(len(STATEMENTS))])
+def test_statement_check_decides_as_the_strict_steps(data: bytes) -> None:
+    rng = random.Random(data)
+    texts = [data] + [data.replace(old, new, 1) for old, new in SWAPS if old in data]
+    for _ in range(400):
+        out = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(out))
+            kind = rng.randrange(3)
+            if kind == 0:
+                out[i] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                out.insert(i, rng.choice(b' ,:{}[]"0129aeE.-\\\n'))
+            else:
+                del out[i]
+        texts.append(bytes(out))
+    for text in texts:
+        assert _outcome(_canonical_statement, text) == _outcome(
+            _reference_canonical_statement, text
+        ), text
