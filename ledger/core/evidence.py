@@ -33,9 +33,11 @@ passes PyNaCl's when it is installed; see ``ledger/sigverify.py``). No I/O here.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import functools
 import gc
+import hashlib
 import itertools
 import json
 import struct
@@ -60,8 +62,9 @@ from .errors import (
     QuorumNotMet,
 )
 from .keys import PublicKey
-from .leaf import Leaf, check_chain, leaf_hash, split_leaf
+from .leaf import Leaf, check_chain, leaf_hash, split_leaf_fields
 from .licensing import REASONS, LicenceState, Verdict, check_use, format_instant, parse_instant
+from .merkle import LEAF_PREFIX
 from .multiproof import InclusionBatch
 from .note import NoteVerifier
 from .policy import WitnessPolicy, verify_cosigned_checkpoint
@@ -71,6 +74,7 @@ from .statements import (
     SignedStatement,
     Statement,
     parse_statement,
+    parse_statement_text,
 )
 
 BUNDLE_FORMAT: Final = "consent-ledger/evidence/v1"
@@ -106,6 +110,8 @@ FAILURE_CODES: Final = (
     QUORUM_NOT_MET,
     COSIGNATURE_INVALID,
 )
+
+_sha256: Final = hashlib.sha256
 
 #: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive.
 SignatureCheck = Callable[[bytes, bytes, bytes], bool]
@@ -234,6 +240,74 @@ def _parse_query(obj: object) -> EvidenceQuery:
 _ENTRY_MEMBERS: Final = frozenset(("seq", "leaf_hash", "leaf", "inclusion_proof"))
 
 
+def _parse_entries(value: object) -> tuple[EvidenceEntry, ...]:
+    return tuple(
+        _fast_entry(e) or _parse_entry(e, i) for i, e in enumerate(_list(value, "entries"))
+    )
+
+
+def _fast_entry(obj: object) -> EvidenceEntry | None:
+    """``_parse_entry`` for an entry that passes its checks, in fewer steps; otherwise None.
+
+    Same checks: canonical base64 by the round trip of ``encoding.b64_decode``'s fast path, hashes
+    by the hex round trip of ``_hash`` and ``_hashes``. On any doubt ``_parse_entry`` decides.
+    """
+    if type(obj) is not dict or obj.keys() != _ENTRY_MEMBERS:
+        return None
+    seq, text, hash_text, proof = obj["seq"], obj["leaf"], obj["leaf_hash"], obj["inclusion_proof"]
+    if not (
+        type(seq) is int
+        and seq >= 0
+        and type(text) is str
+        and type(hash_text) is str
+        and len(hash_text) == 64
+        and type(proof) is list
+        and 0 < len(proof) <= _SPLITTER_MAX
+    ):
+        return None
+    leaf = _canonical_b64(text)
+    if leaf is None:
+        return None
+    try:
+        digest = bytes.fromhex(hash_text)
+        # One space between hashes: fromhex skips it, and the spaced hex of the result gives
+        # back exactly that text only when each hash is 64 lowercase digits and nothing else.
+        joined = " ".join(proof)
+        raw = bytes.fromhex(joined)
+    except (ValueError, TypeError):
+        return None
+    if not (
+        digest.hex() == hash_text and len(raw) == 32 * len(proof) and raw.hex(" ", 32) == joined
+    ):
+        return None
+    return EvidenceEntry(seq, leaf, digest, _hash_splitter(len(proof)).unpack(raw))
+
+
+def _canonical_b64(text: str) -> bytes | None:
+    """What ``encoding.b64_decode`` gives for canonical base64 text; None for any other text.
+
+    Cheaper than its round trip for a leaf: strict decoding refuses every character outside the
+    alphabet, misplaced padding and data after it; the length rules out missing or extra padding;
+    and the last character before the padding must leave the unused bits zero (RFC 4648 §3.5).
+    """
+    if len(text) % 4:
+        return None
+    try:
+        data = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    if text[-2:] == "==":
+        return data if text[-3] in _ZERO_LOW_4_BITS else None
+    if text[-1:] == "=":
+        return data if text[-2] in _ZERO_LOW_2_BITS else None
+    return data
+
+
+#: Base64 digits whose value has the low 4 (2) bits zero: the last one before "==" ("=").
+_ZERO_LOW_4_BITS: Final = frozenset("AQgw")
+_ZERO_LOW_2_BITS: Final = frozenset("AEIMQUYcgkosw048")
+
+
 def _parse_entry(obj: object, i: int) -> EvidenceEntry:
     e = _members(obj, _ENTRY_MEMBERS, f"entries[{i}]")
     leaf = _leaf_bytes(e["leaf"], f"entries[{i}].leaf")
@@ -285,6 +359,38 @@ def _hash_splitter(count: int) -> struct.Struct:
     return struct.Struct("32s" * count)
 
 
+_VERDICT_MEMBERS: Final = frozenset(
+    ("sha256", "licensed", "reason", "grant_seq", "entries", "conflicts")
+)
+_INT_ONLY: Final = frozenset((int,))
+
+
+def _fast_verdict(obj: object) -> Verdict | None:
+    """``_parse_verdict`` for an item without conflicts that passes its checks; otherwise None."""
+    if type(obj) is not dict or obj.keys() != _VERDICT_MEMBERS:
+        return None
+    sha, licensed, reason = obj["sha256"], obj["licensed"], obj["reason"]
+    grant_seq, seqs = obj["grant_seq"], obj["entries"]
+    if not (
+        type(sha) is str
+        and len(sha) == 64
+        and type(licensed) is bool
+        and type(reason) is str
+        and reason in REASONS
+        and (grant_seq is None or (type(grant_seq) is int and grant_seq >= 0))
+        and type(seqs) is list
+        and obj["conflicts"] == []
+        and (not seqs or (set(map(type, seqs)) == _INT_ONLY and min(seqs) >= 0))
+    ):
+        return None
+    try:
+        if bytes.fromhex(sha).hex() != sha:
+            return None
+    except ValueError:
+        return None
+    return Verdict(sha, licensed, reason, grant_seq, tuple(seqs), ())
+
+
 def _parse_verdict(obj: object, i: int) -> Verdict:
     where = f"items[{i}]"
     names = ("sha256", "licensed", "reason", "grant_seq", "entries", "conflicts")
@@ -308,10 +414,12 @@ def _parse_bundle(obj: object) -> EvidenceBundle:
     if b["format"] != BUNDLE_FORMAT:
         raise MalformedBundle(f"format must be {BUNDLE_FORMAT!r}")
     log = _members(b["log"], ("origin", "verifier_key"), "log")
-    entries = tuple(_parse_entry(e, i) for i, e in enumerate(_list(b["entries"], "entries")))
+    entries = _parse_entries(b["entries"])
     if any(a.seq >= b_.seq for a, b_ in itertools.pairwise(entries)):
         raise MalformedBundle("entries must be in strictly increasing seq order")
-    items = tuple(_parse_verdict(v, i) for i, v in enumerate(_list(b["items"], "items")))
+    items = tuple(
+        _fast_verdict(v) or _parse_verdict(v, i) for i, v in enumerate(_list(b["items"], "items"))
+    )
     if len({v.sha256 for v in items}) != len(items):
         raise MalformedBundle("items must not list the same sha256 twice")
     return EvidenceBundle(
@@ -419,6 +527,9 @@ def _canonical_statement(statement_bytes: bytes) -> tuple[Any, Statement]:
     """
     try:
         text = statement_bytes.decode("utf-8")
+        fast = _fast_canonical_statement(text)
+        if fast is not None:
+            return fast
         body = _STRICT_DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise MalformedJSON(f"statement bytes are not strict JSON: {e}") from e
@@ -428,11 +539,35 @@ def _canonical_statement(statement_bytes: bytes) -> tuple[Any, Statement]:
     return body, statement
 
 
+def _fast_canonical_statement(text: str) -> tuple[Any, Statement] | None:
+    """``_canonical_statement`` of a grant or acceptance that passes, in fewer steps; else None.
+
+    Reads the text with raw_decode (no whitespace scans: canonical text has none) and without the
+    integer hook, then lets the statement parser's fast path give the statement and its canonical
+    text (tests/core/test_statements_fast.py pins both to the strict parser and the encoder).
+    Where that path accepts, every integer was range-checked by it (v, bytes, duration_s,
+    notice_days: all far below 2^53), so the hook would not have refused any; on any other
+    outcome the strict steps decide, and word the refusal, as before.
+    """
+    try:
+        body, end = _FAST_DECODER.raw_decode(text)
+        if end != len(text):
+            return None
+        statement, canonical = parse_statement_text(body)
+    except (LedgerError, ValueError, RecursionError):
+        return None
+    if canonical is None or canonical != text:
+        return None
+    return body, statement
+
+
 # One decoder and one encoder, made once (json.loads/dumps with options build one per call).
 _STRICT_DECODER: Final = json.JSONDecoder(
     parse_float=_reject_number, parse_int=_safe_int, parse_constant=_reject_number
 )
 _SORTED_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+#: _STRICT_DECODER without the integer hook (see _fast_canonical_statement).
+_FAST_DECODER: Final = json.JSONDecoder(parse_float=_reject_number, parse_constant=_reject_number)
 
 
 def parse_leaf_with(data: bytes, check: SignatureCheck) -> Leaf:
@@ -440,16 +575,16 @@ def parse_leaf_with(data: bytes, check: SignatureCheck) -> Leaf:
 
     Raises MalformedLeaf, MalformedJSON, InvalidStatement, InvalidKey or BadSignature.
     """
-    parts = split_leaf(data)
-    sigs = [Signature(_public_key(pk), sig) for pk, sig in parts.signatures]
-    body, statement = _canonical_statement(parts.statement_bytes)
-    statement.check_signature_keys(tuple(s.public_key for s in sigs))
-    message = STATEMENT_SIGNING_CONTEXT + parts.statement_bytes
+    seq, integrated_at, prev_hash, statement_bytes, pairs = split_leaf_fields(data)
+    sigs = tuple([Signature(_public_key(pk), sig) for pk, sig in pairs])
+    body, statement = _canonical_statement(statement_bytes)
+    statement.check_signature_keys(tuple([s.public_key for s in sigs]))
+    message = STATEMENT_SIGNING_CONTEXT + statement_bytes
     for sig in sigs:
         if not check(sig.public_key.raw, message, sig.signature):
             raise BadSignature(f"signature by key {sig.public_key.key_id[:16]}… does not verify")
-    signed = SignedStatement(statement, body, parts.statement_bytes, tuple(sigs))
-    return Leaf(parts.seq, parts.integrated_at, parts.prev_hash, signed)
+    signed = SignedStatement(statement, body, statement_bytes, sigs)
+    return Leaf(seq, integrated_at, prev_hash, signed)
 
 
 def verify_bundle(
@@ -585,6 +720,8 @@ def _check_entries(
     for seq, leaf in sorted(leaves.items()):
         prev = leaves.get(seq - 1)
         if prev is not None:
+            if leaf.prev_hash == hashes[seq - 1] and leaf.integrated_at >= prev.integrated_at:
+                continue  # the link holds (check_chain's two checks; seq > 0 here)
             try:
                 # docs/FORMAT.md §4.2: prev_leaf_hash names the entry before; time never goes back.
                 check_chain(leaf, hashes[seq - 1], prev.integrated_at)
@@ -601,7 +738,7 @@ def _check_entry(
     proofs: InclusionBatch | None,
 ) -> Leaf | None:
     seq = entry.seq
-    computed = leaf_hash(entry.leaf)
+    computed = _sha256(LEAF_PREFIX + entry.leaf).digest()  # leaf_hash, RFC 9162 §2.1.1
     if computed != entry.leaf_hash:
         report.fail(LEAF_HASH_MISMATCH, "leaf_hash is not SHA-256(0x00 || leaf)", seq=seq)
         return None
@@ -634,7 +771,14 @@ def _check_items(
     present = {e.seq for e in bundle.entries}
     recomputed: list[Verdict] = []
     for item in bundle.items:
-        missing = [s for s in (*item.entries, *_grant_seq(item)) if s not in present]
+        cited_present = present.issuperset(item.entries) and (
+            item.grant_seq is None or item.grant_seq in present
+        )
+        missing = (
+            []
+            if cited_present
+            else [s for s in (*item.entries, *_grant_seq(item)) if s not in present]
+        )
         if missing:
             report.fail(
                 ENTRY_MISSING,

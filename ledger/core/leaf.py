@@ -34,18 +34,20 @@ MAX_LEAF_SIZE: Final = 65535
 _HEADER: Final = struct.Struct(">QQ32sI")
 _SIG_SIZE: Final = PUBLIC_KEY_SIZE + SIGNATURE_SIZE
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
 #: Log times end with the year 9999 (the JSON spelling has four year digits).
 MAX_LOG_TIME: Final = 253402300799999999
 #: Sequence numbers fit a signed 64-bit database column.
 MAX_SEQ: Final = 2**63 - 1
 #: Fixed bytes around the statement: magic, header, signature count.
 LEAF_OVERHEAD: Final = len(LEAF_MAGIC) + _HEADER.size + 1
+_STATEMENT_OFFSET: Final = len(LEAF_MAGIC) + _HEADER.size
 
 
 def micros_from_datetime(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def datetime_from_micros(micros: int) -> datetime:
@@ -138,24 +140,34 @@ class LeafParts:
 
 def split_leaf(data: bytes) -> LeafParts:
     """Split leaf bytes into fields; raises MalformedLeaf. Verifies nothing else."""
-    if len(data) > MAX_LEAF_SIZE:
-        raise MalformedLeaf(f"leaf is {len(data)} bytes, over the {MAX_LEAF_SIZE}-byte limit")
-    header = leaf_header(data)
-    offset = len(LEAF_MAGIC) + _HEADER.size
-    (stmt_len,) = struct.unpack_from(">I", data, offset - 4)
-    statement_bytes = data[offset : offset + stmt_len]
-    offset += stmt_len
-    if len(statement_bytes) != stmt_len or offset >= len(data):
+    return LeafParts(*split_leaf_fields(data))
+
+
+def split_leaf_fields(
+    data: bytes,
+) -> tuple[int, int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]:
+    """``split_leaf`` as a plain tuple in the order of ``LeafParts`` (for loops over many)."""
+    size = len(data)
+    if size > MAX_LEAF_SIZE:
+        raise MalformedLeaf(f"leaf is {size} bytes, over the {MAX_LEAF_SIZE}-byte limit")
+    if not data.startswith(LEAF_MAGIC):
+        raise MalformedLeaf("leaf does not start with the v1 magic")
+    if size < _STATEMENT_OFFSET:
         raise MalformedLeaf("leaf is truncated")
-    count = data[offset]
-    offset += 1
-    if count not in (1, 2) or len(data) != offset + count * _SIG_SIZE:
+    seq, integrated_at, prev_hash, stmt_len = _HEADER.unpack_from(data, len(LEAF_MAGIC))
+    if seq > MAX_SEQ or integrated_at > MAX_LOG_TIME:  # both unsigned
+        _check_header(seq, integrated_at, prev_hash)
+    end = _STATEMENT_OFFSET + stmt_len
+    if end >= size:
+        raise MalformedLeaf("leaf is truncated")
+    count = data[end]
+    if count not in (1, 2) or size != end + 1 + count * _SIG_SIZE:
         raise MalformedLeaf("leaf signature block has the wrong size")
     sigs = tuple(
         (data[o : o + PUBLIC_KEY_SIZE], data[o + PUBLIC_KEY_SIZE : o + _SIG_SIZE])
-        for o in range(offset, len(data), _SIG_SIZE)
+        for o in range(end + 1, size, _SIG_SIZE)
     )
-    return LeafParts(header.seq, header.integrated_at, header.prev_hash, statement_bytes, sigs)
+    return seq, integrated_at, prev_hash, data[_STATEMENT_OFFSET:end], sigs
 
 
 def parse_leaf(data: bytes) -> Leaf:

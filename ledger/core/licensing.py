@@ -177,7 +177,10 @@ class LicenceState:
     grants: dict[bytes, _GrantRecord] = field(default_factory=dict)
     grant_ids: set[str] = field(default_factory=set)
     by_content: dict[str, list[_GrantRecord]] = field(default_factory=dict)
-    _cited_cache: dict[tuple[int, str], set[int]] = field(default_factory=dict, repr=False)
+    #: (grant seq, buyer) -> the entries a verdict by that grant cites, as a set and sorted.
+    _cited_cache: dict[tuple[int, str], tuple[set[int], tuple[int, ...]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def replay(cls, entries: Iterable[Leaf], at: int) -> LicenceState:
@@ -201,7 +204,13 @@ class LicenceState:
 
     def _apply(self, entry: Leaf) -> None:
         stmt = entry.signed.statement
-        if isinstance(stmt, PartyRegister):
+        # The common kinds by exact type first (statements are never subclassed); then as before.
+        kind = type(stmt)
+        if kind is GrantAccept:
+            self._apply_accept(entry, stmt)  # type: ignore[arg-type]
+        elif kind is Grant:
+            self._apply_grant(entry, stmt)  # type: ignore[arg-type]
+        elif isinstance(stmt, PartyRegister):
             if stmt.signer not in self.keys:
                 self.keys[stmt.signer] = _Key(stmt.signer, stmt.signer, entry.seq, (entry.seq,))
         elif isinstance(stmt, KeyRotate):
@@ -277,11 +286,6 @@ class LicenceState:
 
     # --- questions ------------------------------------------------------------------------------
 
-    def _names_buyer(self, record: _GrantRecord, buyer: str, buyer_party: str | None) -> bool:
-        if record.grant.buyer == buyer:
-            return True
-        return buyer_party is not None and record.buyer_party == buyer_party
-
     def _outcome(self, record: _GrantRecord, use: str) -> tuple[int, str]:  # noqa: PLR0911
         """(index of the first failing check in GRANT_CHECKS, reason); all pass: (len, licensed)."""
         terms = record.grant.terms
@@ -303,22 +307,30 @@ class LicenceState:
     def verdict(self, sha256: str, buyer: str, use: str) -> Verdict:
         """Is ``sha256`` licensed to the party of key ``buyer`` for ``use`` at ``self.at``?"""
         buyer_party = self.party(buyer)
+        records = self.by_content.get(sha256, ())
         candidates = [
-            r for r in self.by_content.get(sha256, ()) if self._names_buyer(r, buyer, buyer_party)
-        ]
-        conflicts = self.conflicts(sha256)
-        conflict_seqs = {s for pair in conflicts for s in pair}
+            r
+            for r in records
+            if r.grant.buyer == buyer or (buyer_party is not None and r.buyer_party == buyer_party)
+        ]  # the grants naming the buyer's key, or another key of its party
+        conflicts = self.conflicts(sha256) if records else ()
+        conflict_seqs = {s for pair in conflicts for s in pair} if conflicts else set()
         if not candidates:
             seqs = self._key_evidence(buyer) | conflict_seqs
             return Verdict(sha256, False, NO_GRANT, None, tuple(sorted(seqs)), conflicts)
         # The grant that passed the most checks decides; among equals the earliest (lowest seq).
-        outcomes = [(self._outcome(r, use), r) for r in candidates]
-        (_, reason), best = max(outcomes, key=lambda o: (o[0][0], -o[1].seq))
+        if len(candidates) == 1:
+            best = candidates[0]
+            _, reason = self._outcome(best, use)
+        else:
+            outcomes = [(self._outcome(r, use), r) for r in candidates]
+            (_, reason), best = max(outcomes, key=lambda o: (o[0][0], -o[1].seq))
         key = (best.seq, buyer)
-        cited = self._cited_cache.get(key)
-        if cited is None:  # many items share a grant: collect its entries once
-            cited = self._cited_cache[key] = self._grant_evidence(best) | self._key_evidence(buyer)
-        ordered = tuple(sorted(cited | conflict_seqs)) if conflicts else tuple(sorted(cited))
+        known = self._cited_cache.get(key)
+        if known is None:  # many items share a grant: collect its entries once
+            cited = self._grant_evidence(best) | self._key_evidence(buyer)
+            known = self._cited_cache[key] = cited, tuple(sorted(cited))
+        ordered = tuple(sorted(known[0] | conflict_seqs)) if conflicts else known[1]
         return Verdict(sha256, reason == LICENSED, reason, best.seq, ordered, conflicts)
 
     def _key_evidence(self, key_id: str) -> set[int]:

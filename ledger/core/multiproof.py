@@ -87,8 +87,8 @@ class InclusionBatch:
         visited: list[tuple[tuple[int, int], bytes, int]] = []
         # Proof hash i is consumed at `level`; a leaf's own state (level 0) is not recorded: only
         # the same leaf index could meet it again.
-        i, level, bits = 0, 0, index
-        while i < len(proof):
+        i, level, bits, length = 0, 0, index, len(proof)
+        while i < length:
             if i >= inner:  # on the right border: skip the levels without a sibling (4b.ii)
                 while not bits & 1:
                     bits >>= 1
