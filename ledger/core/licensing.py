@@ -181,6 +181,8 @@ class LicenceState:
     _cited_cache: dict[tuple[int, str], tuple[set[int], tuple[int, ...]]] = field(
         default_factory=dict, repr=False
     )
+    #: key id -> ``_key_evidence`` of it: a key's entries are asked for by every verdict citing it.
+    _key_cache: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def replay(cls, entries: Iterable[Leaf], at: int) -> LicenceState:
@@ -203,6 +205,9 @@ class LicenceState:
         return None if key is None else key.party
 
     def _apply(self, entry: Leaf) -> None:
+        if self._cited_cache or self._key_cache:  # answers given so far may change
+            self._cited_cache.clear()
+            self._key_cache.clear()
         stmt = entry.signed.statement
         # The common kinds by exact type first (statements are never subclassed); then as before.
         kind = type(stmt)
@@ -333,14 +338,17 @@ class LicenceState:
         ordered = tuple(sorted(known[0] | conflict_seqs)) if conflicts else known[1]
         return Verdict(sha256, reason == LICENSED, reason, best.seq, ordered, conflicts)
 
-    def _key_evidence(self, key_id: str) -> set[int]:
-        key = self.keys.get(key_id)
-        if key is None:
-            return set()
-        seqs = set(key.chain)
-        if key.end_seq is not None:
-            seqs.add(key.end_seq)
-        return seqs
+    def _key_evidence(self, key_id: str) -> frozenset[int]:
+        """The entries that make ``key_id`` what it is now: its registration and rotations, and
+        its end (rotation away or revocation) if any."""
+        known = self._key_cache.get(key_id)
+        if known is None:
+            key = self.keys.get(key_id)
+            seqs = set() if key is None else set(key.chain)
+            if key is not None and key.end_seq is not None:
+                seqs.add(key.end_seq)
+            known = self._key_cache[key_id] = frozenset(seqs)
+        return known
 
     def _grant_evidence(self, record: _GrantRecord) -> set[int]:
         seqs = {record.seq}
