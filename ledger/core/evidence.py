@@ -718,6 +718,12 @@ def _check_entries(
             leaves[entry.seq] = leaf
     hashes = {e.seq: e.leaf_hash for e in bundle.entries if e.seq in leaves}
     for seq, leaf in sorted(leaves.items()):
+        if seq == 0:  # the first entry names the genesis value (docs/FORMAT.md §4.2)
+            try:
+                check_chain(leaf, None)
+            except LedgerError as e:
+                report.fail(CHAIN_BROKEN, e.message, seq=seq)
+            continue
         prev = leaves.get(seq - 1)
         if prev is not None:
             if leaf.prev_hash == hashes[seq - 1] and leaf.integrated_at >= prev.integrated_at:

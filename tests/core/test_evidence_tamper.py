@@ -195,17 +195,19 @@ def test_not_a_bundle(bundle: object) -> None:
     assert verify_bundle(bundle, LOG_.verifier_key).codes == ["bundle_malformed"]
 
 
-def test_broken_chain_between_consecutive_entries_is_reported() -> None:
-    # The log itself is forged: entry 3 names a wrong predecessor, yet the log signed the tree.
+@pytest.mark.parametrize("forged_seq", [3, 0], ids=["link-3", "genesis"])
+def test_a_broken_chain_link_is_reported(forged_seq: int) -> None:
+    # The log itself is forged: entry 3 names a wrong predecessor, or entry 0 a predecessor other
+    # than the genesis value (docs/FORMAT.md §4.2), yet the log signed the tree.
     log = build_log()
     forged = MemoryLog(log.signer)
     for leaf in log.parsed:
         forged.add(leaf.signed, leaf.integrated_at)
-    data = bytearray(forged.leaves[3])
+    data = bytearray(forged.leaves[forged_seq])
     data[39] ^= 0x01  # first byte of prev_leaf_hash (docs/FORMAT.md §4.1)
     rebuilt = MemoryLog(log.signer)
     for i, leaf in enumerate(forged.parsed):
-        if i == 3:
+        if i == forged_seq:
             rebuilt.leaves.append(bytes(data))
             rebuilt.parsed.append(leaf)
             rebuilt.store.append_leaf_hash(leaf_hash(bytes(data)))
@@ -214,6 +216,7 @@ def test_broken_chain_between_consecutive_entries_is_reported() -> None:
             rebuilt.parsed.append(leaf)
             rebuilt.store.append_leaf_hash(leaf_hash(forged.leaves[i]))
     bundle = rebuilt.bundle(EvidenceQuery(B.key_id, "ai_training", AT), [LICENSED]).to_json()
+    assert any(e["seq"] == forged_seq for e in bundle["entries"])
     report = verify_bundle(bundle, log.verifier_key)
     assert report.codes[0] == "chain_broken"
-    assert report.failures[0].seq == 3
+    assert report.failures[0].seq == forged_seq
