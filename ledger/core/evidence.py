@@ -241,6 +241,7 @@ _ENTRY_MEMBERS: Final = frozenset(("seq", "leaf_hash", "leaf", "inclusion_proof"
 
 
 def _parse_entries(value: object) -> tuple[EvidenceEntry, ...]:
+    """The bundle's entries: each by the fast parser, or by the strict one when that declines."""
     return tuple(
         _fast_entry(e) or _parse_entry(e, i) for i, e in enumerate(_list(value, "entries"))
     )

@@ -513,7 +513,9 @@ def parse_statement_text(obj: object) -> tuple[Statement, str | None]:
 
     The text is what RFC 8785 (and, for such a statement, sorted compact ``json``) gives for
     ``obj``, made from the values just checked without a second pass over the object; None when
-    the strict parser read it. Raises InvalidStatement as ``parse_statement`` does.
+    the strict parser read it. Raises InvalidStatement as ``parse_statement`` does. Only the
+    offline verifier uses the text (it compares it with the leaf's statement bytes); the append
+    path encodes statements itself.
     """
     if type(obj) is dict:
         fast = _FAST_PARSERS.get(tuple(obj))
@@ -603,8 +605,8 @@ def _fast_terms(obj: object) -> tuple[Terms, str] | None:
         return None
     shape = _TERMS_SHAPES.get(tuple(obj))
     # Every value of its exact type first, so that equal values in the key mean equal JSON
-    # (1 == True); list members compare equal to a remembered (string) member only if equal
-    # strings.
+    # (1 == True would otherwise collide); the list members are checked to be strings below, and
+    # strings are equal only when their texts are.
     if shape is None or tuple(map(type, obj.values())) != shape:
         return None
     consideration = obj["consideration"]
@@ -701,6 +703,8 @@ def _fast_common(signer: object, issued_at: object, nonce: object) -> datetime |
 
 
 def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
+    """The Grant and its canonical text for ``obj`` with exactly a grant's members in canonical
+    order, when every check passes; None on any doubt (the strict parser then decides)."""
     buyer, content, grant_id, issued_at, nonce, signer, terms, kind, v = obj.values()
     if not (
         type(kind) is str
@@ -729,6 +733,7 @@ def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
 
 
 def _fast_accept(obj: dict[str, Any]) -> tuple[GrantAccept, str] | None:
+    """``_fast_grant`` for an acceptance."""
     grant_hash, issued_at, nonce, signer, kind, v = obj.values()
     if not (
         type(kind) is str
