@@ -32,6 +32,7 @@ from ledger.core.evidence import (
 from ledger.core.leaf import split_leaf_fields
 from ledger.core.statements import parse_statement
 from tests.evidence_helpers import BUNDLE
+from tests.factories import json_paths, replace_at
 
 ENTRIES: list[dict[str, Any]] = BUNDLE["entries"]
 ITEMS: list[dict[str, Any]] = BUNDLE["items"] + [
@@ -85,30 +86,10 @@ AWKWARD: list[Any] = [
 ]
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.extend(_paths(item, (*prefix, key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out.extend(_paths(item, (*prefix, index)))
-    return out
-
-
-def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, *rest = path
-    out = dict(value) if isinstance(value, dict) else list(value)
-    out[head] = _replace(value[head], tuple(rest), new)
-    return out
-
-
 def _mutations(obj: dict[str, Any]) -> list[Any]:
     out: list[Any] = [obj, dict(reversed(obj.items()))]
-    for path in _paths(obj):
-        out.extend(_replace(obj, path, value) for value in AWKWARD)
+    for path in json_paths(obj):
+        out.extend(replace_at(obj, path, value) for value in AWKWARD)
         if len(path) == 1:
             out.append({k: v for k, v in obj.items() if k != path[0]})
     out.append({**obj, "extra": 1})

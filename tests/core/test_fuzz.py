@@ -20,7 +20,7 @@ from ledger.core import builders
 from ledger.core.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
 from ledger.core.errors import LedgerError
 from ledger.core.statements import SignedStatement, parse_statement
-from tests.factories import T0, seeded_key
+from tests.factories import T0, json_paths, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 
@@ -109,32 +109,12 @@ def test_mutated_envelopes_give_a_typed_error_or_a_statement(
     _check_accepted(signed)
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.extend(_paths(item, (*prefix, key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out.extend(_paths(item, (*prefix, index)))
-    return out
-
-
-def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, *rest = path
-    copy = dict(value) if isinstance(value, dict) else list(value)
-    copy[head] = _replace(value[head], tuple(rest), new)
-    return copy
-
-
 @settings(database=None, max_examples=600)
 @given(st.sampled_from(SAMPLES), st.data())
 def test_statement_bodies_with_a_member_replaced(sample: SignedStatement, data: Any) -> None:
     body = parse_json(sample.statement_bytes)
-    path = data.draw(st.sampled_from(_paths(body)))
-    changed = _replace(body, path, data.draw(_JSON))
+    path = data.draw(st.sampled_from(json_paths(body)))
+    changed = replace_at(body, path, data.draw(_JSON))
     try:
         canonical = canonicalize(changed)
         statement = parse_statement(changed)
@@ -150,12 +130,12 @@ def test_statement_bodies_with_a_member_replaced(sample: SignedStatement, data: 
 @given(st.sampled_from(SAMPLES), st.text(max_size=6), st.data())
 def test_an_extra_member_anywhere_is_refused(sample: SignedStatement, name: str, data: Any) -> None:
     body = parse_json(sample.statement_bytes)
-    objects = [p for p in _paths(body) if isinstance(_at(body, p), dict)]
+    objects = [p for p in json_paths(body) if isinstance(_at(body, p), dict)]
     path = data.draw(st.sampled_from(objects))
     target = _at(body, path)
     if name in target:
         return
-    changed = _replace(body, path, {**target, name: data.draw(_JSON)})
+    changed = replace_at(body, path, {**target, name: data.draw(_JSON)})
     with pytest.raises(LedgerError) as info:
         parse_statement(changed)
     assert info.value.code == "invalid_statement"

@@ -33,7 +33,7 @@ from ledger.core.statements import (
     parse_statement,
     parse_statement_text,
 )
-from tests.factories import T0, seeded_key
+from tests.factories import T0, json_paths, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 
@@ -140,26 +140,6 @@ AWKWARD: list[Any] = [
 ]
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.extend(_paths(item, (*prefix, key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out.extend(_paths(item, (*prefix, index)))
-    return out
-
-
-def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, *rest = path
-    out = dict(value) if isinstance(value, dict) else list(value)
-    out[head] = _replace(value[head], tuple(rest), new)
-    return out
-
-
 def _at(value: Any, path: tuple[Any, ...]) -> Any:
     for key in path:
         value = value[key]
@@ -200,23 +180,25 @@ def _check_pinned(obj: Any) -> Statement | None:
 
 def _mutations(body: dict[str, Any]) -> list[Any]:
     out: list[Any] = []
-    for path in _paths(body)[1:]:
+    for path in json_paths(body)[1:]:
         parent = _at(body, path[:-1])
-        out.extend(_replace(body, path, value) for value in AWKWARD)
+        out.extend(replace_at(body, path, value) for value in AWKWARD)
         if isinstance(parent, dict):
             dropped = {k: v for k, v in parent.items() if k != path[-1]}
-            out.append(_replace(body, path[:-1], dropped))
-            out.append(_replace(body, path[:-1], {**dropped, path[-1]: parent[path[-1]]}))
-            out.append(_replace(body, path[:-1], {**parent, path[-1] + "x": 1}))
+            out.append(replace_at(body, path[:-1], dropped))
+            out.append(replace_at(body, path[:-1], {**dropped, path[-1]: parent[path[-1]]}))
+            out.append(replace_at(body, path[:-1], {**parent, path[-1] + "x": 1}))
         else:
-            out.append(_replace(body, path[:-1], [*parent, parent[path[-1]]]))
-            out.append(_replace(body, path[:-1], parent[: path[-1]]))
+            out.append(replace_at(body, path[:-1], [*parent, parent[path[-1]]]))
+            out.append(replace_at(body, path[:-1], parent[: path[-1]]))
     for name in ("end", "notice_days", "c2pa_hash", "x"):  # optional members added anywhere
-        for path in _paths(body):
+        for path in json_paths(body):
             target = _at(body, path)
             if isinstance(target, dict) and name not in target:
                 for value in ("2031-01-01T00:00:00Z", 5, "cd" * 32, None):
-                    out.append(_replace(body, path, dict(sorted({**target, name: value}.items()))))
+                    out.append(
+                        replace_at(body, path, dict(sorted({**target, name: value}.items())))
+                    )
     return out
 
 
@@ -238,11 +220,11 @@ def test_a_remembered_terms_value_is_not_reused_for_another_json_type() -> None:
     for name in ("revocable", "exclusive", "attribution", "sublicensing"):
         value = body["terms"][name]
         for other in (int(value), float(value)):
-            changed = _replace(body, ("terms", name), other)
+            changed = replace_at(body, ("terms", name), other)
             assert _check_pinned(changed) is None
-    changed = _replace(body, ("terms", "notice_days"), 30.0)
+    changed = replace_at(body, ("terms", "notice_days"), 30.0)
     assert _check_pinned(changed) is None
-    changed = _replace(body, ("terms", "uses"), [1.0])
+    changed = replace_at(body, ("terms", "uses"), [1.0])
     assert _check_pinned(changed) is None
 
 
@@ -270,5 +252,5 @@ _JSON = st.recursive(
 @settings(database=None, max_examples=800)
 @given(st.sampled_from(VALID), st.data())
 def test_any_member_replaced_by_any_json(body: dict[str, Any], data: Any) -> None:
-    path = data.draw(st.sampled_from(_paths(body)))
-    _check_pinned(_replace(body, path, data.draw(_JSON)))
+    path = data.draw(st.sampled_from(json_paths(body)))
+    _check_pinned(replace_at(body, path, data.draw(_JSON)))
