@@ -318,7 +318,7 @@ class LicenceState:
             for r in records
             if r.grant.buyer == buyer or (buyer_party is not None and r.buyer_party == buyer_party)
         ]  # the grants naming the buyer's key, or another key of its party
-        conflicts = self.conflicts(sha256) if records else ()
+        conflicts = self.conflicts(sha256) if len(records) > 1 else ()  # a conflict takes two
         conflict_seqs = {s for pair in conflicts for s in pair} if conflicts else set()
         if not candidates:
             seqs = self._key_evidence(buyer) | conflict_seqs

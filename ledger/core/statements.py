@@ -11,6 +11,7 @@ registered? was this grant accepted already?) belong to the service layer. No I/
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -821,8 +822,10 @@ class SignedStatement:
     def type_name(self) -> str:
         return self.statement.type_name
 
-    @property
+    @functools.cached_property
     def statement_hash(self) -> bytes:
+        """Computed once per object (its bytes never change): the log and the verifier ask for it
+        several times per statement."""
         return statement_hash(self.statement_bytes)
 
     def to_json(self) -> dict[str, Any]:
