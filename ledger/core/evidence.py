@@ -209,19 +209,44 @@ def _list(value: object, where: str) -> list[Any]:
 
 
 def _hash(value: object, where: str) -> bytes:
+    raw = _hex32(value)
+    if raw is not None:
+        return raw
+    try:
+        return hash_from_hex(value, where)  # refuses, with the message
+    except LedgerError as e:
+        raise MalformedBundle(f"{where}: {e.message}") from e
+
+
+def _hex32(value: object) -> bytes | None:
+    """The 32 bytes that exactly 64 lowercase hex digits spell; None for anything else.
+
+    Without a regex: the hex round trip refuses uppercase and whitespace.
+    """
     if type(value) is str and len(value) == 64:
-        # The common case without a regex: the round trip refuses uppercase and whitespace.
         try:
             raw = bytes.fromhex(value)
         except ValueError:
-            pass
-        else:
-            if raw.hex() == value:
-                return raw
+            return None
+        if raw.hex() == value:
+            return raw
+    return None
+
+
+def _hex32_list(items: list[Any]) -> tuple[bytes, ...] | None:
+    """``_hex32`` of every item in one pass (proofs hold many); None if any item is not so."""
     try:
-        return hash_from_hex(value, where)
-    except LedgerError as e:
-        raise MalformedBundle(f"{where}: {e.message}") from e
+        joined = " ".join(items)  # refuses anything but strings
+        raw = bytes.fromhex(joined)
+    except (TypeError, ValueError):
+        return None
+    # One space between items: fromhex skips it, and with 32 bytes an item, the spaced hex of the
+    # result gives back exactly that text only when each item is 64 lowercase hex digits.
+    if len(raw) != 32 * len(items) or raw.hex(" ", 32) != joined:
+        return None
+    if len(items) > _SPLITTER_MAX:  # no proof is that long; a hostile bundle may be
+        return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
+    return _hash_splitter(len(items)).unpack(raw) if items else ()
 
 
 def _parse_query(obj: object) -> EvidenceQuery:
@@ -250,8 +275,8 @@ def _parse_entries(value: object) -> tuple[EvidenceEntry, ...]:
 def _fast_entry(obj: object) -> EvidenceEntry | None:
     """``_parse_entry`` for an entry that passes its checks, in fewer steps; otherwise None.
 
-    Same checks: canonical base64 by the round trip of ``encoding.b64_decode``'s fast path, hashes
-    by the hex round trip of ``_hash`` and ``_hashes``. On any doubt ``_parse_entry`` decides.
+    Same checks: canonical base64 as ``encoding.b64_decode`` takes it (``_canonical_b64``), hashes
+    as ``_hash`` and ``_hashes`` take them. On any doubt ``_parse_entry`` decides.
     """
     if type(obj) is not dict or obj.keys() != _ENTRY_MEMBERS:
         return None
@@ -267,21 +292,11 @@ def _fast_entry(obj: object) -> EvidenceEntry | None:
     ):
         return None
     leaf = _canonical_b64(text)
-    if leaf is None:
+    digest = _hex32(hash_text)
+    hashes = _hex32_list(proof)
+    if leaf is None or digest is None or hashes is None:
         return None
-    try:
-        digest = bytes.fromhex(hash_text)
-        # One space between hashes: fromhex skips it, and the spaced hex of the result gives
-        # back exactly that text only when each hash is 64 lowercase digits and nothing else.
-        joined = " ".join(proof)
-        raw = bytes.fromhex(joined)
-    except (ValueError, TypeError):
-        return None
-    if not (
-        digest.hex() == hash_text and len(raw) == 32 * len(proof) and raw.hex(" ", 32) == joined
-    ):
-        return None
-    return EvidenceEntry(seq, leaf, digest, _hash_splitter(len(proof)).unpack(raw))
+    return EvidenceEntry(seq, leaf, digest, hashes)
 
 
 def _canonical_b64(text: str) -> bytes | None:
@@ -333,21 +348,10 @@ def _leaf_bytes(text: object, where: str) -> bytes:
 
 def _hashes(value: object, where: str) -> tuple[bytes, ...]:
     """A list of 64-hex-digit hashes, checked in one pass (proofs hold many)."""
-    items = _list(value, where)
-    if not items:
-        return ()
-    try:
-        # join refuses anything but strings; the hex round trip refuses uppercase and whitespace
-        joined = "".join(items)
-        raw = bytes.fromhex(joined)
-        ok = set(map(len, items)) == {64} and raw.hex() == joined
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    hashes = _hex32_list(_list(value, where))
+    if hashes is None:
         raise MalformedBundle(f"{where} must list hashes of 64 lowercase hex digits")
-    if len(items) > _SPLITTER_MAX:  # no proof is that long; a hostile bundle may be
-        return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
-    return _hash_splitter(len(items)).unpack(raw)
+    return hashes
 
 
 #: Longest hash list cut apart with one precompiled struct (an RFC 9162 proof has at most 64).
@@ -373,8 +377,7 @@ def _fast_verdict(obj: object) -> Verdict | None:
     sha, licensed, reason = obj["sha256"], obj["licensed"], obj["reason"]
     grant_seq, seqs = obj["grant_seq"], obj["entries"]
     if not (
-        type(sha) is str
-        and len(sha) == 64
+        _hex32(sha) is not None
         and type(licensed) is bool
         and type(reason) is str
         and reason in REASONS
@@ -383,11 +386,6 @@ def _fast_verdict(obj: object) -> Verdict | None:
         and obj["conflicts"] == []
         and (not seqs or (set(map(type, seqs)) == _INT_ONLY and min(seqs) >= 0))
     ):
-        return None
-    try:
-        if bytes.fromhex(sha).hex() != sha:
-            return None
-    except ValueError:
         return None
     return Verdict(sha, licensed, reason, grant_seq, tuple(seqs), ())
 
