@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from hypothesis import strategies as st
+
+from ledger.core.canonical import MAX_SAFE_INTEGER
 from ledger.core.keys import SigningKey
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -35,3 +38,22 @@ def replace_at(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     copy = dict(value) if isinstance(value, dict) else list(value)
     copy[head] = replace_at(value[head], tuple(rest), new)
     return copy
+
+
+def json_values(
+    *, max_text: int | None = None, max_width: int = 4, max_leaves: int = 12
+) -> st.SearchStrategy[Any]:
+    """Hypothesis: any JSON value Python's json module reads, floats and unsafe integers too."""
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+        | st.integers()
+        | st.floats()
+        | st.text(max_size=max_text),
+        lambda children: (
+            st.lists(children, max_size=max_width)
+            | st.dictionaries(st.text(max_size=max_text), children, max_size=max_width)
+        ),
+        max_leaves=max_leaves,
+    )

@@ -571,10 +571,15 @@ def _timestamp(text: str) -> datetime | None:
             moment = parse_timestamp(text)
         except InvalidStatement:
             return None
-        if len(_TIMESTAMPS) >= _CACHE_SIZE:
-            _TIMESTAMPS.clear()
-        _TIMESTAMPS[text] = moment
+        _remember(_TIMESTAMPS, text, moment)
     return moment
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key`` in a bounded cache, emptied when full."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 _TERMS_KEYS: Final = frozenset(
@@ -636,9 +641,7 @@ def _fast_terms(obj: object) -> tuple[Terms, str] | None:
             known = _terms(obj), _ASCII_JCS.encode(obj)
         except InvalidStatement:
             return None
-        if len(_TERMS) >= _CACHE_SIZE:
-            _TERMS.clear()
-        _TERMS[key] = known
+        _remember(_TERMS, key, known)
     return known
 
 

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.core import builders
-from ledger.core.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
+from ledger.core.canonical import canonicalize, parse_json
 from ledger.core.errors import LedgerError
 from ledger.core.statements import SignedStatement, parse_statement
-from tests.factories import T0, json_paths, replace_at, seeded_key
+from tests.factories import T0, json_paths, json_values, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 
@@ -39,18 +39,7 @@ SAMPLES = [
 ]
 WIRES = [json.dumps(s.to_json()).encode() for s in SAMPLES]
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
-    | st.integers()
-    | st.floats()
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+_JSON = json_values()
 
 
 def _check_accepted(signed: SignedStatement) -> None:

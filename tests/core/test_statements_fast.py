@@ -33,7 +33,7 @@ from ledger.core.statements import (
     parse_statement,
     parse_statement_text,
 )
-from tests.factories import T0, json_paths, replace_at, seeded_key
+from tests.factories import T0, json_paths, json_values, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 
@@ -235,18 +235,7 @@ def test_a_dict_subclass_takes_the_strict_path() -> None:
     assert parse_statement(Other(VALID[0])) == _parse_statement_strict(VALID[0])
 
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=70),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+_JSON = json_values(max_text=70, max_width=3, max_leaves=8)
 
 
 @settings(database=None, max_examples=800)
