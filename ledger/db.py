@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ClauseElement
@@ -58,10 +58,46 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     _configure_postgresql(engine)
+    ping_when_idle(engine, PING_AFTER_IDLE_S)
     return engine
+
+
+#: A pooled PostgreSQL connection that has been idle this long is pinged before it is handed out.
+PING_AFTER_IDLE_S = 1.0
+
+
+def ping_when_idle(engine: Engine, after_s: float) -> None:
+    """Ping a pooled connection before use only if it has been idle ``after_s`` seconds or more;
+    a dead one is replaced with a fresh connection, unseen by the request.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per request (a proof, a
+    page, a group of appends), paid by this process, the database and the request's latency. A
+    connection that served a query less than a second ago is alive unless the server went away
+    within that second, and a request on it then fails as it would have in flight (503, nothing
+    written), after which SQLAlchemy replaces every pooled connection (a disconnect invalidates the
+    pool). After a restart of the database, or an idle timeout of a proxy in between, pooled
+    connections have been idle for longer than that, so they are pinged and replaced as before.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < after_s:
+            return  # new (connected just now), or busy a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as e:
+            # The pool's documented answer: it discards this connection and checks out another.
+            raise DisconnectionError("a pooled connection was dead; replaced") from e
+
+
+_IDLE_SINCE = "ledger_idle_since"
 
 
 def _configure_postgresql(engine: Engine) -> None:
