@@ -539,23 +539,27 @@ def _canonical_statement(statement_bytes: bytes) -> tuple[Any, Statement]:
 
 
 def _fast_canonical_statement(text: str) -> tuple[Any, Statement] | None:
-    """``_canonical_statement`` of a grant or acceptance that passes, in fewer steps; else None.
+    """``_canonical_statement`` of a statement that passes, in fewer steps; else None.
 
-    Reads the text with raw_decode (no whitespace scans: canonical text has none) and without the
-    integer hook, then lets the statement parser's fast path give the statement and its canonical
-    text (tests/core/test_statements_fast.py pins both to the strict parser and the encoder).
-    Where that path accepts, every integer was range-checked by it (v, bytes, duration_s,
-    notice_days: all far below 2^53), so the hook would not have refused any; on any other
-    outcome the strict steps decide, and word the refusal, as before.
+    Reads the text once, with raw_decode (no whitespace scans: canonical text has none) and
+    without the integer hook. Grants and acceptances then go through the statement parser's fast
+    path, which gives the statement and its canonical text (tests/core/test_statements_fast.py
+    pins both to the strict parser and the encoder); the other types through the strict parser,
+    and their text through the sorted encoder. Where either parser accepts, every integer was
+    range-checked by it (v, bytes, duration_s, notice_days: all far below 2^53), so the hook
+    would not have refused any. On any other outcome the strict steps decide, and word the
+    refusal, as before.
     """
     try:
         body, end = _FAST_DECODER.raw_decode(text)
         if end != len(text):
             return None
         statement, canonical = parse_statement_text(body)
+        if canonical is None:  # the strict parser read it: no second decoding and parse
+            canonical = _SORTED_ENCODER.encode(body)
     except (LedgerError, ValueError, RecursionError):
         return None
-    if canonical is None or canonical != text:
+    if canonical != text:
         return None
     return body, statement
 

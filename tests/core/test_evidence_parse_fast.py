@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ledger.core import builders
 from ledger.core.encoding import b64_decode
 from ledger.core.errors import InvalidStatement, LedgerError, MalformedJSON
 from ledger.core.evidence import (
@@ -30,9 +31,9 @@ from ledger.core.evidence import (
     _parse_verdict,
 )
 from ledger.core.leaf import split_leaf_fields
-from ledger.core.statements import parse_statement
+from ledger.core.statements import STATEMENT_TYPES, parse_statement
 from tests.evidence_helpers import BUNDLE
-from tests.factories import json_paths, replace_at
+from tests.factories import T0, json_paths, replace_at, seeded_key
 
 ENTRIES: list[dict[str, Any]] = BUNDLE["entries"]
 ITEMS: list[dict[str, Any]] = BUNDLE["items"] + [
@@ -165,10 +166,23 @@ def _outcome(func: Any, data: bytes) -> Any:
 
 
 def _statement_texts() -> list[bytes]:
+    """The bundle's statements, and one of each type it lacks (the verifier reads every type)."""
     out = []
     for entry in ENTRIES:
         leaf = base64.b64decode(entry["leaf"])
         out.append(split_leaf_fields(leaf)[3])
+    creator, new = seeded_key(1), seeded_key(3)
+    out += [
+        s.statement_bytes
+        for s in (
+            builders.party_register(
+                creator, "Zoe studio-2", identity_commitment="ab" * 32, issued_at=T0
+            ),
+            builders.key_rotate(creator, new, issued_at=T0),
+            builders.key_revoke(new, creator.key_id, "retired", issued_at=T0),
+            builders.grant_revoke(creator, bytes(range(32)), T0, issued_at=T0),
+        )
+    ]
     return out
 
 
@@ -193,6 +207,14 @@ SWAPS = [
     (b"worldwide", b"worldwid\\u0065"),
     (b'"signer"', b'"signer":"x","signer"'),
 ]
+
+
+def test_the_statements_mutated_below_are_valid_and_of_every_type() -> None:
+    types = set()
+    for data in STATEMENTS:
+        _, statement = _canonical_statement(data)  # raises if refused
+        types.add(statement.type_name)
+    assert types == set(STATEMENT_TYPES)
 
 
 @pytest.mark.parametrize("data", STATEMENTS, ids=[str(i) for i in range(len(STATEMENTS))])
