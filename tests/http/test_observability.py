@@ -297,6 +297,29 @@ def test_metrics_count_a_real_append_and_real_rejections(client: FlaskClient) ->
     assert not any("/v1/entries/123" in str(labels) for _, labels in after)  # bounded labels
 
 
+def test_request_metrics_count_every_request_of_a_label_set(client: FlaskClient) -> None:
+    """Each (method, route, status) counts on its own, however often it recurs (the children of
+    the request metrics are remembered per label set after the first request)."""
+    before = metric_samples(client)
+    for _ in range(3):
+        client.get("/healthz")
+    for _ in range(2):
+        client.get("/v1/entries/12345")
+    client.get("/v1/entries/x")
+    after = metric_samples(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    total = "ledger_http_requests_total"
+    seconds = "ledger_http_request_duration_seconds_count"
+    assert delta(total, method="GET", route="/healthz", status="200") == 3
+    assert delta(total, method="GET", route="/v1/entries/<seq>", status="404") == 2
+    assert delta(total, method="GET", route="/v1/entries/<seq>", status="400") == 1
+    assert delta(seconds, method="GET", route="/healthz") == 3
+    assert delta(seconds, method="GET", route="/v1/entries/<seq>") == 3
+
+
 def test_metrics_report_the_database_down(
     app: Flask, client: FlaskClient, database_url: str
 ) -> None:
