@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, g, has_request_context, request
-from werkzeug.local import LocalProxy
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # where WSGI puts that header
@@ -43,12 +42,14 @@ _T = TypeVar("_T")
 
 
 def current(proxy: _T) -> _T:
-    """The object behind a Flask context proxy (``request``, ``g``) of the current context.
+    """The object behind a Flask context proxy (``request``, ``g``) of the current context;
+    anything that is not a proxy is returned as it is.
 
     Every attribute read through a proxy looks the context up again; a hook that reads several
     attributes binds the object once.
     """
-    return cast(LocalProxy[_T], proxy)._get_current_object()
+    get = getattr(proxy, "_get_current_object", None)  # a LocalProxy's, not the object's
+    return proxy if get is None else cast(_T, get())
 
 
 class JsonFormatter(logging.Formatter):
