@@ -88,10 +88,12 @@ def create_app(config: Config | None = None) -> Flask:
     @app.before_request
     def limit_body() -> None:
         # Single statements get the small limit; only batch and evidence requests get more.
-        limit = body_limits.get(request.path, config.max_body_bytes)
-        if request.content_length is not None and request.content_length > limit:
+        req = logs.current(request)
+        limit = body_limits.get(req.path, config.max_body_bytes)
+        length = req.content_length
+        if length is not None and length > limit:
             raise PayloadTooLarge(f"the request body may be at most {limit} bytes")
-        request.max_content_length = limit
+        req.max_content_length = limit
 
     metrics.init_app(app, app_metrics)
     api.init_app(app)

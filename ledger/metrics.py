@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request, request_finished
+from flask import Flask, Response, current_app, g, request_finished
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -118,6 +118,9 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        #: The request counter's and the latency histogram's children by (method, route, status):
+        #: ``labels()`` validates and locks on every call. Bounded as the labels are.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.log_state = LogStateCollector(database)
         if not self.multiprocess:
             self.registry.register(self.log_state)
@@ -138,12 +141,22 @@ class Metrics:
                 self.appends.labels(signed.type_name).inc()
 
     def observe_request(self, response: Response) -> None:
-        fields = g.get("access_fields") or logs.access_fields(response)
-        method = request.method if request.method in _METHODS else "other"
+        fields = logs.current(g).get("access_fields") or logs.access_fields(response)
+        method = fields["method"] if fields["method"] in _METHODS else "other"  # request.method
         route = fields["route"]
-        self.requests.labels(method, route, str(response.status_code)).inc()
-        self.latency.labels(method, route).observe(fields["duration_ms"] / 1000)
-        if fields["code"] is not None and 400 <= response.status_code < 500:
+        status = response.status_code
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._request_children[key] = children
+        requests, latency = children
+        requests.inc()
+        latency.observe(fields["duration_ms"] / 1000)
+        if fields["code"] is not None and 400 <= status < 500:
             self.rejections.labels(fields["code"]).inc()
 
 

@@ -16,6 +16,7 @@ from webargs.flaskparser import FlaskParser
 
 from ..core.canonical import parse_json
 from ..core.errors import InvalidParameter, InvalidRequest, UnsupportedMediaType
+from ..logs import current
 
 
 def _flatten(messages: Any, prefix: str = "") -> list[str]:
@@ -55,7 +56,7 @@ class StrictParser(FlaskParser):
         return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req: Request) -> Any:
-        if not req.mimetype or req.mimetype != "application/json":
+        if req.mimetype != "application/json":
             raise UnsupportedMediaType("send the body as application/json")
         return parse_json(req.get_data(cache=True))
 
@@ -79,7 +80,7 @@ PARSER = StrictParser()
 
 def raw_json_body(req: Request) -> Any:
     """The body as strict JSON (for endpoints that validate item by item)."""
-    return PARSER._raw_load_json(req)
+    return PARSER._raw_load_json(current(req))  # the request itself, not its context proxy
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from ledger import logs
 from ledger.core import builders
 from ledger.core.keys import SigningKey
 from tests.conftest import break_database
@@ -86,6 +88,54 @@ def test_one_json_line_per_request(client: FlaskClient, capsys: pytest.CaptureFi
         assert isinstance(line["duration_ms"], float)
         assert line["duration_ms"] >= 0
         assert line["pid"] == os.getpid()
+
+
+ACCESS_LINE_KEYS = [
+    "ts", "level", "logger", "pid", "msg", "method", "path", "route", "status", "code",
+    "duration_ms", "request_id", "remote_addr", "response_bytes",
+]  # fmt: skip
+
+
+def test_the_access_line_has_its_keys_in_order(
+    client: FlaskClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line operators parse (docs/OPERATIONS.md, Logs): these keys, in this order."""
+    capsys.readouterr()
+    client.get("/healthz")
+    client.post("/v1/entries", json={"statement": {}}, headers={"X-Request-ID": "k-1"})
+    ok, refused = access_lines(capsys.readouterr().err)
+    for line in (ok, refused):
+        assert list(line) == ACCESS_LINE_KEYS
+        assert (line["logger"], line["msg"]) == ("ledger.access", "request")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+    assert (ok["route"], ok["status"], ok["code"]) == ("/healthz", 200, None)
+    assert (refused["status"], refused["code"], refused["request_id"]) == (
+        400,
+        "invalid_request",
+        "k-1",
+    )
+
+
+def test_the_access_line_is_a_logging_record_that_propagates(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Handlers configured on the root logger see the access records (docs/OPERATIONS.md)."""
+    with caplog.at_level("INFO", logger="ledger.access"):
+        client.get("/healthz", headers={"X-Request-ID": "rec-1"})
+    (record,) = [r for r in caplog.records if r.name == "ledger.access"]
+    assert record.getMessage() == "request"
+    assert (record.route, record.status, record.request_id) == ("/healthz", 200, "rec-1")  # type: ignore[attr-defined]
+
+
+def test_fresh_request_ids_are_uuid4_hex(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generated id is exactly ``uuid.UUID(bytes=random, version=4).hex`` (as uuid4 makes)."""
+    for _ in range(2000):
+        raw = os.urandom(16)
+        monkeypatch.setattr(logs.os, "urandom", lambda n, raw=raw: raw)
+        assert logs.random_uuid_hex() == uuid.UUID(bytes=raw, version=4).hex
+    for raw in (b"\x00" * 16, b"\xff" * 16):
+        monkeypatch.setattr(logs.os, "urandom", lambda n, raw=raw: raw)
+        assert logs.random_uuid_hex() == uuid.UUID(bytes=raw, version=4).hex
 
 
 def test_a_route_that_does_not_exist_is_logged_as_unmatched(
@@ -245,6 +295,29 @@ def test_metrics_count_a_real_append_and_real_rejections(client: FlaskClient) ->
         == 1
     )
     assert not any("/v1/entries/123" in str(labels) for _, labels in after)  # bounded labels
+
+
+def test_request_metrics_count_every_request_of_a_label_set(client: FlaskClient) -> None:
+    """Each (method, route, status) counts on its own, however often it recurs (the children of
+    the request metrics are remembered per label set after the first request)."""
+    before = metric_samples(client)
+    for _ in range(3):
+        client.get("/healthz")
+    for _ in range(2):
+        client.get("/v1/entries/12345")
+    client.get("/v1/entries/x")
+    after = metric_samples(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    total = "ledger_http_requests_total"
+    seconds = "ledger_http_request_duration_seconds_count"
+    assert delta(total, method="GET", route="/healthz", status="200") == 3
+    assert delta(total, method="GET", route="/v1/entries/<seq>", status="404") == 2
+    assert delta(total, method="GET", route="/v1/entries/<seq>", status="400") == 1
+    assert delta(seconds, method="GET", route="/healthz") == 3
+    assert delta(seconds, method="GET", route="/v1/entries/<seq>") == 3
 
 
 def test_metrics_report_the_database_down(
