@@ -9,7 +9,7 @@ SQLite has no server connection to lose, so these tests run on PostgreSQL only.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -31,6 +31,21 @@ def admin(pg_url: str) -> Iterator[sa.Engine]:
     engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def pooled(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], Database]]:
+    """``pooled(seconds)``: a Database whose pooled connections are pinged after that idle time."""
+    made: list[Database] = []
+
+    def make(ping_after_s: float) -> Database:
+        monkeypatch.setattr(ledger_db, "PING_AFTER_IDLE_S", ping_after_s)
+        made.append(Database(pg_url))
+        return made[-1]
+
+    yield make
+    for database in made:
+        database.dispose()
 
 
 def _backend_pid(database: Database) -> int:
@@ -55,37 +70,27 @@ def _terminate(admin: sa.Engine, pid: int) -> None:
 
 
 def test_a_connection_dropped_while_idle_is_replaced_unseen(
-    pg_url: str, admin: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    pooled: Callable[[float], Database], admin: sa.Engine
 ) -> None:
-    monkeypatch.setattr(ledger_db, "PING_AFTER_IDLE_S", 0.2)
-    database = Database(pg_url)
-    try:
-        first = _backend_pid(database)
-        assert _backend_pid(database) == first  # the pool hands back the same connection
-        _terminate(admin, first)
-        time.sleep(0.3)  # idle for longer than the threshold: pinged, found dead, replaced
-        second = _backend_pid(database)
-        assert second != first
-        # The replacement is a full connection: the per-connection settings were made again.
-        with database.read_session() as session:
-            mode = session.execute(sa.text("SHOW plan_cache_mode")).scalar_one()
-        assert mode == "force_custom_plan"
-    finally:
-        database.dispose()
+    database = pooled(0.2)
+    first = _backend_pid(database)
+    assert _backend_pid(database) == first  # the pool hands back the same connection
+    _terminate(admin, first)
+    time.sleep(0.3)  # idle for longer than the threshold: pinged, found dead, replaced
+    assert _backend_pid(database) != first
+    # The replacement is a full connection: the per-connection settings were made again.
+    with database.read_session() as session:
+        assert session.execute(sa.text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
 
 
 def test_a_connection_used_a_moment_ago_is_not_pinged(
-    pg_url: str, admin: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    pooled: Callable[[float], Database], admin: sa.Engine
 ) -> None:
     # A busy connection that the server dropped fails its request once, as a request in flight
     # would have (the trade for no ping per request); the pool then replaces it.
-    monkeypatch.setattr(ledger_db, "PING_AFTER_IDLE_S", 3600.0)
-    database = Database(pg_url)
-    try:
-        first = _backend_pid(database)
-        _terminate(admin, first)
-        with pytest.raises(DBAPIError):
-            _backend_pid(database)
-        assert _backend_pid(database) != first
-    finally:
-        database.dispose()
+    database = pooled(3600.0)
+    first = _backend_pid(database)
+    _terminate(admin, first)
+    with pytest.raises(DBAPIError):
+        _backend_pid(database)
+    assert _backend_pid(database) != first
