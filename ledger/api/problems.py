@@ -10,9 +10,10 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, json
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..core.errors import LedgerError, PayloadTooLarge
+from ..core.errors import LedgerError, PayloadTooLarge, Unavailable
 
 PROBLEM_TYPE_BASE = "https://consent-ledger.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -62,6 +63,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def on_too_large(_error: RequestEntityTooLarge) -> Response:
         return render_ledger_error(PayloadTooLarge("the request body is over the size limit"))
+
+    @app.errorhandler(DBAPIError)
+    def on_database_error(error: DBAPIError) -> Response:
+        # The database could not be reached or the connection was lost (an outage, a restart, a
+        # connection cut while in use): 503, as appends already answer (the service turns these
+        # into Unavailable; reads meet them here). Any other database error is a bug: 500.
+        if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+            log.error("server error: the database is unavailable", exc_info=error)
+            return render_ledger_error(Unavailable("the database is unavailable; retry later"))
+        return on_unexpected(error)
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException) -> Response:

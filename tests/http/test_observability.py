@@ -353,8 +353,12 @@ def test_outage_gives_503_readyz_and_an_error_log_with_the_request_id(
     append = client.post("/v1/entries", json=_register(), headers={"X-Request-ID": "write-1"})
     assert append.status_code == 503
     assert append.json["request_id"] == "write-1"  # type: ignore[index]
+    read = client.get("/v1/entries/0", headers={"X-Request-ID": "read-1"})
+    assert (read.status_code, read.mimetype) == (503, "application/problem+json")
+    assert read.json["code"] == "unavailable"  # type: ignore[index]
     records = json_lines(capsys.readouterr().err)
     errors = [r for r in records if r["level"] == "ERROR"]
-    assert {r["request_id"] for r in errors} == {"probe-1", "write-1"}
+    assert {r["request_id"] for r in errors} == {"probe-1", "write-1", "read-1"}
     assert all("Traceback" in r["exc_info"] for r in errors)
-    assert [r["status"] for r in records if r["logger"] == "ledger.access"] == [503, 200, 503]
+    statuses = [r["status"] for r in records if r["logger"] == "ledger.access"]
+    assert statuses == [503, 200, 503, 503]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.exc import DBAPIError
 
 from ledger import db as ledger_db
@@ -94,3 +95,16 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(
     with pytest.raises(DBAPIError):
         _backend_pid(database)
     assert _backend_pid(database) != first
+
+
+def test_a_read_on_a_connection_cut_a_moment_ago_is_a_503_then_the_app_recovers(
+    pg_url: str, admin: sa.Engine, app: Flask
+) -> None:
+    client = app.test_client()
+    assert client.get("/v1/entries/0").status_code == 404  # the empty log; a pooled connection
+    _terminate(admin, _backend_pid(app.extensions["ledger"].db))
+    cut = client.get("/v1/entries/0")
+    assert (cut.status_code, cut.mimetype) == (503, "application/problem+json")
+    assert cut.json is not None
+    assert cut.json["code"] == "unavailable"
+    assert client.get("/v1/entries/0").status_code == 404  # a fresh connection
