@@ -78,7 +78,8 @@ def ping_when_idle(engine: Engine, after_s: float) -> None:
     within that second, and a request on it then fails as it would have in flight (503, nothing
     written), after which SQLAlchemy replaces every pooled connection (a disconnect invalidates the
     pool). After a restart of the database, or an idle timeout of a proxy in between, pooled
-    connections have been idle for longer than that, so they are pinged and replaced as before.
+    connections have been idle for longer than that, so each is pinged and replaced when it is
+    next checked out (``pool_pre_ping`` replaced them all at the first failed ping).
     """
 
     @event.listens_for(engine, "checkin")
@@ -93,7 +94,9 @@ def ping_when_idle(engine: Engine, after_s: float) -> None:
         try:
             engine.dialect.do_ping(dbapi_conn)
         except engine.dialect.loaded_dbapi.Error as e:
-            # The pool's documented answer: it discards this connection and checks out another.
+            # Any driver error here counts as a dead connection: replacing a live one is harmless.
+            # On DisconnectionError the pool closes this connection and connects again in its
+            # place before handing it out (SQLAlchemy's pessimistic disconnect handling).
             raise DisconnectionError("a pooled connection was dead; replaced") from e
 
 

@@ -546,7 +546,7 @@ def _fast_canonical_statement(text: str) -> tuple[Any, Statement] | None:
     path, which gives the statement and its canonical text (tests/core/test_statements_fast.py
     pins both to the strict parser and the encoder); the other types through the strict parser,
     and their text through the sorted encoder. Where either parser accepts, every integer was
-    range-checked by it (v, bytes, duration_s, notice_days: all far below 2^53), so the hook
+    range-checked by it (v, bytes, duration_s, notice_days: none above 2^53 - 1), so the hook
     would not have refused any. On any other outcome the strict steps decide, and word the
     refusal, as before.
     """
