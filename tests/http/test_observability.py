@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger import logs
 from ledger.core import builders
 from ledger.core.keys import SigningKey
 from tests.conftest import break_database
@@ -125,17 +123,6 @@ def test_the_access_line_is_a_logging_record_that_propagates(
     (record,) = [r for r in caplog.records if r.name == "ledger.access"]
     assert record.getMessage() == "request"
     assert (record.route, record.status, record.request_id) == ("/healthz", 200, "rec-1")  # type: ignore[attr-defined]
-
-
-def test_fresh_request_ids_are_uuid4_hex(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The generated id is exactly ``uuid.UUID(bytes=random, version=4).hex`` (as uuid4 makes)."""
-    for _ in range(2000):
-        raw = os.urandom(16)
-        monkeypatch.setattr(logs.os, "urandom", lambda n, raw=raw: raw)
-        assert logs.random_uuid_hex() == uuid.UUID(bytes=raw, version=4).hex
-    for raw in (b"\x00" * 16, b"\xff" * 16):
-        monkeypatch.setattr(logs.os, "urandom", lambda n, raw=raw: raw)
-        assert logs.random_uuid_hex() == uuid.UUID(bytes=raw, version=4).hex
 
 
 def test_a_route_that_does_not_exist_is_logged_as_unmatched(
