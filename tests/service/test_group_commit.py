@@ -3,15 +3,20 @@ still gets its own result only after its statement committed."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 from flask import Flask
 
 from ledger import repository as repo
 from ledger.core import builders
 from ledger.core.errors import KeyAlreadyRegistered, LedgerError, Unavailable
 from ledger.core.keys import SigningKey
+from ledger.core.statements import SignedStatement
 from ledger.service import Appended, GroupCommitter, LogService
 from tests.conftest import break_database
 
@@ -112,3 +117,75 @@ def test_without_a_database_every_waiting_caller_gets_unavailable(
     assert not any(t.is_alive() for t in threads), "callers still waiting"
     assert all(isinstance(e, Unavailable) for e in errors), errors
     assert committer.queued() == 0
+
+
+def test_a_caller_learns_its_result_without_waiting_for_the_next_transaction(
+    service: LogService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Transaction 1 carries the leader's statement and those of eight callers that queued behind
+    # it. The leader's thread then appends a second statement at once, and this test holds that
+    # transaction 2 open. The eight must return as soon as transaction 1 committed: a design that
+    # makes them take the leader lock to learn their result leaves them behind transaction 2
+    # (here: until it is released), since the leader's thread takes the lock again first.
+    committer = GroupCommitter(service)
+    real_append_taken = service.append_taken
+    calls = 0
+    hold_second = threading.Event()
+    second_started = threading.Event()
+    results: dict[str, Appended | LedgerError] = {}
+    threads: dict[str, threading.Thread] = {}
+
+    statements = {
+        name: builders.party_register(SigningKey.generate(), name)
+        for name in ["leader", "second", *(f"early {i}" for i in range(8))]
+    }
+
+    def append(name: str) -> None:
+        statement = statements[name]
+        try:
+            results[name] = committer.append_one(statement)
+        except LedgerError as e:
+            results[name] = e
+
+    def start(target: Callable[[], None], name: str) -> None:
+        threads[name] = threading.Thread(target=target)
+        threads[name].start()
+
+    def append_taken(take: Callable[[], list[SignedStatement]]) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            for i in range(8):
+                start(functools.partial(append, f"early {i}"), f"early {i}")
+            deadline = time.monotonic() + 30
+            while committer.queued() < 9:  # the leader's own statement and the eight
+                assert time.monotonic() < deadline, f"{committer.queued()} queued, not 9"
+                time.sleep(0.005)
+        else:
+            second_started.set()
+            assert hold_second.wait(timeout=60)
+        return real_append_taken(take)
+
+    def leader() -> None:
+        append("leader")
+        append("second")
+
+    monkeypatch.setattr(service, "append_taken", append_taken)
+    start(leader, "leader")
+    early = [f"early {i}" for i in range(8)]
+    try:
+        assert second_started.wait(timeout=30)
+        for name in early:
+            threads[name].join(timeout=10)
+        assert not [n for n in early if threads[n].is_alive()], "callers wait behind transaction 2"
+        assert "second" not in results  # its transaction is still held
+    finally:
+        hold_second.set()
+        for t in threads.values():
+            t.join(timeout=30)
+    assert calls == 2
+    assert all(isinstance(r, Appended) for r in results.values()), results
+    assert len(results) == 10
+    first = {results[n].tree_size for n in ["leader", *early]}  # type: ignore[union-attr]
+    assert first == {9}
+    assert results["second"].seq == 9  # type: ignore[union-attr]
