@@ -142,7 +142,7 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
 
 def test_a_large_batch_is_stored_whole_and_proven(client: FlaskClient) -> None:
     # More rows per table than the storage layer puts into one multi-row INSERT (PostgreSQL then
-    # takes the driver's executemany path): entries, keys, tree hashes and grant contents; read
+    # inserts from one array per column): entries, keys, tree hashes and grant contents; read
     # back and proven over HTTP.
     n = MULTI_ROW_MAX + 36
     keys = [SigningKey.generate() for _ in range(n)]

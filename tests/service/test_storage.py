@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger import db as ledger_db
+from ledger import models as ledger_models
 from ledger import repository as repo
 from ledger.core import builders
 from ledger.core.keys import SigningKey
@@ -219,3 +220,63 @@ def test_a_sqlite_connection_waits_for_another_ones_lock_to_set_wal(tmp_path: Pa
         release.join()
         engine.dispose()
         holder.close()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@pytest.mark.parametrize("count", [3, ledger_db.MULTI_ROW_MAX, ledger_db.MULTI_ROW_MAX + 11])
+def test_pipelined_inserts_store_every_value_as_given(service: LogService, count: int) -> None:
+    # On PostgreSQL up to MULTI_ROW_MAX rows go in as one VALUES list, more as one INSERT from
+    # arrays (unnest): both must store exactly the rows given, NULLs, booleans, bytes and times
+    # included, in their columns. Rolled back afterwards: the rows are not a real log.
+    t0 = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=UTC)
+    entries = [
+        {"seq": i, "leaf": bytes([i % 256]) * (i + 1), "leaf_hash": bytes([i % 256]) * 32,
+         "statement_hash": bytes([255 - i % 256]) * 32, "type": f"t{i}", "signer": f"s{i}",
+         "integrated_at": t0.replace(second=i % 60)}
+        for i in range(count)
+    ]  # fmt: skip
+    grants = [
+        {"grant_id": f"g-{i}", "seq": i, "statement_hash": bytes([i % 256]) * 32,
+         "creator_party": f"c{i}", "buyer_party": f"b{i}", "revocable": i % 2 == 0,
+         "notice_days": None if i % 3 == 0 else i}
+        for i in range(count)
+    ]  # fmt: skip
+    events = [
+        {"grant_id": f"g-{i}", "kind": "revoke" if i % 2 else "accept", "seq": i,
+         "effective_at": None if i % 2 == 0 else t0.replace(minute=i % 60)}
+        for i in range(count)
+    ]  # fmt: skip
+    given = {"entries": entries, "grants": grants, "grant_events": events}
+    tables = {t: ledger_models.Base.metadata.tables[t] for t in given}
+    stored: dict[str, list[dict[str, Any]]] = {}
+
+    def insert_read_and_roll_back() -> None:
+        with service.db.append_transaction() as session:
+            with ledger_db.Pipeline(session) as p:
+                for name, rows in given.items():
+                    p.insert(tables[name], rows)
+            for name, table in tables.items():
+                result = session.execute(sa.select(table).order_by(table.c.seq))
+                stored[name] = [dict(r._mapping) for r in result]
+            raise _RolledBack
+
+    with pytest.raises(_RolledBack):
+        insert_read_and_roll_back()
+    for name, rows in given.items():
+        assert [_normal(r) for r in stored[name]] == [_normal(r) for r in rows], name
+    with service.db.read_session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(tables["entries"])) == 0
+
+
+def _normal(row: dict[str, Any]) -> dict[str, Any]:
+    """Times compared as UTC instants (SQLite hands them back without a zone), bytes as bytes."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            out[k] = v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
+        else:
+            out[k] = bytes(v) if isinstance(v, memoryview) else v
+    return out
