@@ -1,14 +1,21 @@
 """gunicorn settings for Consent Ledger: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 Environment (all optional): ``LEDGER_BIND`` (default ``LEDGER_HOST:LEDGER_PORT``, i.e.
-127.0.0.1:8000), ``LEDGER_WORKERS`` (default: one per CPU), ``LEDGER_THREADS`` (default 8),
-``LEDGER_TIMEOUT`` (default 30 s), ``PROMETHEUS_MULTIPROC_DIR`` (default: a private temporary
-directory, removed at exit). Command-line flags override everything here. See docs/OPERATIONS.md.
+127.0.0.1:8000), ``LEDGER_WORKERS`` (default: one per CPU), ``LEDGER_WORKER_CLASS`` (``gthread``,
+the default, or ``gevent``), ``LEDGER_THREADS`` (default 8; gthread only), ``LEDGER_TIMEOUT``
+(default 30 s), ``PROMETHEUS_MULTIPROC_DIR`` (default: a private temporary directory, removed at
+exit). Command-line flags override everything here. See docs/OPERATIONS.md.
 
 Why these choices:
 - gthread workers: a request spends most of its time waiting for the database; threads let one
   worker's concurrent single appends share a transaction (the service's group commit), while
   several processes use several CPUs for parsing and Ed25519 verification.
+- gevent workers (``LEDGER_WORKER_CLASS=gevent``, PostgreSQL only) do the same with greenlets:
+  ~35 % more single appends per second on two CPUs (docs/BENCHMARKS.md), since a request costs
+  less CPU than under gthread's threads. But a greenlet is never preempted, so a CPU-heavy
+  request (a large evidence bundle) holds up every other request of its worker until it is done
+  (docs/OPERATIONS.md weighs it). SQLite is refused: its driver blocks the whole process, not one
+  greenlet, while it waits for a lock.
 - No gunicorn access log: the app writes one JSON line per request (``ledger.logs``) with the
   request id, which gunicorn's access log cannot know.
 - No control socket: nothing needs runtime control, and one socket path per host would clash
@@ -30,7 +37,16 @@ _env = os.environ
 
 bind = [_env.get("LEDGER_BIND", f"{_env.get('LEDGER_HOST', '127.0.0.1')}:"
                                 f"{_env.get('LEDGER_PORT', '8000')}")]  # fmt: skip
-worker_class = "gthread"
+WORKER_CLASSES = ("gthread", "gevent")
+worker_class = _env.get("LEDGER_WORKER_CLASS") or "gthread"
+if worker_class not in WORKER_CLASSES:
+    raise SystemExit(f"LEDGER_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}, "
+                     f"not {worker_class!r}")  # fmt: skip
+if worker_class == "gevent" and not _env.get("LEDGER_DATABASE_URL", "").startswith("postgresql"):
+    raise SystemExit(
+        "LEDGER_WORKER_CLASS=gevent needs PostgreSQL (LEDGER_DATABASE_URL): SQLite's driver "
+        "would block the whole worker while it waits for the write lock"
+    )
 workers = int(_env.get("LEDGER_WORKERS") or os.cpu_count() or 2)
 threads = int(_env.get("LEDGER_THREADS", "8"))
 # A worker whose main loop is silent this long is killed and replaced. gthread beats from its

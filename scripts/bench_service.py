@@ -5,7 +5,8 @@ What it does, in order (each figure is one printed line):
 1. Creates a fresh database (a new PostgreSQL database by default, or a SQLite file with
    ``--db sqlite``), a temporary log key and starts
    ``python -m gunicorn -c gunicorn.conf.py -w W --threads T -b 127.0.0.1:PORT wsgi:app`` on it
-   (scripts/harness.py: rate limiting off, the server log in the work directory).
+   (scripts/harness.py: rate limiting off, the server log in the work directory), with gthread
+   workers or, with ``--worker-class gevent`` (PostgreSQL only), gevent workers.
 2. ``single_append``: ``--clients`` client processes POST pre-signed ``party.register`` statements
    (fresh keys each) to ``/v1/entries``, one at a time each over a keep-alive connection (the
    measured phases use harness.LeanConnection, a minimal HTTP/1.1 client, so that load generation
@@ -32,6 +33,7 @@ idle time shows up under whatever that thread was waiting in (psycopg's pipeline
 typically); compare with the CPU per operation printed, which /proc measures.
 
     python scripts/bench_service.py                       # PostgreSQL, 1,000,000 entries
+    python scripts/bench_service.py --worker-class gevent  # the same with gevent workers
     python scripts/bench_service.py --db sqlite --entries 100000
 """
 
@@ -362,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with database(args.db, args.pg_url, args.keep, workdir) as url:
             print(f"database: {make_url(url).render_as_string(hide_password=True)}", flush=True)
-            with gunicorn(url, workdir, args.workers, args.threads, args.port) as server:
+            with gunicorn(
+                url, workdir, args.workers, args.threads, args.port, worker_class=args.worker_class
+            ) as server:
                 run_phases(server, args, skip)
     finally:
         if args.keep:

@@ -72,7 +72,11 @@ def add_server_args(p: argparse.ArgumentParser, threads: int) -> None:
                    "only used to CREATE/DROP the benchmark database)")  # fmt: skip
     p.add_argument("--keep", action="store_true", help="keep the database and work directory")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
-    p.add_argument("--threads", type=int, default=threads, help="gunicorn threads per worker")
+    p.add_argument("--threads", type=int, default=threads, help="gunicorn threads per worker "
+                   "(gthread)")  # fmt: skip
+    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread",
+                   help="gunicorn worker class (LEDGER_WORKER_CLASS; gevent: PostgreSQL "
+                   "only)")  # fmt: skip
 
 
 @dataclass
@@ -134,12 +138,19 @@ def database(kind: str, pg_url: str, keep: bool, workdir: Path) -> Iterator[str]
 
 @contextmanager
 def gunicorn(
-    url: str, workdir: Path, workers: int, threads: int, port: int = 0, keepalive: int = 30
+    url: str,
+    workdir: Path,
+    workers: int,
+    threads: int,
+    port: int = 0,
+    keepalive: int = 30,
+    worker_class: str = "gthread",
 ) -> Iterator[Server]:
     """``gunicorn -c gunicorn.conf.py`` on ``url`` with a temporary key; stopped at exit."""
     port = port or free_port()
     env = {
         **os.environ,
+        "LEDGER_WORKER_CLASS": worker_class,
         "LEDGER_DATABASE_URL": url,
         "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
         "LEDGER_ORIGIN": ORIGIN,
@@ -153,7 +164,7 @@ def gunicorn(
         "-b", f"127.0.0.1:{port}", "--keep-alive", str(keepalive),
         "wsgi:app",
     ]  # fmt: skip
-    print("server: " + " ".join(cmd[1:]), flush=True)
+    print(f"server: LEDGER_WORKER_CLASS={worker_class} " + " ".join(cmd[1:]), flush=True)
     with open(workdir / "server.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = Server(url, port, proc, workdir)

@@ -318,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"load: {args.writers} writers (batch of {args.batch_size} every "
                   f"{args.batch_every} writes), {args.readers} proof readers, "
                   f"{args.duration:.0f} s", flush=True)  # fmt: skip
-            with gunicorn(url, workdir, args.workers, args.threads) as server:
+            with gunicorn(
+                url, workdir, args.workers, args.threads, worker_class=args.worker_class
+            ) as server:
                 return run_load(server, args)
     finally:
         if args.keep:

@@ -67,7 +67,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """gunicorn (gthread) serving the ledger on ``database_url`` with the given key and origin."""
+    """gunicorn (gthread unless told otherwise) serving the ledger on ``database_url`` with the
+    given key and origin."""
 
     def __init__(
         self,
@@ -81,6 +82,7 @@ class LiveServer:
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
         repo_config: bool = False,
+        worker_class: str | None = "gthread",
     ) -> None:
         self.database_url = database_url
         self.log_key_file = Path(log_key_file)
@@ -91,6 +93,7 @@ class LiveServer:
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.repo_config = repo_config
+        self.worker_class = worker_class  # None: gunicorn.conf.py decides (with repo_config)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -146,8 +149,7 @@ class LiveServer:
             str(conf),
             "-w",
             str(self.workers),
-            "-k",
-            "gthread",
+            *(["-k", self.worker_class] if self.worker_class else []),
             "--threads",
             str(self.threads),
             "--no-control-socket",  # several test servers may run at once

@@ -1,0 +1,68 @@
+"""gunicorn.conf.py's worker class: gthread by default, gevent on request for PostgreSQL only, and
+anything else refused at start with a message that says why (the gevent server itself runs in
+tests/service/test_concurrency.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ledger.config import PROJECT_ROOT
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _check_config(**env: str) -> subprocess.CompletedProcess[str]:
+    """``gunicorn --check-config`` with the repository's gunicorn.conf.py: loads, serves nothing."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--check-config",
+         "--print-config", "wsgi:app"],
+        cwd=PROJECT_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def _worker_class(printed: str) -> str:
+    for line in printed.splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "worker_class":
+            return value.strip()
+    raise AssertionError(f"no worker_class in:\n{printed}")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "gthread"),
+        ({"LEDGER_DATABASE_URL": PG_URL}, "gthread"),
+        ({"LEDGER_DATABASE_URL": PG_URL, "LEDGER_WORKER_CLASS": "gevent"}, "gevent"),
+        ({"LEDGER_WORKER_CLASS": "gthread"}, "gthread"),
+    ],
+)
+def test_the_worker_class_chosen(env: dict[str, str], expected: str) -> None:
+    done = _check_config(**env)
+    assert done.returncode == 0, done.stderr
+    assert _worker_class(done.stdout) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LEDGER_WORKER_CLASS": "gevent"}, "LEDGER_WORKER_CLASS=gevent needs PostgreSQL"),
+        (
+            {"LEDGER_WORKER_CLASS": "gevent", "LEDGER_DATABASE_URL": "sqlite:////tmp/x.db"},
+            "LEDGER_WORKER_CLASS=gevent needs PostgreSQL",
+        ),
+        ({"LEDGER_WORKER_CLASS": "sync"}, "LEDGER_WORKER_CLASS must be one of gthread, gevent"),
+    ],
+)
+def test_a_worker_class_that_cannot_work_is_refused_at_start(
+    env: dict[str, str], message: str
+) -> None:
+    done = _check_config(**env)
+    assert done.returncode != 0
+    assert message in done.stderr + done.stdout
