@@ -11,7 +11,7 @@ Why these choices:
   worker's concurrent single appends share a transaction (the service's group commit), while
   several processes use several CPUs for parsing and Ed25519 verification.
 - gevent workers (``LEDGER_WORKER_CLASS=gevent``, PostgreSQL only) do the same with greenlets:
-  ~35 % more single appends per second on two CPUs (docs/BENCHMARKS.md), since a request costs
+  24 to 37 % more single appends per second on two CPUs (docs/BENCHMARKS.md), as a request costs
   less CPU than under gthread's threads. But a greenlet is never preempted, so a CPU-heavy
   request (a large evidence bundle) holds up every other request of its worker until it is done
   (docs/OPERATIONS.md weighs it). SQLite is refused: its driver blocks the whole process, not one

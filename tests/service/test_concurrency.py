@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from ledger.core.note import NoteSigner
 from ledger.logkey import load_or_create_log_key
 from tests.audit_helpers import ClientProcesses, DbLog, HttpLog, audit_log, run_direct_client
 from tests.audit_helpers import workload as make_workload
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS
 from tests.live import LiveServer, run_http_client
 
 CLIENTS = 8
@@ -39,25 +38,20 @@ def test_http_clients_on_fresh_database(fresh_database_url: str, tmp_path: Path)
     _eight_clients(LiveServer(fresh_database_url, tmp_path / "log-key.pem", tmp_path / "gunicorn"))
 
 
-def test_http_clients_under_gevent_workers(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS[1:], indirect=True)  # PostgreSQL only
+def test_http_clients_under_gevent_workers(fresh_database_url: str, tmp_path: Path) -> None:
     """The same with ``LEDGER_WORKER_CLASS=gevent`` and the repository's gunicorn.conf.py, which
     allows gevent on PostgreSQL only (tests/service/test_worker_class.py)."""
-    request.getfixturevalue("pg_template")  # skips when no PostgreSQL server is reachable
-    name = f"ledger_gevent_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    url = create_pg_database(name)
-    try:
-        server = LiveServer(
-            url,
-            tmp_path / "log-key.pem",
-            tmp_path / "gunicorn",
-            repo_config=True,
-            worker_class=None,
-            env={"LEDGER_WORKER_CLASS": "gevent"},
-        )
-        _eight_clients(server)
-        assert "Using worker: gevent" in server.stderr(), server.stderr_tail()
-    finally:
-        drop_pg_database(name)
+    server = LiveServer(
+        fresh_database_url,
+        tmp_path / "log-key.pem",
+        tmp_path / "gunicorn",
+        repo_config=True,
+        worker_class=None,
+        env={"LEDGER_WORKER_CLASS": "gevent"},
+    )
+    _eight_clients(server)
+    assert "Using worker: gevent" in server.stderr(), server.stderr_tail()
 
 
 def _eight_clients(server: LiveServer) -> None:

@@ -15,7 +15,7 @@ from ledger.config import PROJECT_ROOT
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _check_config(**env: str) -> subprocess.CompletedProcess[str]:
+def _evaluate_conf(**env: str) -> subprocess.CompletedProcess[str]:
     """Evaluate the repository's gunicorn.conf.py as gunicorn does (in a fresh interpreter, with
     only ``env`` for settings) and print the worker class it chose; it loads no app, so no
     database is touched. gunicorn exits as this does when the file raises SystemExit."""
@@ -38,7 +38,7 @@ def _check_config(**env: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_the_worker_class_chosen(env: dict[str, str], expected: str) -> None:
-    done = _check_config(**env)
+    done = _evaluate_conf(**env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
 
@@ -57,6 +57,6 @@ def test_the_worker_class_chosen(env: dict[str, str], expected: str) -> None:
 def test_a_worker_class_that_cannot_work_is_refused_at_start(
     env: dict[str, str], message: str
 ) -> None:
-    done = _check_config(**env)
+    done = _evaluate_conf(**env)
     assert done.returncode != 0
     assert message in done.stderr + done.stdout
