@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ClauseElement
 
+from . import green
 from .config import PROJECT_ROOT
 
 #: Key of the PostgreSQL advisory lock that serializes appends (any constant unique to us).
@@ -60,6 +61,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     engine = create_engine(url, **kwargs)
     _configure_postgresql(engine)
+    if green.is_green():
+        _connect_green(engine)
     ping_when_idle(engine, PING_AFTER_IDLE_S)
     return engine
 
@@ -115,6 +118,14 @@ def _configure_postgresql(engine: Engine) -> None:
         with dbapi_conn.cursor() as cur:
             cur.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_conn.commit()
+
+
+def _connect_green(engine: Engine) -> None:
+    """Connect with ``green.GreenConnection`` (gevent workers: see ``ledger.green``)."""
+
+    @event.listens_for(engine, "do_connect")
+    def on_do_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return green.GreenConnection.connect(*cargs, **cparams)
 
 
 def _configure_sqlite(engine: Engine) -> None:
