@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import api, db, logs, metrics, ratelimit, sigverify
 from . import repository as repo
+from .api.fastpath import AppendFastPath
 from .config import Config
 from .core import keys
 from .core.errors import InvalidKey, LedgerError, PayloadTooLarge
@@ -45,7 +47,7 @@ class Ledger:
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: apply migrations, load (or create) the log key, wire the API."""
     config = config or Config.from_env()
-    ratelimit.check_config(config)  # refuse bad settings before anything is opened
+    limits = ratelimit.RateLimits.from_config(config)  # bad settings refused before anything opens
     logs.configure(config.log_level)
     if config.auto_migrate:
         db.upgrade(config.database_url)
@@ -70,19 +72,15 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app = Flask(__name__)
     logs.init_app(app)  # first: every later hook and error already has the request id
-    ratelimit.init_app(app, config)  # before the body is looked at
+    ratelimit.init_app(app, limits)  # before the body is looked at
     body_limits = {
         "/v1/entries/batch": config.max_batch_body_bytes,
         "/v1/evidence": config.max_evidence_body_bytes,
     }
     app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, *body_limits.values())
+    committer = GroupCommitter(service)
     app.extensions["ledger"] = Ledger(
-        config,
-        database,
-        service,
-        GroupCommitter(service),
-        config.origin,
-        signer.verifier().to_vkey(),
+        config, database, service, committer, config.origin, signer.verifier().to_vkey()
     )
 
     @app.before_request
@@ -102,6 +100,16 @@ def create_app(config: Config | None = None) -> Flask:
     except LedgerError:
         database.dispose()  # a refused start leaves no connection behind
         raise
+    app.wsgi_app = AppendFastPath(  # type: ignore[method-assign]
+        app.wsgi_app,
+        committer,
+        max_body_bytes=config.max_body_bytes,
+        limits=limits,
+        metrics=app_metrics,
+    )
+    if config.trusted_proxies > 0:  # outermost: every path sees the client's address
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     return app
 
 

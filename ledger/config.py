@@ -36,9 +36,9 @@ class Config:
     witness_timeout_seconds: float = 5.0
     #: Content items per evidence request (``POST /v1/evidence``).
     max_evidence_items: int = 100_000
-    #: Per-client rate limits (flask-limiter syntax, ``;``-separated), for writes (POST) and reads
-    #: (GET); "" or "off" disables one. Counted per client address, per worker process unless
-    #: ``rate_limit_storage`` names a shared store.
+    #: Per-client rate limits (the ``limits`` library's syntax, ``;``-separated), for writes
+    #: (POST) and reads (GET); "" or "off" disables one. Counted per client address, per worker
+    #: process unless ``rate_limit_storage`` names a shared store.
     rate_limit: str = "100/second;5000/minute"
     read_rate_limit: str = "1000/second;30000/minute"
     rate_limit_storage: str = "memory://"

@@ -140,11 +140,11 @@ class Metrics:
             if not isinstance(result, LedgerError):
                 self.appends.labels(signed.type_name).inc()
 
-    def observe_request(self, response: Response) -> None:
-        fields = logs.current(g).get("access_fields") or logs.access_fields(response)
+    def observe_request(self, fields: dict[str, Any]) -> None:
+        """Count one finished request from its access-log fields (``logs.access_fields``)."""
         method = fields["method"] if fields["method"] in _METHODS else "other"  # request.method
         route = fields["route"]
-        status = response.status_code
+        status = fields["status"]
         key = (method, route, status)
         children = self._request_children.get(key)
         if children is None:
@@ -165,7 +165,8 @@ def init_app(app: Flask, metrics: Metrics) -> None:
     app.extensions[EXTENSION] = metrics
 
     def count_request(sender: Flask, response: Response, **_: Any) -> None:
-        metrics.observe_request(response)
+        fields = logs.current(g).get("access_fields") or logs.access_fields(response)
+        metrics.observe_request(fields)
 
     request_finished.connect(count_request, app, weak=False)
 

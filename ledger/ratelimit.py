@@ -1,36 +1,43 @@
-"""Per-client rate limits (flask-limiter): one limit for writes (POST), one for reads (GET/HEAD).
+"""Per-client rate limits: one limit for writes (POST), one for reads (GET/HEAD).
 
-A client is its address, ``request.remote_addr``: the TCP peer, or, with ``trusted_proxies = N``,
-the address N proxies back in ``X-Forwarded-For`` (werkzeug's ``ProxyFix``). Without trusted
-proxies the header is ignored, so a client cannot pick its own bucket by sending one.
+A client is its address, ``REMOTE_ADDR``: the TCP peer, or, with ``trusted_proxies = N``, the
+address N proxies back in ``X-Forwarded-For`` (werkzeug's ``ProxyFix``, in front of everything
+else in the app). Without trusted proxies the header is ignored, so a client cannot pick its own
+bucket by sending one.
 
-Counting uses the sliding-window-counter strategy: no burst of twice the limit at a window
-boundary, two counters per client and limit. The default store is in memory, so each worker
-process counts on its own (a client may get up to workers x limit in total); point
-``rate_limit_storage`` at a shared store (``redis://...``, ``memcached://...``) for one limit
-across workers and hosts. Health checks and ``/metrics`` are never limited.
+Counting uses the ``limits`` library's sliding-window-counter strategy: no burst of twice the
+limit at a window boundary, two counters per client and limit, and a refused request is not
+counted. The default store is in memory, so each worker process counts on its own (a client may
+get up to workers x limit in total); point ``rate_limit_storage`` at a shared store
+(``redis://...``, ``memcached://...``) for one limit across workers and hosts. Health checks and
+``/metrics`` are never limited.
 
+``RateLimits.check`` is the one place that decides: the app calls it before every request, and so
+does the append fast path (``ledger.api.fastpath``), which answers single appends outside Flask.
 A refused request gets 429 ``application/problem+json`` with code ``rate_limited`` and a
 ``Retry-After`` header (seconds); its view never runs, so nothing is written.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Sequence
 
-from flask import Flask, Response, request
-from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
-from limits import parse_many
-from werkzeug.middleware.proxy_fix import ProxyFix
+from flask import Flask, request
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
 
-from .api.problems import render_ledger_error
 from .config import Config
-from .core.errors import RateLimited
+from .core.errors import RateLimited, Unavailable
+from .logs import current
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-WRITE_METHODS = ("POST",)
-READ_METHODS = ("GET", "HEAD")
+WRITE_METHODS = frozenset({"POST"})
+READ_METHODS = frozenset({"GET", "HEAD"})
+log = logging.getLogger(__name__)
 
 
 def limit_value(spec: str) -> str | None:
@@ -45,61 +52,60 @@ def limit_value(spec: str) -> str | None:
     return spec
 
 
-def check_config(config: Config) -> None:
-    """Raise ValueError if a limit string is malformed."""
-    limit_value(config.rate_limit)
-    limit_value(config.read_rate_limit)
+class RateLimits:
+    """The write and read limits of one app, and the store that counts them."""
 
+    def __init__(
+        self, write: Sequence[RateLimitItem], read: Sequence[RateLimitItem], storage_uri: str
+    ) -> None:
+        self._limits = {"write": tuple(write), "read": tuple(read)}
+        self._counter = SlidingWindowCounterRateLimiter(storage_from_string(storage_uri))
 
-def _exempt() -> bool:
-    return request.path in UNLIMITED_PATHS
-
-
-def _client_address() -> str:
-    return request.remote_addr or "unknown"
-
-
-def init_app(app: Flask, config: Config) -> Limiter | None:
-    """Install ProxyFix (if configured) and the limits; None when both limits are off."""
-    if config.trusted_proxies > 0:
-        n = config.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
-    limits: list[ApplicationLimit] = []
-    for spec, scope, methods in (
-        (config.rate_limit, "write", WRITE_METHODS),
-        (config.read_rate_limit, "read", READ_METHODS),
-    ):
-        value = limit_value(spec)
-        if value is not None:
-            limit = ApplicationLimit(
-                limit_provider=value, scope=scope, methods=methods, exempt_when=_exempt
-            )
-            limits.append(limit)
-    if not limits:
-        return None
-    limiter = Limiter(
-        _client_address,
-        application_limits=limits,  # type: ignore[arg-type]
-        storage_uri=config.rate_limit_storage,
-        strategy="sliding-window-counter",
-        headers_enabled=False,  # it would put Retry-After on every response; 429s get it below
-    )
-    limiter.init_app(app)
-
-    @app.errorhandler(RateLimitExceeded)
-    def on_rate_limited(error: RateLimitExceeded) -> Response:
-        response = render_ledger_error(
-            RateLimited(f"rate limit exceeded ({error.description}); retry later")
+    @classmethod
+    def from_config(cls, config: Config) -> RateLimits | None:
+        """The configured limits; None when both are off. ValueError if one is malformed."""
+        write, read = limit_value(config.rate_limit), limit_value(config.read_rate_limit)
+        if write is None and read is None:
+            return None
+        return cls(
+            parse_many(write) if write else [],
+            parse_many(read) if read else [],
+            config.rate_limit_storage,
         )
-        response.headers["Retry-After"] = str(_retry_after(limiter))
-        return response
 
-    return limiter
+    def check(self, method: str, path: str, client: str) -> None:
+        """Count one request of ``client``; RateLimited (with ``retry_after``, whole seconds) if it
+        is over a limit, Unavailable if the store cannot be reached."""
+        if path in UNLIMITED_PATHS:
+            return
+        scope = "write" if method in WRITE_METHODS else "read" if method in READ_METHODS else None
+        if scope is None:
+            return
+        for limit in self._limits[scope]:
+            try:
+                if self._counter.hit(limit, scope, client):
+                    continue
+                reset_at = self._counter.get_window_stats(limit, scope, client).reset_time
+            except Exception as e:  # the store's own errors (redis, memcached, ...)
+                log.error("the rate limit store failed", exc_info=e)
+                raise Unavailable("the rate limit store is unavailable; retry later") from e
+            raise RateLimited(
+                f"rate limit exceeded ({limit}); retry later",
+                retry_after=max(1, math.ceil(reset_at - time.time())),
+            )
 
 
-def _retry_after(limiter: Limiter) -> int:
-    """Whole seconds until the breached limit's window lets a request through (at least 1)."""
-    current = limiter.current_limit
-    if current is None:
-        return 1
-    return max(1, math.ceil(current.reset_at - time.time()))
+def client_address(environ: dict[str, object]) -> str:
+    """The address a request is counted under (after ``ProxyFix``, if installed)."""
+    return str(environ.get("REMOTE_ADDR") or "unknown")
+
+
+def init_app(app: Flask, limits: RateLimits | None) -> None:
+    """Check the limits before every request that the app itself answers."""
+    if limits is None:
+        return
+
+    @app.before_request
+    def rate_limit() -> None:
+        req = current(request)
+        limits.check(req.method, req.path, client_address(req.environ))

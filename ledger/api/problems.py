@@ -6,10 +6,11 @@ status; Werkzeug's HTTP errors (404 route, 405, 413, ...) and anything unexpecte
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, json
+from flask import Flask, Response, g, has_request_context
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -31,9 +32,9 @@ _HTTP_CODES = {
 }
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
-    """A problem+json response; inside a request it carries the request id (for support)."""
-    body = {
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The members of a problem+json body (RFC 9457) and our extensions."""
+    return {
         "type": PROBLEM_TYPE_BASE + code,
         "code": code,
         "title": title,
@@ -41,16 +42,54 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
         "detail": detail,
         **extra,
     }
-    if has_request_context():
-        g.problem_code = code  # for the access log line and the rejection metrics
-        if "request_id" in g:
-            body["request_id"] = g.request_id
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+
+
+def ledger_problem(error: LedgerError) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The problem body of ``error`` (its JSON-shaped details become members) and its headers:
+    ``Retry-After`` for an error with a ``retry_after`` detail (whole seconds)."""
+    extra = {k: v for k, v in error.details.items() if isinstance(v, str | int | list | dict)}
+    retry_after = error.details.get("retry_after")
+    headers = [("Retry-After", str(retry_after))] if isinstance(retry_after, int) else []
+    return problem_body(error.status, error.code, error.title, error.message, **extra), headers
+
+
+def http_problem(error: HTTPException) -> dict[str, Any]:
+    """The problem body of one of Werkzeug's HTTP errors (404 route, 405, ...)."""
+    status = error.code or 500
+    code = _HTTP_CODES.get(status, "http_error")
+    return problem_body(status, code, error.name, error.description or error.name)
+
+
+def encode_problem(body: dict[str, Any], request_id: str | None) -> bytes:
+    """The bytes of a problem+json body, with the request id (for support) when there is one.
+
+    The encoding is Flask's default (sorted keys, ASCII) and is written here once, so that the
+    append fast path, which answers outside Flask, sends the same bytes as the app.
+    """
+    if request_id is not None:
+        body = {**body, "request_id": request_id}
+    return _encode_problem(body).encode()
+
+
+_encode_problem = json.JSONEncoder(ensure_ascii=True, sort_keys=True).encode
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    """A problem+json response; inside a request it carries the request id (for support)."""
+    return _problem_response(problem_body(status, code, title, detail, **extra), [])
 
 
 def render_ledger_error(error: LedgerError) -> Response:
-    extra = {k: v for k, v in error.details.items() if isinstance(v, str | int | list | dict)}
-    return problem(error.status, error.code, error.title, error.message, **extra)
+    return _problem_response(*ledger_problem(error))
+
+
+def _problem_response(body: dict[str, Any], headers: list[tuple[str, str]]) -> Response:
+    request_id = None
+    if has_request_context():
+        g.problem_code = body["code"]  # for the access log line and the rejection metrics
+        request_id = g.get("request_id")
+    data = encode_problem(body, request_id)
+    return Response(data, status=body["status"], headers=headers, mimetype=PROBLEM_MEDIA_TYPE)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -76,9 +115,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = _HTTP_CODES.get(status, "http_error")
-        return problem(status, code, error.name, error.description or error.name)
+        return _problem_response(http_problem(error), [])
 
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Response:

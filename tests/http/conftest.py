@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from ledger.core import builders
 from ledger.core.statements import SignedStatement
 from tests.factories import seeded_key
 
+_M = TypeVar("_M")
 CREATOR, BUYER, OTHER, STRANGER = (seeded_key(n) for n in (1, 2, 3, 9))
 
 #: Small limits so that the 413 and batch-size paths are cheap to reach.
@@ -36,6 +37,14 @@ def config(config: Config) -> Config:
         max_batch_statements=MAX_BATCH_STATEMENTS,
         max_page_size=MAX_PAGE,
     )
+
+
+def middleware(app: Flask, kind: type[_M]) -> _M:
+    """The WSGI middleware of type ``kind`` among those wrapped around the Flask app."""
+    layer: Any = app.wsgi_app
+    while not isinstance(layer, kind):
+        layer = layer.app  # each middleware keeps the app it wraps as ``app``
+    return layer
 
 
 def wire(signed: SignedStatement) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The single-append endpoint checks the envelope's shape by hand (``entries._envelope``), not by
+"""The single-append endpoint checks the envelope's shape by hand (``entries.envelope``), not by
 loading ``EnvelopeSchema``, for speed; the schema still documents the body in the OpenAPI spec.
 These tests pin the hand check to the schema: over many shapes, both accept the same bodies and
 refuse the others with the same messages (which become the 400 ``invalid_request`` detail)."""
@@ -11,7 +11,7 @@ from typing import Any
 import marshmallow as ma
 import pytest
 
-from ledger.api.entries import _envelope
+from ledger.api.entries import envelope
 from ledger.api.parsing import _flatten
 from ledger.api.schemas import EnvelopeSchema
 from ledger.core.errors import InvalidRequest
@@ -71,7 +71,7 @@ def _schema_messages(body: Any) -> list[str] | None:
 
 def _hand_messages(body: Any) -> list[str] | None:
     try:
-        assert _envelope(body) is body
+        assert envelope(body) is body
     except InvalidRequest as e:
         return sorted(e.details["errors"])
     return None

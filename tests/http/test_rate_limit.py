@@ -8,11 +8,14 @@ window boundary either).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -160,3 +163,63 @@ def test_limits_and_proxies_come_from_the_environment() -> None:
     defaults = Config.from_env({})
     assert defaults.rate_limit == "100/second;5000/minute"  # on unless turned off
     assert defaults.max_evidence_items == 100_000
+
+
+# --- a shared store (the machine's Redis), and a store that cannot be reached ---------------------
+
+REDIS_URL = os.environ.get("LEDGER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_problem() -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "the redis package is not installed (requirements-dev.txt)"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as e:
+        return f"Redis not reachable at {REDIS_URL}: {e}"
+    return None
+
+
+@pytest.fixture
+def redis_url() -> str:
+    problem = _redis_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    return REDIS_URL
+
+
+def test_a_shared_store_gives_one_limit_across_workers(
+    make_app: AppFactory, redis_url: str
+) -> None:
+    """Two apps stand for two gunicorn workers; a fresh address keeps runs apart in Redis."""
+    workers = [
+        make_app(rate_limit="1/hour", read_rate_limit="off", rate_limit_storage=redis_url)
+        for _ in range(2)
+    ]
+    client = {"REMOTE_ADDR": f"shared-{uuid.uuid4().hex}"}
+    first, second = (w.test_client() for w in workers)
+    assert first.post("/v1/entries", json=_register(), environ_base=client).status_code == 201
+    _assert_rate_limited(second.post("/v1/entries", json=_register(), environ_base=client))
+    _assert_rate_limited(first.post("/v1/entries", json=_register(), environ_base=client))
+    assert _tree_size(first) == 1
+
+
+def test_a_store_that_cannot_be_reached_refuses_with_503_and_writes_nothing(
+    make_app: AppFactory, redis_url: str
+) -> None:
+    unreachable = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app = make_app(rate_limit="5/hour", read_rate_limit="5/hour", rate_limit_storage=unreachable)
+    client = app.test_client()
+    for resp in (
+        client.post("/v1/entries", json=_register()),  # the append fast path
+        client.post("/v1/entries/batch", json={"statements": [_register()]}),  # Flask
+        client.get("/v1/log"),
+    ):
+        assert resp.status_code == 503
+        assert resp.mimetype == "application/problem+json"
+        assert resp.json["code"] == "unavailable"
+    assert client.get("/healthz").status_code == 200  # never limited, so still answered
+    with app.extensions["ledger"].db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar_one() == 0
