@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import api, db, logs, metrics, ratelimit, sigverify
 from . import repository as repo
-from .api.fastpath import AppendFastPath
+from .api.fastpath import AppendFastPath, FullTileFastPath
 from .config import Config
 from .core import keys
 from .core.errors import InvalidKey, LedgerError, PayloadTooLarge
@@ -20,7 +20,7 @@ from .logkey import load_or_create_log_key
 from .publisher import WitnessPublisher, load_policy
 from .queries import PublishedSizes
 from .service import GroupCommitter, LogService
-from .tlog import FullTileFastPath, TlogState
+from .tlog import TlogState
 
 
 class LogIdentityMismatch(LedgerError):
@@ -100,8 +100,10 @@ def create_app(config: Config | None = None) -> Flask:
     except LedgerError:
         database.dispose()  # a refused start leaves no connection behind
         raise
+    tiles = app.extensions["tlog"].tile_cache
+    fast_tiles = FullTileFastPath(app.wsgi_app, tiles, limits=limits, metrics=app_metrics)
     app.wsgi_app = AppendFastPath(  # type: ignore[method-assign]
-        app.wsgi_app,
+        fast_tiles,
         committer,
         max_body_bytes=config.max_body_bytes,
         limits=limits,
@@ -120,7 +122,6 @@ def init_tlog(app: Flask, config: Config, database: Database, log_verifier: Note
     policy_file = config.witness_policy_file
     state = TlogState(witnessed=policy_file is not None)
     app.extensions["tlog"] = state
-    app.wsgi_app = FullTileFastPath(app.wsgi_app, state.tile_cache)  # type: ignore[method-assign]
     if policy_file is None:
         return
     policy = load_policy(policy_file)

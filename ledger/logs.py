@@ -14,12 +14,15 @@ the request runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -66,8 +69,12 @@ class JsonFormatter(logging.Formatter):
         out.update(
             {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and k[:1] != "_"}
         )
-        if "request_id" not in out and has_request_context() and "request_id" in g:
-            out["request_id"] = g.request_id
+        if "request_id" not in out:
+            request_id = _request_id.get()
+            if request_id is None and has_request_context():
+                request_id = g.get("request_id")
+            if request_id is not None:
+                out["request_id"] = request_id
         if record.exc_info:
             out["exc_info"] = self.formatException(record.exc_info)
         return _encode_json(out)
@@ -98,6 +105,21 @@ def request_id_from(header: str | None) -> str:
     if header is not None and REQUEST_ID_RE.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+#: The request id of a request answered outside Flask (the fast paths), for the log records
+#: written while it runs; inside Flask the id is in ``g``. Per thread and per greenlet.
+_request_id: ContextVar[str | None] = ContextVar("ledger_request_id", default=None)
+
+
+@contextlib.contextmanager
+def outside_flask(request_id: str) -> Iterator[None]:
+    """Attach ``request_id`` to every log record written in this block (no Flask context)."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 def current_request_id() -> str | None:

@@ -6,14 +6,21 @@ else in the app). Without trusted proxies the header is ignored, so a client can
 bucket by sending one.
 
 Counting uses the ``limits`` library's sliding-window-counter strategy: no burst of twice the
-limit at a window boundary, two counters per client and limit, and a refused request is not
-counted. The default store is in memory, so each worker process counts on its own (a client may
-get up to workers x limit in total); point ``rate_limit_storage`` at a shared store
-(``redis://...``, ``memcached://...``) for one limit across workers and hosts. Health checks and
-``/metrics`` are never limited.
+limit at a window boundary, two counters per client and limit. Several limits are checked
+shortest window first, and a refusal stops the count: a request refused by the per-second limit
+does not count against the per-minute one. Requests that match no route (404, 405) are not
+counted. Keys and counting are flask-limiter's, which this replaced, so a shared store keeps its
+counts across the change.
 
-``RateLimits.check`` is the one place that decides: the app calls it before every request, and so
-does the append fast path (``ledger.api.fastpath``), which answers single appends outside Flask.
+The default store is in memory, so each worker process counts on its own (a client may get up to
+workers x limit in total); point ``rate_limit_storage`` at a shared store (``redis://...``,
+``memcached://...``) for one limit across workers and hosts. Health checks and ``/metrics`` are
+never limited.
+
+``RateLimits.check`` is the one place that decides: the app calls it before every routed request,
+and so do the fast paths (``ledger.api.fastpath``), which answer single appends and cached tiles
+outside Flask.
+
 A refused request gets 429 ``application/problem+json`` with code ``rate_limited`` and a
 ``Retry-After`` header (seconds); its view never runs, so nothing is written.
 """
@@ -58,7 +65,9 @@ class RateLimits:
     def __init__(
         self, write: Sequence[RateLimitItem], read: Sequence[RateLimitItem], storage_uri: str
     ) -> None:
-        self._limits = {"write": tuple(write), "read": tuple(read)}
+        # Shortest window first, each stopping the count at the first refusal (as flask-limiter
+        # did): a request refused by the per-second limit is not counted by the per-minute one.
+        self._limits = {"write": tuple(sorted(write)), "read": tuple(sorted(read))}
         self._counter = SlidingWindowCounterRateLimiter(storage_from_string(storage_uri))
 
     @classmethod
@@ -83,9 +92,9 @@ class RateLimits:
             return
         for limit in self._limits[scope]:
             try:
-                if self._counter.hit(limit, scope, client):
+                if self._counter.hit(limit, client, scope):  # flask-limiter's keys: same counts
                     continue
-                reset_at = self._counter.get_window_stats(limit, scope, client).reset_time
+                reset_at = self._counter.get_window_stats(limit, client, scope).reset_time
             except Exception as e:  # the store's own errors (redis, memcached, ...)
                 log.error("the rate limit store failed", exc_info=e)
                 raise Unavailable("the rate limit store is unavailable; retry later") from e
@@ -108,4 +117,5 @@ def init_app(app: Flask, limits: RateLimits | None) -> None:
     @app.before_request
     def rate_limit() -> None:
         req = current(request)
-        limits.check(req.method, req.path, client_address(req.environ))
+        if req.url_rule is not None:  # no route (404, 405, redirects): nothing to spend on
+            limits.check(req.method, req.path, client_address(req.environ))

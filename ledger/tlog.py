@@ -13,13 +13,11 @@ and the published tree only grows).
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from . import logs
 from . import repository as repo
 from .core import merkle
 from .core.errors import NotFound
@@ -132,51 +130,3 @@ class TlogState:
         self.tile_cache = FullTileCache()
         #: The witness publisher, with a witness policy only.
         self.publisher: WitnessPublisher | None = None
-
-
-_TILE_PREFIX = "/tlog/tile/"
-_FULL_TILE_HEADERS = [
-    ("Content-Type", "application/octet-stream"),
-    ("Cache-Control", "public, max-age=31536000, immutable"),
-    ("Content-Length", str(8192)),
-]
-
-
-class FullTileFastPath:
-    """WSGI middleware: a GET of a full hash tile already in the cache is answered here, before
-    Flask routing, like a static file in front of the app; everything else goes to the app.
-
-    Safe because a cached full tile is immutable and was inside the published tree when the app
-    first served it (the app is the only writer of the cache). The answer is the same bytes and
-    headers the view gives.
-    """
-
-    def __init__(self, app: Any, cache: FullTileCache) -> None:
-        self.app = app
-        self.cache = cache
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") == "GET" and path.startswith(_TILE_PREFIX):
-            started = time.perf_counter()
-            data = self.cache.get_path(path[len(_TILE_PREFIX) :])
-            if data is not None:
-                request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-                start_response(
-                    "200 OK", [*_FULL_TILE_HEADERS, (logs.REQUEST_ID_HEADER, request_id)]
-                )
-                logs.log_access(
-                    {
-                        "method": "GET",
-                        "path": path,
-                        "route": "/tlog/tile/<path:tile_path>",
-                        "status": 200,
-                        "code": None,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "request_id": request_id,
-                        "remote_addr": environ.get("REMOTE_ADDR"),
-                        "response_bytes": len(data),
-                    }
-                )
-                return [data]
-        return self.app(environ, start_response)

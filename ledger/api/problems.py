@@ -64,7 +64,7 @@ def encode_problem(body: dict[str, Any], request_id: str | None) -> bytes:
     """The bytes of a problem+json body, with the request id (for support) when there is one.
 
     The encoding is Flask's default (sorted keys, ASCII) and is written here once, so that the
-    append fast path, which answers outside Flask, sends the same bytes as the app.
+    fast paths, which answer outside Flask, send the same bytes as the app.
     """
     if request_id is not None:
         body = {**body, "request_id": request_id}
@@ -72,15 +72,6 @@ def encode_problem(body: dict[str, Any], request_id: str | None) -> bytes:
 
 
 _encode_problem = json.JSONEncoder(ensure_ascii=True, sort_keys=True).encode
-
-
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
-    """A problem+json response; inside a request it carries the request id (for support)."""
-    return _problem_response(problem_body(status, code, title, detail, **extra), [])
-
-
-def render_ledger_error(error: LedgerError) -> Response:
-    return _problem_response(*ledger_problem(error))
 
 
 def _problem_response(body: dict[str, Any], headers: list[tuple[str, str]]) -> Response:
@@ -92,32 +83,35 @@ def _problem_response(body: dict[str, Any], headers: list[tuple[str, str]]) -> R
     return Response(data, status=body["status"], headers=headers, mimetype=PROBLEM_MEDIA_TYPE)
 
 
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(LedgerError)
-    def on_ledger_error(error: LedgerError) -> Response:
+def problem_for(error: Exception) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The problem body and headers of any error raised while answering a request, logged as
+    the app logs it. The app's error handlers and the fast paths (``ledger.api.fastpath``) both
+    come here, so that an error gets one answer and one log line whichever path met it."""
+    if isinstance(error, LedgerError):
         if error.status >= 500:
             log.error("server error: %s", error, exc_info=error)
-        return render_ledger_error(error)
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def on_too_large(_error: RequestEntityTooLarge) -> Response:
-        return render_ledger_error(PayloadTooLarge("the request body is over the size limit"))
-
-    @app.errorhandler(DBAPIError)
-    def on_database_error(error: DBAPIError) -> Response:
+        return ledger_problem(error)
+    if isinstance(error, RequestEntityTooLarge):
+        return ledger_problem(PayloadTooLarge("the request body is over the size limit"))
+    if isinstance(error, HTTPException):
+        return http_problem(error), []
+    if isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    ):
         # The database could not be reached or the connection was lost (an outage, a restart, a
         # connection cut while in use): 503, as appends already answer (the service turns these
         # into Unavailable; reads meet them here). Any other database error is a bug: 500.
-        if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
-            log.error("server error: the database is unavailable", exc_info=error)
-            return render_ledger_error(Unavailable("the database is unavailable; retry later"))
-        return on_unexpected(error)
+        log.error("server error: the database is unavailable", exc_info=error)
+        return ledger_problem(Unavailable("the database is unavailable; retry later"))
+    log.error("unhandled error", exc_info=error)
+    return problem_body(500, "internal_error", "Internal error", "an unexpected error occurred"), []
 
-    @app.errorhandler(HTTPException)
-    def on_http_error(error: HTTPException) -> Response:
-        return _problem_response(http_problem(error), [])
 
-    @app.errorhandler(Exception)
-    def on_unexpected(error: Exception) -> Response:
-        log.exception("unhandled error")
-        return problem(500, "internal_error", "Internal error", "an unexpected error occurred")
+def register_error_handlers(app: Flask) -> None:
+    def on_error(error: Exception) -> Response:
+        return _problem_response(*problem_for(error))
+
+    # HTTPException by name too: flask-smorest registers its own handler for it, which Flask
+    # would pick over one for Exception (the closest class wins). Routing redirects pass.
+    app.register_error_handler(HTTPException, on_error)
+    app.register_error_handler(Exception, on_error)

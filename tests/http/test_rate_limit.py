@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -138,6 +139,35 @@ def test_forwarded_for_names_the_client_behind_a_trusted_proxy(make_app: AppFact
     _assert_rate_limited(
         client.post("/v1/entries", json=_register(), headers=chained, environ_base=proxy)
     )
+    assert _tree_size(client) == 2
+
+
+def test_requests_that_match_no_route_are_not_counted(make_app: AppFactory) -> None:
+    """As with flask-limiter: a scanner's 404s and 405s do not spend a client's budget."""
+    client = make_app(rate_limit="1/hour", read_rate_limit="1/hour").test_client()
+    for _ in range(3):
+        assert client.get("/nope").status_code == 404
+        assert client.post("/nope", json={}).status_code == 404
+        assert client.post("/v1/log", json={}).status_code == 405
+    assert client.get("/v1/log").status_code == 200
+    assert client.post("/v1/entries", json=_register()).status_code == 201
+    _assert_rate_limited(client.get("/v1/log"))
+    _assert_rate_limited(client.post("/v1/entries", json=_register()))
+
+
+def test_a_refusal_by_the_shortest_window_is_not_counted_by_the_longer(
+    make_app: AppFactory,
+) -> None:
+    """Limits are checked shortest window first, whatever order the setting lists them in."""
+    client = make_app(rate_limit="2/hour;1/second", read_rate_limit="off").test_client()
+    assert client.post("/v1/entries", json=_register()).status_code == 201
+    _assert_rate_limited(client.post("/v1/entries", json=_register()))  # by 1/second only
+    time.sleep(2.1)  # the sliding window weighs the previous second: two windows later it is 0
+    assert client.post("/v1/entries", json=_register()).status_code == 201  # 2nd of the hour
+    time.sleep(2.1)
+    refused = client.post("/v1/entries", json=_register())
+    _assert_rate_limited(refused)
+    assert "2 per 1 hour" in refused.json["detail"]
     assert _tree_size(client) == 2
 
 

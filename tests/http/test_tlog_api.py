@@ -9,12 +9,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ledger.api.fastpath import FullTileFastPath
 from ledger.core import builders, merkle
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteVerifier
 from ledger.core.tiles import split_entry_bundle
 from ledger.core.tlogproof import parse_proof, verify_proof
-from ledger.tlog import FullTileFastPath
 from tests.factories import seeded_key
 from tests.http.conftest import middleware
 from tests.tlog_helpers import bulk_append
