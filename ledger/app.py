@@ -71,6 +71,9 @@ def create_app(config: Config | None = None) -> Flask:
         on_commit=app_metrics.observe_append,
     )
     app = Flask(__name__)
+    # The hooks below do not run for the requests the fast paths answer in front of Flask (single
+    # appends, cached tiles: ledger/api/fastpath.py), which call the same functions themselves. A
+    # new hook that those requests need goes there too; tests/http/test_fastpath.py compares both.
     logs.init_app(app)  # first: every later hook and error already has the request id
     ratelimit.init_app(app, limits)  # before the body is looked at
     body_limits = {
