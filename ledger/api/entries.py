@@ -84,7 +84,7 @@ class Batch(MethodView):
         requestBody={"required": True, "content": {"application/json": {"schema": BatchSchema}}}
     )
     @blp.response(200, BatchResultSchema)
-    def post(self) -> dict[str, Any]:
+    def post(self) -> Response:
         """Append up to the batch limit of statements; the accepted ones commit together."""
         items = _batch_items()
         parsed: list[SignedStatement | LedgerError] = []
@@ -96,7 +96,10 @@ class Batch(MethodView):
         valid = [p for p in parsed if isinstance(p, SignedStatement)]
         outcomes = iter(ledger().service.append(valid))
         results = [p if isinstance(p, LedgerError) else next(outcomes) for p in parsed]
-        return _batch_response(results)
+        # The dict holds exactly what BatchResultSchema would dump (plain fields, which a dump of
+        # a thousand items took ~16 ms to copy); test_api checks the body against the schema.
+        body = _encode_compact(_batch_response(results)) + "\n"
+        return Response(body, status=200, mimetype="application/json")
 
 
 _ENVELOPE_MEMBERS = frozenset(("statement", "signatures"))
@@ -166,7 +169,9 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
     tree_size = 0
     for index, result in enumerate(results):
         if isinstance(result, Appended):
-            out.append({"index": index, "status": 201, **appended_json(result)})
+            item = {"index": index, "status": 201, **appended_json(result)}
+            del item["tree_size"]  # the batch's, once, at the top
+            out.append(item)
             tree_size = result.tree_size
         else:
             record_rejection(result.code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.api.schemas import AppendedSchema, ConsistencyProofSchema, InclusionProofSchema
+from ledger.api.schemas import (
+    AppendedSchema,
+    BatchResultSchema,
+    ConsistencyProofSchema,
+    InclusionProofSchema,
+)
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import open_checkpoint
@@ -120,6 +126,10 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
     response = client.post("/v1/entries/batch", json={"statements": items})
     assert response.status_code == 200
     body = response.get_json()
+    # The documented shape, encoded as Flask's jsonify encodes it (the view skips the schema dump)
+    assert BatchResultSchema().dump(BatchResultSchema().load(body)) == body
+    compact = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    assert response.get_data() == compact.encode() + b"\n"
     assert [r["status"] for r in body["results"]] == [201, 201, 400, 201, 409, 422, 400]
     assert [r["index"] for r in body["results"]] == list(range(len(items)))
     codes = [r["error"]["code"] for r in body["results"] if r["status"] != 201]
