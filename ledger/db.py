@@ -226,6 +226,9 @@ class Database:
 
 
 _APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+#: One statement of a Pipeline: a query (or a table, to insert into), its parameters (or rows), and
+#: where its rows go.
+_Op = tuple[Any, Any, "Rows | None"]
 
 
 class Rows:
@@ -259,7 +262,7 @@ class Pipeline:
 
     def __init__(self, session: Session) -> None:
         self._conn = session.connection()
-        self._ops: list[tuple[Executable | Table, Any, Rows | None]] = []
+        self._ops: list[_Op] = []
 
     @property
     def dialect(self) -> Dialect:
@@ -299,45 +302,75 @@ class Pipeline:
         dialect = self._conn.dialect
         driver = self._conn.connection.driver_connection
         assert driver is not None
+        sql = ""
+        try:
+            for ops in _copy_apart(self._ops):
+                target, rows, _ = ops[0]
+                if isinstance(target, Table) and len(rows) > MULTI_ROW_MAX:
+                    sql, columns = _driver_copy(dialect, target)
+                    with driver.cursor() as cur, cur.copy(sql) as copy:
+                        for row in rows:
+                            copy.write_row([row[c] for c in columns])
+                else:
+                    sql = self._run_in_pipeline(driver, dialect, ops)
+        except dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
+
+    @staticmethod
+    def _run_in_pipeline(driver: Any, dialect: Dialect, ops: list[_Op]) -> str:
+        """Run ``ops`` (none of them a COPY) in one round trip; the last SQL sent."""
         cursors: list[tuple[Any, Rows | None]] = []
         sql = ""
         # One statement outside a transaction (autocommit reads) has no round trip to share, and
         # pipeline mode would only add its overhead; a BEGIN still to be sent shares one with it.
         begin = not driver.autocommit and driver.info.transaction_status.name == "IDLE"
-        mode = driver.pipeline() if len(self._ops) > 1 or begin else contextlib.nullcontext()
+        mode = driver.pipeline() if len(ops) > 1 or begin else contextlib.nullcontext()
         try:
             with mode:
-                for target, params, out in self._ops:
+                for target, params, out in ops:
                     cur = driver.cursor()
                     cursors.append((cur, out))
-                    if isinstance(target, Table) and len(params) <= MULTI_ROW_MAX:
+                    if isinstance(target, Table):
                         sql, columns = _driver_insert_rows(dialect, target, len(params))
                         cur.execute(sql, [row[c] for row in params for c in columns])
-                    elif isinstance(target, Table):
-                        sql, columns = _driver_insert_unnest(dialect, target)
-                        cur.execute(sql, [[row[c] for row in params] for c in columns])
                     else:
                         sql, fixed = _driver_sql(dialect, target)
                         cur.execute(sql, {**fixed, **params} if params else fixed)
             for cur, out in cursors:
                 if out is not None:
                     out.rows = cur.fetchall()
-        except dialect.loaded_dbapi.Error as e:
-            raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
         finally:
             for cur, _ in cursors:
                 cur.close()
+        return sql
 
 
-#: Up to this many rows, an insert on PostgreSQL goes in as one multi-row INSERT statement; beyond
-#: it as one ``INSERT ... SELECT * FROM unnest(...)`` with an array per column. psycopg parses a
-#: statement's placeholders in Python and caches the result only for statements of at most 50
-#: parameters, so a 1,000-row VALUES list would be parsed again on every batch; the unnest form
-#: has one parameter per column whatever the rows. It replaced the driver's pipelined
-#: executemany, which waits for the socket once per row: cheap with threads, but under gevent
-#: every wait is a trip through the hub (batches cost ~70 % more CPU per statement there). For
-#: the few rows of a group commit, the VALUES list is cheaper (in process, a five-statement
-#: append transaction took 1.55 ms of CPU against 1.95 ms with executemany in the same pipeline).
+def _copy_apart(ops: list[_Op]) -> list[list[_Op]]:
+    """``ops`` in order, in groups: each insert of more than ``MULTI_ROW_MAX`` rows alone (a
+    COPY, which pipeline mode cannot carry), the other statements between them together."""
+    groups: list[list[_Op]] = []
+    for op in ops:
+        big = isinstance(op[0], Table) and len(op[1]) > MULTI_ROW_MAX
+        if big or not groups or _is_copy(groups[-1]):
+            groups.append([op])
+        else:
+            groups[-1].append(op)
+    return groups
+
+
+def _is_copy(group: list[_Op]) -> bool:
+    target, rows, _ = group[0]
+    return isinstance(target, Table) and len(rows) > MULTI_ROW_MAX
+
+
+#: Up to this many rows, an insert on PostgreSQL goes in as one multi-row INSERT statement, in the
+#: pipeline with the statements around it; beyond it as ``COPY ... FROM STDIN``, in a round trip
+#: of its own (pipeline mode cannot carry a COPY), whose rows psycopg formats in C. A 1,000-row
+#: VALUES list would be parsed again on every batch (psycopg caches the parse of statements of at
+#: most 50 parameters only); ``INSERT ... SELECT FROM unnest(...)``, with an array per column,
+#: spent ~28 % of a worker's time dumping the arrays in Python (``py-spy`` under batches); and
+#: psycopg's pipelined executemany waits for the socket once per row, a trip through the hub
+#: under gevent. For the few rows of a group commit, the VALUES list in the pipeline is cheapest.
 MULTI_ROW_MAX = 64
 
 
@@ -354,15 +387,13 @@ def _driver_insert_rows(dialect: Dialect, table: Table, count: int) -> tuple[str
 
 
 @functools.cache
-def _driver_insert_unnest(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]]:
-    """An INSERT of any number of whole rows of ``table`` from one array parameter per column
-    (PostgreSQL), and the column names in the order the arrays are expected."""
+def _driver_copy(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]]:
+    """A ``COPY ... FROM STDIN`` of whole rows of ``table`` (PostgreSQL), and the column names
+    in the order each row's values are expected."""
     columns = tuple(c.name for c in table.columns)
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
-    arrays = ", ".join(f"%s::{c.type.compile(dialect=dialect)}[]" for c in table.columns)
-    sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
-    return sql, columns
+    return f"COPY {quote(table.name)} ({names}) FROM STDIN", columns
 
 
 @functools.cache

@@ -27,6 +27,7 @@ Statements are signed before the clock starts (except in the fill, which is not 
 figure line also gives CPU time per operation of the gunicorn workers, the PostgreSQL backends of
 this database and the client processes, read from /proc, to show where the time goes.
 ``--py-spy FILE`` records gunicorn worker 0 during step 2 (collapsed stacks, for flame graphs),
+``--py-spy-batches FILE`` during step 3,
 sampling the thread that holds the GIL. Beware: when every thread waits (for the database, for the
 append lock), py-spy still charges the sample to the thread that held the GIL last, so a worker's
 idle time shows up under whatever that thread was waiting in (psycopg's pipeline and wait loops,
@@ -223,7 +224,9 @@ def phase_singles(server: Server, args: argparse.Namespace, label: str) -> None:
     warm, wires = wires[: 5 * args.clients], wires[5 * args.clients :]
     meter = CpuMeter(server)
     meter.begin()
-    spy = _start_py_spy(server, args) if args.py_spy and label == "" else None
+    spy = None
+    if args.py_spy and label == "":
+        spy = _start_py_spy(server, args.py_spy, max(5, int(args.singles / 1000)))
     shares = [("/v1/entries", s) for s in split(wires, args.clients)]
     results = run_clients(server.base_port, "POST", shares, 201, split(warm, args.clients))
     cpu = meter.end()
@@ -234,12 +237,11 @@ def phase_singles(server: Server, args: argparse.Namespace, label: str) -> None:
               note=f"  [{args.clients} clients, log size {size:,}; target >= 1,000/s]")  # fmt: skip
 
 
-def _start_py_spy(server: Server, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def _start_py_spy(server: Server, out: str, seconds: int) -> subprocess.Popen[bytes]:
     pid = server.worker_pids()[0]
-    seconds = max(5, int(args.singles / 1000))
     cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d",
-           str(seconds), "-r", "200", "--format", "raw", "--gil", "-o", args.py_spy]  # fmt: skip
-    print(f"py-spy: recording worker {pid} for {seconds} s into {args.py_spy}", flush=True)
+           str(seconds), "-r", "200", "--format", "raw", "--gil", "-o", out]  # fmt: skip
+    print(f"py-spy: recording worker {pid} for {seconds} s into {out}", flush=True)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -250,9 +252,14 @@ def phase_batches(server: Server, args: argparse.Namespace) -> None:
     warm, bodies = bodies[: args.batch_clients], bodies[args.batch_clients :]
     meter = CpuMeter(server)
     meter.begin()
+    spy = None
+    if args.py_spy_batches:
+        spy = _start_py_spy(server, args.py_spy_batches, max(3, n * size // 5000))
     shares = [("/v1/entries/batch", s) for s in split(bodies, args.batch_clients)]
     results = run_clients(server.base_port, "POST", shares, 200, [[w] for w in warm])
     cpu = meter.end()
+    if spy is not None:
+        spy.wait()
     note = f"  [{args.batch_clients} clients x batches of {size}; target >= 5,000/s]"
     summarize("batch_append", results, cpu, "statements/s", per_request=size, note=note)
 
@@ -346,6 +353,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--signers", type=int, default=nproc, help="processes that pre-sign")
     p.add_argument("--seed", type=int, default=1, help="random seed for proof indexes")
     p.add_argument("--py-spy", metavar="FILE", help="record worker 0 during single_append")
+    p.add_argument("--py-spy-batches", metavar="FILE", help="record worker 0 during batch_append")
     p.add_argument("--skip", default="", help="comma-separated phases to skip: "
                    "singles,batches,fill,proofs,singles-again")  # fmt: skip
     args = p.parse_args(argv)

@@ -228,8 +228,8 @@ class _RolledBack(Exception):
 
 @pytest.mark.parametrize("count", [3, ledger_db.MULTI_ROW_MAX, ledger_db.MULTI_ROW_MAX + 11])
 def test_pipelined_inserts_store_every_value_as_given(service: LogService, count: int) -> None:
-    # On PostgreSQL up to MULTI_ROW_MAX rows go in as one VALUES list, more as one INSERT from
-    # arrays (unnest): both must store exactly the rows given, NULLs, booleans, bytes and times
+    # On PostgreSQL up to MULTI_ROW_MAX rows go in as one VALUES list, more as a COPY (in order,
+    # parents first): both must store exactly the rows given, NULLs, booleans, bytes and times
     # included, in their columns. Rolled back afterwards: the rows are not a real log.
     t0 = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=UTC)
     entries = [
