@@ -302,65 +302,65 @@ class Pipeline:
         dialect = self._conn.dialect
         driver = self._conn.connection.driver_connection
         assert driver is not None
-        sql = ""
-        try:
-            for ops in _copy_apart(self._ops):
-                target, rows, _ = ops[0]
-                if isinstance(target, Table) and len(rows) > MULTI_ROW_MAX:
-                    sql, columns = _driver_copy(dialect, target)
-                    with driver.cursor() as cur, cur.copy(sql) as copy:
-                        for row in rows:
-                            copy.write_row([row[c] for c in columns])
-                else:
-                    sql = self._run_in_pipeline(driver, dialect, ops)
-        except dialect.loaded_dbapi.Error as e:
-            raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
-
-    @staticmethod
-    def _run_in_pipeline(driver: Any, dialect: Dialect, ops: list[_Op]) -> str:
-        """Run ``ops`` (none of them a COPY) in one round trip; the last SQL sent."""
-        cursors: list[tuple[Any, Rows | None]] = []
-        sql = ""
-        # One statement outside a transaction (autocommit reads) has no round trip to share, and
-        # pipeline mode would only add its overhead; a BEGIN still to be sent shares one with it.
-        begin = not driver.autocommit and driver.info.transaction_status.name == "IDLE"
-        mode = driver.pipeline() if len(ops) > 1 or begin else contextlib.nullcontext()
-        try:
-            with mode:
-                for target, params, out in ops:
-                    cur = driver.cursor()
-                    cursors.append((cur, out))
-                    if isinstance(target, Table):
-                        sql, columns = _driver_insert_rows(dialect, target, len(params))
-                        cur.execute(sql, [row[c] for row in params for c in columns])
-                    else:
-                        sql, fixed = _driver_sql(dialect, target)
-                        cur.execute(sql, {**fixed, **params} if params else fixed)
-            for cur, out in cursors:
-                if out is not None:
-                    out.rows = cur.fetchall()
-        finally:
-            for cur, _ in cursors:
-                cur.close()
-        return sql
+        # In order: the statements between two COPYs share a round trip (pipeline mode cannot
+        # carry a COPY), each COPY takes one of its own.
+        shared: list[_Op] = []
+        for op in self._ops:
+            if not _is_copy(op):
+                shared.append(op)
+                continue
+            if shared:
+                _run_in_pipeline(driver, dialect, shared)
+                shared = []
+            _copy(driver, dialect, op[0], op[1])
+        if shared:
+            _run_in_pipeline(driver, dialect, shared)
 
 
-def _copy_apart(ops: list[_Op]) -> list[list[_Op]]:
-    """``ops`` in order, in groups: each insert of more than ``MULTI_ROW_MAX`` rows alone (a
-    COPY, which pipeline mode cannot carry), the other statements between them together."""
-    groups: list[list[_Op]] = []
-    for op in ops:
-        big = isinstance(op[0], Table) and len(op[1]) > MULTI_ROW_MAX
-        if big or not groups or _is_copy(groups[-1]):
-            groups.append([op])
-        else:
-            groups[-1].append(op)
-    return groups
-
-
-def _is_copy(group: list[_Op]) -> bool:
-    target, rows, _ = group[0]
+def _is_copy(op: _Op) -> bool:
+    """Whether ``op`` is an insert that goes in as a COPY (more than ``MULTI_ROW_MAX`` rows)."""
+    target, rows, _ = op
     return isinstance(target, Table) and len(rows) > MULTI_ROW_MAX
+
+
+def _run_in_pipeline(driver: Any, dialect: Dialect, ops: list[_Op]) -> None:
+    """Run ``ops`` (none of them a COPY) in one round trip, and set their ``Rows``."""
+    cursors: list[tuple[Any, Rows | None]] = []
+    sql = ""
+    # One statement outside a transaction (autocommit reads) has no round trip to share, and
+    # pipeline mode would only add its overhead; a BEGIN still to be sent shares one with it.
+    begin = not driver.autocommit and driver.info.transaction_status.name == "IDLE"
+    mode = driver.pipeline() if len(ops) > 1 or begin else contextlib.nullcontext()
+    try:
+        with mode:
+            for target, params, out in ops:
+                cur = driver.cursor()
+                cursors.append((cur, out))
+                if isinstance(target, Table):
+                    sql, columns = _driver_insert_rows(dialect, target, len(params))
+                    cur.execute(sql, [row[c] for row in params for c in columns])
+                else:
+                    sql, fixed = _driver_sql(dialect, target)
+                    cur.execute(sql, {**fixed, **params} if params else fixed)
+        for cur, out in cursors:
+            if out is not None:
+                out.rows = cur.fetchall()
+    except dialect.loaded_dbapi.Error as e:
+        raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
+    finally:
+        for cur, _ in cursors:
+            cur.close()
+
+
+def _copy(driver: Any, dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` with one ``COPY ... FROM STDIN``."""
+    sql, columns = _driver_copy(dialect, table)
+    try:
+        with driver.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except dialect.loaded_dbapi.Error as e:
+        raise DBAPIError.instance(sql, None, e, dialect.loaded_dbapi.Error) from e
 
 
 #: Up to this many rows, an insert on PostgreSQL goes in as one multi-row INSERT statement, in the

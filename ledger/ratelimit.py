@@ -47,16 +47,15 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 log = logging.getLogger(__name__)
 
 
-def limit_value(spec: str) -> str | None:
-    """The limit string, or None when the limit is off ("" or "off"); ValueError if malformed."""
+def parse_limits(spec: str) -> list[RateLimitItem]:
+    """The limits of a setting, none when it is off ("" or "off"); ValueError if malformed."""
     spec = spec.strip()
     if spec.lower() in ("", "off"):
-        return None
+        return []
     try:
-        parse_many(spec)  # fail at start, not on the first request
+        return parse_many(spec)  # fail at start, not on the first request
     except ValueError as e:
         raise ValueError(f"malformed rate limit {spec!r} (e.g. '100/second;5000/minute')") from e
-    return spec
 
 
 class RateLimits:
@@ -73,14 +72,10 @@ class RateLimits:
     @classmethod
     def from_config(cls, config: Config) -> RateLimits | None:
         """The configured limits; None when both are off. ValueError if one is malformed."""
-        write, read = limit_value(config.rate_limit), limit_value(config.read_rate_limit)
-        if write is None and read is None:
+        write, read = parse_limits(config.rate_limit), parse_limits(config.read_rate_limit)
+        if not write and not read:
             return None
-        return cls(
-            parse_many(write) if write else [],
-            parse_many(read) if read else [],
-            config.rate_limit_storage,
-        )
+        return cls(write, read, config.rate_limit_storage)
 
     def check(self, method: str, path: str, client: str) -> None:
         """Count one request of ``client``; RateLimited (with ``retry_after``, whole seconds) if it

@@ -15,7 +15,7 @@ from ..metrics import record_rejection
 from ..service import Appended
 from .context import SEQ_PATTERN, ledger, path_parameter, read_session, seq_param
 from .parsing import Blueprint, raw_json_body
-from .problems import PROBLEM_TYPE_BASE
+from .problems import problem_body
 from .schemas import (
     AppendedSchema,
     BatchResultSchema,
@@ -175,14 +175,10 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
             tree_size = result.tree_size
         else:
             record_rejection(result.code)
-            error = {
-                "type": PROBLEM_TYPE_BASE + result.code,
-                "code": result.code,
-                "title": result.title,
-                "status": result.status,
-                "detail": result.message,
-                **{k: v for k, v in result.details.items() if isinstance(v, str | int)},
-            }
+            details = {k: v for k, v in result.details.items() if isinstance(v, str | int)}
+            error = problem_body(
+                result.status, result.code, result.title, result.message, **details
+            )
             out.append({"index": index, "status": result.status, "error": error})
     accepted = sum(1 for r in out if r["status"] == 201)
     if not accepted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -37,6 +37,28 @@ def config(config: Config) -> Config:
         max_batch_statements=MAX_BATCH_STATEMENTS,
         max_page_size=MAX_PAGE,
     )
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(config: Config) -> Iterator[AppFactory]:
+    """``make_app(**config_overrides)``: another real app on the test's database, closed after
+    the test (for settings the ``app`` fixture does not have, such as rate limits)."""
+    from ledger.app import create_app
+
+    apps: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        made = create_app(replace(config, **overrides))
+        made.config["TESTING"] = True
+        apps.append(made)
+        return made
+
+    yield make
+    for made in apps:
+        made.extensions["ledger"].db.dispose()
 
 
 def middleware(app: Flask, kind: type[_M]) -> _M:

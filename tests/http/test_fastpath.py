@@ -10,8 +10,6 @@ path leaves to Flask are checked the same way, on both backends.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
@@ -20,11 +18,10 @@ from flask import Flask, request
 from werkzeug.test import Client, TestResponse
 
 from ledger.api.fastpath import AppendFastPath
-from ledger.config import Config
 from ledger.core import builders
 from ledger.core.keys import SigningKey
 from tests.conftest import break_database
-from tests.http.conftest import World, dumps, middleware, wire
+from tests.http.conftest import AppFactory, World, dumps, middleware, wire
 from tests.http.test_observability import access_lines, json_lines, metric_samples, sample
 from tests.http.test_refusals import CASES, Bad
 from tests.tlog_helpers import bulk_append
@@ -246,18 +243,8 @@ def test_an_unreachable_database_gets_the_same_503_and_error_lines(
     assert errors[0]["msg"] == errors[1]["msg"]
 
 
-@pytest.fixture
-def limited_app(config: Config) -> Iterator[Flask]:
-    from ledger.app import create_app
-
-    app = create_app(replace(config, rate_limit="1/hour", read_rate_limit="off"))
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["ledger"].db.dispose()
-
-
-def test_rate_limits_count_both_paths_and_refuse_alike(limited_app: Flask) -> None:
-    paths = Paths(limited_app)
+def test_rate_limits_count_both_paths_and_refuse_alike(make_app: AppFactory) -> None:
+    paths = Paths(make_app(rate_limit="1/hour", read_rate_limit="off"))
 
     def register() -> bytes:
         return dumps(wire(builders.party_register(SigningKey.generate(), "limited")))
@@ -327,19 +314,14 @@ def test_a_cached_tile_is_counted_and_logged_as_the_view_does(
     assert sample(after, requests, **labels) - sample(before, requests, **labels) == 2
 
 
-def test_a_cached_tile_keeps_the_read_limit(config: Config) -> None:
-    from ledger.app import create_app
-
-    app = create_app(replace(config, rate_limit="off", read_rate_limit="2/hour"))
-    try:
-        lg = app.extensions["ledger"]
-        bulk_append(lg.db, lg.service.signer, 256)
-        client = app.test_client()
-        assert client.get("/tlog/tile/0/000").status_code == 200  # Flask; caches it
-        assert client.get("/tlog/tile/0/000").status_code == 200  # the fast path
-        refused = client.get("/tlog/tile/0/000")
-        assert refused.status_code == 429
-        assert refused.json["code"] == "rate_limited"
-        assert int(refused.headers["Retry-After"]) > 0
-    finally:
-        app.extensions["ledger"].db.dispose()
+def test_a_cached_tile_keeps_the_read_limit(make_app: AppFactory) -> None:
+    app = make_app(rate_limit="off", read_rate_limit="2/hour")
+    lg = app.extensions["ledger"]
+    bulk_append(lg.db, lg.service.signer, 256)
+    client = app.test_client()
+    assert client.get("/tlog/tile/0/000").status_code == 200  # Flask; caches it
+    assert client.get("/tlog/tile/0/000").status_code == 200  # the fast path
+    refused = client.get("/tlog/tile/0/000")
+    assert refused.status_code == 429
+    assert refused.json["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
