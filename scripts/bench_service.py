@@ -20,7 +20,11 @@ What it does, in order (each figure is one printed line):
    every entry goes through the same parse / verify / state-check / append path as in production.
    The rate printed includes signing (which competes with the server for the CPUs).
 5. ``inclusion_proof``: GET ``/v1/proofs/inclusion?seq=S&tree_size=N`` for random S over the filled
-   log, first from one client (pure latency), then from ``--clients`` clients. Target p99 < 20 ms.
+   log, first from one client (pure latency), then from ``--clients`` clients each sending its
+   next request as soon as the last is answered (the server's capacity: the CPUs are saturated,
+   so the tail is queueing), then from ``--clients`` clients sending ``--proof-rate`` proofs/s on a
+   fixed schedule (latency under a steady load below capacity, measured from when each request
+   was due). Target p99 < 20 ms.
 6. ``single_append`` again, now at the filled size.
 
 Statements are signed before the clock starts (except in the fill, which is not a figure). Every
@@ -36,6 +40,9 @@ typically); compare with the CPU per operation printed, which /proc measures.
     python scripts/bench_service.py                       # PostgreSQL, 1,000,000 entries
     python scripts/bench_service.py --worker-class gevent  # the same with gevent workers
     python scripts/bench_service.py --db sqlite --entries 100000
+
+``--keep`` keeps the database and work directory; ``--reuse DIR`` serves them again (say
+``--skip singles,batches,fill,singles-again`` to measure proofs again without a new fill).
 """
 
 from __future__ import annotations
@@ -136,7 +143,7 @@ class ClientResult:
 
 def _client(
     port: int, method: str, path_or_paths: Any, bodies: Sequence[bytes | None], expect: int,
-    warmup: Sequence[bytes | None], barrier: Any, out: Any,
+    warmup: Sequence[bytes | None], pace: tuple[float, float] | None, barrier: Any, out: Any,
 ) -> None:  # fmt: skip
     conn = LeanConnection(port)
     paths = path_or_paths if isinstance(path_or_paths, list) else None
@@ -148,6 +155,12 @@ def _client(
     res.started = time.perf_counter()
     for i, body in enumerate(bodies):
         t0 = time.perf_counter()
+        if pace is not None:  # open loop: request i is due at a fixed time, late or not
+            offset, interval = pace
+            due = res.started + offset + i * interval
+            if due > t0:
+                time.sleep(due - t0)
+            t0 = due  # a late request's wait counts (no coordinated omission)
         status, data = conn.request(method, paths[i] if paths else path_or_paths, body)
         res.latencies.append(time.perf_counter() - t0)
         if status == expect:
@@ -164,14 +177,21 @@ def _client(
 
 def run_clients(
     port: int, method: str, shares: Sequence[tuple[Any, Sequence[bytes | None]]], expect: int,
-    warmup: Sequence[Sequence[bytes | None]],
+    warmup: Sequence[Sequence[bytes | None]], rate: float | None = None,
 ) -> list[ClientResult]:  # fmt: skip
-    """One process per share (paths, bodies); all start together after their warm-up."""
-    barrier = mp.Barrier(len(shares) + 1)
+    """One process per share (paths, bodies); all start together after their warm-up.
+
+    Each client sends its next request when the last one is answered (a closed loop), or, with
+    ``rate``, on a fixed schedule that spreads ``rate`` requests per second evenly over the
+    clients (an open loop: latency runs from when a request was due, as in wrk2).
+    """
+    n = len(shares)
+    paces = [None if rate is None else (i / rate, n / rate) for i in range(n)]
+    barrier = mp.Barrier(n + 1)
     out: Any = mp.Queue()
     procs = [
-        mp.Process(target=_client, args=(port, method, p, b, expect, w, barrier, out))
-        for (p, b), w in zip(shares, warmup, strict=True)
+        mp.Process(target=_client, args=(port, method, p, b, expect, w, pace, barrier, out))
+        for (p, b), w, pace in zip(shares, warmup, paces, strict=True)
     ]
     for p in procs:
         p.start()
@@ -316,7 +336,10 @@ def fill(server: Server, args: argparse.Namespace) -> int:
 
 def phase_proofs(server: Server, args: argparse.Namespace, size: int) -> None:
     rng = random.Random(args.seed)
-    for clients in sorted({1, args.clients}):
+    runs: list[tuple[int, float | None]] = [(c, None) for c in sorted({1, args.clients})]
+    if args.proof_rate > 0:
+        runs.append((args.clients, args.proof_rate))
+    for clients, rate in runs:
         paths = [
             f"/v1/proofs/inclusion?seq={rng.randrange(size)}&tree_size={size}"
             for _ in range(args.proofs)
@@ -324,9 +347,10 @@ def phase_proofs(server: Server, args: argparse.Namespace, size: int) -> None:
         meter = CpuMeter(server)
         meter.begin()
         shares = [(p, [None] * len(p)) for p in split(paths, clients)]
-        results = run_clients(server.base_port, "GET", shares, 200, [[None] * 20] * clients)
+        results = run_clients(server.base_port, "GET", shares, 200, [[None] * 20] * clients, rate)
         cpu = meter.end()
-        summarize(f"inclusion_proof c={clients}", results, cpu, "proofs/s",
+        label = f"c={clients}" if rate is None else f"{rate:,.0f}/s"
+        summarize(f"inclusion_proof {label}", results, cpu, "proofs/s",
                   note=f"  [tree size {size:,}; target p99 < 20 ms]")  # fmt: skip
 
 
@@ -350,10 +374,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fill-seconds", type=float, default=600, help="time limit of the fill")
     p.add_argument("--fillers", type=int, default=nproc + 1, help="sign-and-post fill processes")
     p.add_argument("--proofs", type=int, default=20_000, help="inclusion proofs to fetch")
+    p.add_argument("--proof-rate", type=float, default=500, help="proofs/s offered by --clients "
+                   "clients on a fixed schedule, after the closed-loop runs (0: none)")  # fmt: skip
     p.add_argument("--signers", type=int, default=nproc, help="processes that pre-sign")
     p.add_argument("--seed", type=int, default=1, help="random seed for proof indexes")
     p.add_argument("--py-spy", metavar="FILE", help="record worker 0 during single_append")
     p.add_argument("--py-spy-batches", metavar="FILE", help="record worker 0 during batch_append")
+    p.add_argument("--reuse", type=Path, metavar="DIR", help="serve the database that --keep "
+                   "kept in this work directory again, instead of a fresh one")  # fmt: skip
     p.add_argument("--skip", default="", help="comma-separated phases to skip: "
                    "singles,batches,fill,proofs,singles-again")  # fmt: skip
     args = p.parse_args(argv)
@@ -368,20 +396,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     print(machine(), flush=True)
+    if args.reuse is not None:  # a database kept by --keep, with the log key of its work directory
+        saved = json.loads((args.reuse / "bench-db.json").read_text())
+        serve(args, args.reuse, saved["url"], skip)
+        return 0
     workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
     try:
         with database(args.db, args.pg_url, args.keep, workdir) as url:
-            print(f"database: {make_url(url).render_as_string(hide_password=True)}", flush=True)
-            with gunicorn(
-                url, workdir, args.workers, args.threads, args.port, worker_class=args.worker_class
-            ) as server:
-                run_phases(server, args, skip)
+            (workdir / "bench-db.json").write_text(json.dumps({"url": url}))
+            serve(args, workdir, url, skip)
     finally:
         if args.keep:
-            print(f"kept work directory {workdir}", flush=True)
+            print(f"kept work directory {workdir} (--reuse {workdir} serves it again)", flush=True)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def serve(args: argparse.Namespace, workdir: Path, url: str, skip: set[str]) -> None:
+    print(f"database: {make_url(url).render_as_string(hide_password=True)}", flush=True)
+    with gunicorn(
+        url, workdir, args.workers, args.threads, args.port, worker_class=args.worker_class
+    ) as server:
+        run_phases(server, args, skip)
 
 
 def run_phases(server: Server, args: argparse.Namespace, skip: set[str]) -> None:
