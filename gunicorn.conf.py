@@ -16,6 +16,8 @@ Why these choices:
   request (a large evidence bundle) holds up every other request of its worker until it is done
   (docs/OPERATIONS.md weighs it). SQLite is refused: its driver blocks the whole process, not one
   greenlet, while it waits for a lock.
+- One pooled database connection per thread (``post_fork``), so that a busy worker does not open
+  and close a connection per request. Under gevent the app's default pool (16) applies.
 - No gunicorn access log: the app writes one JSON line per request (``ledger.logs``) with the
   request id, which gunicorn's access log cannot know.
 - No control socket: nothing needs runtime control, and one socket path per host would clash
@@ -78,6 +80,15 @@ def on_starting(server: Any) -> None:
     _prom_dir.mkdir(parents=True, exist_ok=True)
     for stale in _prom_dir.glob("*.db"):
         stale.unlink()
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Under gthread, each worker's database pool keeps one connection per thread (unless
+    ``LEDGER_DB_POOL_SIZE`` says otherwise): with fewer, a worker busy on all its threads opens and
+    closes a connection per request, on PostgreSQL a new server process each time. Set in the
+    worker, before it loads the app, from the threads gunicorn runs (flags included)."""
+    if worker.cfg.worker_class_str == "gthread":
+        _env.setdefault("LEDGER_DB_POOL_SIZE", str(worker.cfg.threads))
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -51,7 +51,7 @@ def create_app(config: Config | None = None) -> Flask:
     logs.configure(config.log_level)
     if config.auto_migrate:
         db.upgrade(config.database_url)
-    database = Database(config.database_url)
+    database = Database(config.database_url, config.db_pool_size)
     key = load_or_create_log_key(config.log_key_file)
     signer = NoteSigner.from_private_key(config.origin, key.private_key)
     try:

@@ -48,6 +48,10 @@ class Config:
     log_level: str = "INFO"
     #: The body limit of POST /v1/evidence.
     max_evidence_body_bytes: int = 8 * 1024 * 1024
+    #: Database connections each process keeps open for reuse: at least the requests it serves
+    #: at once (gunicorn.conf.py makes it the threads per worker under gthread). Bursts beyond it
+    #: get up to as many more, opened for the request and closed after it.
+    db_pool_size: int = 16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -75,6 +79,7 @@ class Config:
             ("trusted_proxies", int),
             ("log_level", str),
             ("max_evidence_body_bytes", int),
+            ("db_pool_size", int),
         ):
             key = f"LEDGER_{name.upper()}"
             if key in env:
@@ -88,4 +93,7 @@ class Config:
         if "LEDGER_AUTO_MIGRATE" in env:
             values["auto_migrate"] = env["LEDGER_AUTO_MIGRATE"].lower() not in ("0", "false", "no")
         values.update(overrides)
-        return replace(base, **values)
+        config = replace(base, **values)
+        if config.db_pool_size < 1:
+            raise ValueError(f"LEDGER_DB_POOL_SIZE must be at least 1, not {config.db_pool_size}")
+        return config

@@ -50,12 +50,22 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; on SQLite, set pragmas and take over transaction begin."""
+def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine:
+    """Create an engine; on SQLite, set pragmas and take over transaction begin.
+
+    ``pool_size``: connections kept open for reuse, and as many more opened for a burst and
+    closed when returned (SQLAlchemy's default is 5 and 10). A pool smaller than the requests
+    served at once opens and closes a connection for every request past it: on PostgreSQL a
+    new server process each time (docs/BENCHMARKS.md, proofs under load).
+    """
     parsed = make_url(url)
+    sqlite_file = parsed.database if parsed.database != ":memory:" else None
+    if pool_size is not None and (parsed.get_backend_name() != "sqlite" or sqlite_file):
+        # (in-memory SQLite has no such pool: one connection per thread)
+        kwargs = {"pool_size": pool_size, "max_overflow": pool_size, **kwargs}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if sqlite_file:
+            Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -176,9 +186,9 @@ def _use_wal(cur: Any) -> None:
 class Database:
     """The engine plus two session factories: one for reads, one for serialized appends."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, pool_size: int | None = None, **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = make_engine(url, **engine_kwargs)
+        self.engine = make_engine(url, pool_size, **engine_kwargs)
         # One snapshot per read transaction: on PostgreSQL that takes REPEATABLE READ (READ
         # COMMITTED, the default, takes one per statement); read-only, it can never fail.
         self.read_session = sessionmaker(

@@ -4,6 +4,9 @@ Counted in the app (per process; summed over gunicorn workers in multiprocess mo
 
 - ``ledger_appends_total{type}`` statements committed to the log, by statement type;
 - ``ledger_rejections_total{code}`` refused requests and refused batch items, by problem code;
+- ``ledger_database_connections_opened_total`` connections the app's pool opened to the database:
+  it rises with load only when the pool is smaller than the requests served at once
+  (``LEDGER_DB_POOL_SIZE``), each one a new PostgreSQL server process;
 - ``ledger_http_requests_total{method,route,status}`` and
   ``ledger_http_request_duration_seconds{method,route}`` (a histogram). ``route`` is the matched
   route rule (``/v1/entries/<seq>``), never the raw path, so the label set stays bounded.
@@ -40,6 +43,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 
 from . import logs
@@ -118,6 +122,12 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.connections_opened = Counter(
+            "ledger_database_connections_opened",
+            "Connections the app's pool opened to the database",
+            registry=self.registry,
+        )
+        event.listen(database.engine, "connect", lambda *_: self.connections_opened.inc())
         #: The request counter's and the latency histogram's children by (method, route, status):
         #: ``labels()`` validates and locks on every call. Bounded as the labels are.
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
