@@ -61,8 +61,14 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine
     parsed = make_url(url)
     sqlite_file = parsed.database if parsed.database != ":memory:" else None
     if pool_size is not None and (parsed.get_backend_name() != "sqlite" or sqlite_file):
-        # (in-memory SQLite has no such pool: one connection per thread)
-        kwargs = {"pool_size": pool_size, "max_overflow": pool_size, **kwargs}
+        # (in-memory SQLite has no such pool: one connection per thread.) Last in, first out: a
+        # light load keeps reusing the same few connections, whose server processes stay warm.
+        kwargs = {
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            "pool_use_lifo": True,
+            **kwargs,
+        }
     if parsed.get_backend_name() == "sqlite":
         if sqlite_file:
             Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,23 @@ def test_a_smaller_pool_opens_and_closes_the_connections_past_it(database_url: s
     assert _connections_opened(2, database_url, threads=4, rounds=6) == 2 + 2 * 6
 
 
+def test_a_light_load_reuses_the_connection_used_last(database_url: str) -> None:
+    db = Database(database_url, 4)
+    try:
+        sessions = [db.read_session() for _ in range(4)]
+        for session in sessions:  # four connections open at once, all kept
+            session.execute(text("SELECT 1"))
+        dbapi = [session.connection().connection.dbapi_connection for session in sessions]
+        for session in sessions:
+            session.close()
+        for _ in range(5):  # one at a time: always the one given back last (warm on the server)
+            with db.read_session() as session:
+                session.execute(text("SELECT 1"))
+                assert session.connection().connection.dbapi_connection is dbapi[-1]
+    finally:
+        db.dispose()
+
+
 def test_the_pool_size_setting() -> None:
     assert Config.from_env({}).db_pool_size == 16
     assert Config.from_env({"LEDGER_DB_POOL_SIZE": "32"}).db_pool_size == 32
