@@ -87,7 +87,11 @@ def post_fork(server: Any, worker: Any) -> None:
     ``LEDGER_DB_POOL_SIZE`` says otherwise): with fewer, a worker busy on all its threads opens and
     closes a connection per request, on PostgreSQL a new server process each time. Set in the
     worker, before it loads the app, from the threads gunicorn runs (flags included)."""
-    if worker.cfg.worker_class_str == "gthread":
+    from gunicorn.workers.gthread import ThreadWorker  # noqa: PLC0415 - gunicorn runs this file
+
+    if worker.cfg.preload_app:  # the app, and its pool, were built in the master before forking
+        server.log.warning("preload_app: LEDGER_DB_POOL_SIZE is not derived from the threads")
+    elif isinstance(worker, ThreadWorker):
         _env.setdefault("LEDGER_DB_POOL_SIZE", str(worker.cfg.threads))
 
 

@@ -52,6 +52,7 @@ def create_app(config: Config | None = None) -> Flask:
     if config.auto_migrate:
         db.upgrade(config.database_url)
     database = Database(config.database_url, config.db_pool_size)
+    app_metrics = metrics.Metrics(database)  # first: it counts the connections the pool opens
     key = load_or_create_log_key(config.log_key_file)
     signer = NoteSigner.from_private_key(config.origin, key.private_key)
     try:
@@ -63,7 +64,6 @@ def create_app(config: Config | None = None) -> Flask:
         # Statements' signatures checked by libsodium, deciding exactly as OpenSSL (the log's
         # rule): about twice as fast (docs/BENCHMARKS.md); without PyNaCl, cryptography alone.
         keys.use_signature_check(sigverify.nacl_check)
-    app_metrics = metrics.Metrics(database)
     service = LogService(
         database,
         signer,

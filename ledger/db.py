@@ -32,9 +32,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql.elements import ClauseElement
 
 from . import green
@@ -59,9 +60,10 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine
     new server process each time (docs/BENCHMARKS.md, proofs under load).
     """
     parsed = make_url(url)
-    sqlite_file = parsed.database if parsed.database != ":memory:" else None
-    if pool_size is not None and (parsed.get_backend_name() != "sqlite" or sqlite_file):
-        # (in-memory SQLite has no such pool: one connection per thread.) Last in, first out: a
+    dialect = cast(type[DefaultDialect], parsed.get_dialect())
+    pool_class = kwargs.get("poolclass") or dialect.get_pool_class(parsed)
+    if pool_size is not None and issubclass(pool_class, QueuePool):
+        # (In-memory SQLite has no such pool: one connection per thread.) Last in, first out: a
         # light load keeps reusing the same few connections, whose server processes stay warm.
         kwargs = {
             "pool_size": pool_size,
@@ -69,6 +71,7 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine
             "pool_use_lifo": True,
             **kwargs,
         }
+    sqlite_file = parsed.database if parsed.database != ":memory:" else None
     if parsed.get_backend_name() == "sqlite":
         if sqlite_file:
             Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)

@@ -60,3 +60,44 @@ def test_a_worker_class_that_cannot_work_is_refused_at_start(
     done = _evaluate_conf(**env)
     assert done.returncode != 0
     assert message in done.stderr + done.stdout
+
+
+_POST_FORK = """
+import os, runpy
+from types import SimpleNamespace
+from gunicorn.config import Config
+from gunicorn.workers.ggevent import GeventWorker
+from gunicorn.workers.gthread import ThreadWorker
+
+cfg = Config()
+cfg.set("threads", 23)
+cfg.set("preload_app", {preload})
+worker = {cls}.__new__({cls})  # the hook reads only its class and cfg
+worker.cfg = cfg
+warnings = []
+server = SimpleNamespace(log=SimpleNamespace(warning=warnings.append))
+runpy.run_path("gunicorn.conf.py")["post_fork"](server, worker)
+print(os.environ.get("LEDGER_DB_POOL_SIZE"), len(warnings))
+"""
+
+
+@pytest.mark.parametrize(
+    ("cls", "preload", "env", "expected"),
+    [
+        ("ThreadWorker", False, {}, "23 0"),  # one pooled connection per thread
+        ("ThreadWorker", False, {"LEDGER_DB_POOL_SIZE": "5"}, "5 0"),  # the operator's choice
+        ("GeventWorker", False, {}, "None 0"),  # the app's default
+        ("ThreadWorker", True, {}, "None 1"),  # the pool was built before the fork: warned
+    ],
+)
+def test_post_fork_sizes_the_database_pool_to_the_threads(
+    cls: str, preload: bool, env: dict[str, str], expected: str
+) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _POST_FORK.format(cls=cls, preload=preload)],
+        cwd=PROJECT_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
