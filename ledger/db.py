@@ -71,10 +71,9 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine
             "pool_use_lifo": True,
             **kwargs,
         }
-    sqlite_file = parsed.database if parsed.database != ":memory:" else None
     if parsed.get_backend_name() == "sqlite":
-        if sqlite_file:
-            Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine

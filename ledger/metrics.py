@@ -4,9 +4,10 @@ Counted in the app (per process; summed over gunicorn workers in multiprocess mo
 
 - ``ledger_appends_total{type}`` statements committed to the log, by statement type;
 - ``ledger_rejections_total{code}`` refused requests and refused batch items, by problem code;
-- ``ledger_database_connections_opened_total`` connections the app's pool opened to the database:
-  it rises with load only when the pool is smaller than the requests served at once
-  (``LEDGER_DB_POOL_SIZE``), each one a new PostgreSQL server process;
+- ``ledger_database_connections_opened_total`` connections the app's pool opened to the database,
+  each one a new PostgreSQL server process: it rises steadily under load when the pool is smaller
+  than the requests served at once (``LEDGER_DB_POOL_SIZE``), and when dead connections are
+  replaced (docs/OPERATIONS.md);
 - ``ledger_http_requests_total{method,route,status}`` and
   ``ledger_http_request_duration_seconds{method,route}`` (a histogram). ``route`` is the matched
   route rule (``/v1/entries/<seq>``), never the raw path, so the label set stays bounded.

@@ -15,17 +15,23 @@ from ledger.config import PROJECT_ROOT
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def _evaluate_conf(**env: str) -> subprocess.CompletedProcess[str]:
-    """Evaluate the repository's gunicorn.conf.py as gunicorn does (in a fresh interpreter, with
-    only ``env`` for settings) and print the worker class it chose; it loads no app, so no
-    database is touched. gunicorn exits as this does when the file raises SystemExit."""
+def _run_with_conf(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter in the repository root, with only ``env`` for
+    ``LEDGER_*`` settings (so that the runner's own cannot leak in)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    code = "import runpy; print(runpy.run_path('gunicorn.conf.py')['worker_class'])"
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
+
+
+def _evaluate_conf(**env: str) -> subprocess.CompletedProcess[str]:
+    """Evaluate the repository's gunicorn.conf.py as gunicorn does and print the worker class it
+    chose; it loads no app, so no database is touched. gunicorn exits as this does when the file
+    raises SystemExit."""
+    code = "import runpy; print(runpy.run_path('gunicorn.conf.py')['worker_class'])"
+    return _run_with_conf(code, env)
 
 
 @pytest.mark.parametrize(
@@ -93,11 +99,6 @@ print(os.environ.get("LEDGER_DB_POOL_SIZE"), len(warnings))
 def test_post_fork_sizes_the_database_pool_to_the_threads(
     cls: str, preload: bool, env: dict[str, str], expected: str
 ) -> None:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    done = subprocess.run(
-        [sys.executable, "-c", _POST_FORK.format(cls=cls, preload=preload)],
-        cwd=PROJECT_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
+    done = _run_with_conf(_POST_FORK.format(cls=cls, preload=preload), env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
