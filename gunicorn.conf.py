@@ -18,7 +18,7 @@ Why these choices:
   greenlet, while it waits for a lock.
 - One pooled database connection per thread (``post_fork``), so that a busy worker does not open
   and close a connection per request. Under gevent the app's default pool (16) applies.
-- No gunicorn access log: the app writes one JSON line per request (``ledger.logs``) with the
+- No gunicorn access log: the app writes one JSON line per request (``ledger.server.logs``) with the
   request id, which gunicorn's access log cannot know.
 - No control socket: nothing needs runtime control, and one socket path per host would clash
   between several servers on one machine.
