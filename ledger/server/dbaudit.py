@@ -46,8 +46,7 @@ from ledger.core.checkpoint import open_checkpoint
 from ledger.core.errors import LedgerError
 from ledger.core.leaf import format_log_time, micros_from_datetime
 from ledger.core.note import NoteVerifier
-from ledger.server.storage.models import Checkpoint as CheckpointRow
-from ledger.server.storage.models import Entry, LogMeta, TreeHash
+from ledger.server.storage.models import CheckpointRow, EntryRow, LogMetaRow, TreeHashRow
 
 CHUNK = 2000
 
@@ -149,7 +148,7 @@ class _TableAudit:
         self.report = DbAuditReport()
         self.failed: dict[str, Failure] = {}
         self.state = ChainState()
-        self.hashes = _Peek(_rows(conn, TreeHash.__table__, TreeHash.idx))
+        self.hashes = _Peek(_rows(conn, TreeHashRow.__table__, TreeHashRow.idx))
         self.checkpoints = _Peek(_rows(conn, CheckpointRow.__table__, CheckpointRow.tree_size))
         self.last_checkpoint = 0
 
@@ -159,7 +158,7 @@ class _TableAudit:
 
     def run(self) -> DbAuditReport:
         self._check_meta()
-        for row in _rows(self.conn, Entry.__table__, Entry.seq):
+        for row in _rows(self.conn, EntryRow.__table__, EntryRow.seq):
             if not self._entry(row):
                 break
         self._check_tails()
@@ -172,7 +171,7 @@ class _TableAudit:
     # --- log_meta --------------------------------------------------------------------------------
 
     def _check_meta(self) -> None:
-        meta = self.conn.execute(select(LogMeta.__table__)).first()
+        meta = self.conn.execute(select(LogMetaRow.__table__)).first()
         if meta is None:
             self.fail("log_meta", "id 1", FailureCode.LOG_KEY_MISMATCH, "no log identity row")
             return

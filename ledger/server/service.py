@@ -71,9 +71,16 @@ from ledger.core.statements import (
 )
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
-from ledger.server.storage.models import Checkpoint as CheckpointRow
-from ledger.server.storage.models import Entry, GrantContent, GrantEvent, Key, KeyEnd, TreeHash
-from ledger.server.storage.models import Grant as GrantRow
+from ledger.server.storage.models import (
+    CheckpointRow,
+    EntryRow,
+    GrantContentRow,
+    GrantEventRow,
+    GrantRow,
+    KeyEndRow,
+    KeyRow,
+    TreeHashRow,
+)
 
 
 class NotKeyOwner(StateError):
@@ -237,7 +244,7 @@ def _check_register(state: StateView, stmt: PartyRegister, seq: int, fx: Effects
         raise KeyAlreadyRegistered(f"key {stmt.signer} is already registered")
     state.keys[stmt.signer] = KeyState(stmt.signer, stmt.signer, stmt.pseudonym, None)
     fx.add(
-        Key,
+        KeyRow,
         key_id=stmt.signer,
         party_id=stmt.signer,
         public_key=stmt.public_key.raw,
@@ -254,14 +261,14 @@ def _check_rotate(state: StateView, stmt: KeyRotate, seq: int, fx: Effects) -> N
     old.ended = "rotated"
     state.keys[new_id] = KeyState(new_id, old.party_id, old.pseudonym, None)
     fx.add(
-        Key,
+        KeyRow,
         key_id=new_id,
         party_id=old.party_id,
         public_key=stmt.new_public_key.raw,
         pseudonym=old.pseudonym,
         seq=seq,
     )
-    fx.add(KeyEnd, key_id=old.key_id, seq=seq, kind="rotated")
+    fx.add(KeyEndRow, key_id=old.key_id, seq=seq, kind="rotated")
 
 
 def _check_key_revoke(state: StateView, stmt: KeyRevoke, seq: int, fx: Effects) -> None:
@@ -274,7 +281,7 @@ def _check_key_revoke(state: StateView, stmt: KeyRevoke, seq: int, fx: Effects) 
     if target.ended is not None:
         raise KeyRevoked(f"key {stmt.key_id} was already {target.ended}")
     target.ended = "revoked"
-    fx.add(KeyEnd, key_id=stmt.key_id, seq=seq, kind="revoked")
+    fx.add(KeyEndRow, key_id=stmt.key_id, seq=seq, kind="revoked")
 
 
 def _check_grant(
@@ -309,7 +316,7 @@ def _check_grant(
         notice_days=terms.notice_days,
     )
     for item in stmt.content:
-        fx.add(GrantContent, sha256=item.sha256, grant_id=stmt.grant_id)
+        fx.add(GrantContentRow, sha256=item.sha256, grant_id=stmt.grant_id)
 
 
 def _grant_for(state: StateView, grant_hash: str) -> GrantState:
@@ -329,7 +336,7 @@ def _check_accept(state: StateView, stmt: GrantAccept, seq: int, fx: Effects) ->
     if grant.revoked:
         raise GrantRevoked(f"grant {grant.grant_id} was revoked")
     grant.accepted = True
-    fx.add(GrantEvent, grant_id=grant.grant_id, kind="accept", seq=seq, effective_at=None)
+    fx.add(GrantEventRow, grant_id=grant.grant_id, kind="accept", seq=seq, effective_at=None)
 
 
 def _check_grant_revoke(
@@ -353,7 +360,11 @@ def _check_grant_revoke(
             )
     grant.revoked = True
     fx.add(
-        GrantEvent, grant_id=grant.grant_id, kind="revoke", seq=seq, effective_at=stmt.effective_at
+        GrantEventRow,
+        grant_id=grant.grant_id,
+        kind="revoke",
+        seq=seq,
+        effective_at=stmt.effective_at,
     )
 
 
@@ -561,9 +572,9 @@ class LogService:
         repo.insert_all(  # one round trip on PostgreSQL; parents before children (foreign keys)
             session,
             [
-                (Entry, entry_rows),
+                (EntryRow, entry_rows),
                 *((m, by_model[m]) for m in _INDEX_INSERT_ORDER),
-                (TreeHash, [{"idx": start + i, "hash": h} for i, h in enumerate(new_hashes)]),
+                (TreeHashRow, [{"idx": start + i, "hash": h} for i, h in enumerate(new_hashes)]),
                 (CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)]),
             ],
         )
@@ -580,7 +591,13 @@ class _Border:
     hashes: dict[int, bytes]
 
 
-_INDEX_INSERT_ORDER: tuple[type, ...] = (Key, KeyEnd, GrantRow, GrantContent, GrantEvent)
+_INDEX_INSERT_ORDER: tuple[type, ...] = (
+    KeyRow,
+    KeyEndRow,
+    GrantRow,
+    GrantContentRow,
+    GrantEventRow,
+)
 
 
 def _entry_row(

@@ -16,7 +16,7 @@ from ledger.client import LogClient
 from ledger.core.note import NoteSigner
 from ledger.core.statements import SignedStatement
 from ledger.server.logkey import load_or_create_log_key
-from tests import proxy
+from tests.support import proxy
 from tests.support.audit_helpers import Ack, workload
 
 ORIGIN = "test.example/log"

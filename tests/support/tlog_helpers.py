@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import func, select
 
 from ledger.core import builders, merkle
 from ledger.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
@@ -40,6 +41,7 @@ from ledger.server.config import PROJECT_ROOT, Config
 from ledger.server.publisher import WitnessPublisher
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
+from ledger.server.storage.models import CheckpointRow, EntryRow, TreeHashRow
 from tests.support.factories import seeded_key
 from tests.support.live import free_port
 
@@ -55,7 +57,7 @@ def bulk_append(db: Database, signer: NoteSigner, count: int) -> int:
     """Append ``count`` synthetic entries and sign one checkpoint; returns the new tree size."""
     now = datetime.now(UTC)
     with db.append_transaction() as session:
-        size = repo.log_size(session)
+        size = session.scalar(select(func.count()).select_from(EntryRow))
         leaves = [synthetic_leaf(seq) for seq in range(size, size + count)]
         hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
         rows = [
@@ -71,17 +73,19 @@ def bulk_append(db: Database, signer: NoteSigner, count: int) -> int:
             for seq, leaf, h in zip(range(size, size + count), leaves, hashes, strict=True)
         ]
         for i in range(0, len(rows), 5000):
-            repo.append_entries(session, rows[i : i + 5000])
+            repo.add_rows(session, EntryRow, rows[i : i + 5000])
         reader = repo.SessionHashReader(session)
         stored = merkle.stored_hashes_for_leaves(size, hashes, reader)
         start = merkle.stored_hash_count(size)
         for i in range(0, len(stored), 10000):
-            repo.append_tree_hashes(session, start + i, stored[i : i + 10000])
+            chunk = stored[i : i + 10000]
+            hash_rows = [{"idx": start + i + j, "hash": h} for j, h in enumerate(chunk)]
+            repo.add_rows(session, TreeHashRow, hash_rows)
         reader.known.update({start + i: h for i, h in enumerate(stored)})
         new_size = size + count
         root = merkle.tree_hash(new_size, reader)
         note = sign_checkpoint(Checkpoint(signer.name, new_size, root), signer)
-        repo.add_checkpoint(session, new_size, root, note, now)
+        repo.add_rows(session, CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)])
     return new_size
 
 

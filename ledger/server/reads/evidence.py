@@ -33,8 +33,14 @@ from ledger.core.licensing import check_use
 from ledger.core.statements import Signature, SignedStatement, parse_statement
 from ledger.server.reads.tlog import published_checkpoint
 from ledger.server.storage import repository as repo
-from ledger.server.storage.models import Entry, GrantContent, GrantEvent, Key, KeyEnd
-from ledger.server.storage.models import Grant as GrantRow
+from ledger.server.storage.models import (
+    EntryRow,
+    GrantContentRow,
+    GrantEventRow,
+    GrantRow,
+    KeyEndRow,
+    KeyRow,
+)
 
 #: Rows per IN query: below SQLite's and psycopg's bound-parameter limits.
 CHUNK = 5000
@@ -104,7 +110,7 @@ def _read_leaves(session: Session, seqs: Iterable[int], at: int) -> dict[int, tu
     """Stored leaves by seq, parsed without re-verifying signatures; those after ``at`` dropped."""
     out: dict[int, tuple[bytes, Leaf]] = {}
     for part in _chunks(sorted(set(seqs))):
-        for entry in session.scalars(select(Entry).where(Entry.seq.in_(part))):
+        for entry in session.scalars(select(EntryRow).where(EntryRow.seq.in_(part))):
             data = bytes(entry.leaf)
             if leaf_header(data).integrated_at <= at:
                 out[entry.seq] = (data, _stored_leaf(data))
@@ -118,9 +124,9 @@ def _grants_covering(session: Session, contents: Sequence[str], size: int) -> li
     columns = (GrantRow.seq, GrantRow.grant_id, GrantRow.creator_party, GrantRow.buyer_party)
     for part in _chunks(contents):
         stmt = (
-            select(GrantContent.sha256, *columns)
-            .join(GrantRow, GrantRow.grant_id == GrantContent.grant_id)
-            .where(GrantContent.sha256.in_(part), GrantRow.seq < size)
+            select(GrantContentRow.sha256, *columns)
+            .join(GrantRow, GrantRow.grant_id == GrantContentRow.grant_id)
+            .where(GrantContentRow.sha256.in_(part), GrantRow.seq < size)
         )
         rows.extend(session.execute(stmt))
     return rows
@@ -152,7 +158,9 @@ def _terms(leaf: Leaf) -> Any:
 def _event_seqs(session: Session, grant_ids: Iterable[str], size: int) -> set[int]:
     seqs: set[int] = set()
     for part in _chunks(sorted(grant_ids)):
-        stmt = select(GrantEvent.seq).where(GrantEvent.grant_id.in_(part), GrantEvent.seq < size)
+        stmt = select(GrantEventRow.seq).where(
+            GrantEventRow.grant_id.in_(part), GrantEventRow.seq < size
+        )
         seqs.update(session.scalars(stmt))
     return seqs
 
@@ -163,12 +171,12 @@ def _key_seqs(session: Session, parties: set[str], size: int) -> set[int]:
     key_ids: list[str] = []
     for part in _chunks(sorted(parties)):
         for key_id, seq in session.execute(
-            select(Key.key_id, Key.seq).where(Key.party_id.in_(part), Key.seq < size)
+            select(KeyRow.key_id, KeyRow.seq).where(KeyRow.party_id.in_(part), KeyRow.seq < size)
         ):
             key_ids.append(key_id)
             seqs.add(seq)
     for part in _chunks(key_ids):
-        stmt = select(KeyEnd.seq).where(KeyEnd.key_id.in_(part), KeyEnd.seq < size)
+        stmt = select(KeyEndRow.seq).where(KeyEndRow.key_id.in_(part), KeyEndRow.seq < size)
         seqs.update(session.scalars(stmt))
     return seqs
 

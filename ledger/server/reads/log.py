@@ -18,7 +18,7 @@ from ledger.core.encoding import b64_encode
 from ledger.core.errors import InvalidParameter, NotFound
 from ledger.core.leaf import format_log_time, split_leaf
 from ledger.server.storage import repository as repo
-from ledger.server.storage.models import Entry, Grant, Key
+from ledger.server.storage.models import EntryRow, GrantRow, KeyRow
 
 
 def _utc(moment: datetime) -> datetime:
@@ -82,7 +82,7 @@ def _prove(
         sizes.recheck(session, tree_size, e)
 
 
-def entry_json(entry: Entry) -> dict[str, Any]:
+def entry_json(entry: EntryRow) -> dict[str, Any]:
     leaf = bytes(entry.leaf)
     # The stored leaf was strictly parsed and verified when it was appended; here it is only
     # split for display. Plain json.loads: re-running the strict parser on every entry of a page
@@ -160,7 +160,7 @@ def log_info(session: Session, origin: str, verifier_key: str) -> dict[str, Any]
 # --- search -------------------------------------------------------------------------------------
 
 
-def _key_json(session: Session, key: Key) -> dict[str, Any]:
+def _key_json(session: Session, key: KeyRow) -> dict[str, Any]:
     end = repo.get_key_end(session, key.key_id)
     return {
         "key_id": key.key_id,
@@ -184,7 +184,7 @@ def party(session: Session, key_id: str) -> dict[str, Any]:
     }
 
 
-def _grant_summary(session: Session, grant: Grant) -> dict[str, Any]:
+def _grant_summary(session: Session, grant: GrantRow) -> dict[str, Any]:
     events = repo.grant_events(session, grant.grant_id)
     accept, revoke = events.get("accept"), events.get("revoke")
     return {
@@ -214,7 +214,7 @@ def grant(session: Session, grant_id: str) -> dict[str, Any]:
     }
 
 
-def _optional_entry(entries: dict[int, Entry], seq: int | None) -> dict[str, Any] | None:
+def _optional_entry(entries: dict[int, EntryRow], seq: int | None) -> dict[str, Any] | None:
     return None if seq is None else entry_json(entries[seq])
 
 

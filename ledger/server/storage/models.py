@@ -59,7 +59,7 @@ def _hex_check(column: str) -> CheckConstraint:
     return CheckConstraint(f"length({column}) = 64", name=f"{column}_len")
 
 
-class LogMeta(Base):
+class LogMetaRow(Base):
     """The log's identity, written once: a database serves exactly one origin and log key."""
 
     __tablename__ = "log_meta"
@@ -70,7 +70,7 @@ class LogMeta(Base):
     __table_args__ = (CheckConstraint("id = 1", name="single_row"), _hash_check("public_key"))
 
 
-class Entry(Base):
+class EntryRow(Base):
     __tablename__ = "entries"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     leaf: Mapped[bytes] = mapped_column(LargeBinary)
@@ -87,7 +87,7 @@ class Entry(Base):
     )
 
 
-class TreeHash(Base):
+class TreeHashRow(Base):
     """One stored Merkle subtree hash, at its Go sumdb stored-hash index."""
 
     __tablename__ = "tree_hashes"
@@ -96,7 +96,7 @@ class TreeHash(Base):
     __table_args__ = (_hash_check("hash"),)
 
 
-class Checkpoint(Base):
+class CheckpointRow(Base):
     __tablename__ = "checkpoints"
     tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -105,7 +105,7 @@ class Checkpoint(Base):
     __table_args__ = (_hash_check("root_hash"),)
 
 
-class Key(Base):
+class KeyRow(Base):
     """A party's key, from its party.register or key.rotate entry."""
 
     __tablename__ = "keys"
@@ -117,7 +117,7 @@ class Key(Base):
     __table_args__ = (_hex_check("key_id"), _hash_check("public_key"))
 
 
-class KeyEnd(Base):
+class KeyEndRow(Base):
     """The entry that ended a key's validity: a rotation away from it, or a revocation."""
 
     __tablename__ = "key_ends"
@@ -127,7 +127,7 @@ class KeyEnd(Base):
     __table_args__ = (CheckConstraint("kind IN ('rotated', 'revoked')", name="kind"),)
 
 
-class Grant(Base):
+class GrantRow(Base):
     __tablename__ = "grants"
     grant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(ForeignKey("entries.seq"), unique=True)
@@ -139,14 +139,14 @@ class Grant(Base):
     __table_args__ = (_hash_check("statement_hash"),)
 
 
-class GrantContent(Base):
+class GrantContentRow(Base):
     __tablename__ = "grant_content"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     grant_id: Mapped[str] = mapped_column(ForeignKey("grants.grant_id"), primary_key=True)
     __table_args__ = (_hex_check("sha256"),)
 
 
-class GrantEvent(Base):
+class GrantEventRow(Base):
     """An acceptance or a revocation of a grant; each happens at most once per grant."""
 
     __tablename__ = "grant_events"
@@ -157,7 +157,7 @@ class GrantEvent(Base):
     __table_args__ = (CheckConstraint("kind IN ('accept', 'revoke')", name="kind"),)
 
 
-class CosignedCheckpoint(Base):
+class CosignedCheckpointRow(Base):
     """A checkpoint note carrying witness cosignatures that met the witness policy's quorum.
 
     Written by the witness publisher (``ledger/server/publisher.py``) only when a policy is

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, func, insert, select
+from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -20,23 +20,25 @@ from ledger.core.errors import LedgerError
 from ledger.core.merkle import stored_hash_count
 from ledger.server.storage.db import Pipeline, Rows
 from ledger.server.storage.models import (
-    Checkpoint,
-    CosignedCheckpoint,
-    Entry,
-    Grant,
-    GrantContent,
-    GrantEvent,
-    Key,
-    KeyEnd,
-    LogMeta,
-    TreeHash,
+    CheckpointRow,
+    CosignedCheckpointRow,
+    EntryRow,
+    GrantContentRow,
+    GrantEventRow,
+    GrantRow,
+    KeyEndRow,
+    KeyRow,
+    LogMetaRow,
+    TreeHashRow,
 )
 
 # Hot paths (every append, every proof) run prebuilt Core statements on the session's connection:
 # no ORM objects are built, and nothing is coerced or compiled per call (SQLAlchemy caches the
 # compiled form of each statement).
-_LAST_ENTRY = select(Entry.seq, Entry.leaf_hash, Entry.leaf).order_by(Entry.seq.desc()).limit(1)
-_LATEST_SIZE = select(Checkpoint.tree_size).order_by(Checkpoint.tree_size.desc()).limit(1)
+_LAST_ENTRY = (
+    select(EntryRow.seq, EntryRow.leaf_hash, EntryRow.leaf).order_by(EntryRow.seq.desc()).limit(1)
+)
+_LATEST_SIZE = select(CheckpointRow.tree_size).order_by(CheckpointRow.tree_size.desc()).limit(1)
 
 
 @dataclass(frozen=True)
@@ -63,25 +65,31 @@ def _lookup(base: Select[*tuple[Any, ...]], column: Any, name: str) -> _Lookup:
 
 
 _SEQS_OF_STATEMENTS = _lookup(
-    select(Entry.statement_hash, Entry.seq), Entry.statement_hash, "hashes"
+    select(EntryRow.statement_hash, EntryRow.seq), EntryRow.statement_hash, "hashes"
 )
-_TREE_HASHES = _lookup(select(TreeHash.idx, TreeHash.hash), TreeHash.idx, "indexes")
-_KEYS_BY_ID = _lookup(select(Key.key_id, Key.party_id, Key.pseudonym), Key.key_id, "ids")
-_KEY_ENDS = _lookup(select(KeyEnd.key_id, KeyEnd.kind), KeyEnd.key_id, "ids")
+_TREE_HASHES = _lookup(select(TreeHashRow.idx, TreeHashRow.hash), TreeHashRow.idx, "indexes")
+_KEYS_BY_ID = _lookup(
+    select(KeyRow.key_id, KeyRow.party_id, KeyRow.pseudonym), KeyRow.key_id, "ids"
+)
+_KEY_ENDS = _lookup(select(KeyEndRow.key_id, KeyEndRow.kind), KeyEndRow.key_id, "ids")
 _GRANT_COLUMNS = (
-    Grant.grant_id,
-    Grant.statement_hash,
-    Grant.creator_party,
-    Grant.buyer_party,
-    Grant.revocable,
-    Grant.notice_days,
+    GrantRow.grant_id,
+    GrantRow.statement_hash,
+    GrantRow.creator_party,
+    GrantRow.buyer_party,
+    GrantRow.revocable,
+    GrantRow.notice_days,
 )
-_GRANTS_BY_HASH = _lookup(select(*_GRANT_COLUMNS), Grant.statement_hash, "hashes")
-_GRANT_IDS = _lookup(select(Grant.grant_id), Grant.grant_id, "ids")
-_GRANT_EVENTS = _lookup(select(GrantEvent.grant_id, GrantEvent.kind), GrantEvent.grant_id, "ids")
+_GRANTS_BY_HASH = _lookup(select(*_GRANT_COLUMNS), GrantRow.statement_hash, "hashes")
+_GRANT_IDS = _lookup(select(GrantRow.grant_id), GrantRow.grant_id, "ids")
+_GRANT_EVENTS = _lookup(
+    select(GrantEventRow.grant_id, GrantEventRow.kind), GrantEventRow.grant_id, "ids"
+)
 _GRANT_EVENTS_BY_HASH = _lookup(
-    select(GrantEvent.grant_id, GrantEvent.kind).join(Grant, Grant.grant_id == GrantEvent.grant_id),
-    Grant.statement_hash,
+    select(GrantEventRow.grant_id, GrantEventRow.kind).join(
+        GrantRow, GrantRow.grant_id == GrantEventRow.grant_id
+    ),
+    GrantRow.statement_hash,
     "hashes",
 )
 
@@ -134,12 +142,12 @@ class AppendReads:
 #: stores about 2n hashes); beyond this many, reading the few hashes needed costs less.
 RECENT_HASHES_MAX = 256
 _TREE_HASHES_SINCE = (
-    select(TreeHash.idx, TreeHash.hash)
-    .where(TreeHash.idx >= bindparam("since"))
-    .order_by(TreeHash.idx)
+    select(TreeHashRow.idx, TreeHashRow.hash)
+    .where(TreeHashRow.idx >= bindparam("since"))
+    .order_by(TreeHashRow.idx)
     .limit(RECENT_HASHES_MAX + 1)
 )
-_ROOT_AT = select(Checkpoint.root_hash).where(Checkpoint.tree_size == bindparam("size"))
+_ROOT_AT = select(CheckpointRow.root_hash).where(CheckpointRow.tree_size == bindparam("size"))
 
 
 def read_for_append(
@@ -195,46 +203,33 @@ def read_for_append(
 # --- log identity ---------------------------------------------------------------------------------
 
 
-def get_log_meta(session: Session) -> LogMeta | None:
-    return session.get(LogMeta, 1)
+def get_log_meta(session: Session) -> LogMetaRow | None:
+    return session.get(LogMetaRow, 1)
 
 
 def add_log_meta(session: Session, origin: str, public_key: bytes, created_at: datetime) -> None:
     session.execute(
-        insert(LogMeta).values(id=1, origin=origin, public_key=public_key, created_at=created_at)
+        insert(LogMetaRow).values(id=1, origin=origin, public_key=public_key, created_at=created_at)
     )
 
 
 # --- entries ------------------------------------------------------------------------------------
 
 
-def log_size(session: Session) -> int:
-    last = session.scalar(select(func.max(Entry.seq)))
-    return 0 if last is None else int(last) + 1
+def get_entry(session: Session, seq: int) -> EntryRow | None:
+    return session.get(EntryRow, seq)
 
 
-def append_entries(session: Session, rows: Sequence[dict[str, object]]) -> None:
-    add_rows(session, Entry, rows)
-
-
-def get_entry(session: Session, seq: int) -> Entry | None:
-    return session.get(Entry, seq)
-
-
-def list_entries(session: Session, start: int, limit: int) -> list[Entry]:
-    stmt = select(Entry).where(Entry.seq >= start).order_by(Entry.seq).limit(limit)
+def list_entries(session: Session, start: int, limit: int) -> list[EntryRow]:
+    stmt = select(EntryRow).where(EntryRow.seq >= start).order_by(EntryRow.seq).limit(limit)
     return list(session.scalars(stmt))
 
 
-def entries_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, Entry]:
+def entries_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, EntryRow]:
     wanted = sorted(set(seqs))
     if not wanted:
         return {}
-    return {e.seq: e for e in session.scalars(select(Entry).where(Entry.seq.in_(wanted)))}
-
-
-def seq_of_statement(session: Session, statement_hash: bytes) -> int | None:
-    return session.scalar(select(Entry.seq).where(Entry.statement_hash == statement_hash))
+    return {e.seq: e for e in session.scalars(select(EntryRow).where(EntryRow.seq.in_(wanted)))}
 
 
 # --- Merkle tree hashes -------------------------------------------------------------------------
@@ -252,10 +247,6 @@ def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
     if missing:
         raise MissingTreeHash(f"stored tree hash(es) missing: {sorted(missing)[:5]}")
     return [found[i] for i in indexes]
-
-
-def append_tree_hashes(session: Session, start_index: int, hashes: Sequence[bytes]) -> None:
-    add_rows(session, TreeHash, [{"idx": start_index + i, "hash": h} for i, h in enumerate(hashes)])
 
 
 class SessionHashReader:
@@ -286,25 +277,19 @@ def checkpoint_row(
     return {"tree_size": tree_size, "root_hash": root_hash, "note": note, "created_at": created_at}
 
 
-def add_checkpoint(
-    session: Session, tree_size: int, root_hash: bytes, note: str, created_at: datetime
-) -> None:
-    add_rows(session, Checkpoint, [checkpoint_row(tree_size, root_hash, note, created_at)])
-
-
 def latest_size(session: Session) -> int:
     """The size of the latest signed checkpoint (0: none yet), without loading the checkpoint."""
     size = _rows(session, _LATEST_SIZE).scalar()
     return 0 if size is None else int(size)
 
 
-def latest_checkpoint(session: Session) -> Checkpoint | None:
-    stmt = select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1)
+def latest_checkpoint(session: Session) -> CheckpointRow | None:
+    stmt = select(CheckpointRow).order_by(CheckpointRow.tree_size.desc()).limit(1)
     return session.scalars(stmt).first()
 
 
-def get_checkpoint(session: Session, tree_size: int) -> Checkpoint | None:
-    return session.get(Checkpoint, tree_size)
+def get_checkpoint(session: Session, tree_size: int) -> CheckpointRow | None:
+    return session.get(CheckpointRow, tree_size)
 
 
 # --- cosigned checkpoints and tiles (tlog) --------------------------------------------------------
@@ -314,40 +299,46 @@ def add_cosigned_checkpoint(
     session: Session, tree_size: int, note: str, created_at: datetime
 ) -> None:
     session.execute(
-        insert(CosignedCheckpoint).values(tree_size=tree_size, note=note, created_at=created_at)
+        insert(CosignedCheckpointRow).values(tree_size=tree_size, note=note, created_at=created_at)
     )
 
 
-def latest_cosigned_checkpoint(session: Session) -> CosignedCheckpoint | None:
-    stmt = select(CosignedCheckpoint).order_by(CosignedCheckpoint.tree_size.desc()).limit(1)
+def latest_cosigned_checkpoint(session: Session) -> CosignedCheckpointRow | None:
+    stmt = select(CosignedCheckpointRow).order_by(CosignedCheckpointRow.tree_size.desc()).limit(1)
     return session.scalars(stmt).first()
 
 
 def read_tree_hash_range(session: Session, first: int, last: int) -> dict[int, bytes]:
     """Stored hashes with ``first <= idx <= last``, by index (one range scan of the primary key)."""
-    stmt = select(TreeHash.idx, TreeHash.hash).where(TreeHash.idx.between(first, last))
+    stmt = select(TreeHashRow.idx, TreeHashRow.hash).where(TreeHashRow.idx.between(first, last))
     return {i: bytes(h) for i, h in session.execute(stmt)}
 
 
 def entry_leaves(session: Session, start: int, stop: int) -> list[bytes]:
     """The leaf bytes of entries ``start .. stop - 1``, in order."""
-    stmt = select(Entry.leaf).where(Entry.seq >= start, Entry.seq < stop).order_by(Entry.seq)
+    stmt = (
+        select(EntryRow.leaf)
+        .where(EntryRow.seq >= start, EntryRow.seq < stop)
+        .order_by(EntryRow.seq)
+    )
     return [bytes(leaf) for leaf in session.scalars(stmt)]
 
 
 # --- derived indexes: keys, grants, content -------------------------------------------------------
 
 
-def get_key(session: Session, key_id: str) -> Key | None:
-    return session.get(Key, key_id)
+def get_key(session: Session, key_id: str) -> KeyRow | None:
+    return session.get(KeyRow, key_id)
 
 
-def get_key_end(session: Session, key_id: str) -> KeyEnd | None:
-    return session.get(KeyEnd, key_id)
+def get_key_end(session: Session, key_id: str) -> KeyEndRow | None:
+    return session.get(KeyEndRow, key_id)
 
 
-def party_keys(session: Session, party_id: str) -> list[Key]:
-    return list(session.scalars(select(Key).where(Key.party_id == party_id).order_by(Key.seq)))
+def party_keys(session: Session, party_id: str) -> list[KeyRow]:
+    return list(
+        session.scalars(select(KeyRow).where(KeyRow.party_id == party_id).order_by(KeyRow.seq))
+    )
 
 
 def key_end_kinds(session: Session, key_ids: Iterable[str]) -> dict[str, str]:
@@ -384,25 +375,21 @@ def events_for_grants(session: Session, grant_ids: Iterable[str]) -> dict[str, s
     return out
 
 
-def get_grant(session: Session, grant_id: str) -> Grant | None:
-    return session.get(Grant, grant_id)
+def get_grant(session: Session, grant_id: str) -> GrantRow | None:
+    return session.get(GrantRow, grant_id)
 
 
-def grant_by_hash(session: Session, statement_hash: bytes) -> Grant | None:
-    return session.scalars(select(Grant).where(Grant.statement_hash == statement_hash)).first()
-
-
-def grant_events(session: Session, grant_id: str) -> dict[str, GrantEvent]:
-    stmt = select(GrantEvent).where(GrantEvent.grant_id == grant_id)
+def grant_events(session: Session, grant_id: str) -> dict[str, GrantEventRow]:
+    stmt = select(GrantEventRow).where(GrantEventRow.grant_id == grant_id)
     return {e.kind: e for e in session.scalars(stmt)}
 
 
-def grants_for_content(session: Session, sha256_hex: str) -> list[Grant]:
+def grants_for_content(session: Session, sha256_hex: str) -> list[GrantRow]:
     stmt = (
-        select(Grant)
-        .join(GrantContent, GrantContent.grant_id == Grant.grant_id)
-        .where(GrantContent.sha256 == sha256_hex)
-        .order_by(Grant.seq)
+        select(GrantRow)
+        .join(GrantContentRow, GrantContentRow.grant_id == GrantRow.grant_id)
+        .where(GrantContentRow.sha256 == sha256_hex)
+        .order_by(GrantRow.seq)
     )
     return list(session.scalars(stmt))
 
