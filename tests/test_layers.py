@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,115 @@ def test_the_server_libraries_are_detected() -> None:
         "sqlalchemy",
         "marshmallow",
     }
+
+
+# --- A verifier's install: the package's own dependencies, without the extras -------------------
+
+
+def _requirement_closure(names: list[str]) -> set[str]:
+    """The distributions ``names`` need, recursively (extras and unmet markers left out)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        dist = metadata.distribution(todo.pop())
+        if dist.metadata["Name"].lower() in seen:
+            continue
+        seen.add(dist.metadata["Name"].lower())
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def _stage(distributions: set[str], into: Path) -> None:
+    """Link the installed files of ``distributions`` (top-level entries) into ``into``."""
+    from importlib import metadata
+
+    into.mkdir()
+    for name in distributions:
+        dist = metadata.distribution(name)
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] != ".."}:
+            source = Path(str(dist.locate_file(top)))
+            if source.exists() and not (into / top).exists():
+                (into / top).symlink_to(source)
+
+
+@pytest.fixture(scope="module")
+def verifier_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment holding only what ``pyproject.toml``'s dependencies (no extras)
+    bring in, and this source tree: what ``pip install consent-ledger`` gives an auditor."""
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    from packaging.requirements import Requirement
+
+    base = [Requirement(r).name for r in project["dependencies"]]
+    assert set(base) == {"cryptography", "rfc8785"}
+    root = tmp_path_factory.mktemp("verifier")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", root / "env"], check=True)
+    python = root / "env" / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    _stage(_requirement_closure(base), root / "site")
+    Path(purelib, "verifier.pth").write_text(f"{root / 'site'}\n{REPO_ROOT}\n", encoding="utf-8")
+    return python
+
+
+def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(python), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_verifier_needs_no_server_library_installed(
+    verifier_python: Path, tmp_path: Path
+) -> None:
+    absent = _run(verifier_python, "-c", "import flask", cwd=tmp_path)
+    assert "No module named 'flask'" in absent.stderr
+    fmt = (REPO_ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    found = dict(re.findall(r"<!-- evidence-example: (\w+) -->\n```[a-z]*\n(.*?)```", fmt, re.S))
+    (tmp_path / "bundle.json").write_text(found["bundle"], encoding="utf-8")
+    key = found["log_key"].strip()
+
+    verified = _run(
+        verifier_python, "-m", "ledger.cli", "verify", "bundle.json", "--log-key", key, cwd=tmp_path
+    )
+    assert verified.returncode == 0, verified.stderr
+    html = _run(
+        verifier_python,
+        "-m",
+        "ledger.cli",
+        "report",
+        "bundle.json",
+        "--log-key",
+        key,
+        "--out",
+        "report.html",
+        cwd=tmp_path,
+    )
+    assert html.returncode == 0, html.stderr
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    pdf = _run(
+        verifier_python,
+        "-m",
+        "ledger.cli",
+        "report",
+        "bundle.json",
+        "--log-key",
+        key,
+        "--out",
+        "report.pdf",
+        cwd=tmp_path,
+    )
+    assert pdf.returncode == 2
+    assert "pip install 'consent-ledger[report]'" in pdf.stderr
+    assert not (tmp_path / "report.pdf").exists()
