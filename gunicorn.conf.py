@@ -18,7 +18,7 @@ Why these choices:
   greenlet, while it waits for a lock.
 - One pooled database connection per thread (``post_fork``), so that a busy worker does not open
   and close a connection per request. Under gevent the app's default pool (16) applies.
-- No gunicorn access log: the app writes one JSON line per request (``ledger.logs``) with the
+- No gunicorn access log: the app writes one JSON line per request (``ledger.server.logs``) with the
   request id, which gunicorn's access log cannot know.
 - No control socket: nothing needs runtime control, and one socket path per host would clash
   between several servers on one machine.
@@ -83,8 +83,8 @@ limit_request_field_size = (
 def _problem_write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's answer to a request it refuses itself, as problem+json (see the docstring)."""
     try:
-        # In the worker, where the app (and so ledger.api) is already imported.
-        from ledger.api.problems import PROBLEM_MEDIA_TYPE, server_refusal  # noqa: PLC0415
+        # In the worker, where the app (and so ledger.server.api) is already imported.
+        from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, server_refusal  # noqa: PLC0415
 
         body = server_refusal(status_int, reason, mesg)
     except Exception:  # never fail worse than gunicorn would: its own page then

@@ -1,6 +1,6 @@
 """WSGI entry point: ``gunicorn wsgi:app``, or ``python wsgi.py`` for the built-in server."""
 
-from ledger.app import create_app
+from ledger.server.app import create_app
 
 app = create_app()
 

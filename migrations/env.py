@@ -7,8 +7,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ledger.config import Config
-from ledger.models import Base
+from ledger.server.config import Config
+from ledger.server.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

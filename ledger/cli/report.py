@@ -12,9 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..report import FORMATS, build_report, render
-from ..report.model import MAX_LISTED
-from .common import EXIT_OK, EXIT_VERIFY, CliError, read_log_key, read_policy, write_output
+from ledger.cli.common import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    CliError,
+    read_log_key,
+    read_policy,
+    write_output,
+)
+from ledger.report import FORMATS, build_report, render
+from ledger.report.model import MAX_LISTED
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from .build import build_report
-from .html import render_html
-from .model import Report
-from .pdf import render_pdf
+from ledger.report.build import build_report
+from ledger.report.html import render_html
+from ledger.report.model import Report
+from ledger.report.pdf import render_pdf
 
 FORMATS: Final = ("html", "pdf")
 

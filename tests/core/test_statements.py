@@ -44,7 +44,7 @@ from ledger.core.statements import (
     parse_timestamp,
     statement_hash,
 )
-from tests.factories import T0, seeded_key
+from tests.support.factories import T0, seeded_key
 
 CREATOR = seeded_key(1)
 BUYER = seeded_key(2)

@@ -33,7 +33,7 @@ from ledger.core.statements import (
     parse_statement,
     parse_statement_text,
 )
-from tests.factories import T0, json_paths, json_values, replace_at, seeded_key
+from tests.support.factories import T0, json_paths, json_values, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 

@@ -15,12 +15,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.api.schemas import (
-    AppendedSchema,
-    BatchResultSchema,
-    ConsistencyProofSchema,
-    InclusionProofSchema,
-)
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import open_checkpoint
@@ -28,8 +22,14 @@ from ledger.core.keys import SigningKey
 from ledger.core.leaf import check_chain, parse_leaf
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
-from ledger.db import MULTI_ROW_MAX
-from ledger.service import Appended
+from ledger.server.api.schemas import (
+    AppendedSchema,
+    BatchResultSchema,
+    ConsistencyProofSchema,
+    InclusionProofSchema,
+)
+from ledger.server.service import Appended
+from ledger.server.storage.db import MULTI_ROW_MAX
 from tests.http.conftest import (
     BUYER,
     CREATOR,

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from ledger.config import PROJECT_ROOT
 from ledger.core import builders
 from ledger.core.keys import SigningKey
+from ledger.server.config import PROJECT_ROOT
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.live import LiveServer, free_port
+from tests.support.live import LiveServer, free_port
 
 pytestmark = pytest.mark.slow
 

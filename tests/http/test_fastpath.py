@@ -1,4 +1,4 @@
-"""The append fast path (``ledger.api.fastpath``) answers single appends as the app does.
+"""The append fast path (``ledger.server.api.fastpath``) answers single appends as the app does.
 
 Every refused single append of tests/http/test_refusals.py goes once through the fast path and
 once through Flask (the middleware's inner app) with the same bytes and request id: the answers
@@ -17,14 +17,14 @@ import pytest
 from flask import Flask, request
 from werkzeug.test import Client, TestResponse
 
-from ledger.api.fastpath import AppendFastPath
 from ledger.core import builders
 from ledger.core.keys import SigningKey
+from ledger.server.api.fastpath import AppendFastPath
 from tests.conftest import break_database
 from tests.http.conftest import AppFactory, World, dumps, middleware, wire
 from tests.http.test_observability import access_lines, json_lines, metric_samples, sample
 from tests.http.test_refusals import CASES, Bad
-from tests.tlog_helpers import bulk_append
+from tests.support.tlog_helpers import bulk_append
 
 JSON = "application/json"
 SINGLE_APPENDS = {
@@ -169,7 +169,7 @@ def test_a_body_shorter_than_its_length_gets_the_same_answer(
 ) -> None:
     """gunicorn marks its input terminated (it stops at the body's end, however short); either
     way a body shorter than its Content-Length is refused as incomplete by both paths, even
-    when what arrived is a whole statement (ledger.api.body; tests/http/test_body_framing.py
+    when what arrived is a whole statement (ledger.server.api.body; tests/http/test_body_framing.py
     sends it over a socket to real servers)."""
     whole = dumps(wire(builders.party_register(SigningKey.generate(), "short")))
     environ = {"CONTENT_LENGTH": str(len(whole) + 10), "wsgi.input_terminated": terminated}
@@ -239,7 +239,7 @@ def test_an_unreachable_database_gets_the_same_503_and_error_lines(
     errors = [r for r in json_lines(capsys.readouterr().err) if r["level"] == "ERROR"]
     assert len(errors) == 2
     for line in errors:
-        assert line["logger"] == "ledger.api.problems"
+        assert line["logger"] == "ledger.server.api.problems"
         assert line["request_id"] == "same-id"
     assert errors[0]["msg"] == errors[1]["msg"]
 

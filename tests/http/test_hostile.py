@@ -19,7 +19,6 @@ from flask.testing import FlaskClient
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT
-from tests.factories import seeded_key
 from tests.http.conftest import (
     BUYER,
     CREATOR,
@@ -30,6 +29,7 @@ from tests.http.conftest import (
     dumps,
     log_state,
 )
+from tests.support.factories import seeded_key
 
 NEWCOMER = seeded_key(7)
 

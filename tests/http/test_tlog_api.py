@@ -9,15 +9,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.api.fastpath import FullTileFastPath
 from ledger.core import builders, merkle
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteVerifier
 from ledger.core.tiles import split_entry_bundle
 from ledger.core.tlogproof import parse_proof, verify_proof
-from tests.factories import seeded_key
+from ledger.server.api.fastpath import FullTileFastPath
 from tests.http.conftest import middleware
-from tests.tlog_helpers import bulk_append
+from tests.support.factories import seeded_key
+from tests.support.tlog_helpers import bulk_append
 
 
 def _verifier(client: FlaskClient) -> NoteVerifier:
