@@ -25,6 +25,13 @@ Why these choices:
 - Heartbeat files in /dev/shm (memory), so a slow disk cannot stall a worker into a timeout.
 - Prometheus multiprocess mode: every worker writes its counters to files in one directory and a
   scrape of any worker sums them all; ``child_exit`` retires a dead worker's live gauges.
+- gunicorn's own refusals of malformed HTTP (request line, headers, its limits) are answered as
+  the app answers errors, ``application/problem+json`` with a stable code, not gunicorn's HTML
+  page: gunicorn has no setting or hook for that answer, so ``_problem_write_error`` replaces
+  the one function that writes it (``gunicorn.util.write_error``, same signature since
+  gunicorn 19); tests/http/test_body_framing.py checks it on every worker class.
+- gunicorn's request limits are set here, next to each other, and documented with the app's
+  own limits in docs/OPERATIONS.md.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import gunicorn.util
 
 _env = os.environ
 
@@ -63,8 +72,34 @@ loglevel = "info"
 control_socket_disable = True
 _shm = "/dev/shm"  # noqa: S108 - a memory filesystem is the point: see the module docstring
 worker_tmp_dir = _shm if os.path.isdir(_shm) else None
-limit_request_line = 8190
-limit_request_fields = 100
+# gunicorn's request limits (beyond them: 414, 431 or 400 malformed_http, before the app).
+limit_request_line = 8190  # bytes of the request line (method, target, version)
+limit_request_fields = 100  # header fields per request
+limit_request_field_size = (
+    8190  # bytes of one header field (name and value); also a chunk-size line
+)
+
+
+def _problem_write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it refuses itself, as problem+json (see the docstring)."""
+    try:
+        # In the worker, where the app (and so ledger.server.api) is already imported.
+        from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, server_refusal  # noqa: PLC0415
+
+        body = server_refusal(status_int, reason, mesg)
+    except Exception:  # never fail worse than gunicorn would: its own page then
+        _gunicorn_write_error(sock, status_int, reason, mesg)
+        return
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: {PROBLEM_MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+_gunicorn_write_error = gunicorn.util.write_error
+if _gunicorn_write_error.__name__ == "write_error":  # not twice (a reload reads this file again)
+    gunicorn.util.write_error = _problem_write_error
 
 # Prometheus multiprocess mode must be chosen before any worker imports prometheus_client, so the
 # directory is settled here, when gunicorn (the master) reads this file.

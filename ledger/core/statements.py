@@ -23,7 +23,14 @@ from typing import Any, ClassVar, Final
 
 from .canonical import canonicalize, parse_json
 from .encoding import b64_decode, b64_encode, hash_from_hex, sha256
-from .errors import BadSignature, InvalidEncoding, InvalidStatement, LedgerError
+from .errors import (
+    MAX_LISTED_PROBLEMS,
+    BadSignature,
+    InvalidEncoding,
+    InvalidStatement,
+    LedgerError,
+    quoted,
+)
 from .iso import ISO_3166_ALPHA2, ISO_4217
 from .keys import SIGNATURE_SIZE, PublicKey, SigningKey, parse_key_id
 
@@ -121,8 +128,15 @@ class _Fields:
             return
         unknown = self.obj.keys() - self.members
         if unknown:
-            names = ", ".join(sorted(unknown))
-            raise InvalidStatement(f"{self.where} has unknown member(s): {names}")
+            # Named cut and counted, not copied whole: the answer stays small.
+            names = sorted(unknown)
+            shown = ", ".join(quoted(n) for n in names[:MAX_LISTED_PROBLEMS])
+            more = (
+                f" and {len(names) - MAX_LISTED_PROBLEMS} more"
+                if len(names) > MAX_LISTED_PROBLEMS
+                else ""
+            )
+            raise InvalidStatement(f"{self.where} has unknown member(s): {shown}{more}")
 
 
 def _wrap_encoding(func: Callable[[], Any], where: str) -> Any:

@@ -24,6 +24,11 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "MalformedProof": ("malformed_proof", 400),
     "InvalidParameter": ("invalid_parameter", 400),
     "PayloadTooLarge": ("payload_too_large", 413),
+    "MalformedBody": ("malformed_body", 400),
+    "IncompleteBody": ("incomplete_body", 400),
+    "MalformedHTTP": ("malformed_http", 400),
+    "RequestLineTooLong": ("request_line_too_long", 414),
+    "HeaderFieldsTooLarge": ("header_fields_too_large", 431),
     "UnsupportedMediaType": ("unsupported_media_type", 415),
     "MalformedTilePath": ("malformed_tile_path", 400),
     "MalformedPolicy": ("malformed_policy", 400),
@@ -113,3 +118,21 @@ def test_an_error_carries_its_message_and_details() -> None:
     assert error.details == {"key_id": "abc"}
     assert isinstance(error, errors.VerificationError)
     assert isinstance(error, LedgerError)
+
+
+def test_a_listing_names_at_most_the_first_problems_and_counts_the_rest() -> None:
+    few = errors.InvalidRequest.listing(["a: Unknown field.", "b: Unknown field."])
+    assert few.message == "a: Unknown field.; b: Unknown field."
+    assert few.details == {"errors": ["a: Unknown field.", "b: Unknown field."]}
+    many = [f"m{i}: Unknown field." for i in range(20_000)]
+    error = errors.InvalidRequest.listing(many)
+    assert error.details["errors"] == many[: errors.MAX_LISTED_PROBLEMS]
+    assert error.details["errors_omitted"] == 20_000 - errors.MAX_LISTED_PROBLEMS
+    assert error.message.endswith(f"; and {20_000 - errors.MAX_LISTED_PROBLEMS} more")
+    assert len(error.message) < 1000
+
+
+def test_a_quoted_name_is_cut() -> None:
+    assert errors.quoted("short") == "short"
+    long = "x" * 10_000
+    assert errors.quoted(long) == "x" * errors.MAX_QUOTED_CHARS + "..."

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 
-from ledger.core.errors import InvalidParameter, InvalidRequest, LedgerError
+from ledger.core.errors import InvalidParameter, InvalidRequest, LedgerError, quoted
 from ledger.core.statements import SignedStatement
 from ledger.server.api.context import SEQ_PATTERN, ledger, path_parameter, read_session, seq_param
 from ledger.server.api.parsing import Blueprint, raw_json_body
@@ -116,7 +116,9 @@ def envelope(body: Any) -> dict[str, Any]:
     problems: list[str] = []
     if not isinstance(body, dict):
         raise InvalidRequest("json: Invalid input type.", errors=["json: Invalid input type."])
-    problems += [f"json.{k}: Unknown field." for k in sorted(body.keys() - _ENVELOPE_MEMBERS)]
+    problems += [
+        f"json.{quoted(k)}: Unknown field." for k in sorted(body.keys() - _ENVELOPE_MEMBERS)
+    ]
     problems += [f"json.{k}: Missing data for required field." for k in ("statement", "signatures")
                  if k not in body]  # fmt: skip
     if "statement" in body and not isinstance(body["statement"], dict):
@@ -133,15 +135,16 @@ def envelope(body: Any) -> dict[str, Any]:
                 problems.append(_wrong(where, sig, "Invalid input type."))
                 continue
             problems += [
-                f"{where}.{k}: Unknown field." for k in sorted(sig.keys() - _SIGNATURE_MEMBERS)
+                f"{where}.{quoted(k)}: Unknown field."
+                for k in sorted(sig.keys() - _SIGNATURE_MEMBERS)
             ]
             for k in sorted(_SIGNATURE_MEMBERS):
                 if k not in sig:
                     problems.append(f"{where}.{k}: Missing data for required field.")
                 elif not isinstance(sig[k], str):
                     problems.append(_wrong(f"{where}.{k}", sig[k], "Not a valid string."))
-    if problems:
-        raise InvalidRequest("; ".join(problems), errors=problems)
+    if problems:  # the first few, and how many more (LedgerError.listing)
+        raise InvalidRequest.listing(problems)
     return body
 
 

@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
-from werkzeug.wsgi import get_input_stream
 
 from ledger.core.canonical import parse_json
 from ledger.core.statements import SignedStatement
 from ledger.server import logs
+from ledger.server.api.body import read_body
 from ledger.server.api.entries import appended_body, envelope
 from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, encode_problem, problem_for
 from ledger.server.metrics import Metrics
@@ -135,9 +135,8 @@ class AppendFastPath(_FastPath):
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
 
         def append() -> tuple[int, list[tuple[str, str]], bytes]:
-            # The body as Werkzeug reads it for the view, through the same stream: a body cut
-            # short, a reset connection or a terminated stream over the limit end alike.
-            raw = get_input_stream(environ, max_content_length=self.max_body_bytes).read()
+            # Read whole and checked complete, as the view reads it (ledger.server.api.body).
+            raw = read_body(environ, self.max_body_bytes)
             signed = SignedStatement.from_json(envelope(parse_json(raw)))
             data = appended_body(self.committer.append_one(signed))
             return 201, [("Content-Type", _JSON)], data

@@ -15,7 +15,8 @@ from flask import Request
 from webargs.flaskparser import FlaskParser
 
 from ledger.core.canonical import parse_json
-from ledger.core.errors import InvalidParameter, InvalidRequest, UnsupportedMediaType
+from ledger.core.errors import InvalidParameter, InvalidRequest, UnsupportedMediaType, quoted
+from ledger.server.api.body import request_body
 from ledger.server.logs import current
 
 
@@ -30,6 +31,12 @@ def _flatten(messages: Any, prefix: str = "") -> list[str]:
     if isinstance(messages, list):
         return [m for item in messages for m in _flatten(item, prefix)]
     return [f"{prefix.rstrip('.')}: {messages}"]
+
+
+def quoted_message(message: str) -> str:
+    """A validation message as an error may carry it: its field name cut if long."""
+    where, sep, what = message.rpartition(": ")
+    return f"{quoted(where)}{sep}{what}" if sep else quoted(message)
 
 
 class StrictParser(FlaskParser):
@@ -58,7 +65,11 @@ class StrictParser(FlaskParser):
     def _raw_load_json(self, req: Request) -> Any:
         if req.mimetype != "application/json":
             raise UnsupportedMediaType("send the body as application/json")
-        return parse_json(req.get_data(cache=True))
+        # The limit is the path's, set in the app's before_request hook (ledger.server.app).
+        limit = req.max_content_length
+        if limit is None:
+            raise TypeError("no body limit was set for the request")
+        return parse_json(request_body(req.environ, limit))
 
     def handle_error(
         self,
@@ -69,10 +80,12 @@ class StrictParser(FlaskParser):
         error_status_code: int | None,
         error_headers: Mapping[str, str] | None,
     ) -> NoReturn:
-        messages = _flatten(error.messages)
+        # Messages quote names from the request (unknown fields): each is cut, and only the
+        # first few are listed (LedgerError.listing).
+        messages = [quoted_message(m) for m in _flatten(error.messages)] or ["invalid request"]
         location = next(iter(error.messages), "") if isinstance(error.messages, dict) else ""
         cls = InvalidRequest if location in ("json", "") else InvalidParameter
-        raise cls("; ".join(messages) or "invalid request", errors=messages)
+        raise cls.listing(messages)
 
 
 PARSER = StrictParser()

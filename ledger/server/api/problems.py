@@ -14,7 +14,14 @@ from flask import Flask, Response, g, has_request_context
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ledger.core.errors import LedgerError, PayloadTooLarge, Unavailable
+from ledger.core.errors import (
+    HeaderFieldsTooLarge,
+    LedgerError,
+    MalformedHTTP,
+    PayloadTooLarge,
+    RequestLineTooLong,
+    Unavailable,
+)
 
 PROBLEM_TYPE_BASE = "https://consent-ledger.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -72,6 +79,32 @@ def encode_problem(body: dict[str, Any], request_id: str | None) -> bytes:
 
 
 _encode_problem = json.JSONEncoder(ensure_ascii=True, sort_keys=True).encode
+
+
+#: gunicorn's own refusals (before the app sees the request), by status, as our errors.
+_SERVER_REFUSALS: dict[int, type[LedgerError]] = {
+    400: MalformedHTTP,
+    414: RequestLineTooLong,
+    431: HeaderFieldsTooLarge,
+}
+#: The most of gunicorn's message a refusal quotes (it may quote the request line).
+_SERVER_DETAIL_MAX = 300
+
+
+def server_refusal(status: int, reason: str, detail: str) -> bytes:
+    """The problem+json body of an answer the HTTP server gives by itself, before the app sees
+    the request: gunicorn's refusals of malformed HTTP (request line, headers, framing, its
+    limits), written by gunicorn.conf.py in place of gunicorn's HTML page. No request id: the
+    request never reached the app, so no log line of ours names it."""
+    detail = (detail or reason)[:_SERVER_DETAIL_MAX]
+    cls = _SERVER_REFUSALS.get(status)
+    if cls is not None:
+        body = ledger_problem(cls(detail))[0]
+    elif status >= 500:
+        body = problem_body(status, "internal_error", reason, detail)
+    else:  # 403 (a forbidden proxy or TLS), 417, 501 (an unknown transfer coding)
+        body = problem_body(status, _HTTP_CODES.get(status, "http_error"), reason, detail)
+    return encode_problem(body, None)
 
 
 def _problem_response(body: dict[str, Any], headers: list[tuple[str, str]]) -> Response:

@@ -229,3 +229,10 @@ class ProblemSchema(ma.Schema):
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True, metadata={"description": "what went wrong"})
+    errors = fields.List(
+        fields.String(),
+        metadata={"description": "the request's problems, at most 20 (invalid_request)"},
+    )
+    errors_omitted = fields.Integer(
+        metadata={"description": "how many more problems the request has than `errors` lists"}
+    )
