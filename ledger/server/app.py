@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
 from ledger.core import keys
-from ledger.core.errors import InvalidKey, LedgerError, PayloadTooLarge
+from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, PayloadTooLarge
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.server import api, logs, metrics, ratelimit
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
@@ -23,14 +23,6 @@ from ledger.server.service import GroupCommitter, LogService
 from ledger.server.storage import db
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
-
-
-class LogIdentityMismatch(LedgerError):
-    """The database belongs to another log (other origin or other log key)."""
-
-    code = "log_identity_mismatch"
-    status = 500
-    title = "Log identity mismatch"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from ledger.core import merkle
-from ledger.core.errors import NotFound
+from ledger.core.errors import MissingTreeHash, NotFound
 from ledger.core.merkle import stored_hash_count
 from ledger.core.tiles import TILE_WIDTH, Tile, encode_entry_bundle, tile_in_tree
 from ledger.core.tlogproof import format_proof
@@ -53,7 +53,7 @@ def read_tile(session: Session, tile: Tile, tree_size: int) -> bytes:
         try:
             return b"".join(found[i] for i in indexes)
         except KeyError as e:
-            raise repo.MissingTreeHash(f"stored tree hash {e.args[0]} missing") from e
+            raise MissingTreeHash(f"stored tree hash {e.args[0]} missing") from e
     return b"".join(repo.read_tree_hashes(session, indexes))
 
 
@@ -64,7 +64,7 @@ def read_entry_bundle(session: Session, tile: Tile, tree_size: int) -> bytes:
     start = tile.index * TILE_WIDTH
     leaves = repo.entry_leaves(session, start, start + tile.width)
     if len(leaves) != tile.width:
-        raise repo.MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
+        raise MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
     return encode_entry_bundle(leaves)
 
 
