@@ -343,6 +343,49 @@ class RateLimited(LedgerError):
     title = "Too many requests"
 
 
+# --- Refused by the HTTP layer (Werkzeug) before any view runs. ---------------------------------
+# Nothing raises these: their codes are what ``ledger.server.api.problems`` renders for Werkzeug's
+# own HTTP errors (a route that does not exist is NotFound's ``not_found``), so that every code the
+# API can send is pinned here. Such a problem keeps Werkzeug's status, title and description.
+
+
+class BadRequest(InvalidRequest):
+    """A request Werkzeug itself refused as malformed, before a view parsed anything."""
+
+    code = "bad_request"
+    title = "Bad request"
+
+
+class MethodNotAllowed(LedgerError):
+    """A route asked with a method it does not take."""
+
+    code = "method_not_allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+class NotAcceptable(LedgerError):
+    code = "not_acceptable"
+    status = 406
+    title = "Not acceptable"
+
+
+class Unprocessable(LedgerError):
+    """Werkzeug's 422 (the app's own parser answers 400 ``invalid_request`` instead)."""
+
+    code = "unprocessable"
+    status = 422
+    title = "Unprocessable content"
+
+
+class HttpError(LedgerError):
+    """Any other of Werkzeug's HTTP errors: rendered with Werkzeug's status, not this one."""
+
+    code = "http_error"
+    status = 400
+    title = "HTTP error"
+
+
 # --- The server side. ----------------------------------------------------------------------------
 
 
@@ -350,6 +393,14 @@ class Unavailable(LedgerError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class InternalError(LedgerError):
+    """An error the server did not expect (a bug): logged with its traceback, answered as this."""
+
+    code = "internal_error"
+    status = 500
+    title = "Internal error"
 
 
 class MissingTreeHash(LedgerError):

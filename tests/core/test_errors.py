@@ -67,7 +67,14 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "Conflict": ("conflict", 409),
     "DuplicateStatement": ("duplicate_statement", 409),
     "RateLimited": ("rate_limited", 429),
+    # Refused by the HTTP layer (Werkzeug); their problems keep Werkzeug's status and title.
+    "BadRequest": ("bad_request", 400),
+    "MethodNotAllowed": ("method_not_allowed", 405),
+    "NotAcceptable": ("not_acceptable", 406),
+    "Unprocessable": ("unprocessable", 422),
+    "HttpError": ("http_error", 400),
     "Unavailable": ("unavailable", 503),
+    "InternalError": ("internal_error", 500),
     "MissingTreeHash": ("tree_hash_missing", 500),
     "LogIdentityMismatch": ("log_identity_mismatch", 500),
     "ServerError": ("server_error", 502),
@@ -137,4 +144,19 @@ def test_no_error_class_lives_outside_the_core_tree() -> None:
             bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
             if bases & names:
                 found.append(f"{path.relative_to(ledger_dir.parent)}: {node.name}")
+    assert found == []
+
+
+def test_the_server_renders_no_code_outside_the_tree() -> None:
+    # Every problem the API sends carries a code of the tree: one spelled out as a literal where
+    # a problem body is made (``problem_body(status, "some_code", ...)``) would escape the table.
+    server_dir = Path(errors.__file__).parent.parent / "server"
+    found = []
+    for path in sorted(server_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "problem_body"):
+                continue
+            args = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "code")]
+            if any(isinstance(a, ast.Constant) for a in args):
+                found.append(f"{path.name}:{node.lineno}")
     assert found == []

@@ -14,21 +14,39 @@ from flask import Flask, Response, g, has_request_context
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ledger.core.errors import LedgerError, PayloadTooLarge, Unavailable
+from ledger.core.errors import (
+    BadRequest,
+    HttpError,
+    InternalError,
+    LedgerError,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unavailable,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 
 PROBLEM_TYPE_BASE = "https://consent-ledger.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
 
+#: The codes of Werkzeug's HTTP errors (404 route, 405, ...) by status: the core's errors' codes
+#: (``ledger.core.errors``, where tests/core/test_errors.py pins them); any other is HttpError's.
 _HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "rate_limited",
+    cls.status: cls.code
+    for cls in (
+        BadRequest,
+        NotFound,
+        MethodNotAllowed,
+        NotAcceptable,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Unprocessable,
+        RateLimited,
+    )
 }
 
 
@@ -56,7 +74,7 @@ def ledger_problem(error: LedgerError) -> tuple[dict[str, Any], list[tuple[str, 
 def http_problem(error: HTTPException) -> dict[str, Any]:
     """The problem body of one of Werkzeug's HTTP errors (404 route, 405, ...)."""
     status = error.code or 500
-    code = _HTTP_CODES.get(status, "http_error")
+    code = _HTTP_CODES.get(status, HttpError.code)
     return problem_body(status, code, error.name, error.description or error.name)
 
 
@@ -104,7 +122,7 @@ def problem_for(error: Exception) -> tuple[dict[str, Any], list[tuple[str, str]]
         log.error("server error: the database is unavailable", exc_info=error)
         return ledger_problem(Unavailable("the database is unavailable; retry later"))
     log.error("unhandled error", exc_info=error)
-    return problem_body(500, "internal_error", "Internal error", "an unexpected error occurred"), []
+    return ledger_problem(InternalError("an unexpected error occurred"))
 
 
 def register_error_handlers(app: Flask) -> None:
