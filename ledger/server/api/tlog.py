@@ -16,7 +16,7 @@ from ledger.server.api.context import (
 )
 from ledger.server.api.parsing import Blueprint
 from ledger.server.reads import tlog
-from ledger.server.reads.published import published_checkpoint, published_size
+from ledger.server.reads.published import published_checkpoint
 
 blp = Blueprint(
     "tlog", __name__, url_prefix="/tlog", description="Static tlog-tiles API (c2sp.org/tlog-tiles)"
@@ -63,11 +63,7 @@ class TlogTile(MethodView):
         data = lg.tile_cache.get(tile)
         if data is None:
             with read_session() as session:
-                size = published_size(session, witnessed=lg.witnessed)
-                if tile.is_entries:
-                    data = tlog.read_entry_bundle(session, tile, size)
-                else:
-                    data = tlog.read_tile(session, tile, size)
+                data = tlog.published_tile(session, tile, witnessed=lg.witnessed)
             lg.tile_cache.put(tile, data)
         cache = IMMUTABLE if tile.is_full else PARTIAL_CACHE
         return Response(data, content_type=OCTETS, headers={"Cache-Control": cache})

@@ -1,11 +1,11 @@
 """Read use cases for licence answers: the status of one content item and evidence bundles.
 
 Both build an ``EvidenceBundle`` (``ledger.core.evidence``) against the published checkpoint
-(``ledger.server.reads.published.published_checkpoint``: the
-latest signed one; with a witness policy, the latest cosigned one, cosignature lines included):
-the entries that decide each item are selected with a few batched IN queries over the derived
-indexes (grants by content, grant events, keys by party), read once, and proven against that one
-checkpoint from the stored Merkle hashes. The verdicts are computed by ``ledger.core.licensing``
+(``ledger.server.reads.published``: the latest signed one; with a witness policy, the latest
+cosigned one, cosignature lines included), never the signed size: the entries that decide each
+item are selected with a few batched IN queries over the derived indexes (grants by content,
+grant events, keys by party), read once, and proven against that one checkpoint from the stored
+Merkle hashes. The verdicts are computed by ``ledger.core.licensing``
 over exactly the entries put in the bundle, so the offline verifier recomputes the same answers.
 
 Which entries go in (docs/LICENSING.md §Evidence): for each item, every grant covering it that was

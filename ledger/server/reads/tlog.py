@@ -22,7 +22,7 @@ from ledger.core.errors import MissingTreeHash, NotFound
 from ledger.core.merkle import stored_hash_count
 from ledger.core.tiles import TILE_WIDTH, Tile, encode_entry_bundle, tile_in_tree
 from ledger.core.tlogproof import format_proof
-from ledger.server.reads.published import published_checkpoint
+from ledger.server.reads.published import published_checkpoint, published_size
 from ledger.server.storage import repository as repo
 
 
@@ -52,6 +52,15 @@ def read_entry_bundle(session: Session, tile: Tile, tree_size: int) -> bytes:
     if len(leaves) != tile.width:
         raise MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
     return encode_entry_bundle(leaves)
+
+
+def published_tile(session: Session, tile: Tile, *, witnessed: bool) -> bytes:
+    """A hash tile's or an entry bundle's bytes, if inside the published tree (NotFound if not):
+    what ``/tlog/tile/...`` serves."""
+    size = published_size(session, witnessed=witnessed)
+    if tile.is_entries:
+        return read_entry_bundle(session, tile, size)
+    return read_tile(session, tile, size)
 
 
 def entry_proof(session: Session, seq: int, witnessed: bool) -> str:
