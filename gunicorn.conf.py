@@ -1,10 +1,11 @@
 """gunicorn settings for Consent Ledger: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-Environment (all optional): ``LEDGER_BIND`` (default ``LEDGER_HOST:LEDGER_PORT``, i.e.
-127.0.0.1:8000), ``LEDGER_WORKERS`` (default: one per CPU), ``LEDGER_WORKER_CLASS`` (``gthread``,
-the default, or ``gevent``), ``LEDGER_THREADS`` (default 8; gthread only), ``LEDGER_TIMEOUT``
-(default 30 s), ``PROMETHEUS_MULTIPROC_DIR`` (default: a private temporary directory, removed at
-exit). Command-line flags override everything here. See docs/OPERATIONS.md.
+Environment (all optional, unset or empty: the default): each ``LEDGER_*`` variable is spelled
+out once, next to its setting below, read with ``ledger.server.config``'s parsers, and a bad value
+stops the start naming the variable. ``PROMETHEUS_MULTIPROC_DIR`` defaults to a private temporary
+directory, removed at exit. The app's own settings (``Config``) are read here too, so a bad one
+stops gunicorn before any worker starts. Command-line flags override everything here. See
+docs/OPERATIONS.md.
 
 Why these choices:
 - gthread workers: a request spends most of its time waiting for the database; threads let one
@@ -40,29 +41,48 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gunicorn.util
 
-_env = os.environ
+from ledger.server.config import TEXT, BadSetting, Config, Parser, choice, integer
 
-bind = [_env.get("LEDGER_BIND", f"{_env.get('LEDGER_HOST', '127.0.0.1')}:"
-                                f"{_env.get('LEDGER_PORT', '8000')}")]  # fmt: skip
+_env = os.environ
+_T = TypeVar("_T")
+#: gunicorn's settings read from the environment: (variable, parser), in order.
+SETTINGS: list[tuple[str, Parser[Any]]] = []
+
+
+def _setting(variable: str, default: _T, parser: Parser[_T]) -> _T:
+    """The setting from ``variable`` (unset or empty: ``default``); a bad value stops gunicorn
+    with a message that names the variable and what it expects."""
+    SETTINGS.append((variable, parser))
+    raw = _env.get(variable)
+    if not raw:
+        return default
+    try:
+        return parser.parse(variable, raw)
+    except BadSetting as e:
+        raise SystemExit(str(e)) from None
+
+
+try:
+    _app = Config.from_env()  # the app's settings that gunicorn needs: bind address, database
+except BadSetting as e:
+    raise SystemExit(str(e)) from None
+bind = [_setting("LEDGER_BIND", f"{_app.host}:{_app.port}", TEXT)]
 WORKER_CLASSES = ("gthread", "gevent")
-worker_class = _env.get("LEDGER_WORKER_CLASS") or "gthread"
-if worker_class not in WORKER_CLASSES:
-    raise SystemExit(f"LEDGER_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}, "
-                     f"not {worker_class!r}")  # fmt: skip
-if worker_class == "gevent" and not _env.get("LEDGER_DATABASE_URL", "").startswith("postgresql"):
+worker_class = _setting("LEDGER_WORKER_CLASS", "gthread", choice(*WORKER_CLASSES))
+if worker_class == "gevent" and not _app.database_url.startswith("postgresql"):
     raise SystemExit(
-        "LEDGER_WORKER_CLASS=gevent needs PostgreSQL (LEDGER_DATABASE_URL): SQLite's driver "
-        "would block the whole worker while it waits for the write lock"
+        f"LEDGER_WORKER_CLASS=gevent needs PostgreSQL ({Config.variable('database_url')}): "
+        "SQLite's driver would block the whole worker while it waits for the write lock"
     )
-workers = int(_env.get("LEDGER_WORKERS") or os.cpu_count() or 2)
-threads = int(_env.get("LEDGER_THREADS", "8"))
+workers = _setting("LEDGER_WORKERS", os.cpu_count() or 2, integer(1))
+threads = _setting("LEDGER_THREADS", 8, integer(1))  # gthread only
 # A worker whose main loop is silent this long is killed and replaced. gthread beats from its
-# main thread, so a long request does not trip it; a hung process does.
-timeout = int(_env.get("LEDGER_TIMEOUT", "30"))
+# main thread, so a long request does not trip it; a hung process does. 0: never.
+timeout = _setting("LEDGER_TIMEOUT", 30, integer(0))
 graceful_timeout = 30  # SIGTERM: finish requests in flight (their appends commit or roll back)
 keepalive = 75  # longer than a load balancer's idle timeout (60 s on most), to avoid resets
 max_requests = 0  # no recycling: memory must stay flat on its own (scripts/load_test.py)
@@ -127,7 +147,7 @@ def post_fork(server: Any, worker: Any) -> None:
     if worker.cfg.preload_app:  # the app, and its pool, were built in the master before forking
         server.log.warning("preload_app: LEDGER_DB_POOL_SIZE is not derived from the threads")
     elif isinstance(worker, ThreadWorker):
-        _env.setdefault("LEDGER_DB_POOL_SIZE", str(worker.cfg.threads))
+        _env.setdefault(Config.variable("db_pool_size"), str(worker.cfg.threads))
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -315,6 +315,13 @@ class KeyAlreadyRegistered(StateError):
     title = "Key already registered"
 
 
+class NotKeyOwner(StateError):
+    """A ``key.revoke`` names a key of another party."""
+
+    code = "not_key_owner"
+    title = "Key belongs to another party"
+
+
 class BuyerNotRegistered(StateError):
     code = "buyer_not_registered"
     title = "Buyer not registered"
@@ -348,6 +355,13 @@ class NotGrantCreator(StateError):
 class AlreadyRevoked(StateError):
     code = "already_revoked"
     title = "Grant already revoked"
+
+
+class GrantRevoked(StateError):
+    """A ``grant.accept`` of a grant that was revoked (an offer withdrawn) before."""
+
+    code = "grant_revoked"
+    title = "Grant was revoked"
 
 
 class NotRevocable(StateError):
@@ -395,6 +409,49 @@ class RateLimited(LedgerError):
     title = "Too many requests"
 
 
+# --- Refused by the HTTP layer (Werkzeug) before any view runs. ---------------------------------
+# Nothing raises these: their codes are what ``ledger.server.api.problems`` renders for Werkzeug's
+# own HTTP errors (a route that does not exist is NotFound's ``not_found``), so that every code the
+# API can send is pinned here. Such a problem keeps Werkzeug's status, title and description.
+
+
+class BadRequest(InvalidRequest):
+    """A request Werkzeug itself refused as malformed, before a view parsed anything."""
+
+    code = "bad_request"
+    title = "Bad request"
+
+
+class MethodNotAllowed(LedgerError):
+    """A route asked with a method it does not take."""
+
+    code = "method_not_allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+class NotAcceptable(LedgerError):
+    code = "not_acceptable"
+    status = 406
+    title = "Not acceptable"
+
+
+class Unprocessable(LedgerError):
+    """Werkzeug's 422 (the app's own parser answers 400 ``invalid_request`` instead)."""
+
+    code = "unprocessable"
+    status = 422
+    title = "Unprocessable content"
+
+
+class HttpError(LedgerError):
+    """Any other of Werkzeug's HTTP errors: rendered with Werkzeug's status, not this one."""
+
+    code = "http_error"
+    status = 400
+    title = "HTTP error"
+
+
 # --- The server side. ----------------------------------------------------------------------------
 
 
@@ -402,6 +459,30 @@ class Unavailable(LedgerError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class InternalError(LedgerError):
+    """An error the server did not expect (a bug): logged with its traceback, answered as this."""
+
+    code = "internal_error"
+    status = 500
+    title = "Internal error"
+
+
+class MissingTreeHash(LedgerError):
+    """A stored Merkle hash the tree needs is absent: the store is damaged."""
+
+    code = "tree_hash_missing"
+    status = 500
+    title = "Stored tree hash missing"
+
+
+class LogIdentityMismatch(LedgerError):
+    """The database belongs to another log (other origin or other log key)."""
+
+    code = "log_identity_mismatch"
+    status = 500
+    title = "Log identity mismatch"
 
 
 class ServerError(LedgerError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, request
@@ -10,40 +9,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
 from ledger.core import keys
-from ledger.core.errors import InvalidKey, LedgerError, PayloadTooLarge
+from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, PayloadTooLarge
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.server import api, logs, metrics, ratelimit
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
 from ledger.server.config import Config
+from ledger.server.extension import Ledger
 from ledger.server.logkey import load_or_create_log_key
 from ledger.server.publisher import WitnessPublisher, load_policy
-from ledger.server.reads.log import PublishedSizes
-from ledger.server.reads.tlog import TlogState
 from ledger.server.service import GroupCommitter, LogService
 from ledger.server.storage import db
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
-
-
-class LogIdentityMismatch(LedgerError):
-    """The database belongs to another log (other origin or other log key)."""
-
-    code = "log_identity_mismatch"
-    status = 500
-    title = "Log identity mismatch"
-
-
-@dataclass
-class Ledger:
-    """What the views need: configuration, database, and the log service."""
-
-    config: Config
-    db: Database
-    service: LogService
-    committer: GroupCommitter
-    origin: str
-    verifier_key: str
-    published_sizes: PublishedSizes = field(default_factory=PublishedSizes)
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -85,9 +62,17 @@ def create_app(config: Config | None = None) -> Flask:
     }
     app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, *body_limits.values())
     committer = GroupCommitter(service)
-    app.extensions["ledger"] = Ledger(
-        config, database, service, committer, config.origin, signer.verifier().to_vkey()
+    ledger = Ledger(
+        config=config,
+        db=database,
+        service=service,
+        committer=committer,
+        origin=config.origin,
+        verifier_key=signer.verifier().to_vkey(),
+        metrics=app_metrics,
+        witnessed=config.witness_policy_file is not None,
     )
+    ledger.init_app(app)
 
     @app.before_request
     def limit_body() -> None:
@@ -102,12 +87,13 @@ def create_app(config: Config | None = None) -> Flask:
     metrics.init_app(app, app_metrics)
     api.init_app(app)
     try:
-        init_tlog(app, config, database, signer.verifier())
+        init_tlog(ledger, signer.verifier())
     except LedgerError:
         database.dispose()  # a refused start leaves no connection behind
         raise
-    tiles = app.extensions["tlog"].tile_cache
-    fast_tiles = FullTileFastPath(app.wsgi_app, tiles, limits=limits, metrics=app_metrics)
+    fast_tiles = FullTileFastPath(
+        app.wsgi_app, ledger.tile_cache, limits=limits, metrics=app_metrics
+    )
     app.wsgi_app = AppendFastPath(  # type: ignore[method-assign]
         fast_tiles,
         committer,
@@ -121,21 +107,20 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def init_tlog(app: Flask, config: Config, database: Database, log_verifier: NoteVerifier) -> None:
-    """The tlog state, and with a witness policy the witness publisher (started unless its
-    interval is 0). Raises MalformedPolicy for a bad policy file, InvalidKey if the policy does
-    not list this log's key under its origin."""
+def init_tlog(ledger: Ledger, log_verifier: NoteVerifier) -> None:
+    """With a witness policy, the witness publisher (started unless its interval is 0). Raises
+    MalformedPolicy for a bad policy file, InvalidKey if the policy does not list this log's key
+    under its origin."""
+    config, database = ledger.config, ledger.db
     policy_file = config.witness_policy_file
-    state = TlogState(witnessed=policy_file is not None)
-    app.extensions["tlog"] = state
     if policy_file is None:
         return
     policy = load_policy(policy_file)
     if policy.log_for_origin(config.origin) != log_verifier:
         raise InvalidKey(f"{policy_file} does not list this log's key {log_verifier.to_vkey()}")
-    state.publisher = WitnessPublisher(database, policy, config.witness_timeout_seconds)
+    ledger.publisher = WitnessPublisher(database, policy, config.witness_timeout_seconds)
     if config.witness_interval_seconds > 0:
-        state.publisher.start(config.witness_interval_seconds)
+        ledger.publisher.start(config.witness_interval_seconds)
 
 
 def _check_log_identity(database: Database, origin: str, public_key: bytes) -> None:

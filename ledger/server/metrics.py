@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request_finished
+from flask import Flask, Response, g, request_finished
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -54,7 +54,8 @@ from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-EXTENSION = "ledger_metrics"
+#: The media type of the text exposition (``Metrics.exposition``).
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 log = logging.getLogger(__name__)
@@ -151,6 +152,10 @@ class Metrics:
             if not isinstance(result, LedgerError):
                 self.appends.labels(signed.type_name).inc()
 
+    def record_rejection(self, code: str) -> None:
+        """Count one refused item that is not a whole request's problem (a batch item)."""
+        self.rejections.labels(code).inc()
+
     def observe_request(self, fields: dict[str, Any]) -> None:
         """Count one finished request from its access-log fields (``logs.access_fields``)."""
         method = fields["method"] if fields["method"] in _METHODS else "other"  # request.method
@@ -173,22 +178,9 @@ class Metrics:
 
 def init_app(app: Flask, metrics: Metrics) -> None:
     """Count every request once it is finished (after every after_request hook ran)."""
-    app.extensions[EXTENSION] = metrics
 
     def count_request(sender: Flask, response: Response, **_: Any) -> None:
         fields = logs.current(g).get("access_fields") or logs.access_fields(response)
         metrics.observe_request(fields)
 
     request_finished.connect(count_request, app, weak=False)
-
-
-def record_rejection(code: str) -> None:
-    """Count one refused item that is not a whole request's problem (a batch item)."""
-    metrics: Metrics | None = current_app.extensions.get(EXTENSION)
-    if metrics is not None:
-        metrics.rejections.labels(code).inc()
-
-
-def exposition() -> Response:
-    metrics: Metrics = current_app.extensions[EXTENSION]
-    return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

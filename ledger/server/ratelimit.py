@@ -38,7 +38,7 @@ from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ledger.core.errors import RateLimited, Unavailable
-from ledger.server.config import Config
+from ledger.server.config import BadSetting, Config
 from ledger.server.logs import current
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -58,6 +58,13 @@ def parse_limits(spec: str) -> list[RateLimitItem]:
         raise ValueError(f"malformed rate limit {spec!r} (e.g. '100/second;5000/minute')") from e
 
 
+def _setting_limits(config: Config, name: str) -> list[RateLimitItem]:
+    try:
+        return parse_limits(getattr(config, name))
+    except ValueError as e:
+        raise BadSetting(f"{Config.variable(name)}: {e}") from None
+
+
 class RateLimits:
     """The write and read limits of one app, and the store that counts them."""
 
@@ -71,8 +78,9 @@ class RateLimits:
 
     @classmethod
     def from_config(cls, config: Config) -> RateLimits | None:
-        """The configured limits; None when both are off. ValueError if one is malformed."""
-        write, read = parse_limits(config.rate_limit), parse_limits(config.read_rate_limit)
+        """The configured limits; None when both are off. BadSetting, naming the variable, if
+        one is malformed."""
+        write, read = (_setting_limits(config, name) for name in ("rate_limit", "read_rate_limit"))
         if not write and not read:
             return None
         return cls(write, read, config.rate_limit_storage)

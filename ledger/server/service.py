@@ -45,6 +45,7 @@ from ledger.core.errors import (
     Conflict,
     DuplicateStatement,
     GrantIdTaken,
+    GrantRevoked,
     IssuedInFuture,
     KeyAlreadyRegistered,
     KeyRevoked,
@@ -52,6 +53,7 @@ from ledger.core.errors import (
     NotGrantBuyer,
     NotGrantCreator,
     NoticePeriod,
+    NotKeyOwner,
     NotRevocable,
     StateError,
     Unavailable,
@@ -81,17 +83,6 @@ from ledger.server.storage.models import (
     KeyRow,
     TreeHashRow,
 )
-
-
-class NotKeyOwner(StateError):
-    code = "not_key_owner"
-    title = "Key belongs to another party"
-
-
-class GrantRevoked(StateError):
-    code = "grant_revoked"
-    title = "Grant was revoked"
-
 
 # --- the state a statement is checked against ----------------------------------------------------
 

@@ -293,8 +293,8 @@ def test_every_served_proof_verifies_against_the_signed_roots(
 def test_sizes_seen_by_a_proof_never_let_a_larger_size_through(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:
-    # The app remembers the largest published size it has read, to skip that read for smaller
-    # sizes; a size beyond the log must still be refused, and a size published later accepted.
+    # The app remembers the largest signed size it has read, to skip that read for smaller
+    # sizes; a size beyond the log must still be refused, and a size signed later accepted.
     n = len(small_log)
     assert client.get(f"/v1/proofs/inclusion?seq=0&tree_size={n}").status_code == 200
     for path in (
@@ -439,9 +439,9 @@ def test_a_size_seen_on_a_bigger_database_is_refused_not_a_server_error(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:
     # The app took tree sizes up to 1,000 on trust (as if its database had been switched for one
-    # that lags behind); a proof at a size the database has not published is still a 400.
+    # that lags behind); a proof at a size the database has not signed is still a 400.
     n = len(small_log)
-    sizes = client.application.extensions["ledger"].published_sizes
+    sizes = client.application.extensions["ledger"].signed_sizes
     sizes.seen = 1_000
     for path in (
         f"/v1/proofs/inclusion?seq=0&tree_size={n + 3}",

@@ -82,7 +82,7 @@ def test_the_cached_fast_path_answers_exactly_as_the_view(app: Flask) -> None:
     bulk_append(lg.db, lg.service.signer, 256)
     client = app.test_client()
     first = client.get("/tlog/tile/0/000")  # through the view; caches the tile
-    assert app.extensions["tlog"].tile_cache.get_path("0/000") == first.data
+    assert app.extensions["ledger"].tile_cache.get_path("0/000") == first.data
     fast = middleware(app, FullTileFastPath)
     inner = fast.app
     fast.app = _must_not_be_called
@@ -96,7 +96,7 @@ def test_the_cached_fast_path_answers_exactly_as_the_view(app: Flask) -> None:
         k: v for k, v in first.headers.items() if k != "X-Request-ID"
     }
     # Other spellings and partial tiles are never answered from the fast path.
-    assert app.extensions["tlog"].tile_cache.get_path("0/000.p/5") is None
+    assert app.extensions["ledger"].tile_cache.get_path("0/000.p/5") is None
 
 
 @pytest.mark.parametrize(

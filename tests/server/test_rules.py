@@ -36,10 +36,10 @@ CREATOR, BUYER, OTHER, STRANGER, NEWKEY = (seeded_key(n) for n in (1, 2, 3, 9, 4
 
 
 def log_size(service: LogService) -> int:
-    from ledger.server.reads import log as log_reads
+    from ledger.server.reads.published import signed_size
 
     with service.db.read_session() as session:
-        return log_reads.published_size(session)
+        return signed_size(session)
 
 
 @pytest.fixture

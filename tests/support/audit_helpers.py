@@ -89,9 +89,10 @@ class DbLog:
 
     def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
         from ledger.server.reads import log as log_reads
+        from ledger.server.reads.published import SignedSizes
 
         with self.db.read_session() as s:
-            return log_reads.consistency_proof(s, first, second, log_reads.PublishedSizes())
+            return log_reads.consistency_proof(s, first, second, SignedSizes())
 
     def close(self) -> None:
         self.db.dispose()

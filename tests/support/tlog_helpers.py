@@ -348,7 +348,7 @@ class Witnessed:
     @property
     def publisher(self) -> WitnessPublisher:
         assert self.app is not None
-        publisher = self.app.extensions["tlog"].publisher
+        publisher = self.app.extensions["ledger"].publisher
         assert publisher is not None
         return publisher
 

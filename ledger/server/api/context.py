@@ -5,15 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import InvalidParameter
-
-if TYPE_CHECKING:
-    from ledger.server.app import Ledger
+from ledger.server.extension import Ledger, current_ledger
 
 HEX64_PATTERN = "[0-9a-f]{64}"
 UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -36,7 +32,7 @@ def path_parameter(name: str, pattern: str, description: str) -> dict[str, objec
 
 
 def ledger() -> Ledger:
-    return current_app.extensions["ledger"]  # type: ignore[no-any-return]
+    return current_ledger()
 
 
 @contextmanager
@@ -50,8 +46,8 @@ def read_session() -> Iterator[Session]:
 def immutable_read_session() -> Iterator[Session]:
     """For reads that need no snapshot: each query reads rows that never change once written.
 
-    Proofs and checkpoints qualify: a tree size is first checked against the published size (a
-    log only grows), and everything stored for a published size is immutable.
+    Proofs and checkpoints qualify: a tree size is first checked against the signed size (a log
+    only grows), and everything stored for a signed size is immutable.
     """
     with ledger().db.immutable_read_session() as session, session.begin():
         yield session

@@ -22,8 +22,8 @@ from ledger.server.api.schemas import (
     EntrySchema,
     EnvelopeSchema,
 )
-from ledger.server.metrics import record_rejection
 from ledger.server.reads import log as log_reads
+from ledger.server.reads.published import signed_size
 from ledger.server.service import Appended
 
 DEFAULT_PAGE_SIZE = 100
@@ -177,7 +177,7 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
             out.append(item)
             tree_size = result.tree_size
         else:
-            record_rejection(result.code)
+            ledger().metrics.record_rejection(result.code)
             details = {k: v for k, v in result.details.items() if isinstance(v, str | int)}
             error = problem_body(
                 result.status, result.code, result.title, result.message, **details
@@ -186,7 +186,7 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
     accepted = sum(1 for r in out if r["status"] == 201)
     if not accepted:
         with read_session() as session:
-            tree_size = log_reads.published_size(session)
+            tree_size = signed_size(session)
     return {
         "tree_size": tree_size,
         "accepted": accepted,

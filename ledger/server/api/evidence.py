@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, json, request
+from flask import Response, json, request
 from flask.views import MethodView
 
 from ledger.core.errors import InvalidRequest, TooManyItems
@@ -25,7 +25,7 @@ def _answer(**question: Any) -> dict[str, Any]:
         "now_us": lg.service.now_micros(),
         "skew_us": lg.config.clock_skew_seconds * 1_000_000,
         # With a witness policy, answers cite only cosigned (published) checkpoints.
-        "witnessed": current_app.extensions["tlog"].witnessed,
+        "witnessed": lg.witnessed,
         **question,
     }
 

@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from ledger.server import metrics
 from ledger.server.api.parsing import Blueprint
+from ledger.server.extension import current_ledger
 
 blp = Blueprint("metrics", __name__, url_prefix="/", description="Monitoring")
 
@@ -20,4 +21,5 @@ class Metrics(MethodView):
     )
     def get(self) -> Response:
         """Prometheus metrics: appends, rejections, latency, tree size, checkpoint age."""
-        return metrics.exposition()
+        exposition = current_ledger().metrics.exposition()
+        return Response(exposition, content_type=metrics.CONTENT_TYPE)

@@ -15,27 +15,41 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ledger.core.errors import (
+    BadRequest,
     HeaderFieldsTooLarge,
+    HttpError,
+    InternalError,
     LedgerError,
     MalformedHTTP,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
     PayloadTooLarge,
+    RateLimited,
     RequestLineTooLong,
     Unavailable,
+    Unprocessable,
+    UnsupportedMediaType,
 )
 
 PROBLEM_TYPE_BASE = "https://consent-ledger.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
 
+#: The codes of Werkzeug's HTTP errors (404 route, 405, ...) by status: the core's errors' codes
+#: (``ledger.core.errors``, where tests/core/test_errors.py pins them); any other is HttpError's.
 _HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "rate_limited",
+    cls.status: cls.code
+    for cls in (
+        BadRequest,
+        NotFound,
+        MethodNotAllowed,
+        NotAcceptable,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Unprocessable,
+        RateLimited,
+    )
 }
 
 
@@ -63,7 +77,7 @@ def ledger_problem(error: LedgerError) -> tuple[dict[str, Any], list[tuple[str, 
 def http_problem(error: HTTPException) -> dict[str, Any]:
     """The problem body of one of Werkzeug's HTTP errors (404 route, 405, ...)."""
     status = error.code or 500
-    code = _HTTP_CODES.get(status, "http_error")
+    code = _HTTP_CODES.get(status, HttpError.code)
     return problem_body(status, code, error.name, error.description or error.name)
 
 
@@ -101,9 +115,9 @@ def server_refusal(status: int, reason: str, detail: str) -> bytes:
     if cls is not None:
         body = ledger_problem(cls(detail))[0]
     elif status >= 500:
-        body = problem_body(status, "internal_error", reason, detail)
+        body = problem_body(status, InternalError.code, reason, detail)
     else:  # 403 (a forbidden proxy or TLS), 417, 501 (an unknown transfer coding)
-        body = problem_body(status, _HTTP_CODES.get(status, "http_error"), reason, detail)
+        body = problem_body(status, _HTTP_CODES.get(status, HttpError.code), reason, detail)
     return encode_problem(body, None)
 
 
@@ -137,7 +151,7 @@ def problem_for(error: Exception) -> tuple[dict[str, Any], list[tuple[str, str]]
         log.error("server error: the database is unavailable", exc_info=error)
         return ledger_problem(Unavailable("the database is unavailable; retry later"))
     log.error("unhandled error", exc_info=error)
-    return problem_body(500, "internal_error", "Internal error", "an unexpected error occurred"), []
+    return ledger_problem(InternalError("an unexpected error occurred"))
 
 
 def register_error_handlers(app: Flask) -> None:

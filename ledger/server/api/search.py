@@ -16,7 +16,7 @@ from ledger.server.api.context import (
 )
 from ledger.server.api.parsing import Blueprint
 from ledger.server.api.schemas import ContentSchema, GrantSchema, PartySchema
-from ledger.server.reads import log as log_reads
+from ledger.server.reads import search as search_reads
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Parties, grants and content")
 
@@ -30,7 +30,7 @@ class Party(MethodView):
     def get(self, key_id: str) -> dict[str, Any]:
         """The party that holds (or held) a key, with all its keys and their status."""
         with read_session() as session:
-            return log_reads.party(session, hex64(key_id, "key_id"))
+            return search_reads.party(session, hex64(key_id, "key_id"))
 
 
 @blp.route(
@@ -42,7 +42,7 @@ class GrantView(MethodView):
     def get(self, grant_id: str) -> dict[str, Any]:
         """A grant with its acceptance and revocation entries."""
         with read_session() as session:
-            return log_reads.grant(session, uuid_param(grant_id, "grant_id"))
+            return search_reads.grant(session, uuid_param(grant_id, "grant_id"))
 
 
 @blp.route(
@@ -54,4 +54,4 @@ class Content(MethodView):
     def get(self, sha256: str) -> dict[str, Any]:
         """Every grant that covers the content with this SHA-256."""
         with read_session() as session:
-            return log_reads.content(session, hex64(sha256, "sha256"))
+            return search_reads.content(session, hex64(sha256, "sha256"))

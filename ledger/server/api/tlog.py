@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
 from flask.views import MethodView
 
 from ledger.core.errors import NotFound
 from ledger.core.tiles import parse_tile_path
-from ledger.server.api.context import SEQ_PATTERN, path_parameter, read_session, seq_param
+from ledger.server.api.context import (
+    SEQ_PATTERN,
+    ledger,
+    path_parameter,
+    read_session,
+    seq_param,
+)
 from ledger.server.api.parsing import Blueprint
 from ledger.server.reads import tlog
+from ledger.server.reads.published import published_checkpoint
 
 blp = Blueprint(
     "tlog", __name__, url_prefix="/tlog", description="Static tlog-tiles API (c2sp.org/tlog-tiles)"
@@ -29,21 +36,17 @@ TEXT = "text/plain; charset=utf-8"
 TILE_PATH_PATTERN = r"(entries|[0-9]{1,2})/(x[0-9]{3}/)*[0-9]{3}(\.p/[0-9]{1,3})?"
 
 
-def _state() -> tlog.TlogState:
-    return current_app.extensions["tlog"]  # type: ignore[no-any-return]
-
-
 @blp.route("/checkpoint")
 class TlogCheckpoint(MethodView):
     @blp.response(200, content_type=TEXT, description="a C2SP signed note (tlog-checkpoint)")
     def get(self) -> Response:
         """The published checkpoint (cosigned to the witness quorum when a policy is set)."""
         with read_session() as session:
-            published = tlog.published_checkpoint(session, _state().witnessed)
+            published = published_checkpoint(session, witnessed=ledger().witnessed)
         if published is None:
             raise NotFound("no checkpoint has been published yet")
         return Response(
-            published[1], content_type=TEXT, headers={"Cache-Control": CHECKPOINT_CACHE}
+            published.note, content_type=TEXT, headers={"Cache-Control": CHECKPOINT_CACHE}
         )
 
 
@@ -56,16 +59,12 @@ class TlogTile(MethodView):
     def get(self, tile_path: str) -> Response:
         """A Merkle tree tile ``<L>/<N>[.p/<W>]`` or an entry bundle ``entries/<N>[.p/<W>]``."""
         tile = parse_tile_path(tile_path)
-        state = _state()
-        data = state.tile_cache.get(tile)
+        lg = ledger()
+        data = lg.tile_cache.get(tile)
         if data is None:
             with read_session() as session:
-                size = tlog.published_size(session, state.witnessed)
-                if tile.is_entries:
-                    data = tlog.read_entry_bundle(session, tile, size)
-                else:
-                    data = tlog.read_tile(session, tile, size)
-            state.tile_cache.put(tile, data)
+                data = tlog.published_tile(session, tile, witnessed=lg.witnessed)
+            lg.tile_cache.put(tile, data)
         cache = IMMUTABLE if tile.is_full else PARTIAL_CACHE
         return Response(data, content_type=OCTETS, headers={"Cache-Control": cache})
 
@@ -80,5 +79,5 @@ class EntryProof(MethodView):
         """A c2sp.org/tlog-proof@v1 file for entry ``seq`` against the published checkpoint."""
         n = seq_param(seq)
         with read_session() as session:
-            text = tlog.entry_proof(session, n, _state().witnessed)
+            text = tlog.entry_proof(session, n, ledger().witnessed)
         return Response(text, content_type=TEXT)

@@ -1,10 +1,11 @@
 """Read use cases for licence answers: the status of one content item and evidence bundles.
 
-Both build an ``EvidenceBundle`` (``ledger.core.evidence``) against the published checkpoint (the
-latest signed one; with a witness policy, the latest cosigned one, cosignature lines included):
-the entries that decide each item are selected with a few batched IN queries over the derived
-indexes (grants by content, grant events, keys by party), read once, and proven against that one
-checkpoint from the stored Merkle hashes. The verdicts are computed by ``ledger.core.licensing``
+Both build an ``EvidenceBundle`` (``ledger.core.evidence``) against the published checkpoint
+(``ledger.server.reads.published``: the latest signed one; with a witness policy, the latest
+cosigned one, cosignature lines included), never the signed size: the entries that decide each
+item are selected with a few batched IN queries over the derived indexes (grants by content,
+grant events, keys by party), read once, and proven against that one checkpoint from the stored
+Merkle hashes. The verdicts are computed by ``ledger.core.licensing``
 over exactly the entries put in the bundle, so the offline verifier recomputes the same answers.
 
 Which entries go in (docs/LICENSING.md §Evidence): for each item, every grant covering it that was
@@ -31,7 +32,7 @@ from ledger.core.keys import PublicKey
 from ledger.core.leaf import Leaf, leaf_header, split_leaf
 from ledger.core.licensing import check_use
 from ledger.core.statements import Signature, SignedStatement, parse_statement
-from ledger.server.reads.tlog import published_checkpoint
+from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
 from ledger.server.storage.models import (
     EntryRow,
@@ -93,8 +94,8 @@ def resolve_at(
     tree, so every entry in the tree counts. A time beyond the log clock plus the allowed skew is
     refused (AtInFuture): a bundle states what the log knew, not what it may yet learn.
     """
-    published = published_checkpoint(session, witnessed)
-    if published is None or published[0] == 0:
+    published = published_checkpoint(session, witnessed=witnessed)
+    if published is None or published.tree_size == 0:
         raise NotFound("the log has no published checkpoint yet")
     size, note = published
     if at is not None:

@@ -1,9 +1,9 @@
 """Read side of the tlog-tiles API and of tlog-proof files, from the stored hashes.
 
-The *published* checkpoint is what a tlog client may rely on: without a witness policy it is the
-log's latest signed checkpoint; with one it is the latest checkpoint whose cosignatures met the
-quorum (``cosigned_checkpoints``). Tiles and entry bundles are served only inside the published
-tree. Tile hashes are stored hashes read by index (Go sumdb layout), never recomputed.
+Tiles, entry bundles and proof files are served only inside the *published* tree
+(``ledger.server.reads.published.published_checkpoint``: cosigned to the witness quorum when a
+policy is set), never the signed one. Tile hashes are stored hashes read by index (Go sumdb
+layout), never recomputed.
 
 Full tiles never change once they exist, so a bounded in-process cache serves them without
 touching the database (a full tile in the cache was inside the published tree when it was read,
@@ -14,30 +14,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from ledger.core import merkle
-from ledger.core.errors import NotFound
+from ledger.core.errors import MissingTreeHash, NotFound
 from ledger.core.merkle import stored_hash_count
 from ledger.core.tiles import TILE_WIDTH, Tile, encode_entry_bundle, tile_in_tree
 from ledger.core.tlogproof import format_proof
+from ledger.server.reads.published import published_checkpoint, published_size
 from ledger.server.storage import repository as repo
-
-if TYPE_CHECKING:
-    from ledger.server.publisher import WitnessPublisher
-
-
-def published_checkpoint(session: Session, witnessed: bool) -> tuple[int, str] | None:
-    """``(tree size, note)`` of the published checkpoint, or None before the first one."""
-    row = repo.latest_cosigned_checkpoint(session) if witnessed else repo.latest_checkpoint(session)
-    return None if row is None else (row.tree_size, row.note)
-
-
-def published_size(session: Session, witnessed: bool) -> int:
-    published = published_checkpoint(session, witnessed)
-    return 0 if published is None else published[0]
 
 
 def read_tile(session: Session, tile: Tile, tree_size: int) -> bytes:
@@ -53,7 +39,7 @@ def read_tile(session: Session, tile: Tile, tree_size: int) -> bytes:
         try:
             return b"".join(found[i] for i in indexes)
         except KeyError as e:
-            raise repo.MissingTreeHash(f"stored tree hash {e.args[0]} missing") from e
+            raise MissingTreeHash(f"stored tree hash {e.args[0]} missing") from e
     return b"".join(repo.read_tree_hashes(session, indexes))
 
 
@@ -64,8 +50,17 @@ def read_entry_bundle(session: Session, tile: Tile, tree_size: int) -> bytes:
     start = tile.index * TILE_WIDTH
     leaves = repo.entry_leaves(session, start, start + tile.width)
     if len(leaves) != tile.width:
-        raise repo.MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
+        raise MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
     return encode_entry_bundle(leaves)
+
+
+def published_tile(session: Session, tile: Tile, *, witnessed: bool) -> bytes:
+    """A hash tile's or an entry bundle's bytes, if inside the published tree (NotFound if not):
+    what ``/tlog/tile/...`` serves."""
+    size = published_size(session, witnessed=witnessed)
+    if tile.is_entries:
+        return read_entry_bundle(session, tile, size)
+    return read_tile(session, tile, size)
 
 
 def entry_proof(session: Session, seq: int, witnessed: bool) -> str:
@@ -74,8 +69,8 @@ def entry_proof(session: Session, seq: int, witnessed: bool) -> str:
     The leaf bytes go in the ``extra`` line. Raises NotFound if the entry is not (yet) inside the
     published tree.
     """
-    published = published_checkpoint(session, witnessed)
-    if published is None or seq >= published[0]:
+    published = published_checkpoint(session, witnessed=witnessed)
+    if published is None or seq >= published.tree_size:
         raise NotFound(f"entry {seq} is not in a published checkpoint (yet)")
     size, note = published
     entry = repo.get_entry(session, seq)
@@ -119,14 +114,3 @@ class FullTileCache:
             while len(self._tiles) > self.capacity:
                 (level, index), _ = self._tiles.popitem(last=False)
                 self._paths.pop(Tile(level, index).path().removeprefix("tile/"), None)
-
-
-class TlogState:
-    """What the tlog views need, kept in ``app.extensions["tlog"]``."""
-
-    def __init__(self, witnessed: bool) -> None:
-        #: True when a witness policy is configured: only cosigned checkpoints are published.
-        self.witnessed = witnessed
-        self.tile_cache = FullTileCache()
-        #: The witness publisher, with a witness policy only.
-        self.publisher: WitnessPublisher | None = None

@@ -16,7 +16,7 @@ from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, insert, sel
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import LedgerError
+from ledger.core.errors import MissingTreeHash
 from ledger.core.merkle import stored_hash_count
 from ledger.server.storage.db import Pipeline, Rows
 from ledger.server.storage.models import (
@@ -98,14 +98,6 @@ def _rows(session: Session, stmt: Any, params: Any = None) -> Any:
     """Run a Core statement (or a ``_Lookup``) on the session's connection (no ORM layer)."""
     conn = session.connection()
     return conn.execute(stmt.on(conn.dialect) if isinstance(stmt, _Lookup) else stmt, params)
-
-
-class MissingTreeHash(LedgerError):
-    """A stored Merkle hash the tree needs is absent: the store is damaged."""
-
-    code = "tree_hash_missing"
-    status = 500
-    title = "Stored tree hash missing"
 
 
 # --- what an append reads under the lock ----------------------------------------------------------
