@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, request
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
 from ledger.core import keys
-from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, PayloadTooLarge
+from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.server import api, logs, metrics, ratelimit
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
+from ledger.server.api.pipeline import RequestPipeline
 from ledger.server.config import Config
 from ledger.server.extension import Ledger
 from ledger.server.logkey import load_or_create_log_key
@@ -50,17 +51,19 @@ def create_app(config: Config | None = None) -> Flask:
         on_commit=app_metrics.observe_append,
     )
     app = Flask(__name__)
-    # The hooks below do not run for the requests the fast paths answer in front of Flask (single
-    # appends, cached tiles: ledger/server/api/fastpath.py), which call the same functions
-    # themselves. A new hook that those requests need goes there too; tests/http/test_fastpath.py
-    # compares both.
-    logs.init_app(app)  # first: every later hook and error already has the request id
-    ratelimit.init_app(app, limits)  # before the body is looked at
-    body_limits = {
-        "/v1/entries/batch": config.max_batch_body_bytes,
-        "/v1/evidence": config.max_evidence_body_bytes,
-    }
-    app.config["MAX_CONTENT_LENGTH"] = max(config.max_body_bytes, *body_limits.values())
+    pipeline = RequestPipeline(
+        limits=limits,
+        metrics=app_metrics,
+        body_limit=config.max_body_bytes,
+        body_limits={
+            "/v1/entries/batch": config.max_batch_body_bytes,
+            "/v1/evidence": config.max_evidence_body_bytes,
+        },
+    )
+    # First: every later hook and error handler already has the request id. The requests the
+    # fast paths answer in front of Flask run the same steps from the same object.
+    pipeline.init_app(app)
+    app.config["MAX_CONTENT_LENGTH"] = pipeline.largest_body
     committer = GroupCommitter(service)
     ledger = Ledger(
         config=config,
@@ -73,34 +76,14 @@ def create_app(config: Config | None = None) -> Flask:
         witnessed=config.witness_policy_file is not None,
     )
     ledger.init_app(app)
-
-    @app.before_request
-    def limit_body() -> None:
-        # Single statements get the small limit; only batch and evidence requests get more.
-        req = logs.current(request)
-        limit = body_limits.get(req.path, config.max_body_bytes)
-        length = req.content_length
-        if length is not None and length > limit:
-            raise PayloadTooLarge(f"the request body may be at most {limit} bytes")
-        req.max_content_length = limit
-
-    metrics.init_app(app, app_metrics)
     api.init_app(app)
     try:
         init_tlog(ledger, signer.verifier())
     except LedgerError:
         database.dispose()  # a refused start leaves no connection behind
         raise
-    fast_tiles = FullTileFastPath(
-        app.wsgi_app, ledger.tile_cache, limits=limits, metrics=app_metrics
-    )
-    app.wsgi_app = AppendFastPath(  # type: ignore[method-assign]
-        fast_tiles,
-        committer,
-        max_body_bytes=config.max_body_bytes,
-        limits=limits,
-        metrics=app_metrics,
-    )
+    fast_tiles = FullTileFastPath(app.wsgi_app, pipeline, ledger.tile_cache)
+    app.wsgi_app = AppendFastPath(fast_tiles, pipeline, committer)  # type: ignore[method-assign]
     if config.trusted_proxies > 0:  # outermost: every path sees the client's address
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]

@@ -24,12 +24,15 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Flask, Request, Response, g, has_request_context, request
+from flask import g, has_request_context
+
+if TYPE_CHECKING:
+    from ledger.server.api.pipeline import Passage
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # where WSGI puts that header
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # where WSGI puts that header
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 ACCESS_LOGGER = "ledger.access"
 #: Record attributes every LogRecord has; anything else was passed in ``extra`` and is emitted.
@@ -126,27 +129,6 @@ def current_request_id() -> str | None:
     return g.get("request_id") if has_request_context() else None
 
 
-def init_app(app: Flask) -> None:
-    """Register the request-id and access-log hooks; call before any other before_request."""
-
-    @app.before_request
-    def start_request() -> None:
-        ctx_g = current(g)
-        ctx_g.request_started = time.perf_counter()
-        ctx_g.request_id = request_id_from(current(request).environ.get(_REQUEST_ID_ENVIRON))
-
-    @app.after_request
-    def finish_request(response: Response) -> Response:
-        ctx_g = current(g)
-        request_id = ctx_g.get("request_id")
-        if request_id is None:  # a hook registered before ours failed the request
-            ctx_g.request_id = request_id = request_id_from(None)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        ctx_g.access_fields = fields = access_fields(response)  # the metrics read them too
-        log_access(fields)
-        return response
-
-
 def log_access(fields: dict[str, Any]) -> None:
     """Write one access line (at INFO) with ``fields``."""
     access = _access_log
@@ -159,24 +141,16 @@ def log_access(fields: dict[str, Any]) -> None:
         access.handle(record)
 
 
-def access_fields(response: Response) -> dict[str, Any]:
-    """The fields of one access line."""
-    req, ctx_g = current(request), current(g)
-    now = time.perf_counter()
+def access_fields(passage: Passage, status: int, response_bytes: int | None) -> dict[str, Any]:
+    """The fields of one access line: the only list of them (the metrics read them too)."""
     return {
-        "method": req.method,
-        "path": req.path,
-        "route": route_label(req),
-        "status": response.status_code,
-        "code": ctx_g.get("problem_code"),
-        "duration_ms": round((now - ctx_g.get("request_started", now)) * 1000, 3),
-        "request_id": ctx_g.get("request_id"),
-        "remote_addr": req.remote_addr,
-        "response_bytes": response.content_length,
+        "method": passage.method,
+        "path": passage.path,
+        "route": passage.route,
+        "status": status,
+        "code": passage.code,
+        "duration_ms": round((time.perf_counter() - passage.started) * 1000, 3),
+        "request_id": passage.request_id,
+        "remote_addr": passage.remote_addr,
+        "response_bytes": response_bytes,
     }
-
-
-def route_label(req: Request) -> str:
-    """The matched route rule (``/v1/entries/<seq>``), bounded unlike the raw path."""
-    rule = req.url_rule
-    return rule.rule if rule is not None else "unmatched"

@@ -32,7 +32,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, request_finished
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -49,7 +48,6 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.core.errors import LedgerError
 from ledger.core.statements import SignedStatement
-from ledger.server import logs
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
 
@@ -174,13 +172,3 @@ class Metrics:
         latency.observe(fields["duration_ms"] / 1000)
         if fields["code"] is not None and 400 <= status < 500:
             self.rejections.labels(fields["code"]).inc()
-
-
-def init_app(app: Flask, metrics: Metrics) -> None:
-    """Count every request once it is finished (after every after_request hook ran)."""
-
-    def count_request(sender: Flask, response: Response, **_: Any) -> None:
-        fields = logs.current(g).get("access_fields") or logs.access_fields(response)
-        metrics.observe_request(fields)
-
-    request_finished.connect(count_request, app, weak=False)

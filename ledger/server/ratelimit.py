@@ -17,9 +17,8 @@ workers x limit in total); point ``rate_limit_storage`` at a shared store (``red
 ``memcached://...``) for one limit across workers and hosts. Health checks and ``/metrics`` are
 never limited.
 
-``RateLimits.check`` is the one place that decides: the app calls it before every routed request,
-and so do the fast paths (``ledger.server.api.fastpath``), which answer single appends and cached
-tiles outside Flask.
+``RateLimits.check`` is the one place that decides; the request pipeline
+(``ledger.server.api.pipeline``) calls it for every routed request, whichever way it came in.
 
 A refused request gets 429 ``application/problem+json`` with code ``rate_limited`` and a
 ``Retry-After`` header (seconds); its view never runs, so nothing is written.
@@ -32,14 +31,12 @@ import math
 import time
 from collections.abc import Sequence
 
-from flask import Flask, request
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ledger.core.errors import RateLimited, Unavailable
 from ledger.server.config import BadSetting, Config
-from ledger.server.logs import current
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 WRITE_METHODS = frozenset({"POST"})
@@ -105,20 +102,3 @@ class RateLimits:
                 f"rate limit exceeded ({limit}); retry later",
                 retry_after=max(1, math.ceil(reset_at - time.time())),
             )
-
-
-def client_address(environ: dict[str, object]) -> str:
-    """The address a request is counted under (after ``ProxyFix``, if installed)."""
-    return str(environ.get("REMOTE_ADDR") or "unknown")
-
-
-def init_app(app: Flask, limits: RateLimits | None) -> None:
-    """Check the limits before every request that the app itself answers."""
-    if limits is None:
-        return
-
-    @app.before_request
-    def rate_limit() -> None:
-        req = current(request)
-        if req.url_rule is not None:  # no route (404, 405, redirects): nothing to spend on
-            limits.check(req.method, req.path, client_address(req.environ))

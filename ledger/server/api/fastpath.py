@@ -7,13 +7,12 @@ the app would give.
 - ``FullTileFastPath`` answers a ``GET`` of a full hash tile already in the tile cache, like a
   static file in front of the app.
 
-Each runs the app's own steps, from the same functions: the request id
-(``logs.request_id_from``), the rate limit (``RateLimits.check``), the work, any error as the app
-renders and logs it (``problems.problem_for``, ``encode_problem``), then the access-log line
-(``logs.log_access``) and the request metrics (``Metrics.observe_request``). A request that a
-fast path does not take goes to the app untouched. tests/http/test_fastpath.py sends the same
-requests through both ways and compares the answers byte for byte, and the log lines and metrics
-they leave; tests/http/test_tlog_api.py does so for tiles.
+Each runs the app's own steps from the app's ``RequestPipeline`` (``pipeline.py``): the request
+id, the rate limit, the work, any error as the app renders and logs it, then the access-log line
+and the request metrics. A request that a fast path does not take goes to the app untouched.
+tests/http/test_fastpath.py sends the same requests through both ways and compares the answers
+byte for byte, and the log lines and metrics they leave; tests/http/test_tlog_api.py does so
+for tiles.
 """
 
 from __future__ import annotations
@@ -29,9 +28,7 @@ from ledger.core.statements import SignedStatement
 from ledger.server import logs
 from ledger.server.api.body import read_body
 from ledger.server.api.entries import appended_body, envelope
-from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, encode_problem, problem_for
-from ledger.server.metrics import Metrics
-from ledger.server.ratelimit import RateLimits, client_address
+from ledger.server.api.pipeline import Answer, Passage, RequestPipeline, wsgi_passage
 from ledger.server.reads.tlog import FullTileCache
 from ledger.server.service import GroupCommitter
 
@@ -43,50 +40,33 @@ _LENGTH_DIGITS_MAX = 12
 
 
 class _FastPath:
-    """What the fast paths share: the app behind them, the rate limits, and answering."""
+    """What the fast paths share: the app behind them, the request pipeline, and answering."""
 
-    def __init__(self, app: WSGIApp, *, limits: RateLimits | None, metrics: Metrics) -> None:
+    def __init__(self, app: WSGIApp, pipeline: RequestPipeline) -> None:
         self.app = app
-        self.limits = limits
-        self.metrics = metrics
+        self.pipeline = pipeline
 
     def _answer(
         self,
         environ: dict[str, Any],
         start_response: Callable[..., Any],
-        route: str,
-        started: float,
-        request_id: str,
-        work: Callable[[], tuple[int, list[tuple[str, str]], bytes]],
+        passage: Passage,
+        work: Callable[[], Answer],
     ) -> list[bytes]:
-        """Run ``work`` (status, headers, body) for the request, or answer its error's problem;
-        log and count the request as the app does, then respond."""
-        code: str | None = None
-        with logs.outside_flask(request_id):
+        """Run ``work`` (status, headers, body) through the pipeline's steps (admit, fail,
+        finish: ``pipeline.py``), then respond."""
+        pipeline = self.pipeline
+        with logs.outside_flask(passage.request_id):
             try:
-                if self.limits is not None:
-                    method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
-                    self.limits.check(method, path, client_address(environ))
+                pipeline.admit(passage)
                 status, headers, data = work()
             except Exception as error:  # every error becomes its problem, as in the app
-                body, headers = problem_for(error)
-                status, code = body["status"], body["code"]
-                headers.append(("Content-Type", PROBLEM_MEDIA_TYPE))
-                data = encode_problem(body, request_id)
-        headers += [("Content-Length", str(len(data))), (logs.REQUEST_ID_HEADER, request_id)]
-        fields = {
-            "method": environ["REQUEST_METHOD"],
-            "path": environ.get("PATH_INFO", ""),
-            "route": route,
-            "status": status,
-            "code": code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "request_id": request_id,
-            "remote_addr": environ.get("REMOTE_ADDR"),
-            "response_bytes": len(data),
-        }
-        logs.log_access(fields)  # before responding, as the app's after_request hooks do
-        self.metrics.observe_request(fields)
+                status, headers, data = pipeline.fail(error, passage)
+        headers += [
+            ("Content-Length", str(len(data))),
+            (logs.REQUEST_ID_HEADER, passage.request_id),
+        ]
+        pipeline.finish(passage, status, len(data))  # before responding, as in the app
         start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)
         return [data]
 
@@ -97,18 +77,10 @@ class AppendFastPath(_FastPath):
 
     PATH = "/v1/entries"
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        committer: GroupCommitter,
-        *,
-        max_body_bytes: int,
-        limits: RateLimits | None,
-        metrics: Metrics,
-    ) -> None:
-        super().__init__(app, limits=limits, metrics=metrics)
+    def __init__(self, app: WSGIApp, pipeline: RequestPipeline, committer: GroupCommitter) -> None:
+        super().__init__(app, pipeline)
         self.committer = committer
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes = pipeline.body_limit(self.PATH)
 
     def takes(self, environ: dict[str, Any]) -> bool:
         """Whether the request is a single append this path answers: ``POST`` to exactly the
@@ -131,17 +103,16 @@ class AppendFastPath(_FastPath):
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not self.takes(environ):
             return self.app(environ, start_response)
-        started = time.perf_counter()
-        request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        passage = wsgi_passage(self.pipeline, environ, self.PATH)
 
-        def append() -> tuple[int, list[tuple[str, str]], bytes]:
+        def append() -> Answer:
             # Read whole and checked complete, as the view reads it (ledger.server.api.body).
             raw = read_body(environ, self.max_body_bytes)
             signed = SignedStatement.from_json(envelope(parse_json(raw)))
             data = appended_body(self.committer.append_one(signed))
             return 201, [("Content-Type", _JSON)], data
 
-        return self._answer(environ, start_response, self.PATH, started, request_id, append)
+        return self._answer(environ, start_response, passage, append)
 
 
 _TILE_PREFIX = "/tlog/tile/"
@@ -162,10 +133,8 @@ class FullTileFastPath(_FastPath):
 
     ROUTE = "/tlog/tile/<path:tile_path>"
 
-    def __init__(
-        self, app: WSGIApp, cache: FullTileCache, *, limits: RateLimits | None, metrics: Metrics
-    ) -> None:
-        super().__init__(app, limits=limits, metrics=metrics)
+    def __init__(self, app: WSGIApp, pipeline: RequestPipeline, cache: FullTileCache) -> None:
+        super().__init__(app, pipeline)
         self.cache = cache
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -174,14 +143,9 @@ class FullTileFastPath(_FastPath):
             started = time.perf_counter()
             data = self.cache.get_path(path[len(_TILE_PREFIX) :])
             if data is not None:
-                request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+                passage = wsgi_passage(self.pipeline, environ, self.ROUTE)
+                passage.started = started
                 tile = data
-                return self._answer(
-                    environ,
-                    start_response,
-                    self.ROUTE,
-                    started,
-                    request_id,
-                    lambda: (200, list(_FULL_TILE_HEADERS), tile),
-                )
+                answer = (200, list(_FULL_TILE_HEADERS), tile)
+                return self._answer(environ, start_response, passage, lambda: answer)
         return self.app(environ, start_response)
