@@ -13,7 +13,7 @@ from . import repository as repo
 from .api.fastpath import AppendFastPath, FullTileFastPath
 from .config import Config
 from .core import keys
-from .core.errors import InvalidKey, LedgerError, PayloadTooLarge
+from .core.errors import InvalidKey, LedgerError, LogIdentityMismatch, PayloadTooLarge
 from .core.note import NoteSigner, NoteVerifier
 from .db import Database
 from .logkey import load_or_create_log_key
@@ -21,14 +21,6 @@ from .publisher import WitnessPublisher, load_policy
 from .queries import PublishedSizes
 from .service import GroupCommitter, LogService
 from .tlog import TlogState
-
-
-class LogIdentityMismatch(LedgerError):
-    """The database belongs to another log (other origin or other log key)."""
-
-    code = "log_identity_mismatch"
-    status = 500
-    title = "Log identity mismatch"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import repository as repo
 from .core import merkle
 from .core.encoding import b64_encode
-from .core.errors import InvalidParameter, NotFound
+from .core.errors import InvalidParameter, MissingTreeHash, NotFound
 from .core.leaf import format_log_time, split_leaf
 from .models import Entry, Grant, Key
 
@@ -59,7 +59,7 @@ class PublishedSizes:
             raise InvalidParameter(f"tree_size {tree_size} is beyond the log's size {size}")
         return tree_size
 
-    def recheck(self, session: Session, tree_size: int, missing: repo.MissingTreeHash) -> NoReturn:
+    def recheck(self, session: Session, tree_size: int, missing: MissingTreeHash) -> NoReturn:
         """A hash for ``tree_size`` was missing: forget what was seen and check the size again.
 
         Raises InvalidParameter if the database has not published ``tree_size``, else re-raises
@@ -78,7 +78,7 @@ def _prove(
 ) -> list[str]:
     try:
         return [h.hex() for h in prove(repo.SessionHashReader(session))]
-    except repo.MissingTreeHash as e:
+    except MissingTreeHash as e:
         sizes.recheck(session, tree_size, e)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, func, inser
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from .core.errors import LedgerError
+from .core.errors import MissingTreeHash
 from .core.merkle import stored_hash_count
 from .db import Pipeline, Rows
 from .models import (
@@ -90,14 +90,6 @@ def _rows(session: Session, stmt: Any, params: Any = None) -> Any:
     """Run a Core statement (or a ``_Lookup``) on the session's connection (no ORM layer)."""
     conn = session.connection()
     return conn.execute(stmt.on(conn.dialect) if isinstance(stmt, _Lookup) else stmt, params)
-
-
-class MissingTreeHash(LedgerError):
-    """A stored Merkle hash the tree needs is absent: the store is damaged."""
-
-    code = "tree_hash_missing"
-    status = 500
-    title = "Stored tree hash missing"
 
 
 # --- what an append reads under the lock ----------------------------------------------------------

@@ -46,6 +46,7 @@ from .core.errors import (
     Conflict,
     DuplicateStatement,
     GrantIdTaken,
+    GrantRevoked,
     IssuedInFuture,
     KeyAlreadyRegistered,
     KeyRevoked,
@@ -53,6 +54,7 @@ from .core.errors import (
     NotGrantBuyer,
     NotGrantCreator,
     NoticePeriod,
+    NotKeyOwner,
     NotRevocable,
     StateError,
     Unavailable,
@@ -74,17 +76,6 @@ from .db import Database
 from .models import Checkpoint as CheckpointRow
 from .models import Entry, GrantContent, GrantEvent, Key, KeyEnd, TreeHash
 from .models import Grant as GrantRow
-
-
-class NotKeyOwner(StateError):
-    code = "not_key_owner"
-    title = "Key belongs to another party"
-
-
-class GrantRevoked(StateError):
-    code = "grant_revoked"
-    title = "Grant was revoked"
-
 
 # --- the state a statement is checked against ----------------------------------------------------
 

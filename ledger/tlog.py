@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from . import repository as repo
 from .core import merkle
-from .core.errors import NotFound
+from .core.errors import MissingTreeHash, NotFound
 from .core.merkle import stored_hash_count
 from .core.tiles import TILE_WIDTH, Tile, encode_entry_bundle, tile_in_tree
 from .core.tlogproof import format_proof
@@ -53,7 +53,7 @@ def read_tile(session: Session, tile: Tile, tree_size: int) -> bytes:
         try:
             return b"".join(found[i] for i in indexes)
         except KeyError as e:
-            raise repo.MissingTreeHash(f"stored tree hash {e.args[0]} missing") from e
+            raise MissingTreeHash(f"stored tree hash {e.args[0]} missing") from e
     return b"".join(repo.read_tree_hashes(session, indexes))
 
 
@@ -64,7 +64,7 @@ def read_entry_bundle(session: Session, tile: Tile, tree_size: int) -> bytes:
     start = tile.index * TILE_WIDTH
     leaves = repo.entry_leaves(session, start, start + tile.width)
     if len(leaves) != tile.width:
-        raise repo.MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
+        raise MissingTreeHash(f"entries {start}..{start + tile.width - 1} incomplete")
     return encode_entry_bundle(leaves)
 
 

@@ -249,6 +249,13 @@ class KeyAlreadyRegistered(StateError):
     title = "Key already registered"
 
 
+class NotKeyOwner(StateError):
+    """A ``key.revoke`` names a key of another party."""
+
+    code = "not_key_owner"
+    title = "Key belongs to another party"
+
+
 class BuyerNotRegistered(StateError):
     code = "buyer_not_registered"
     title = "Buyer not registered"
@@ -282,6 +289,13 @@ class NotGrantCreator(StateError):
 class AlreadyRevoked(StateError):
     code = "already_revoked"
     title = "Grant already revoked"
+
+
+class GrantRevoked(StateError):
+    """A ``grant.accept`` of a grant that was revoked (an offer withdrawn) before."""
+
+    code = "grant_revoked"
+    title = "Grant was revoked"
 
 
 class NotRevocable(StateError):
@@ -336,6 +350,22 @@ class Unavailable(LedgerError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class MissingTreeHash(LedgerError):
+    """A stored Merkle hash the tree needs is absent: the store is damaged."""
+
+    code = "tree_hash_missing"
+    status = 500
+    title = "Stored tree hash missing"
+
+
+class LogIdentityMismatch(LedgerError):
+    """The database belongs to another log (other origin or other log key)."""
+
+    code = "log_identity_mismatch"
+    status = 500
+    title = "Log identity mismatch"
 
 
 class ServerError(LedgerError):
