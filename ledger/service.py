@@ -198,6 +198,8 @@ class Referenced:
                 out.new_grant_ids.add(stmt.grant_id)
             elif isinstance(stmt, GrantAccept | GrantRevoke):
                 out.grant_hashes.add(bytes.fromhex(stmt.grant_hash))
+            elif not isinstance(stmt, PartyRegister):  # the signer is all it refers to
+                raise TypeError(f"no lookups defined for statement type {stmt.type_name!r}")
         return out
 
 
@@ -368,6 +370,8 @@ def check_statement(
         _check_accept(state, stmt, seq, fx)
     elif isinstance(stmt, GrantRevoke):
         _check_grant_revoke(state, stmt, seq, fx, now)
+    else:  # a type without rules must not enter the log with only the issued_at check
+        raise TypeError(f"no append rules for statement type {stmt.type_name!r}")
     return fx
 
 
