@@ -12,7 +12,6 @@ from . import api, db, logs, metrics, ratelimit, sigverify
 from . import repository as repo
 from .api.fastpath import AppendFastPath, FullTileFastPath
 from .config import Config
-from .core import keys
 from .core.errors import InvalidKey, LedgerError, LogIdentityMismatch, PayloadTooLarge
 from .core.note import NoteSigner, NoteVerifier
 from .db import Database
@@ -52,15 +51,14 @@ def create_app(config: Config | None = None) -> Flask:
     except BaseException:
         database.dispose()  # a refused start must not leave connections open
         raise
-    if sigverify.nacl_available():
-        # Statements' signatures checked by libsodium, deciding exactly as OpenSSL (the log's
-        # rule): about twice as fast (docs/BENCHMARKS.md); without PyNaCl, cryptography alone.
-        keys.use_signature_check(sigverify.nacl_check)
     service = LogService(
         database,
         signer,
         clock_skew=timedelta(seconds=config.clock_skew_seconds),
         on_commit=app_metrics.observe_append,
+        # Statements' signatures checked by libsodium when PyNaCl is installed, deciding exactly
+        # as OpenSSL (the log's rule): about twice as fast (docs/BENCHMARKS.md).
+        signature_check=sigverify.signature_check()[1],
     )
     app = Flask(__name__)
     # The hooks below do not run for the requests the fast paths answer in front of Flask (single

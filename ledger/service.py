@@ -63,6 +63,7 @@ from .core.errors import (
 )
 from .core.leaf import GENESIS_PREV_HASH, Leaf, datetime_from_micros, leaf_hash, leaf_header
 from .core.note import NoteSigner
+from .core.sigcheck import SignatureCheck, cryptography_check
 from .core.statements import (
     Grant,
     GrantAccept,
@@ -405,8 +406,11 @@ class LogService:
         clock_skew: timedelta = timedelta(minutes=5),
         clock: Callable[[], int] = time.time_ns,
         on_commit: CommitHook | None = None,
+        signature_check: SignatureCheck = cryptography_check,
     ) -> None:
         self.db = db
+        #: The Ed25519 primitive that ``read_envelope`` verifies incoming statements with.
+        self.signature_check = signature_check
         self.signer = signer
         self.origin = signer.name
         self.clock_skew = clock_skew
@@ -415,6 +419,11 @@ class LogService:
         #: The border of the tree this process last committed (merkle.border_indexes): the next
         #: transaction reads only the hashes stored since, with its other reads.
         self._border: _Border | None = None
+
+    def read_envelope(self, envelope: object) -> SignedStatement:
+        """A wire envelope parsed and its signatures verified (``SignedStatement.from_json``)
+        with this service's primitive; raises InvalidStatement or BadSignature."""
+        return SignedStatement.from_json(envelope, check=self.signature_check)
 
     def now_micros(self) -> int:
         """The log's clock (microseconds since the epoch): the time source of every append."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core.evidence import SignatureCheck, cryptography_check
+from .core.sigcheck import SignatureCheck, cryptography_check
 
 _crypto_sign_open: Any
 _BadSignature: Any

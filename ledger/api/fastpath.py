@@ -27,7 +27,6 @@ from werkzeug.wsgi import get_input_stream
 
 from .. import logs
 from ..core.canonical import parse_json
-from ..core.statements import SignedStatement
 from ..metrics import Metrics
 from ..ratelimit import RateLimits, client_address
 from ..service import GroupCommitter
@@ -138,7 +137,7 @@ class AppendFastPath(_FastPath):
             # The body as Werkzeug reads it for the view, through the same stream: a body cut
             # short, a reset connection or a terminated stream over the limit end alike.
             raw = get_input_stream(environ, max_content_length=self.max_body_bytes).read()
-            signed = SignedStatement.from_json(envelope(parse_json(raw)))
+            signed = self.committer.service.read_envelope(envelope(parse_json(raw)))
             data = appended_body(self.committer.append_one(signed))
             return 201, [("Content-Type", _JSON)], data
 

@@ -39,43 +39,29 @@ import functools
 import gc
 import hashlib
 import itertools
-import json
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from .canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
+from .canonical import canonicalize, parse_json
 from .checkpoint import Checkpoint, open_checkpoint
 from .encoding import b64_decode, b64_encode, hash_from_hex
 from .errors import (
     BadSignature,
     EvidenceInvalid,
-    InvalidStatement,
     LedgerError,
     MalformedBundle,
-    MalformedJSON,
     QuorumNotMet,
 )
-from .keys import PublicKey
-from .leaf import Leaf, check_chain, leaf_hash, split_leaf_fields
+from .leaf import Leaf, check_chain, leaf_hash, parse_leaf
 from .licensing import REASONS, LicenceState, Verdict, check_use, format_instant, parse_instant
 from .merkle import LEAF_PREFIX
 from .multiproof import InclusionBatch
 from .note import NoteVerifier
 from .policy import WitnessPolicy, verify_cosigned_checkpoint
-from .statements import (
-    STATEMENT_SIGNING_CONTEXT,
-    Signature,
-    SignedStatement,
-    Statement,
-    parse_statement,
-    parse_statement_text,
-)
+from .sigcheck import SignatureCheck, cryptography_check
 
 BUNDLE_FORMAT: Final = "consent-ledger/evidence/v1"
 
@@ -112,10 +98,6 @@ FAILURE_CODES: Final = (
 )
 
 _sha256: Final = hashlib.sha256
-
-#: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive.
-SignatureCheck = Callable[[bytes, bytes, bytes], bool]
-
 
 # --- the bundle ----------------------------------------------------------------------------------
 
@@ -482,114 +464,6 @@ class EvidenceReport:
         self.failures.append(Failure(code, message, **where))
 
 
-@functools.lru_cache(maxsize=4096)
-def _ed25519_key(raw: bytes) -> Ed25519PublicKey:
-    # A bundle holds many signatures by few keys: load each key once.
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-@functools.lru_cache(maxsize=4096)
-def _public_key(raw: bytes) -> PublicKey:
-    return PublicKey(raw)
-
-
-def cryptography_check(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Ed25519 verification with ``cryptography`` (the reference; always available)."""
-    try:
-        _ed25519_key(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def _reject_number(text: str) -> Any:
-    raise MalformedJSON(f"not an integer: {text[:40]}")
-
-
-def _safe_int(text: str) -> int:
-    value = int(text) if len(text) <= 17 else MAX_SAFE_INTEGER + 1
-    if abs(value) > MAX_SAFE_INTEGER:
-        raise MalformedJSON("integer out of range (|n| must be at most 2^53 - 1)")
-    return value
-
-
-def _canonical_statement(statement_bytes: bytes) -> tuple[Any, Statement]:
-    """The statement object of canonical statement bytes, strictly (docs/FORMAT.md §1.5-1.6).
-
-    Faster than ``parse_json`` + ``canonicalize`` and exactly as strict *for bytes that must be
-    canonical*: floats, constants and unsafe integers are refused while parsing; then the value
-    is serialised again (for a valid v1 statement this gives exactly the RFC 8785 text, §1.6)
-    and must give back the same text, which rules out duplicate members, whitespace, unsorted
-    members, non-minimal escapes and a BOM. The text compared is the strict UTF-8 decoding of the
-    bytes, which holds no surrogate: a lone surrogate (from an escape) cannot compare equal.
-    Raises MalformedJSON or InvalidStatement.
-    """
-    try:
-        text = statement_bytes.decode("utf-8")
-        fast = _fast_canonical_statement(text)
-        if fast is not None:
-            return fast
-        body = _STRICT_DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise MalformedJSON(f"statement bytes are not strict JSON: {e}") from e
-    statement = parse_statement(body)  # the v1 shape first: §1.6 holds only for valid ones
-    if _SORTED_ENCODER.encode(body) != text:
-        raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
-    return body, statement
-
-
-def _fast_canonical_statement(text: str) -> tuple[Any, Statement] | None:
-    """``_canonical_statement`` of a statement that passes, in fewer steps; else None.
-
-    Reads the text once, with raw_decode (no whitespace scans: canonical text has none) and
-    without the integer hook. Grants and acceptances then go through the statement parser's fast
-    path, which gives the statement and its canonical text (tests/core/test_statements_fast.py
-    pins both to the strict parser and the encoder); the other types through the strict parser,
-    and their text through the sorted encoder. Where either parser accepts, every integer was
-    range-checked by it (v, bytes, duration_s, notice_days: none above 2^53 - 1), so the hook
-    would not have refused any. On any other outcome the strict steps decide, and word the
-    refusal, as before.
-    """
-    try:
-        body, end = _FAST_DECODER.raw_decode(text)
-        if end != len(text):
-            return None
-        statement, canonical = parse_statement_text(body)
-        if canonical is None:  # the strict parser read it: no second decoding and parse
-            canonical = _SORTED_ENCODER.encode(body)
-    except (LedgerError, ValueError, RecursionError):
-        return None
-    if canonical != text:
-        return None
-    return body, statement
-
-
-# One decoder and one encoder, made once (json.loads/dumps with options build one per call).
-_STRICT_DECODER: Final = json.JSONDecoder(
-    parse_float=_reject_number, parse_int=_safe_int, parse_constant=_reject_number
-)
-_SORTED_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-#: _STRICT_DECODER without the integer hook (see _fast_canonical_statement).
-_FAST_DECODER: Final = json.JSONDecoder(parse_float=_reject_number, parse_constant=_reject_number)
-
-
-def parse_leaf_with(data: bytes, check: SignatureCheck) -> Leaf:
-    """``leaf.parse_leaf`` with a pluggable signature primitive (same checks, same errors).
-
-    Raises MalformedLeaf, MalformedJSON, InvalidStatement, InvalidKey or BadSignature.
-    """
-    seq, integrated_at, prev_hash, statement_bytes, pairs = split_leaf_fields(data)
-    sigs = tuple([Signature(_public_key(pk), sig) for pk, sig in pairs])
-    body, statement = _canonical_statement(statement_bytes)
-    statement.check_signature_keys(tuple([s.public_key for s in sigs]))
-    message = STATEMENT_SIGNING_CONTEXT + statement_bytes
-    for sig in sigs:
-        if not check(sig.public_key.raw, message, sig.signature):
-            raise BadSignature(f"signature by key {sig.public_key.key_id[:16]}… does not verify")
-    signed = SignedStatement(statement, body, statement_bytes, sigs)
-    return Leaf(seq, integrated_at, prev_hash, signed)
-
-
 def verify_bundle(
     bundle: object,
     log_key: str | NoteVerifier,
@@ -753,7 +627,7 @@ def _check_entry(
         return None
     leaf: Leaf | None = None
     try:
-        leaf = parse_leaf_with(entry.leaf, check)
+        leaf = parse_leaf(entry.leaf, check=check)
     except BadSignature as e:
         report.fail(BAD_SIGNATURE, e.message, seq=seq)
     except LedgerError as e:

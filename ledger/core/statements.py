@@ -26,6 +26,7 @@ from .encoding import b64_decode, b64_encode, hash_from_hex, sha256
 from .errors import BadSignature, InvalidEncoding, InvalidStatement, LedgerError
 from .iso import ISO_3166_ALPHA2, ISO_4217
 from .keys import SIGNATURE_SIZE, PublicKey, SigningKey, parse_key_id
+from .sigcheck import SignatureCheck, cryptography_check
 
 STATEMENT_SIGNING_CONTEXT: Final = b"consent-ledger/v1/statement-signature\n"
 STATEMENT_HASH_CONTEXT: Final = b"consent-ledger/v1/statement-hash\n"
@@ -838,26 +839,51 @@ class SignedStatement:
 
     @classmethod
     def from_parts(
-        cls, body: object, signatures: Iterable[Signature], *, statement_bytes: bytes | None = None
+        cls,
+        body: object,
+        signatures: Iterable[Signature],
+        *,
+        statement_bytes: bytes | None = None,
+        check: SignatureCheck = cryptography_check,
     ) -> SignedStatement:
         """Validate ``body``, check each signature over its canonical bytes, and bind the signers.
 
         With ``statement_bytes`` (from a stored leaf) those exact bytes are verified and must be
-        the canonical form of ``body``. Raises InvalidStatement, MalformedJSON or BadSignature.
+        the canonical form of ``body``. Signatures are verified with ``check`` (``sigcheck``).
+        Raises InvalidStatement, MalformedJSON or BadSignature.
         """
         statement = parse_statement(body)
         canonical = _statement_bytes(body)
         if statement_bytes is not None and statement_bytes != canonical:
             raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
         sigs = tuple(signatures)
-        statement.check_signature_keys(tuple([s.public_key for s in sigs]))
-        for sig in sigs:
-            sig.public_key.verify(STATEMENT_SIGNING_CONTEXT, canonical, sig.signature)
+        _verify_signatures(statement, canonical, sigs, check)
         assert isinstance(body, dict)
         return cls(statement, body, canonical, sigs)
 
     @classmethod
-    def from_json(cls, envelope: object) -> SignedStatement:
+    def from_statement_bytes(
+        cls,
+        statement_bytes: bytes,
+        signatures: Iterable[Signature],
+        *,
+        check: SignatureCheck = cryptography_check,
+    ) -> SignedStatement:
+        """Parse and verify stored statement bytes (a leaf's), which must be canonical.
+
+        Decides and words every refusal exactly as ``from_parts(parse_json(statement_bytes),
+        signatures, statement_bytes=statement_bytes, check=check)``, faster for bytes that pass
+        (``parse_canonical_statement``). Raises MalformedJSON, InvalidStatement or BadSignature.
+        """
+        body, statement = parse_canonical_statement(statement_bytes)
+        sigs = tuple(signatures)
+        _verify_signatures(statement, statement_bytes, sigs, check)
+        return cls(statement, body, statement_bytes, sigs)
+
+    @classmethod
+    def from_json(
+        cls, envelope: object, *, check: SignatureCheck = cryptography_check
+    ) -> SignedStatement:
         """Parse and verify a wire envelope ``{"statement": ..., "signatures": [...]}``."""
         f = _Fields(envelope, "envelope", _ENVELOPE_MEMBERS)
         body = f.req("statement", dict)
@@ -865,12 +891,93 @@ class SignedStatement:
         f.done()
         if not 1 <= len(raw_sigs) <= 2:
             raise InvalidStatement("envelope.signatures must hold one or two signatures")
-        return cls.from_parts(body, [_signature(obj, i) for i, obj in enumerate(raw_sigs)])
+        sigs = [_signature(obj, i) for i, obj in enumerate(raw_sigs)]
+        return cls.from_parts(body, sigs, check=check)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SignedStatement:
+    def from_bytes(
+        cls, data: bytes, *, check: SignatureCheck = cryptography_check
+    ) -> SignedStatement:
         """Parse a JSON envelope from raw bytes (strict JSON), then as ``from_json``."""
-        return cls.from_json(parse_json(data))
+        return cls.from_json(parse_json(data), check=check)
+
+
+def _verify_signatures(
+    statement: Statement, canonical: bytes, sigs: tuple[Signature, ...], check: SignatureCheck
+) -> None:
+    """The signers are the ones ``statement`` requires, in order, and each signature verifies
+    over ``STATEMENT_SIGNING_CONTEXT || canonical`` with ``check``; raises BadSignature."""
+    statement.check_signature_keys(tuple([s.public_key for s in sigs]))
+    message = STATEMENT_SIGNING_CONTEXT + canonical
+    for sig in sigs:
+        if len(sig.signature) != SIGNATURE_SIZE:
+            raise BadSignature("an Ed25519 signature is 64 bytes")
+        if not check(sig.public_key.raw, message, sig.signature):
+            raise BadSignature(f"signature by key {sig.public_key.key_id[:16]}… does not verify")
+
+
+def parse_canonical_statement(statement_bytes: bytes) -> tuple[dict[str, Any], Statement]:
+    """The body and statement of bytes that must be a statement's RFC 8785 form (a leaf's).
+
+    The reference is the strict path: ``parse_json`` (docs/FORMAT.md §1.5), ``parse_statement``,
+    then the bytes must equal ``_statement_bytes`` of the body. ``_fast_canonical_statement``
+    first tries a shorter way that accepts only what that path accepts, with the same result;
+    on any doubt the strict path decides and words the refusal
+    (tests/core/test_evidence_parse_fast.py pins both). Raises MalformedJSON or InvalidStatement.
+    """
+    try:
+        text = statement_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None  # parse_json refuses it, with its message
+    if text is not None:
+        fast = _fast_canonical_statement(text)
+        if fast is not None:
+            return fast
+    body = parse_json(statement_bytes)
+    statement = parse_statement(body)
+    if _statement_bytes(body) != statement_bytes:
+        raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
+    assert isinstance(body, dict)
+    return body, statement
+
+
+def _fast_canonical_statement(text: str) -> tuple[dict[str, Any], Statement] | None:
+    """``parse_canonical_statement`` of a statement that passes, in fewer steps; else None.
+
+    Reads the text once, with raw_decode (no whitespace scans: canonical text has none) and
+    without the strict integer checks. Grants and acceptances then go through the statement
+    parser's fast path, which gives the statement and its canonical text
+    (tests/core/test_statements_fast.py pins both to the strict parser and the encoder); the
+    other types through the strict parser, and their text through the sorted encoder. Where
+    either parser accepts, every integer was range-checked by it (v, bytes, duration_s,
+    notice_days: none above 2^53 - 1), and every string matched an ASCII pattern or a fixed set,
+    so the sorted compact text is the RFC 8785 text; equal to ``text``, it also rules out
+    duplicate members, whitespace, unsorted members, non-minimal escapes and a BOM. On any other
+    outcome the strict path decides.
+    """
+    try:
+        body, end = _FAST_DECODER.raw_decode(text)
+        if end != len(text) or type(body) is not dict:
+            return None
+        statement, canonical = parse_statement_text(body)
+        if canonical is None:  # the strict parser read it: no second decoding and parse
+            canonical = _SORTED_ENCODER.encode(body)
+    except (LedgerError, ValueError, RecursionError):
+        return None
+    if canonical != text:
+        return None
+    return body, statement
+
+
+def _reject_number(text: str) -> Any:
+    raise ValueError(f"not an integer: {text[:40]}")
+
+
+# One decoder and one encoder, made once (json.loads/dumps with options build one per call).
+_SORTED_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+#: Refuses floats and constants (NaN, Infinity) while decoding; integers are range-checked by the
+#: statement parser (see _fast_canonical_statement).
+_FAST_DECODER: Final = json.JSONDecoder(parse_float=_reject_number, parse_constant=_reject_number)
 
 
 def _signature(obj: object, index: int) -> Signature:

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from ledger.core import builders
 from ledger.core.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
 from ledger.core.errors import LedgerError
-from ledger.core.evidence import _SORTED_ENCODER
 from ledger.core.statements import (
     _FAST_PARSERS,
+    _SORTED_ENCODER,
     Statement,
     _parse_statement_strict,
     parse_statement,
