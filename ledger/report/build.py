@@ -298,9 +298,9 @@ def _status(failure: Failure | None, checkable: bool = True) -> str:
 
 
 def _entry_checks(ctx: _Context) -> list[EntryCheck]:
-    """One row per entry, in the verifier's order (ledger/core/evidence.py): a leaf whose hash is
-    wrong is not checked further; proofs need a verified checkpoint; a chain link is checked
-    between two consecutive entries that both verified."""
+    """One row per entry, in the verifier's order (ledger/core/evidence/verify.py): a leaf whose
+    hash is wrong is not checked further; proofs need a verified checkpoint; a chain link is
+    checked between two consecutive entries that both verified."""
     checkpoint_ok = ctx.result.checkpoint is not None
     verified = {
         e.seq

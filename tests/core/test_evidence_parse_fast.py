@@ -21,7 +21,7 @@ from ledger.core import builders
 from ledger.core.canonical import canonicalize, parse_json
 from ledger.core.encoding import b64_decode
 from ledger.core.errors import InvalidStatement, LedgerError
-from ledger.core.evidence import (
+from ledger.core.evidence.parse import (
     _canonical_b64,
     _fast_entry,
     _fast_verdict,

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from ledger import sigverify
-from ledger.core import builders, evidence
+from ledger.core import builders
 from ledger.core.canonical import parse_json
 from ledger.core.encoding import b64_decode, b64_encode, hash_from_hex
 from ledger.core.errors import BadSignature, LedgerError, MalformedLeaf
 from ledger.core.evidence import SignatureCheck, cryptography_check, verify_bundle
+from ledger.core.evidence import parse as bundle_parse
 from ledger.core.keys import PublicKey, SigningKey
 from ledger.core.leaf import GENESIS_PREV_HASH, LEAF_MAGIC, Leaf, parse_leaf, split_leaf
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, Signature, SignedStatement
@@ -75,7 +76,7 @@ def _error(parse: Callable[[bytes], object], data: bytes) -> tuple[type, str] | 
 
 
 def _code(parse: Callable[[bytes], object], data: bytes) -> str:
-    """What ``evidence._check_entry`` reports for an exception of ``parse`` (ok if none)."""
+    """What ``evidence.verify._check_entry`` reports for an exception of ``parse`` (ok if none)."""
     try:
         parse(data)
     except BadSignature:
@@ -173,9 +174,9 @@ def test_the_hash_readers_accept_what_hash_from_hex_accepts(value: object) -> No
     except LedgerError:
         expected = None
     for read in (
-        lambda v: evidence._hash(v, "x"),
-        lambda v: evidence._hashes([v], "x")[0],
-        lambda v: evidence._hashes(["cd" * 32, v, "ef" * 32], "x")[1],
+        lambda v: bundle_parse._hash(v, "x"),
+        lambda v: bundle_parse._hashes([v], "x")[0],
+        lambda v: bundle_parse._hashes(["cd" * 32, v, "ef" * 32], "x")[1],
     ):
         try:
             got: bytes | None = read(value)
@@ -198,7 +199,7 @@ def test_the_leaf_reader_accepts_what_b64_decode_accepts(value: object) -> None:
     except LedgerError:
         expected = None
     try:
-        got: bytes | None = evidence._leaf_bytes(value, "x")
+        got: bytes | None = bundle_parse._leaf_bytes(value, "x")
     except LedgerError:
         got = None
     assert got == expected
