@@ -131,7 +131,7 @@ class SignedStatement:
         (``parse_canonical_statement``). Raises MalformedJSON, InvalidStatement or BadSignature.
         """
         body, statement = parse_canonical_statement(statement_bytes)
-        sigs = tuple(signatures)
+        sigs = signatures if type(signatures) is tuple else tuple(signatures)
         _verify_signatures(statement, statement_bytes, sigs, check)
         return cls(statement, body, statement_bytes, sigs)
 
