@@ -1,9 +1,10 @@
 """WSGI entry point: ``gunicorn wsgi:app``, or ``python wsgi.py`` for the built-in server."""
 
-from ledger.app import create_app
+from ledger.server.app import create_app
+from ledger.server.extension import Ledger
 
 app = create_app()
 
 if __name__ == "__main__":
-    cfg = app.extensions["ledger"].config
+    cfg = Ledger.of(app).config
     app.run(host=cfg.host, port=cfg.port, threaded=True)

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .core.checkpoint import Checkpoint, open_checkpoint
-from .core.cosignature import Cosigner
-from .core.encoding import HASH_SIZE, b64_decode, b64_encode
-from .core.errors import InvalidEncoding, LedgerError, MalformedNote, VerificationError
-from .core.merkle import verify_consistency
-from .core.note import NoteVerifier, parse_note
-from .files import atomic_write
+from ledger.core.checkpoint import Checkpoint, open_checkpoint
+from ledger.core.cosignature import Cosigner
+from ledger.core.encoding import HASH_SIZE, b64_decode, b64_encode
+from ledger.core.errors import InvalidEncoding, LedgerError, MalformedNote, VerificationError
+from ledger.core.merkle import verify_consistency
+from ledger.core.note import NoteVerifier, parse_note
+from ledger.files import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,12 @@
-"""Alembic environment: runs migrations against LEDGER_DATABASE_URL or the configured URL."""
+"""Alembic environment: runs migrations against the configured URL, else the app's setting."""
 
 from __future__ import annotations
-
-import os
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ledger.config import Config
-from ledger.models import Base
+from ledger.server.config import Config
+from ledger.server.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -18,7 +16,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    return os.environ.get("LEDGER_DATABASE_URL", Config().database_url)
+    return Config.from_env().database_url
 
 
 def run_migrations_offline() -> None:

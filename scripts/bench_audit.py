@@ -70,8 +70,8 @@ def sign_chunk(size: int) -> list[SignedStatement]:
 
 def load(url: str, key_file: Path, entries: int, signers: int) -> float:
     """Append ``entries`` statements through the service; returns the seconds it took."""
-    from ledger.app import create_app
-    from ledger.config import Config
+    from ledger.server.app import create_app
+    from ledger.server.config import Config
 
     app = create_app(Config(database_url=url, log_key_file=key_file, origin=ORIGIN))
     service = app.extensions["ledger"].service
@@ -111,8 +111,8 @@ def run_audit(url: str, vkey: str, workers: int) -> dict[str, Any]:
     Memory is sampled from /proc every 0.2 s (the auditor, and its largest worker):
     ``ru_maxrss`` would not do, a process started by fork + exec inherits its parent's peak.
     """
-    from ledger.audit import LogAuditor
     from ledger.client import LogClient
+    from ledger.client.audit import LogAuditor
     from ledger.core.note import NoteVerifier
 
     auditor = LogAuditor(LogClient(url), NoteVerifier.from_vkey(vkey), workers=workers)

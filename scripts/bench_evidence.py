@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.app import create_app
-from ledger.config import Config
 from ledger.core import builders
 from ledger.core.evidence import verify_bundle
 from ledger.core.keys import SigningKey
 from ledger.core.statements import SignedStatement
-from ledger.service import LogService
+from ledger.server.app import create_app
+from ledger.server.config import Config
+from ledger.server.service import LogService
 from ledger.sigverify import signature_check
 
 

@@ -1,4 +1,4 @@
-"""Benchmark ``ledger hash``'s file hashing (ledger.hashing) against SHA-256 itself.
+"""Benchmark ``ledger hash``'s file hashing (ledger.content.hashing) against SHA-256 itself.
 
 Creates a temporary file of ``--gb`` GB — sparse by default (reads come from the page cache as
 zeros: this measures the hashing loop, not the disk), or filled with random bytes with
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.hashing import CHUNK_BYTES, FileToHash, hash_files
+from ledger.content.hashing import CHUNK_BYTES, FileToHash, hash_files
 
 GB = 1_000_000_000
 TARGET_GBPS_PER_CORE = 1.0

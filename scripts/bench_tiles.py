@@ -39,8 +39,8 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from ledger import db as ledger_db  # noqa: E402
 from ledger.core.keys import SigningKey  # noqa: E402
 from ledger.core.note import NoteSigner  # noqa: E402
-from tests.live import LiveServer  # noqa: E402
-from tests.tlog_helpers import bulk_append  # noqa: E402
+from tests.support.live import LiveServer  # noqa: E402
+from tests.support.tlog_helpers import bulk_append  # noqa: E402
 
 ORIGIN = "localhost/consent-ledger-bench"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

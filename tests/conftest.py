@@ -15,11 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
-from ledger.config import Config
 from ledger.core import builders
 from ledger.core.keys import SigningKey
 from ledger.core.statements import SignedStatement
-from tests.factories import T0, seeded_key
+from ledger.server.config import Config
+from tests.support.factories import T0, seeded_key
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def break_database(app: Flask, database_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ledger import db as ledger_db
+    from ledger.server.storage import db as ledger_db
 
     path = tmp_path_factory.mktemp("template") / "ledger.db"
     ledger_db.upgrade(f"sqlite:///{path}")
@@ -150,7 +150,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_template() -> Iterator[str]:
     if _PG_PROBLEM is not None:
         pytest.skip(f"PostgreSQL not reachable ({_PG_PROBLEM}): PostgreSQL leg skipped")
-    from ledger import db as ledger_db
+    from ledger.server.storage import db as ledger_db
 
     name = f"ledger_tmpl_{os.getpid()}"
     url = create_pg_database(name)
@@ -194,7 +194,7 @@ def config(database_url: str, tmp_path: Path) -> Config:
 
 @pytest.fixture
 def app(config: Config) -> Iterator[Flask]:
-    from ledger.app import create_app
+    from ledger.server.app import create_app
 
     application = create_app(config)
     application.config["TESTING"] = True

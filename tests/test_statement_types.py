@@ -20,9 +20,9 @@ from ledger.core.leaf import GENESIS_PREV_HASH, Leaf, micros_from_datetime
 from ledger.core.licensing import LicenceState
 from ledger.core.statements import SignedStatement, Statement
 from ledger.report import build
-from ledger.service import Referenced, StateView, check_statement
-from tests.evidence_helpers import BUNDLE, LOG_
-from tests.factories import T0, seeded_key
+from ledger.server.service import Referenced, StateView, check_statement
+from tests.support.evidence_helpers import BUNDLE, LOG_
+from tests.support.factories import T0, seeded_key
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from .. import __version__
-from ..client import ServerError
-from ..core.errors import LedgerError, VerificationError
-from . import audit, content, evidence, grants, keys, log, party, report, tlog, witness
-from .common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
+from ledger import __version__
+from ledger.cli import audit, content, evidence, grants, keys, log, party, report, tlog, witness
+from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
+from ledger.client import ServerError
+from ledger.core.errors import LedgerError, VerificationError
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     keys,

@@ -13,8 +13,7 @@ import sys
 import time
 from typing import Any
 
-from ..audit import AuditReport, LogAuditor, resolve_log_key
-from .common import (
+from ledger.cli.common import (
     EXIT_OK,
     EXIT_SERVER,
     EXIT_VERIFY,
@@ -24,6 +23,7 @@ from .common import (
     log_verifier,
     read_log_key,
 )
+from ledger.client.audit import AuditReport, LogAuditor, resolve_log_key
 
 TOFU_WARNING = (
     "WARNING: no --log-key given: trusting the log key that the server itself serves at /v1/log "
@@ -127,7 +127,7 @@ def _database_audit(args: argparse.Namespace, vkey: str | None) -> int:
     # imported here: auditing a server needs no database driver
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from ..dbaudit import audit_database  # noqa: PLC0415
+    from ledger.server.dbaudit import audit_database  # noqa: PLC0415
 
     if vkey is None:
         raise CliError("--database needs --log-key: the database cannot vouch for its own key")

@@ -7,12 +7,12 @@ import argparse
 import os
 from pathlib import Path
 
-from ..client import LogClient
-from ..core.errors import LedgerError
-from ..core.keys import SigningKey
-from ..core.note import NoteVerifier
-from ..core.policy import WitnessPolicy, parse_policy
-from ..files import atomic_write
+from ledger.client import LogClient
+from ledger.core.errors import LedgerError
+from ledger.core.keys import SigningKey
+from ledger.core.note import NoteVerifier
+from ledger.core.policy import WitnessPolicy, parse_policy
+from ledger.files import atomic_write
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..hashing import Skipped, collect, hash_files, make_progress
-from ..manifest import ManifestItem, write_manifest
-from .common import EXIT_OK, CliError
+from ledger.cli.common import EXIT_OK, CliError
+from ledger.content.hashing import Skipped, collect, hash_files, make_progress
+from ledger.content.manifest import ManifestItem, write_manifest
 
 
 def add_hash_args(parser: argparse.ArgumentParser) -> None:

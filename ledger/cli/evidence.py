@@ -15,23 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..client import LogClient
-from ..core.canonical import canonicalize
-from ..core.errors import LedgerError
-from ..core.evidence import (
-    VERDICT_MISMATCH,
-    EvidenceReport,
-    check_answers,
-    format_posix,
-    load_bundle,
-    summary_lines,
-    verify_bundle,
-)
-from ..core.licensing import check_use, parse_instant
-from ..manifest import read_manifest
-from ..sigverify import signature_check
-from ..tlog_proof import write_entry_proof
-from .common import (
+from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
     CliError,
@@ -42,6 +26,22 @@ from .common import (
     read_policy,
     write_output,
 )
+from ledger.client import LogClient
+from ledger.client.proofs import write_entry_proof
+from ledger.content.manifest import read_manifest
+from ledger.core.canonical import canonicalize
+from ledger.core.errors import LedgerError
+from ledger.core.evidence import (
+    VERDICT_MISMATCH,
+    EvidenceReport,
+    check_answers,
+    format_posix,
+    load_bundle,
+    summary_lines,
+    verify_bundle,
+)
+from ledger.core.licensing import check_use, parse_instant
+from ledger.sigverify import signature_check
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 

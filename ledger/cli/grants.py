@@ -16,16 +16,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..core import builders
-from ..core.errors import EntryMismatch, LedgerError
-from ..core.keys import SigningKey, parse_key_id
-from ..core.leaf import parse_leaf
-from ..core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
-from ..manifest import ManifestItem, read_manifest
-from ..trust import TrustedLog, check_entry_leaf
-from .common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
-from .content import add_hash_args, hash_paths
-from .submit import Submitted, add_log_args, report, submit, trusted_log
+from ledger.cli.common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
+from ledger.cli.content import add_hash_args, hash_paths
+from ledger.cli.submit import Submitted, add_log_args, report, submit, trusted_log
+from ledger.client.trust import TrustedLog, check_entry_leaf
+from ledger.content.manifest import ManifestItem, read_manifest
+from ledger.core import builders
+from ledger.core.errors import EntryMismatch, LedgerError
+from ledger.core.keys import SigningKey, parse_key_id
+from ledger.core.leaf import parse_leaf
+from ledger.core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
 
 UNITS = {"minute": "per_minute", "clip": "per_clip", "flat": "flat"}
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

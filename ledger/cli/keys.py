@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..core.keys import SigningKey
-from .common import EXIT_OK, CliError, passphrase_from_env
+from ledger.cli.common import EXIT_OK, CliError, passphrase_from_env
+from ledger.core.keys import SigningKey
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from .common import EXIT_OK
-from .submit import add_log_args, trusted_log
+from ledger.cli.common import EXIT_OK
+from ledger.cli.submit import add_log_args, trusted_log
 
 
 def cmd_log(args: argparse.Namespace) -> int:

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..core import builders
-from ..core.errors import LedgerError
-from ..core.keys import SigningKey, parse_key_id
-from ..core.statements import KEY_REVOCATION_REASONS, SignedStatement
-from .common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
-from .submit import add_log_args, submit
+from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
+from ledger.cli.submit import add_log_args, submit
+from ledger.core import builders
+from ledger.core.errors import LedgerError
+from ledger.core.keys import SigningKey, parse_key_id
+from ledger.core.statements import KEY_REVOCATION_REASONS, SignedStatement
 
 
 def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines: str) -> int:

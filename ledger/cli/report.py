@@ -8,13 +8,21 @@ rendered, with the failures at the top, and the command exits 1.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..report import FORMATS, build_report, render
-from ..report.model import MAX_LISTED
-from .common import EXIT_OK, EXIT_VERIFY, CliError, read_log_key, read_policy, write_output
+from ledger.cli.common import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    CliError,
+    read_log_key,
+    read_policy,
+    write_output,
+)
+from ledger.report import FORMATS, build_report, render
+from ledger.report.model import MAX_LISTED
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -25,6 +33,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CliError(f"cannot read {bundle_path}: {e.strerror}") from e
     fmt = args.format or ("pdf" if str(args.out).lower().endswith(".pdf") else "html")
+    if fmt == "pdf" and importlib.util.find_spec("fpdf") is None:
+        raise CliError(
+            "PDF reports need fpdf2: pip install 'consent-ledger[report]' (or --format html)"
+        )
     report = build_report(
         data,
         bundle_name=bundle_path.name,

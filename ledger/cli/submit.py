@@ -2,8 +2,8 @@
 
 Every write command ends here: statements are signed on this machine, posted (one at a time or
 through the batch endpoint), and then *verified* against the client's trusted state
-(``ledger.trust``): the latest checkpoint is signed by the pinned log key, consistent with the last
-one this machine saw, and includes each new entry, whose leaf holds exactly the bytes and
+(``ledger.client.trust``): the latest checkpoint is signed by the pinned log key, consistent with
+the last one this machine saw, and includes each new entry, whose leaf holds exactly the bytes and
 signatures that were signed. Only then is the new checkpoint saved and the results printed.
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..client import ServerError
-from ..core.errors import EntryMismatch, TrustError
-from ..core.statements import SignedStatement
-from ..trust import TrustedLog, VerifiedCheckpoint, default_state_dir
-from .common import EXIT_SERVER, CliError, add_url_arg, client
+from ledger.cli.common import EXIT_SERVER, CliError, add_url_arg, client
+from ledger.client import ServerError
+from ledger.client.trust import TrustedLog, VerifiedCheckpoint, default_state_dir
+from ledger.core.errors import EntryMismatch, TrustError
+from ledger.core.statements import SignedStatement
 
 #: Batches stay well under the server's default limits (1,000 statements, 32 MiB).
 BATCH_STATEMENTS = 500

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.tlogproof import verify_proof
-from .common import EXIT_OK, CliError, log_verifier, read_policy
+from ledger.cli.common import EXIT_OK, CliError, log_verifier, read_policy
+from ledger.core.tlogproof import verify_proof
 
 
 def _read(path: str, what: str) -> bytes:

@@ -10,11 +10,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ..core.cosignature import Cosigner
-from ..core.errors import LedgerError
-from ..core.note import NoteVerifier
-from ..witness import StateStore, Witness, make_server
-from .common import EXIT_OK, CliError, add_key_args, load_key
+from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key
+from ledger.core.cosignature import Cosigner
+from ledger.core.errors import LedgerError
+from ledger.core.note import NoteVerifier
+from ledger.witness import StateStore, Witness, make_server
 
 DEFAULT_NAME = "localhost/witness"
 

@@ -12,10 +12,10 @@
   about a third of the speed (the audit's ``strict`` mode). Signatures are verified with
   ``cryptography`` unless a faster primitive is passed in (the audit passes PyNaCl's when it is
   installed; see ``ledger/sigverify.py``).
-* What both audits share, the one over HTTP (``ledger.audit``) and the one over the database
-  tables (``ledger.dbaudit``): the failure codes (``FailureCode``, ``Failure``, ``AuditStop``),
-  the per-entry checks (``check_leaf``; ``check_entry`` for an entry as ``GET /v1/entries``
-  lists it) and the in-order fold of the chain and the tree (``ChainState``).
+* What both audits share, the one over HTTP (``ledger.client.audit``) and the one over the
+  database tables (``ledger.server.dbaudit``): the failure codes (``FailureCode``, ``Failure``,
+  ``AuditStop``), the per-entry checks (``check_leaf``; ``check_entry`` for an entry as
+  ``GET /v1/entries`` lists it) and the in-order fold of the chain and the tree (``ChainState``).
 
 Pure: no I/O.
 """
@@ -183,7 +183,7 @@ def _key_id(raw: bytes) -> str:
         raise MalformedLeaf(f"leaf holds an invalid public key: {e.message}") from e
 
 
-# --- what an audit found: shared by the HTTP audit (ledger.audit) and the database audit ---------
+# --- what an audit found: shared by the HTTP audit and the database audit -----------------------
 
 
 class FailureCode(StrEnum):
@@ -205,7 +205,7 @@ class FailureCode(StrEnum):
     CONSISTENCY_INVALID = "consistency_invalid"
     ROLLBACK = "rollback"
     FORK = "fork"
-    # the database audit only (ledger.dbaudit)
+    # the database audit only (ledger.server.dbaudit)
     LOG_KEY_MISMATCH = "log_key_mismatch"
     TREE_HASH_MISMATCH = "tree_hash_mismatch"
     TREE_HASH_MISSING = "tree_hash_missing"

@@ -8,7 +8,20 @@ the boundary with ``raise ... from``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+#: An error lists at most this many problems of a request and counts the rest
+#: (``errors_omitted``), and a name it quotes from the request is cut to ``MAX_QUOTED_CHARS``:
+#: a request with 20,000 unknown members gets a short answer, not a copy of itself.
+MAX_LISTED_PROBLEMS = 20
+MAX_QUOTED_CHARS = 64
+
+
+def quoted(name: str) -> str:
+    """``name`` (taken from a request) as an error message may quote it: at most
+    ``MAX_QUOTED_CHARS`` characters, a cut one ending in ``...``."""
+    return name if len(name) <= MAX_QUOTED_CHARS else name[:MAX_QUOTED_CHARS] + "..."
 
 
 class LedgerError(Exception):
@@ -25,6 +38,18 @@ class LedgerError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    @classmethod
+    def listing(cls, problems: Sequence[str]) -> Self:
+        """The error for a request with these ``problems`` (at least one): the first
+        ``MAX_LISTED_PROBLEMS`` in its message and ``errors`` detail, and how many more in
+        ``errors_omitted`` (only when some are left out)."""
+        shown = list(problems[:MAX_LISTED_PROBLEMS])
+        omitted = len(problems) - len(shown)
+        if not omitted:
+            return cls("; ".join(shown), errors=shown)
+        message = "; ".join(shown) + f"; and {omitted} more"
+        return cls(message, errors=shown, errors_omitted=omitted)
 
 
 # --- The request is malformed: the client must fix it (400). ---------------------------------
@@ -95,6 +120,47 @@ class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
     status = 413
     title = "Payload too large"
+
+
+class MalformedBody(InvalidRequest):
+    """A body whose framing is broken (a bad chunk size, chunk extension or chunk end), a
+    Content-Length that is not a number, or a Content-Length next to a Transfer-Encoding."""
+
+    code = "malformed_body"
+    title = "Malformed request body"
+
+
+class IncompleteBody(InvalidRequest):
+    """A body that ended before its end: fewer bytes than its Content-Length, or a chunked
+    body without its last chunk, when the client closed or the connection broke."""
+
+    code = "incomplete_body"
+    title = "Incomplete request body"
+
+
+class MalformedHTTP(InvalidRequest):
+    """A request the HTTP server (gunicorn) refused before the app saw it: a bad request
+    line, header or framing."""
+
+    code = "malformed_http"
+    title = "Malformed HTTP request"
+
+
+class RequestLineTooLong(InvalidRequest):
+    """A request line over the HTTP server's limit (gunicorn's ``limit_request_line``)."""
+
+    code = "request_line_too_long"
+    status = 414
+    title = "Request line too long"
+
+
+class HeaderFieldsTooLarge(InvalidRequest):
+    """Too many header fields, or one too large, for the HTTP server's limits (gunicorn's
+    ``limit_request_fields`` and ``limit_request_field_size``)."""
+
+    code = "header_fields_too_large"
+    status = 431
+    title = "Request header fields too large"
 
 
 class UnsupportedMediaType(InvalidRequest):
@@ -343,6 +409,49 @@ class RateLimited(LedgerError):
     title = "Too many requests"
 
 
+# --- Refused by the HTTP layer (Werkzeug) before any view runs. ---------------------------------
+# Nothing raises these: their codes are what ``ledger.server.api.problems`` renders for Werkzeug's
+# own HTTP errors (a route that does not exist is NotFound's ``not_found``), so that every code the
+# API can send is pinned here. Such a problem keeps Werkzeug's status, title and description.
+
+
+class BadRequest(InvalidRequest):
+    """A request Werkzeug itself refused as malformed, before a view parsed anything."""
+
+    code = "bad_request"
+    title = "Bad request"
+
+
+class MethodNotAllowed(LedgerError):
+    """A route asked with a method it does not take."""
+
+    code = "method_not_allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+class NotAcceptable(LedgerError):
+    code = "not_acceptable"
+    status = 406
+    title = "Not acceptable"
+
+
+class Unprocessable(LedgerError):
+    """Werkzeug's 422 (the app's own parser answers 400 ``invalid_request`` instead)."""
+
+    code = "unprocessable"
+    status = 422
+    title = "Unprocessable content"
+
+
+class HttpError(LedgerError):
+    """Any other of Werkzeug's HTTP errors: rendered with Werkzeug's status, not this one."""
+
+    code = "http_error"
+    status = 400
+    title = "HTTP error"
+
+
 # --- The server side. ----------------------------------------------------------------------------
 
 
@@ -350,6 +459,14 @@ class Unavailable(LedgerError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class InternalError(LedgerError):
+    """An error the server did not expect (a bug): logged with its traceback, answered as this."""
+
+    code = "internal_error"
+    status = 500
+    title = "Internal error"
 
 
 class MissingTreeHash(LedgerError):

@@ -7,13 +7,13 @@ entries (``Leaf``: statement, seq and integration time). The rules are documente
 
 1. **Time travel.** Only entries integrated at or before T count (``integrated_at <= T``, in
    microseconds). The log's order (seq, which follows integration time) orders events.
-2. **Replay.** The entries are replayed in seq order with the append rules of ``ledger/service.py``
-   (§3.6 of docs/FORMAT.md): a statement whose signing key was not registered, or had been rotated
-   away or revoked, when it was integrated has no effect (a grant signed so is reported as
-   ``unknown_key`` / ``key_revoked``); acceptances count once, by the buyer's party, not after a
-   revocation; revocations count once, by the creator's party, and take effect at ``effective_at``
-   but never earlier than the notice period allows for an accepted grant (a revocation of an
-   accepted, non-revocable grant has no effect).
+2. **Replay.** The entries are replayed in seq order with the append rules of
+   ``ledger/server/service.py`` (§3.6 of docs/FORMAT.md): a statement whose signing key was not
+   registered, or had been rotated away or revoked, when it was integrated has no effect (a grant
+   signed so is reported as ``unknown_key`` / ``key_revoked``); acceptances count once, by the
+   buyer's party, not after a revocation; revocations count once, by the creator's party, and take
+   effect at ``effective_at`` but never earlier than the notice period allows for an accepted grant
+   (a revocation of an accepted, non-revocable grant has no effect).
 3. **Verdict.** Every grant covering X that names B's party gets an outcome from the checks of
    ``GRANT_CHECKS`` in order; the first that fails is the grant's reason. If any grant passes, X is
    licensed and the deciding grant is the earliest such grant. Otherwise the reason is that of the

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from .build import build_report
-from .html import render_html
-from .model import Report
-from .pdf import render_pdf
+from ledger.report.build import build_report
+from ledger.report.html import render_html
+from ledger.report.model import Report
 
 FORMATS: Final = ("html", "pdf")
 
@@ -23,6 +22,8 @@ def render(report: Report, fmt: str) -> bytes:
     if fmt == "html":
         return render_html(report).encode("utf-8")
     if fmt == "pdf":
+        from ledger.report.pdf import render_pdf  # noqa: PLC0415 (fpdf2 loads only for a PDF)
+
         return render_pdf(report)
     raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from ..core.canonical import parse_json
-from ..core.checkpoint import Checkpoint
-from ..core.encoding import sha256
-from ..core.errors import LedgerError
-from ..core.evidence import (
+from ledger.core.canonical import parse_json
+from ledger.core.checkpoint import Checkpoint
+from ledger.core.encoding import sha256
+from ledger.core.errors import LedgerError
+from ledger.core.evidence import (
     BAD_SIGNATURE,
     CHAIN_BROKEN,
     CHECKPOINT_INVALID,
@@ -39,11 +39,11 @@ from ..core.evidence import (
     load_bundle,
     verify_bundle,
 )
-from ..core.leaf import format_log_time, split_leaf
-from ..core.licensing import Verdict, format_instant
-from ..core.note import NoteVerifier, parse_note
-from ..core.policy import WitnessPolicy
-from ..core.statements import (
+from ledger.core.leaf import format_log_time, split_leaf
+from ledger.core.licensing import Verdict, format_instant
+from ledger.core.note import NoteVerifier, parse_note
+from ledger.core.policy import WitnessPolicy
+from ledger.core.statements import (
     ContentItem,
     Grant,
     GrantAccept,
@@ -55,8 +55,7 @@ from ..core.statements import (
     parse_statement,
     statement_hash,
 )
-from ..sigverify import signature_check
-from .model import (
+from ledger.report.model import (
     FAIL,
     NOT_APPLICABLE,
     NOT_CHECKED,
@@ -71,7 +70,8 @@ from .model import (
     Step,
     TermsGroup,
 )
-from .plain import reason_words, term_clauses, terms_summary, use_words
+from ledger.report.plain import reason_words, term_clauses, terms_summary, use_words
+from ledger.sigverify import signature_check
 
 TITLE: Final = "Consent Ledger evidence report"
 _ENTRY_FAILURES: Final = (LEAF_HASH_MISMATCH, LEAF_INVALID, BAD_SIGNATURE, SEQ_MISMATCH)

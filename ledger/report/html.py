@@ -11,7 +11,7 @@ import html
 from collections.abc import Iterable
 from typing import Final
 
-from .model import (
+from ledger.report.model import (
     ENTRY_CHECKS_TEXT,
     FAIL,
     FAILED_TEXT,

@@ -17,7 +17,7 @@ from typing import Any, Final
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, WrapMode, XPos, YPos
 
-from .model import (
+from ledger.report.model import (
     ENTRY_CHECKS_TEXT,
     FAIL,
     FAILED_TEXT,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from ..core.statements import USES, Consideration, Terms
+from ledger.core.statements import USES, Consideration, Terms
 
 USE_WORDS: Final = {
     "ai_training": "AI training",

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 #: Every table of the log is append-only; the database itself refuses changes (written by hand:
-#: autogenerate does not know triggers). Keep in step with ledger.models.APPEND_ONLY_TABLES.
+#: autogenerate does not know triggers). Keep in step with ledger.server.storage.models.APPEND_ONLY_TABLES.
 APPEND_ONLY_TABLES = (
     "log_meta",
     "entries",

@@ -1,5 +1,5 @@
 """Helpers for the CLI tests: run the installed ``ledger`` command and build tiny MP4 files byte by
-byte (the lying proxy the CLI tests use is ``tests.proxy.LyingProxy``)."""
+byte (the lying proxy the CLI tests use is ``tests.support.proxy.LyingProxy``)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from ledger.client import LogClient
-from ledger.config import PROJECT_ROOT
+from ledger.content.manifest import ManifestItem, write_manifest
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.note import NoteSigner
-from ledger.manifest import ManifestItem, write_manifest
-from tests.evidence_helpers import BUNDLE, LOG_
-from tests.factories import seeded_key
-from tests.live import LiveServer
+from ledger.server.config import PROJECT_ROOT
+from tests.support.evidence_helpers import BUNDLE, LOG_
+from tests.support.factories import seeded_key
+from tests.support.live import LiveServer
 
 SCRIPT = PROJECT_ROOT / "scripts" / "verify_evidence.py"
 BANNED = ("flask", "sqlalchemy", "marshmallow", "werkzeug", "alembic", "psycopg")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from ledger.client import LogClient
+from ledger.content.manifest import ManifestItem, write_manifest
 from ledger.core.checkpoint import Checkpoint
-from ledger.manifest import ManifestItem, write_manifest
 from tests.cli.clitools import assert_one_line_failure, mp4, run_ledger, value
-from tests.live import LiveServer, free_port
+from tests.support.live import LiveServer, free_port
 
 GRANT_TERMS = [
     "--use", "ai_training", "--price", "2.50", "--currency", "USD", "--per", "minute",

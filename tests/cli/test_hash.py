@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.manifest import ManifestItem, read_manifest
-from ledger.media import mp4_duration
+from ledger.content.manifest import ManifestItem, read_manifest
+from ledger.content.media import mp4_duration
 from tests.cli.clitools import assert_one_line_failure, box, ledger_cmd, mp4, mvhd, run_ledger
 
 

@@ -22,8 +22,8 @@ from ledger.core.keys import SigningKey
 from ledger.core.leaf import LEAF_MAGIC, leaf_hash
 from ledger.core.note import NoteSigner
 from tests.cli.clitools import assert_one_line_failure, mp4, run_ledger, value
-from tests.live import LiveServer
-from tests.proxy import LyingProxy
+from tests.support.live import LiveServer
+from tests.support.proxy import LyingProxy
 
 ORIGIN = "test.example/log"  # LiveServer's default
 STATEMENT_AT = len(LEAF_MAGIC) + 8 + 8 + 32 + 4  # after magic, seq, time, prev hash, length

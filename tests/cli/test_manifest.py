@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.manifest import (
+from ledger.content.manifest import (
     InvalidManifest,
     ManifestItem,
     parse_manifest,

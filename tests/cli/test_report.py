@@ -27,7 +27,6 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from ledger.cli import main
-from ledger.config import PROJECT_ROOT
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.checkpoint import Checkpoint
@@ -58,10 +57,11 @@ from ledger.report.model import (
     Step,
     TermsGroup,
 )
-from ledger.service import LogService
+from ledger.server.config import PROJECT_ROOT
+from ledger.server.service import LogService
 from tests.cli.test_keygen import ledger_cmd, run
 from tests.core.test_purity import banned_after_importing
-from tests.factories import seeded_key
+from tests.support.factories import seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 X = {

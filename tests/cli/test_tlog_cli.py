@@ -12,9 +12,9 @@ import pytest
 from ledger.cli import main
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteSigner
-from ledger.db import Database
-from tests.live import LiveServer, free_port
-from tests.tlog_helpers import bulk_append
+from ledger.server.storage.db import Database
+from tests.support.live import LiveServer, free_port
+from tests.support.tlog_helpers import bulk_append
 
 ORIGIN = "test.example/log"
 

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 from ledger.client import LogClient
-from ledger.config import PROJECT_ROOT
 from ledger.core.evidence import verify_bundle
+from ledger.server.config import PROJECT_ROOT
 from tests.cli.clitools import mp4
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
 BLOCK_RE = re.compile(r"<!-- walkthrough -->\n```sh\n(.*?)\n```", re.DOTALL)
 

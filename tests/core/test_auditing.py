@@ -16,7 +16,7 @@ from ledger.core.errors import BadSignature, InvalidStatement, LedgerError, Malf
 from ledger.core.keys import SigningKey
 from ledger.core.leaf import GENESIS_PREV_HASH, Leaf
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, Signature, SignedStatement
-from tests.factories import T0, seeded_key
+from tests.support.factories import T0, seeded_key
 
 
 def _hashes(n: int) -> list[bytes]:

@@ -26,6 +26,11 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "MalformedProof": ("malformed_proof", 400),
     "InvalidParameter": ("invalid_parameter", 400),
     "PayloadTooLarge": ("payload_too_large", 413),
+    "MalformedBody": ("malformed_body", 400),
+    "IncompleteBody": ("incomplete_body", 400),
+    "MalformedHTTP": ("malformed_http", 400),
+    "RequestLineTooLong": ("request_line_too_long", 414),
+    "HeaderFieldsTooLarge": ("header_fields_too_large", 431),
     "UnsupportedMediaType": ("unsupported_media_type", 415),
     "MalformedTilePath": ("malformed_tile_path", 400),
     "MalformedPolicy": ("malformed_policy", 400),
@@ -67,7 +72,14 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "Conflict": ("conflict", 409),
     "DuplicateStatement": ("duplicate_statement", 409),
     "RateLimited": ("rate_limited", 429),
+    # Refused by the HTTP layer (Werkzeug); their problems keep Werkzeug's status and title.
+    "BadRequest": ("bad_request", 400),
+    "MethodNotAllowed": ("method_not_allowed", 405),
+    "NotAcceptable": ("not_acceptable", 406),
+    "Unprocessable": ("unprocessable", 422),
+    "HttpError": ("http_error", 400),
     "Unavailable": ("unavailable", 503),
+    "InternalError": ("internal_error", 500),
     "MissingTreeHash": ("tree_hash_missing", 500),
     "LogIdentityMismatch": ("log_identity_mismatch", 500),
     "ServerError": ("server_error", 502),
@@ -122,6 +134,24 @@ def test_an_error_carries_its_message_and_details() -> None:
     assert isinstance(error, LedgerError)
 
 
+def test_a_listing_names_at_most_the_first_problems_and_counts_the_rest() -> None:
+    few = errors.InvalidRequest.listing(["a: Unknown field.", "b: Unknown field."])
+    assert few.message == "a: Unknown field.; b: Unknown field."
+    assert few.details == {"errors": ["a: Unknown field.", "b: Unknown field."]}
+    many = [f"m{i}: Unknown field." for i in range(20_000)]
+    error = errors.InvalidRequest.listing(many)
+    assert error.details["errors"] == many[: errors.MAX_LISTED_PROBLEMS]
+    assert error.details["errors_omitted"] == 20_000 - errors.MAX_LISTED_PROBLEMS
+    assert error.message.endswith(f"; and {20_000 - errors.MAX_LISTED_PROBLEMS} more")
+    assert len(error.message) < 1000
+
+
+def test_a_quoted_name_is_cut() -> None:
+    assert errors.quoted("short") == "short"
+    long = "x" * 10_000
+    assert errors.quoted(long) == "x" * errors.MAX_QUOTED_CHARS + "..."
+
+
 def test_no_error_class_lives_outside_the_core_tree() -> None:
     # Every error the project raises is declared in ledger/core/errors.py, where the table above
     # pins it; a subclass declared in another module (the server, the client) would escape it.
@@ -137,4 +167,19 @@ def test_no_error_class_lives_outside_the_core_tree() -> None:
             bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
             if bases & names:
                 found.append(f"{path.relative_to(ledger_dir.parent)}: {node.name}")
+    assert found == []
+
+
+def test_the_server_renders_no_code_outside_the_tree() -> None:
+    # Every problem the API sends carries a code of the tree: one spelled out as a literal where
+    # a problem body is made (``problem_body(status, "some_code", ...)``) would escape the table.
+    server_dir = Path(errors.__file__).parent.parent / "server"
+    found = []
+    for path in sorted(server_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "problem_body"):
+                continue
+            args = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "code")]
+            if any(isinstance(a, ast.Constant) for a in args):
+                found.append(f"{path.name}:{node.lineno}")
     assert found == []

@@ -30,8 +30,8 @@ from ledger.core.evidence.parse import (
 )
 from ledger.core.leaf import split_leaf_fields
 from ledger.core.statements import STATEMENT_TYPES, parse_canonical_statement, parse_statement
-from tests.evidence_helpers import BUNDLE
-from tests.factories import T0, json_paths, replace_at, seeded_key
+from tests.support.evidence_helpers import BUNDLE
+from tests.support.factories import T0, json_paths, replace_at, seeded_key
 
 ENTRIES: list[dict[str, Any]] = BUNDLE["entries"]
 ITEMS: list[dict[str, Any]] = BUNDLE["items"] + [

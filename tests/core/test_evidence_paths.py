@@ -24,8 +24,8 @@ from ledger.core.keys import PublicKey, SigningKey
 from ledger.core.leaf import GENESIS_PREV_HASH, LEAF_MAGIC, Leaf, parse_leaf, split_leaf
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, Signature, SignedStatement
 from tests.core.test_evidence_tamper import TAMPERS
-from tests.evidence_helpers import BUNDLE, LOG_
-from tests.factories import T0, seeded_key
+from tests.support.evidence_helpers import BUNDLE, LOG_
+from tests.support.factories import T0, seeded_key
 
 A, B = seeded_key(1), seeded_key(2)
 REGISTER = builders.party_register(A, "alice", issued_at=T0)

@@ -22,7 +22,7 @@ from ledger.core.evidence import (
 from ledger.core.leaf import leaf_hash
 from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
-from tests.evidence_helpers import (
+from tests.support.evidence_helpers import (
     AT,
     BUNDLE,
     CHECKS,

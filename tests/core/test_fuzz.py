@@ -20,7 +20,7 @@ from ledger.core import builders
 from ledger.core.canonical import canonicalize, parse_json
 from ledger.core.errors import LedgerError
 from ledger.core.statements import SignedStatement, parse_statement
-from tests.factories import T0, json_paths, json_values, replace_at, seeded_key
+from tests.support.factories import T0, json_paths, json_values, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 

@@ -10,7 +10,7 @@ from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.leaf import MAX_LEAF_SIZE, leaf_size
 from ledger.core.statements import Grant
-from tests.factories import seeded_key
+from tests.support.factories import seeded_key
 
 
 def items(n: int) -> list[builders.Item]:

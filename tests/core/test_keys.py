@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 
 from ledger.core.errors import BadSignature, InvalidEncoding, InvalidKey
 from ledger.core.keys import PublicKey, SigningKey, key_id, parse_key_id
-from tests.factories import seeded_key
+from tests.support.factories import seeded_key
 
 CONTEXT_A = b"consent-ledger/v1/statement-signature\n"
 CONTEXT_B = b"consent-ledger/v1/checkpoint-signature\n"

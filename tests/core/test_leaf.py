@@ -35,7 +35,7 @@ from ledger.core.leaf import (
     parse_leaf,
 )
 from ledger.core.statements import SignedStatement
-from tests.factories import T0, seeded_key
+from tests.support.factories import T0, seeded_key
 
 MAGIC = b"consent-ledger/leaf/v1\n"  # written out, not imported: the format is frozen
 NONCE = "0123456789abcdef0123456789abcdef"

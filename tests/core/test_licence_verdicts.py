@@ -23,7 +23,7 @@ from ledger.core.licensing import REASONS, LicenceState, Verdict, parse_instant
 from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
 from ledger.core.statements import SignedStatement
-from tests.factories import seeded_key
+from tests.support.factories import seeded_key
 
 C, B, OB, C2, B2, X = (seeded_key(n) for n in (1, 2, 3, 4, 5, 9))
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -45,7 +45,7 @@ from ledger.core.statements.parse import (
     _STATEMENT_MEMBERS,
     _TERMS_MEMBERS,
 )
-from tests.factories import T0, seeded_key
+from tests.support.factories import T0, seeded_key
 
 CREATOR = seeded_key(1)
 BUYER = seeded_key(2)

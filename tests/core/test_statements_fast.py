@@ -29,7 +29,7 @@ from ledger.core.statements import Statement, parse_statement, parse_statement_t
 from ledger.core.statements.envelope import _SORTED_ENCODER
 from ledger.core.statements.fastparse import _FAST_PARSERS
 from ledger.core.statements.parse import _parse_statement_strict
-from tests.factories import T0, json_paths, json_values, replace_at, seeded_key
+from tests.support.factories import T0, json_paths, json_values, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.config import Config
 from ledger.core import builders
 from ledger.core.statements import SignedStatement
-from tests.factories import seeded_key
+from ledger.server.config import Config
+from tests.support.factories import seeded_key
 
 _M = TypeVar("_M")
 CREATOR, BUYER, OTHER, STRANGER = (seeded_key(n) for n in (1, 2, 3, 9))
@@ -46,7 +46,7 @@ AppFactory = Callable[..., Flask]
 def make_app(config: Config) -> Iterator[AppFactory]:
     """``make_app(**config_overrides)``: another real app on the test's database, closed after
     the test (for settings the ``app`` fixture does not have, such as rate limits)."""
-    from ledger.app import create_app
+    from ledger.server.app import create_app
 
     apps: list[Flask] = []
 

@@ -15,12 +15,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.api.schemas import (
-    AppendedSchema,
-    BatchResultSchema,
-    ConsistencyProofSchema,
-    InclusionProofSchema,
-)
 from ledger.core import builders, merkle
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import open_checkpoint
@@ -28,8 +22,14 @@ from ledger.core.keys import SigningKey
 from ledger.core.leaf import check_chain, parse_leaf
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
-from ledger.db import MULTI_ROW_MAX
-from ledger.service import Appended
+from ledger.server.api.schemas import (
+    AppendedSchema,
+    BatchResultSchema,
+    ConsistencyProofSchema,
+    InclusionProofSchema,
+)
+from ledger.server.service import Appended
+from ledger.server.storage.db import MULTI_ROW_MAX
 from tests.http.conftest import (
     BUYER,
     CREATOR,
@@ -293,8 +293,8 @@ def test_every_served_proof_verifies_against_the_signed_roots(
 def test_sizes_seen_by_a_proof_never_let_a_larger_size_through(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:
-    # The app remembers the largest published size it has read, to skip that read for smaller
-    # sizes; a size beyond the log must still be refused, and a size published later accepted.
+    # The app remembers the largest signed size it has read, to skip that read for smaller
+    # sizes; a size beyond the log must still be refused, and a size signed later accepted.
     n = len(small_log)
     assert client.get(f"/v1/proofs/inclusion?seq=0&tree_size={n}").status_code == 200
     for path in (
@@ -439,9 +439,9 @@ def test_a_size_seen_on_a_bigger_database_is_refused_not_a_server_error(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:
     # The app took tree sizes up to 1,000 on trust (as if its database had been switched for one
-    # that lags behind); a proof at a size the database has not published is still a 400.
+    # that lags behind); a proof at a size the database has not signed is still a 400.
     n = len(small_log)
-    sizes = client.application.extensions["ledger"].published_sizes
+    sizes = client.application.extensions["ledger"].signed_sizes
     sizes.seen = 1_000
     for path in (
         f"/v1/proofs/inclusion?seq=0&tree_size={n + 3}",

@@ -11,10 +11,10 @@ from typing import Any
 import marshmallow as ma
 import pytest
 
-from ledger.api.entries import envelope
-from ledger.api.parsing import _flatten
-from ledger.api.schemas import EnvelopeSchema
 from ledger.core.errors import InvalidRequest
+from ledger.server.api.entries import envelope
+from ledger.server.api.parsing import _flatten
+from ledger.server.api.schemas import EnvelopeSchema
 
 SIG = {"public_key": "k", "signature": "s"}
 SIGNATURE_SHAPES: list[Any] = [

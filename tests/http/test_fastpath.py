@@ -1,4 +1,4 @@
-"""The append fast path (``ledger.api.fastpath``) answers single appends as the app does.
+"""The append fast path (``ledger.server.api.fastpath``) answers single appends as the app does.
 
 Every refused single append of tests/http/test_refusals.py goes once through the fast path and
 once through Flask (the middleware's inner app) with the same bytes and request id: the answers
@@ -17,14 +17,14 @@ import pytest
 from flask import Flask, request
 from werkzeug.test import Client, TestResponse
 
-from ledger.api.fastpath import AppendFastPath
 from ledger.core import builders
 from ledger.core.keys import SigningKey
+from ledger.server.api.fastpath import AppendFastPath
 from tests.conftest import break_database
 from tests.http.conftest import AppFactory, World, dumps, middleware, wire
 from tests.http.test_observability import access_lines, json_lines, metric_samples, sample
 from tests.http.test_refusals import CASES, Bad
-from tests.tlog_helpers import bulk_append
+from tests.support.tlog_helpers import bulk_append
 
 JSON = "application/json"
 SINGLE_APPENDS = {
@@ -167,19 +167,18 @@ def test_a_body_without_a_length_is_left_to_flask(paths: Paths) -> None:
 def test_a_body_shorter_than_its_length_gets_the_same_answer(
     paths: Paths, terminated: bool
 ) -> None:
-    """gunicorn marks its input terminated (it stops at the body's end), and Werkzeug then reads
-    whatever arrived; either way the half a statement that arrived is not JSON."""
+    """gunicorn marks its input terminated (it stops at the body's end, however short); either
+    way a body shorter than its Content-Length is refused as incomplete by both paths, even
+    when what arrived is a whole statement (ledger.server.api.body; tests/http/test_body_framing.py
+    sends it over a socket to real servers)."""
     whole = dumps(wire(builders.party_register(SigningKey.generate(), "short")))
     environ = {"CONTENT_LENGTH": str(len(whole) + 10), "wsgi.input_terminated": terminated}
-    cut = whole[: len(whole) // 2]
-    fast, slow = paths.both(cut, environ_overrides=environ)
-    assert fast.status_code == 400
-    assert fast.json["code"] == "malformed_json"
-    _same(fast, slow)
-    if terminated:  # what arrived is a whole statement: appended, by either path
-        assert paths.post(paths.fast, whole, environ_overrides=environ).status_code == 201
-        other = dumps(wire(builders.party_register(SigningKey.generate(), "short via Flask")))
-        assert paths.post(paths.flask, other, environ_overrides=environ).status_code == 201
+    for arrived in (whole[: len(whole) // 2], whole):
+        fast, slow = paths.both(arrived, environ_overrides=environ)
+        assert fast.status_code == 400
+        assert fast.json["code"] == "incomplete_body"
+        _same(fast, slow)
+    assert paths.post(paths.fast, whole).status_code == 201  # the same bytes, framed right
 
 
 class _Resetting(BytesIO):
@@ -203,26 +202,28 @@ def test_a_connection_reset_while_reading_is_a_bad_request_and_no_error(
         answers.append(paths.post(client, data, environ_overrides=environ))
     fast, slow = answers
     assert fast.status_code == 400
-    assert fast.json["code"] == "bad_request"
+    assert fast.json["code"] == "incomplete_body"
     _same(fast, slow)
     assert [r["level"] for r in json_lines(capsys.readouterr().err)] == ["INFO", "INFO"]
 
 
 @pytest.mark.parametrize(
-    "environ",
+    ("environ", "code"),
     [
-        {"CONTENT_LENGTH": "0" * 5000 + "5"},  # too many digits for int(): Werkzeug reads none
-        {"CONTENT_LENGTH": "+5"},
-        {"HTTP_TRANSFER_ENCODING": "chunked"},  # with a Content-Length (the dev server keeps it)
+        # too many digits for int(), but a length of 5: the first 5 bytes are not JSON
+        ({"CONTENT_LENGTH": "0" * 5000 + "5"}, "malformed_json"),
+        ({"CONTENT_LENGTH": "+5"}, "malformed_body"),
+        # with a Content-Length: two framings (the dev server passes both on)
+        ({"HTTP_TRANSFER_ENCODING": "chunked"}, "malformed_body"),
     ],
     ids=["5001 digits", "a sign", "Transfer-Encoding too"],
 )
 def test_lengths_the_fast_path_cannot_judge_are_left_to_flask(
-    paths: Paths, environ: dict[str, str]
+    paths: Paths, environ: dict[str, str], code: str
 ) -> None:
     data = dumps(wire(builders.party_register(SigningKey.generate(), "odd length")))
     response = paths.post(paths.fast, data, environ_overrides=environ)
-    assert response.status_code < 500
+    assert (response.status_code, response.json["code"]) == (400, code)
     assert paths.flask_answered == ["POST /v1/entries"]
 
 
@@ -238,7 +239,7 @@ def test_an_unreachable_database_gets_the_same_503_and_error_lines(
     errors = [r for r in json_lines(capsys.readouterr().err) if r["level"] == "ERROR"]
     assert len(errors) == 2
     for line in errors:
-        assert line["logger"] == "ledger.api.problems"
+        assert line["logger"] == "ledger.server.api.problems"
         assert line["request_id"] == "same-id"
     assert errors[0]["msg"] == errors[1]["msg"]
 

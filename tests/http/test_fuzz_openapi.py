@@ -19,8 +19,8 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 
-from ledger.config import Config
 from ledger.core import builders
+from ledger.server.config import Config
 from tests.http.conftest import BUYER, CREATOR, append, log_state
 
 EXAMPLES = 25  # per operation and generation mode

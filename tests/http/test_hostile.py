@@ -19,7 +19,6 @@ from flask.testing import FlaskClient
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT
-from tests.factories import seeded_key
 from tests.http.conftest import (
     BUYER,
     CREATOR,
@@ -30,6 +29,7 @@ from tests.http.conftest import (
     dumps,
     log_state,
 )
+from tests.support.factories import seeded_key
 
 NEWCOMER = seeded_key(7)
 
@@ -226,3 +226,80 @@ def test_hostile_input_is_refused_cleanly(
     assert response.get_json()["code"] == case.code
     assert not {"X-Injected", "Set-Cookie"} & set(response.headers.keys())
     assert log_state(app) == before, "hostile input must leave the log unchanged"
+
+
+# --- bounded error bodies: an error lists the first problems and counts the rest ---------------
+
+MANY = 20_000
+MEGABYTE = 1 << 20
+
+
+def _many_members(target: dict[str, Any]) -> None:
+    target.update({f"unknown_member_{i:05d}": 1 for i in range(MANY)})
+
+
+def _envelope_with(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    envelope = builders.party_register(NEWCOMER, "bounded").to_json()
+    edit(envelope)
+    return envelope
+
+
+#: name: (path, body, content type, (errors listed, errors omitted) or None where the problem is
+#: one sentence); each body holds MANY problems, or one huge name
+BOUNDED = {
+    "envelope members, fast path": (
+        "/v1/entries", _envelope_with(_many_members), "application/json", (20, MANY - 20)),
+    "envelope members, Flask's view": (
+        "/v1/entries", _envelope_with(_many_members), "Application/JSON", (20, MANY - 20)),
+    "signature members": (
+        "/v1/entries", _envelope_with(lambda e: _many_members(e["signatures"][0])),
+        "application/json", (20, MANY - 20)),
+    "statement members": (
+        "/v1/entries", _envelope_with(lambda e: _many_members(e["statement"])),
+        "application/json", None),
+    "one long member name": (
+        "/v1/entries", _envelope_with(lambda e: e.update({"x" * 200_000: 1})),
+        "application/json", (1, 0)),
+    "batch members": (
+        "/v1/entries/batch", {"statements": [_envelope_with(_many_members)], "x": 1},
+        "application/json", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BOUNDED.values(), ids=BOUNDED.keys())
+def test_an_error_body_is_bounded_whatever_the_request_holds(
+    make_app: Callable[..., Flask], case: tuple[str, dict[str, Any], str, tuple[int, int] | None]
+) -> None:
+    """20,000 unknown members (~400 KB) gave a 1.18 MB error body; now at most
+    MAX_LISTED_PROBLEMS are listed, names are cut, and ``errors_omitted`` counts the rest."""
+    from ledger.core.errors import MAX_LISTED_PROBLEMS
+
+    path, body, content_type, listed = case
+    app = make_app(max_body_bytes=MEGABYTE, max_batch_body_bytes=MEGABYTE)
+    before = log_state(app)
+    response = app.test_client().post(
+        path, data=dumps(body), headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert len(response.get_data()) < 4000, len(response.get_data())
+    problem = response.get_json()
+    assert len(problem.get("errors", [])) <= MAX_LISTED_PROBLEMS
+    if listed is not None:
+        assert (len(problem["errors"]), problem.get("errors_omitted", 0)) == listed
+    assert log_state(app) == before
+
+
+def test_an_error_lists_every_problem_when_there_are_few(client: FlaskClient) -> None:
+    envelope = _envelope_with(lambda e: e.update({"b": 1, "a": 2}))
+    problem = client.post("/v1/entries", json=envelope).get_json()
+    assert problem["errors"] == ["json.a: Unknown field.", "json.b: Unknown field."]
+    assert "errors_omitted" not in problem
+
+
+def test_validation_errors_of_parameters_are_bounded(client: FlaskClient) -> None:
+    query = "&".join(f"unknown_parameter_{i}=1" for i in range(MANY))
+    response = client.get(f"/v1/entries?{query}")
+    assert response.status_code == 400
+    assert len(response.get_data()) < 4000
+    assert response.get_json()["errors_omitted"] == MANY - 20

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.core import builders
 from ledger.core.keys import SigningKey
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow
 

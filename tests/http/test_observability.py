@@ -1,7 +1,7 @@
 """Logs, request ids, metrics and health checks on the real app, on both backends.
 
-``ledger.logs`` (one JSON line per request, request ids), ``ledger.metrics`` (``/metrics``),
-``ledger.api.health``. The multi-worker aggregation under gunicorn is in
+``ledger.server.logs`` (one JSON line per request, request ids), ``ledger.server.metrics``
+(``/metrics``), ``ledger.server.api.health``. The multi-worker aggregation under gunicorn is in
 test_metrics_gunicorn.py.
 """
 

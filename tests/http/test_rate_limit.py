@@ -1,4 +1,4 @@
-"""Per-client rate limits on the real app, on both backends: ``ledger.ratelimit``.
+"""Per-client rate limits on the real app, on both backends: ``ledger.server.ratelimit``.
 
 Limits here are per hour, so no test depends on how fast it runs: the first requests pass, the
 next is refused, whatever the machine's speed (sliding-window counting does not reset at a
@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from ledger.config import Config
 from ledger.core import builders
 from ledger.core.keys import SigningKey
+from ledger.server.config import Config
 from tests.http.conftest import AppFactory
 
 

@@ -1,7 +1,7 @@
 """Every refused request, in one table: its status, an application/problem+json body with the
 exact stable code, and a log left exactly as it was (tree size, entries, tree hashes, checkpoints).
 
-The state machine's rules are covered in tests/service/test_rules.py; here a handful of them are
+The state machine's rules are covered in tests/server/test_rules.py; here a handful of them are
 reached over HTTP to pin the status and the problem rendering."""
 
 from __future__ import annotations

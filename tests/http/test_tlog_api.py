@@ -9,15 +9,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.api.fastpath import FullTileFastPath
 from ledger.core import builders, merkle
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteVerifier
 from ledger.core.tiles import split_entry_bundle
 from ledger.core.tlogproof import parse_proof, verify_proof
-from tests.factories import seeded_key
+from ledger.server.api.fastpath import FullTileFastPath
 from tests.http.conftest import middleware
-from tests.tlog_helpers import bulk_append
+from tests.support.factories import seeded_key
+from tests.support.tlog_helpers import bulk_append
 
 
 def _verifier(client: FlaskClient) -> NoteVerifier:
@@ -82,7 +82,7 @@ def test_the_cached_fast_path_answers_exactly_as_the_view(app: Flask) -> None:
     bulk_append(lg.db, lg.service.signer, 256)
     client = app.test_client()
     first = client.get("/tlog/tile/0/000")  # through the view; caches the tile
-    assert app.extensions["tlog"].tile_cache.get_path("0/000") == first.data
+    assert app.extensions["ledger"].tile_cache.get_path("0/000") == first.data
     fast = middleware(app, FullTileFastPath)
     inner = fast.app
     fast.app = _must_not_be_called
@@ -96,7 +96,7 @@ def test_the_cached_fast_path_answers_exactly_as_the_view(app: Flask) -> None:
         k: v for k, v in first.headers.items() if k != "X-Request-ID"
     }
     # Other spellings and partial tiles are never answered from the fast path.
-    assert app.extensions["tlog"].tile_cache.get_path("0/000.p/5") is None
+    assert app.extensions["ledger"].tile_cache.get_path("0/000.p/5") is None
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import pytest
 
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteSigner
-from ledger.db import Database
-from tests.live import LiveServer
-from tests.tlog_helpers import SpecMirror, bulk_append, http_get, spec_path, synthetic_leaf
+from ledger.server.storage.db import Database
+from tests.support.live import LiveServer
+from tests.support.tlog_helpers import SpecMirror, bulk_append, http_get, spec_path, synthetic_leaf
 
 ORIGIN = "test.example/log"
 

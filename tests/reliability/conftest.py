@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit_helpers import Ack
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
-from tests.live import LiveServer
 from tests.reliability.logs import ORIGIN, fill, vkey_of
+from tests.support.audit_helpers import Ack
+from tests.support.live import LiveServer
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Shared pieces of the reliability tests: filling a log, its key, and a lying HTTP proxy.
 
-``LyingProxy`` is ``tests.proxy.LyingProxy`` (a real HTTP server, a thread of the test process) in
-front of a real gunicorn: it forwards every request and lets a test rewrite the successful answers
-(``lie(path, query, body) -> body``), so the auditor is tested against a server that serves
-tampered data over a real socket.
+``LyingProxy`` is ``tests.support.proxy.LyingProxy`` (a real HTTP server, a thread of the test
+process) in front of a real gunicorn: it forwards every request and lets a test rewrite the
+successful answers (``lie(path, query, body) -> body``), so the auditor is tested against a server
+that serves tampered data over a real socket.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 from ledger.client import LogClient
 from ledger.core.note import NoteSigner
 from ledger.core.statements import SignedStatement
-from ledger.logkey import load_or_create_log_key
-from tests import proxy
-from tests.audit_helpers import Ack, workload
+from ledger.server.logkey import load_or_create_log_key
+from tests.support import proxy
+from tests.support.audit_helpers import Ack, workload
 
 ORIGIN = "test.example/log"
 
@@ -54,7 +54,8 @@ Lie = Callable[[str, dict[str, str], bytes], bytes]
 
 
 class LyingProxy(proxy.LyingProxy):
-    """``tests.proxy.LyingProxy`` in front of ``upstream``, whose ``lie`` sees 200 answers only."""
+    """``tests.support.proxy.LyingProxy`` in front of ``upstream``, whose ``lie`` sees 200 answers
+    only."""
 
     def __init__(self, upstream: str, lie: Lie | None = None) -> None:
         super().__init__(upstream, None if lie is None else _on_success(lie), timeout=30)

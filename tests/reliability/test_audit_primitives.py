@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ledger import sigverify
-from ledger.audit import AuditReport, EntryProblem, LogAuditor, check_entry, check_page
+from ledger.client.audit import AuditReport, EntryProblem, LogAuditor, check_entry, check_page
 from ledger.core import builders
 from ledger.core.auditing import SignatureCheck, check_leaf_signatures
 from ledger.core.errors import BadSignature, LedgerError, NotFound
@@ -25,8 +25,8 @@ from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
 from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, SignedStatement, statement_hash
 from tests.core.test_auditing import BAD_LEAVES, REGISTER, ROTATE, _leaf
-from tests.evidence_helpers import LOG_, build_log
-from tests.factories import T0, seeded_key
+from tests.support.evidence_helpers import LOG_, build_log
+from tests.support.factories import T0, seeded_key
 
 PRIMITIVES: list[tuple[str, SignatureCheck | None]] = [
     ("default", None),  # the argument left out
@@ -38,7 +38,7 @@ SEQ_AT = len(LEAF_MAGIC)
 
 
 def _listing(seq: int, leaf: bytes) -> dict[str, Any]:
-    """Entry ``seq`` as ``GET /v1/entries`` lists it (``ledger.queries.entry_json``)."""
+    """Entry ``seq`` as ``GET /v1/entries`` lists it (``ledger.server.reads.log.entry_json``)."""
     parts = split_leaf(leaf)
     body = json.loads(parts.statement_bytes)
     return {

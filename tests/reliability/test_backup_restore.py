@@ -3,8 +3,8 @@
 Appends go through the real app; the backup is taken with the backend's own tool (``pg_dump -Fc``
 and ``pg_restore`` into a new database on PostgreSQL, SQLite's online backup API — what
 ``sqlite3 ledger.db ".backup copy.db"`` does — on SQLite). The outside audit of
-tests/audit_helpers.py must then pass on the restored copy with every acknowledged entry and the
-same signed root, the restored copy must still refuse changes (its append-only triggers came
+tests/support/audit_helpers.py must then pass on the restored copy with every acknowledged entry
+and the same signed root, the restored copy must still refuse changes (its append-only triggers came
 along), the app must start on it with the original key and continue the log, and must refuse it
 with any other key.
 """
@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.config import Config
 from ledger.core import builders
 from ledger.core.keys import SigningKey
-from tests.audit_helpers import Ack, DbLog, audit_log, workload
+from ledger.server.config import Config
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.support.audit_helpers import Ack, DbLog, audit_log, workload
 
 CLIENTS = 3
 PER_CLIENT = 20
@@ -120,7 +120,7 @@ def _assert_append_only(url: str) -> None:
 
 
 def _assert_app_continues_on(config: Config, size: int) -> None:
-    from ledger.app import LogIdentityMismatch, create_app
+    from ledger.server.app import LogIdentityMismatch, create_app
 
     restored = create_app(config)
     try:

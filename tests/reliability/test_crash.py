@@ -7,7 +7,7 @@ Afterwards: every acknowledged entry is in the log where it was acknowledged, wi
 at the size it was told; nothing unacknowledged is half written (every row parses and chains,
 the stored tree hashes are exactly those of the entries, a checkpoint exists at the head, and the
 derived index rows are exactly those of the entries); every checkpoint verifies and is
-consistent with the head; and the full audit (``ledger.audit``, over HTTP, with worker
+consistent with the head; and the full audit (``ledger.client.audit``, over HTTP, with worker
 processes) passes, as does the database audit.
 
 Random but reproducible: the seed is printed and in every failure message; set
@@ -26,14 +26,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ledger.audit import LogAuditor
 from ledger.client import LogClient
+from ledger.client.audit import LogAuditor
 from ledger.core.note import NoteVerifier
-from ledger.dbaudit import audit_database
-from tests.audit_helpers import ClientProcesses, HttpLog, audit_log
-from tests.live import LiveServer
+from ledger.server.dbaudit import audit_database
 from tests.reliability.logs import ORIGIN, vkey_of
 from tests.reliability.torture import run_torture_client
+from tests.support.audit_helpers import ClientProcesses, HttpLog, audit_log
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
-"""The full audit (ledger.audit) against real gunicorn on both backends: a clean log passes; a
-lying server (a real HTTP proxy that rewrites what gunicorn serves) is caught at the exact first
+"""The full audit (ledger.client.audit) against real gunicorn on both backends: a clean log passes;
+a lying server (a real HTTP proxy that rewrites what gunicorn serves) is caught at the exact first
 bad seq with the exact code; ``--follow`` catches a rollback, a fork and a bad consistency proof;
 ``ledger audit`` and ``scripts/audit.py`` exit 0/1/2/3 as documented."""
 
@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from ledger.audit import AuditReport, FailureCode, LogAuditor
 from ledger.client import LogClient
-from ledger.config import PROJECT_ROOT
+from ledger.client.audit import AuditReport, FailureCode, LogAuditor
 from ledger.core.checkpoint import Checkpoint, sign_checkpoint
 from ledger.core.errors import AuditFailed
 from ledger.core.leaf import LEAF_MAGIC
 from ledger.core.note import NoteVerifier
-from ledger.dbaudit import audit_database
-from tests.audit_helpers import workload
+from ledger.server.config import PROJECT_ROOT
+from ledger.server.dbaudit import audit_database
 from tests.reliability.conftest import ServedLog
 from tests.reliability.logs import Lie, LyingProxy, log_signer, post_groups
+from tests.support.audit_helpers import workload
 
 pytestmark = pytest.mark.slow
 

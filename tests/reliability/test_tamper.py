@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ledger.audit import FailureCode, LogAuditor
 from ledger.client import LogClient
+from ledger.client.audit import FailureCode, LogAuditor
 from ledger.core import merkle
 from ledger.core.leaf import LEAF_MAGIC
 from ledger.core.note import NoteVerifier
-from ledger.dbaudit import audit_database
+from ledger.server.dbaudit import audit_database
 from tests.reliability.conftest import ServedLog
 
 pytestmark = pytest.mark.slow

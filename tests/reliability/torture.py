@@ -1,7 +1,7 @@
 """The crash-torture client: keeps appending through kills and restarts of the server.
 
-It runs in a spawned process (``tests.audit_helpers.ClientProcesses``). The server's URL lives
-in ``url_file`` (a restarted server listens on a new port). Each group of statements is sent
+It runs in a spawned process (``tests.support.audit_helpers.ClientProcesses``). The server's URL
+lives in ``url_file`` (a restarted server listens on a new port). Each group of statements is sent
 until its fate is known: a 201 (or a batch's 201s) is an acknowledgement; a 409
 ``duplicate_statement`` means an earlier attempt committed but its answer was lost to a kill
 (present, never acknowledged); a refused connection, a reset or a 5xx means "unknown: send it
@@ -25,7 +25,7 @@ def run_torture_client(
     """Append workloads until ``stop_file`` exists; put ``(client_id, acks, error)`` on ``out``."""
     import requests
 
-    from tests.audit_helpers import workload
+    from tests.support.audit_helpers import workload
 
     acks: list[dict[str, Any]] = []
     error = None

@@ -15,7 +15,13 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ..encoding import hash_from_hex
-from ..errors import InvalidEncoding, InvalidStatement, LedgerError
+from ..errors import (
+    MAX_LISTED_PROBLEMS,
+    InvalidEncoding,
+    InvalidStatement,
+    LedgerError,
+    quoted,
+)
 from ..iso import ISO_3166_ALPHA2, ISO_4217
 from ..keys import PublicKey, parse_key_id
 from .types import (
@@ -119,8 +125,15 @@ class _Fields:
             return
         unknown = self.obj.keys() - self.members
         if unknown:
-            names = ", ".join(sorted(unknown))
-            raise InvalidStatement(f"{self.where} has unknown member(s): {names}")
+            # Named cut and counted, not copied whole: the answer stays small.
+            names = sorted(unknown)
+            shown = ", ".join(quoted(n) for n in names[:MAX_LISTED_PROBLEMS])
+            more = (
+                f" and {len(names) - MAX_LISTED_PROBLEMS} more"
+                if len(names) > MAX_LISTED_PROBLEMS
+                else ""
+            )
+            raise InvalidStatement(f"{self.where} has unknown member(s): {shown}{more}")
 
 
 def _wrap_encoding(func: Callable[[], Any], where: str) -> Any:

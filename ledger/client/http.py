@@ -1,0 +1,148 @@
+"""A small HTTP client for the log's v1 API, standard library only.
+
+It fetches and decodes; it does **not** decide whether to believe what it gets. Everything it
+returns is checked by the caller with ``ledger.core`` (signatures, proofs, checkpoints) before
+it is trusted: the CLI and the auditors never take the server's word.
+
+Errors: ``ServerError`` when the server cannot be reached or answers with something that is not
+the API (5xx, not JSON); ``ServerRefused`` (a subclass) when it answered with a problem+json 4xx,
+whose ``code`` and ``status`` are kept (both live in ``ledger.core.errors`` with the rest of the
+exception tree, and are re-exported here).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from ledger.core.errors import ServerError, ServerRefused
+
+__all__ = ["LogClient", "ServerError", "ServerRefused"]
+
+USER_AGENT = "consent-ledger-client/1"
+
+
+class LogClient:
+    """The log at ``base_url`` (e.g. ``http://127.0.0.1:8000``)."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    # --- transport --------------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> tuple[int, str, bytes]:
+        """One request; returns ``(status, content_type, body)`` for 2xx, raises otherwise."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url = self.base_url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) only
+        req.add_header("User-Agent", USER_AGENT)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if not url.startswith(("http://", "https://")):
+            raise ServerError(f"not an http(s) URL: {url}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+        except urllib.error.HTTPError as e:
+            raise self._refusal(method, path, e.code, e.read()) from e
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ServerError(f"cannot reach {self.base_url}: {reason}") from e
+
+    def _refusal(self, method: str, path: str, status: int, body: bytes) -> ServerError:
+        try:
+            problem = json.loads(body)
+        except ValueError:
+            problem = None
+        if not isinstance(problem, dict):
+            return ServerError(f"{method} {path}: HTTP {status} from {self.base_url}")
+        detail = problem.get("detail") or problem.get("title") or ""
+        message = f"{method} {path}: {status} {problem.get('code', '')}: {detail}"
+        if status >= 500:
+            return ServerError(message)
+        return ServerRefused(message, status, problem)
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return _json(self.request("GET", path, params)[2], path)
+
+    def get_text(self, path: str, **params: Any) -> str:
+        try:
+            return self.request("GET", path, params)[2].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as e:
+            raise ServerError(f"{path}: the server's answer is not UTF-8 text") from e
+
+    def post_json(self, path: str, body: Any) -> Any:
+        return _json(self.request("POST", path, None, body)[2], path)
+
+    # --- the v1 API -------------------------------------------------------------------------------
+
+    def log_info(self) -> dict[str, Any]:
+        return _object(self.get_json("/v1/log"))
+
+    def checkpoint(self, tree_size: int | None = None) -> str:
+        """The signed note, as text (verify it with ``ledger.core.checkpoint.open_checkpoint``)."""
+        return self.get_text("/v1/checkpoint", tree_size=tree_size)
+
+    def entry(self, seq: int) -> dict[str, Any]:
+        return _object(self.get_json(f"/v1/entries/{int(seq)}"))
+
+    def entries(self, start: int, limit: int) -> dict[str, Any]:
+        return _object(self.get_json("/v1/entries", start=start, limit=limit))
+
+    def inclusion_proof(self, seq: int, tree_size: int) -> dict[str, Any]:
+        return _object(self.get_json("/v1/proofs/inclusion", seq=seq, tree_size=tree_size))
+
+    def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
+        return _object(self.get_json("/v1/proofs/consistency", first=first, second=second))
+
+    def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        return _object(self.post_json("/v1/entries", envelope))
+
+    def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
+        return _object(self.post_json("/v1/entries/batch", {"statements": envelopes}))
+
+    def grant(self, grant_id: str) -> dict[str, Any]:
+        """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""
+        return _object(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
+
+    def entry_proof(self, seq: int) -> str:
+        """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
+        return self.get_text(f"/v1/entries/{int(seq)}/proof")
+
+    def tlog_checkpoint(self) -> str:
+        """The published (cosigned, with a witness policy) checkpoint of the tlog-tiles API."""
+        return self.get_text("/tlog/checkpoint")
+
+    def status(self, sha256: str, buyer: str, use: str, at: str | None = None) -> dict[str, Any]:
+        """The verdict for one item with a one-item evidence bundle (verify it before use)."""
+        return _object(self.get_json(f"/v1/content/{sha256}/status", buyer=buyer, use=use, at=at))
+
+    def evidence(
+        self, buyer: str, use: str, content: list[str], at: str | None = None
+    ) -> dict[str, Any]:
+        """An evidence bundle for ``content`` (verify it with ``ledger.core.evidence``)."""
+        body: dict[str, Any] = {"buyer": buyer, "use": use, "content": content}
+        if at is not None:
+            body["at"] = at
+        return _object(self.post_json("/v1/evidence", body))
+
+
+def _json(body: bytes, path: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as e:
+        raise ServerError(f"{path}: the server's answer is not JSON") from e
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """The API answers with JSON objects; anything else is not the API (ServerError)."""
+    if not isinstance(value, dict):
+        raise ServerError("the server's answer is not a JSON object")
+    return value

@@ -1,0 +1,238 @@
+"""marshmallow schemas for the HTTP edge: they validate requests and document the API.
+
+What they load is handed to the core's constructors (``SignedStatement.from_json``) before anything
+is signed or hashed; they never produce bytes that are hashed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+UUID_RE = validate.Regexp(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    error="must be a lowercase UUID",
+)
+NON_NEGATIVE = validate.Range(min=0, max=2**63 - 1)
+#: Hashes and key ids in evidence requests: one spelling, lowercase (as everywhere in the API).
+HEX64 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits")
+
+
+class QueryInteger(fields.Integer):
+    """An integer written as plain ASCII decimal digits, nothing else.
+
+    marshmallow's Integer takes whatever ``int()`` takes: "+1", " 1", "1_0" and other scripts'
+    digits (U+0661, U+FF10). A look-alike must not name the same entry as the real number.
+    """
+
+    _DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not self._DECIMAL.fullmatch(value):
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class SignatureSchema(Strict):
+    public_key = fields.String(required=True, metadata={"description": "raw Ed25519 key, base64"})
+    signature = fields.String(required=True, metadata={"description": "Ed25519 signature, base64"})
+
+
+class EnvelopeSchema(Strict):
+    statement = fields.Dict(
+        required=True, metadata={"description": "a v1 statement (see docs/FORMAT.md)"}
+    )
+    signatures = fields.List(
+        fields.Nested(SignatureSchema), required=True, validate=validate.Length(1, 2)
+    )
+
+
+#: Protocol maxima (the configuration may set lower ones): statements per batch, entries per page.
+MAX_BATCH_STATEMENTS = 1000
+MAX_PAGE_SIZE = 1000
+
+
+class BatchSchema(Strict):
+    statements = fields.List(
+        fields.Dict(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH_STATEMENTS),
+        metadata={"description": "signed envelopes, each validated on its own"},
+    )
+
+
+class AppendedSchema(Strict):
+    seq = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    statement_hash = fields.String(required=True)
+    integrated_at = fields.String(required=True)
+    tree_size = fields.Integer(required=True, metadata={"description": "log size after commit"})
+
+
+class BatchItemSchema(Strict):
+    index = fields.Integer(required=True)
+    status = fields.Integer(required=True)
+    seq = fields.Integer()
+    leaf_hash = fields.String()
+    statement_hash = fields.String()
+    integrated_at = fields.String()
+    error = fields.Dict(metadata={"description": "problem details of a refused statement"})
+
+
+class BatchResultSchema(Strict):
+    tree_size = fields.Integer(required=True)
+    accepted = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    results = fields.List(fields.Nested(BatchItemSchema), required=True)
+
+
+class EntrySchema(Strict):
+    seq = fields.Integer(required=True)
+    type = fields.String(required=True)
+    leaf = fields.String(required=True, metadata={"description": "exact leaf bytes, base64"})
+    leaf_hash = fields.String(required=True)
+    statement_hash = fields.String(required=True)
+    integrated_at = fields.String(required=True)
+    statement = fields.Dict(required=True)
+    signatures = fields.List(fields.Nested(SignatureSchema), required=True)
+
+
+class EntryPageSchema(Strict):
+    tree_size = fields.Integer(required=True)
+    entries = fields.List(fields.Nested(EntrySchema), required=True)
+
+
+class EntryPageArgs(Strict):
+    start = QueryInteger(load_default=0, validate=NON_NEGATIVE)
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": "default 100, or the log's page maximum if that is lower"},
+    )
+
+
+class LogSchema(Strict):
+    origin = fields.String(required=True)
+    verifier_key = fields.String(required=True, metadata={"description": "C2SP vkey"})
+    tree_size = fields.Integer(required=True)
+    root_hash = fields.String(required=True)
+
+
+class CheckpointArgs(Strict):
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
+
+
+class InclusionArgs(Strict):
+    seq = QueryInteger(required=True, validate=NON_NEGATIVE)
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
+
+
+class InclusionProofSchema(Strict):
+    seq = fields.Integer(required=True)
+    tree_size = fields.Integer(required=True)
+    hashes = fields.List(fields.String(), required=True)
+
+
+class ConsistencyArgs(Strict):
+    first = QueryInteger(required=True, validate=NON_NEGATIVE)
+    second = QueryInteger(validate=NON_NEGATIVE)
+
+
+class ConsistencyProofSchema(Strict):
+    first = fields.Integer(required=True)
+    second = fields.Integer(required=True)
+    hashes = fields.List(fields.String(), required=True)
+
+
+class PartyKeySchema(Strict):
+    key_id = fields.String(required=True)
+    public_key = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "valid, rotated or revoked"})
+    ended_seq = fields.Integer(allow_none=True)
+
+
+class PartySchema(Strict):
+    party_id = fields.String(required=True)
+    pseudonym = fields.String(required=True)
+    registered_seq = fields.Integer(required=True)
+    keys = fields.List(fields.Nested(PartyKeySchema), required=True)
+
+
+class GrantSummarySchema(Strict):
+    grant_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    statement_hash = fields.String(required=True)
+    creator_party = fields.String(required=True)
+    buyer_party = fields.String(required=True)
+    accepted_seq = fields.Integer(allow_none=True)
+    revoked_seq = fields.Integer(allow_none=True)
+    revocation_effective_at = fields.String(allow_none=True)
+
+
+class GrantSchema(GrantSummarySchema):
+    entry = fields.Nested(EntrySchema, required=True)
+    acceptance = fields.Nested(EntrySchema, allow_none=True)
+    revocation = fields.Nested(EntrySchema, allow_none=True)
+
+
+class ContentSchema(Strict):
+    sha256 = fields.String(required=True)
+    grants = fields.List(fields.Nested(GrantSummarySchema), required=True)
+
+
+class HealthSchema(Strict):
+    status = fields.String(required=True)
+
+
+class StatusArgs(Strict):
+    buyer = fields.String(required=True, validate=HEX64, metadata={"description": "key id"})
+    use = fields.String(required=True, metadata={"description": "e.g. ai_training"})
+    at = fields.String(metadata={"description": "RFC 3339 UTC, e.g. 2026-03-01T12:00:00Z"})
+
+
+class EvidenceRequestSchema(Strict):
+    buyer = fields.String(required=True, validate=HEX64)
+    use = fields.String(required=True)
+    at = fields.String()
+    content = fields.List(fields.String(validate=HEX64), required=True)
+
+
+class StatusSchema(Strict):
+    sha256 = fields.String(required=True)
+    buyer = fields.String(required=True)
+    use = fields.String(required=True)
+    at = fields.String(required=True)
+    licensed = fields.Boolean(required=True)
+    reason = fields.String(required=True, metadata={"description": "docs/LICENSING.md"})
+    grant_seq = fields.Integer(allow_none=True)
+    entries = fields.List(fields.Integer(), required=True)
+    conflicts = fields.List(fields.List(fields.Integer()), required=True)
+    evidence = fields.Dict(required=True, metadata={"description": "a one-item bundle"})
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error is served (documentation only)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # a problem may carry more members (seq of a duplicate, errors)
+
+    type = fields.String(required=True, metadata={"description": "a URI naming the code"})
+    code = fields.String(required=True, metadata={"description": "stable machine-readable code"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "what went wrong"})
+    errors = fields.List(
+        fields.String(),
+        metadata={"description": "the request's problems, at most 20 (invalid_request)"},
+    )
+    errors_omitted = fields.Integer(
+        metadata={"description": "how many more problems the request has than `errors` lists"}
+    )

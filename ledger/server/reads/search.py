@@ -1,0 +1,89 @@
+"""Read use cases of search: parties by key, grants by id, grants by content, as plain
+dictionaries, each answer carrying the seqs (and entries) that prove it.
+
+Each function takes a ``Session`` and returns JSON-ready data or raises NotFound.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ledger.core.encoding import b64_encode
+from ledger.core.errors import NotFound
+from ledger.server.reads.log import entry_json
+from ledger.server.storage import repository as repo
+from ledger.server.storage.models import EntryRow, GrantRow, KeyRow
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return None if moment is None else _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key_json(session: Session, key: KeyRow) -> dict[str, Any]:
+    end = repo.get_key_end(session, key.key_id)
+    return {
+        "key_id": key.key_id,
+        "public_key": b64_encode(bytes(key.public_key)),
+        "seq": key.seq,
+        "status": "valid" if end is None else end.kind,
+        "ended_seq": None if end is None else end.seq,
+    }
+
+
+def party(session: Session, key_id: str) -> dict[str, Any]:
+    key = repo.get_key(session, key_id)
+    if key is None:
+        raise NotFound(f"no party has key {key_id}")
+    keys = repo.party_keys(session, key.party_id)
+    return {
+        "party_id": key.party_id,
+        "pseudonym": key.pseudonym,
+        "registered_seq": keys[0].seq,
+        "keys": [_key_json(session, k) for k in keys],
+    }
+
+
+def _grant_summary(session: Session, grant: GrantRow) -> dict[str, Any]:
+    events = repo.grant_events(session, grant.grant_id)
+    accept, revoke = events.get("accept"), events.get("revoke")
+    return {
+        "grant_id": grant.grant_id,
+        "seq": grant.seq,
+        "statement_hash": bytes(grant.statement_hash).hex(),
+        "creator_party": grant.creator_party,
+        "buyer_party": grant.buyer_party,
+        "accepted_seq": None if accept is None else accept.seq,
+        "revoked_seq": None if revoke is None else revoke.seq,
+        "revocation_effective_at": None if revoke is None else _ts(revoke.effective_at),
+    }
+
+
+def grant(session: Session, grant_id: str) -> dict[str, Any]:
+    row = repo.get_grant(session, grant_id)
+    if row is None:
+        raise NotFound(f"no grant {grant_id}")
+    summary = _grant_summary(session, row)
+    seqs = [s for s in (row.seq, summary["accepted_seq"], summary["revoked_seq"]) if s is not None]
+    entries = repo.entries_by_seq(session, seqs)
+    return {
+        **summary,
+        "entry": entry_json(entries[row.seq]),
+        "acceptance": _optional_entry(entries, summary["accepted_seq"]),
+        "revocation": _optional_entry(entries, summary["revoked_seq"]),
+    }
+
+
+def _optional_entry(entries: dict[int, EntryRow], seq: int | None) -> dict[str, Any] | None:
+    return None if seq is None else entry_json(entries[seq])
+
+
+def content(session: Session, sha256_hex: str) -> dict[str, Any]:
+    grants = repo.grants_for_content(session, sha256_hex)
+    return {"sha256": sha256_hex, "grants": [_grant_summary(session, g) for g in grants]}

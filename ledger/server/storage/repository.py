@@ -1,0 +1,402 @@
+"""Data access: append rows and read them. No update, no delete, no commit.
+
+Every function takes a ``Session``; the caller frames the transaction (``with session.begin():``
+or ``Database.append_transaction()``). Nothing here decides whether a statement is allowed: that is
+the service layer's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import MissingTreeHash
+from ledger.core.merkle import stored_hash_count
+from ledger.server.storage.db import Pipeline, Rows
+from ledger.server.storage.models import (
+    CheckpointRow,
+    CosignedCheckpointRow,
+    EntryRow,
+    GrantContentRow,
+    GrantEventRow,
+    GrantRow,
+    KeyEndRow,
+    KeyRow,
+    LogMetaRow,
+    TreeHashRow,
+)
+
+# Hot paths (every append, every proof) run prebuilt Core statements on the session's connection:
+# no ORM objects are built, and nothing is coerced or compiled per call (SQLAlchemy caches the
+# compiled form of each statement).
+_LAST_ENTRY = (
+    select(EntryRow.seq, EntryRow.leaf_hash, EntryRow.leaf).order_by(EntryRow.seq.desc()).limit(1)
+)
+_LATEST_SIZE = select(CheckpointRow.tree_size).order_by(CheckpointRow.tree_size.desc()).limit(1)
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """A SELECT of the rows whose ``column`` is in a list given as one parameter.
+
+    SQLite takes an expanding ``IN``; PostgreSQL takes ``= ANY(array)``, whose SQL is the same for
+    every list length, so it is compiled once instead of rendered again for each call (that
+    rendering was a tenth of a proof's CPU), and it can run in a ``Pipeline``.
+    """
+
+    expanding: Select[*tuple[Any, ...]]
+    array: Select[*tuple[Any, ...]]
+
+    def on(self, dialect: Dialect) -> Select[*tuple[Any, ...]]:
+        return self.array if dialect.name == "postgresql" else self.expanding
+
+
+def _lookup(base: Select[*tuple[Any, ...]], column: Any, name: str) -> _Lookup:
+    return _Lookup(
+        base.where(column.in_(bindparam(name, expanding=True))),
+        base.where(column == any_(bindparam(name, type_=ARRAY(column.type)))),
+    )
+
+
+_SEQS_OF_STATEMENTS = _lookup(
+    select(EntryRow.statement_hash, EntryRow.seq), EntryRow.statement_hash, "hashes"
+)
+_TREE_HASHES = _lookup(select(TreeHashRow.idx, TreeHashRow.hash), TreeHashRow.idx, "indexes")
+_KEYS_BY_ID = _lookup(
+    select(KeyRow.key_id, KeyRow.party_id, KeyRow.pseudonym), KeyRow.key_id, "ids"
+)
+_KEY_ENDS = _lookup(select(KeyEndRow.key_id, KeyEndRow.kind), KeyEndRow.key_id, "ids")
+_GRANT_COLUMNS = (
+    GrantRow.grant_id,
+    GrantRow.statement_hash,
+    GrantRow.creator_party,
+    GrantRow.buyer_party,
+    GrantRow.revocable,
+    GrantRow.notice_days,
+)
+_GRANTS_BY_HASH = _lookup(select(*_GRANT_COLUMNS), GrantRow.statement_hash, "hashes")
+_GRANT_IDS = _lookup(select(GrantRow.grant_id), GrantRow.grant_id, "ids")
+_GRANT_EVENTS = _lookup(
+    select(GrantEventRow.grant_id, GrantEventRow.kind), GrantEventRow.grant_id, "ids"
+)
+_GRANT_EVENTS_BY_HASH = _lookup(
+    select(GrantEventRow.grant_id, GrantEventRow.kind).join(
+        GrantRow, GrantRow.grant_id == GrantEventRow.grant_id
+    ),
+    GrantRow.statement_hash,
+    "hashes",
+)
+
+
+def _rows(session: Session, stmt: Any, params: Any = None) -> Any:
+    """Run a Core statement (or a ``_Lookup``) on the session's connection (no ORM layer)."""
+    conn = session.connection()
+    return conn.execute(stmt.on(conn.dialect) if isinstance(stmt, _Lookup) else stmt, params)
+
+
+# --- what an append reads under the lock ----------------------------------------------------------
+
+
+@dataclass
+class AppendReads:
+    """What an append transaction reads under the lock, read in one round trip (``Pipeline``).
+
+    ``last``: the last entry's ``(seq, leaf_hash, leaf)``, None for an empty log. ``existing``: the
+    seq of each statement hash asked for that is logged already. ``keys``: ``(party_id,
+    pseudonym)`` of each key asked for that is registered; ``key_ends``: how those that ended did
+    so ('rotated' or 'revoked'). ``grants``: the rule columns of each grant asked for, by statement
+    hash (``grant_id, statement_hash, creator_party, buyer_party, revocable, notice_days``);
+    ``grant_events``: the event kinds of those grants, by grant id. ``taken_grant_ids``: the grant
+    ids asked for that are in use. ``border_root`` and ``hashes_since``, when a border size was
+    given: the signed root at that size (None if the log has no checkpoint there), and every
+    stored tree hash from ``stored_hash_count(border size)`` on, by index (None if there are more
+    than ``RECENT_HASHES_MAX``).
+    """
+
+    last: tuple[int, bytes, bytes] | None
+    existing: dict[bytes, int]
+    keys: dict[str, tuple[str, str]]
+    key_ends: dict[str, str]
+    grants: dict[bytes, tuple[Any, ...]]
+    grant_events: dict[str, set[str]]
+    taken_grant_ids: set[str]
+    border_root: bytes | None = None
+    hashes_since: dict[int, bytes] | None = None
+
+
+#: The most stored hashes ``read_for_append`` reads from an index on (an append of n leaves
+#: stores about 2n hashes); beyond this many, reading the few hashes needed costs less.
+RECENT_HASHES_MAX = 256
+_TREE_HASHES_SINCE = (
+    select(TreeHashRow.idx, TreeHashRow.hash)
+    .where(TreeHashRow.idx >= bindparam("since"))
+    .order_by(TreeHashRow.idx)
+    .limit(RECENT_HASHES_MAX + 1)
+)
+_ROOT_AT = select(CheckpointRow.root_hash).where(CheckpointRow.tree_size == bindparam("size"))
+
+
+def read_for_append(
+    session: Session,
+    *,
+    statement_hashes: Iterable[bytes],
+    key_ids: Iterable[str],
+    grant_hashes: Iterable[bytes],
+    grant_ids: Iterable[str],
+    border_size: int | None = None,
+) -> AppendReads:
+    """Everything the rules need for a batch, read at once (see ``AppendReads``)."""
+    with Pipeline(session) as p:
+
+        def ask(lookup: _Lookup, name: str, values: Iterable[Any]) -> Rows:
+            wanted = list(set(values))
+            return p.query(lookup.on(p.dialect), {name: wanted}) if wanted else Rows()
+
+        last = p.query(_LAST_ENTRY)
+        existing = ask(_SEQS_OF_STATEMENTS, "hashes", statement_hashes)
+        key_ids = list(key_ids)
+        keys = ask(_KEYS_BY_ID, "ids", key_ids)
+        ends = ask(_KEY_ENDS, "ids", key_ids)
+        grant_hashes = list(grant_hashes)
+        grants = ask(_GRANTS_BY_HASH, "hashes", grant_hashes)
+        events = ask(_GRANT_EVENTS_BY_HASH, "hashes", grant_hashes)
+        taken = ask(_GRANT_IDS, "ids", grant_ids)
+        root = recent = Rows()
+        if border_size is not None:
+            root = p.query(_ROOT_AT, {"size": border_size})
+            recent = p.query(_TREE_HASHES_SINCE, {"since": stored_hash_count(border_size)})
+    grant_events: dict[str, set[str]] = {}
+    for grant_id, kind in events.rows:
+        grant_events.setdefault(grant_id, set()).add(kind)
+    out = AppendReads(
+        last=(last.rows[0][0], bytes(last.rows[0][1]), bytes(last.rows[0][2]))
+        if last.rows
+        else None,
+        existing={bytes(h): seq for h, seq in existing.rows},
+        keys={key_id: (party, pseudonym) for key_id, party, pseudonym in keys.rows},
+        key_ends=dict(ends.rows),
+        grants={bytes(g[1]): g for g in grants.rows},
+        grant_events=grant_events,
+        taken_grant_ids={g for (g,) in taken.rows},
+    )
+    if border_size is not None:
+        out.border_root = bytes(root.rows[0][0]) if root.rows else None
+        if len(recent.rows) <= RECENT_HASHES_MAX:
+            out.hashes_since = {i: bytes(h) for i, h in recent.rows}
+    return out
+
+
+# --- log identity ---------------------------------------------------------------------------------
+
+
+def get_log_meta(session: Session) -> LogMetaRow | None:
+    return session.get(LogMetaRow, 1)
+
+
+def add_log_meta(session: Session, origin: str, public_key: bytes, created_at: datetime) -> None:
+    session.execute(
+        insert(LogMetaRow).values(id=1, origin=origin, public_key=public_key, created_at=created_at)
+    )
+
+
+# --- entries ------------------------------------------------------------------------------------
+
+
+def get_entry(session: Session, seq: int) -> EntryRow | None:
+    return session.get(EntryRow, seq)
+
+
+def list_entries(session: Session, start: int, limit: int) -> list[EntryRow]:
+    stmt = select(EntryRow).where(EntryRow.seq >= start).order_by(EntryRow.seq).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def entries_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, EntryRow]:
+    wanted = sorted(set(seqs))
+    if not wanted:
+        return {}
+    return {e.seq: e for e in session.scalars(select(EntryRow).where(EntryRow.seq.in_(wanted)))}
+
+
+# --- Merkle tree hashes -------------------------------------------------------------------------
+
+
+def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
+    """Stored hashes in the order asked; raises MissingTreeHash if any is absent."""
+    wanted = set(indexes)
+    if not wanted:
+        return []
+    with Pipeline(session) as p:  # on PostgreSQL: the driver's cursor, not SQLAlchemy's execution
+        rows = p.query(_TREE_HASHES.on(p.dialect), {"indexes": list(wanted)})
+    found = {i: bytes(h) for i, h in rows.rows}
+    missing = wanted - found.keys()
+    if missing:
+        raise MissingTreeHash(f"stored tree hash(es) missing: {sorted(missing)[:5]}")
+    return [found[i] for i in indexes]
+
+
+class SessionHashReader:
+    """The core's HashReader over the ``tree_hashes`` table, with unflushed hashes overlaid.
+
+    ``known`` holds the hashes this reader already has: unflushed ones the caller put there and
+    every one it has read (stored hashes never change), so no index is read twice.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: dict[int, bytes] = {}
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        known = self.known
+        missing = [i for i in indexes if i not in known]
+        if missing:
+            known.update(zip(missing, read_tree_hashes(self.session, missing), strict=True))
+        return [known[i] for i in indexes]
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+def checkpoint_row(
+    tree_size: int, root_hash: bytes, note: str, created_at: datetime
+) -> dict[str, object]:
+    return {"tree_size": tree_size, "root_hash": root_hash, "note": note, "created_at": created_at}
+
+
+def latest_size(session: Session) -> int:
+    """The size of the latest signed checkpoint (0: none yet), without loading the checkpoint."""
+    size = _rows(session, _LATEST_SIZE).scalar()
+    return 0 if size is None else int(size)
+
+
+def latest_checkpoint(session: Session) -> CheckpointRow | None:
+    stmt = select(CheckpointRow).order_by(CheckpointRow.tree_size.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def get_checkpoint(session: Session, tree_size: int) -> CheckpointRow | None:
+    return session.get(CheckpointRow, tree_size)
+
+
+# --- cosigned checkpoints and tiles (tlog) --------------------------------------------------------
+
+
+def add_cosigned_checkpoint(
+    session: Session, tree_size: int, note: str, created_at: datetime
+) -> None:
+    session.execute(
+        insert(CosignedCheckpointRow).values(tree_size=tree_size, note=note, created_at=created_at)
+    )
+
+
+def latest_cosigned_checkpoint(session: Session) -> CosignedCheckpointRow | None:
+    stmt = select(CosignedCheckpointRow).order_by(CosignedCheckpointRow.tree_size.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def read_tree_hash_range(session: Session, first: int, last: int) -> dict[int, bytes]:
+    """Stored hashes with ``first <= idx <= last``, by index (one range scan of the primary key)."""
+    stmt = select(TreeHashRow.idx, TreeHashRow.hash).where(TreeHashRow.idx.between(first, last))
+    return {i: bytes(h) for i, h in session.execute(stmt)}
+
+
+def entry_leaves(session: Session, start: int, stop: int) -> list[bytes]:
+    """The leaf bytes of entries ``start .. stop - 1``, in order."""
+    stmt = (
+        select(EntryRow.leaf)
+        .where(EntryRow.seq >= start, EntryRow.seq < stop)
+        .order_by(EntryRow.seq)
+    )
+    return [bytes(leaf) for leaf in session.scalars(stmt)]
+
+
+# --- derived indexes: keys, grants, content -------------------------------------------------------
+
+
+def get_key(session: Session, key_id: str) -> KeyRow | None:
+    return session.get(KeyRow, key_id)
+
+
+def get_key_end(session: Session, key_id: str) -> KeyEndRow | None:
+    return session.get(KeyEndRow, key_id)
+
+
+def party_keys(session: Session, party_id: str) -> list[KeyRow]:
+    return list(
+        session.scalars(select(KeyRow).where(KeyRow.party_id == party_id).order_by(KeyRow.seq))
+    )
+
+
+def key_end_kinds(session: Session, key_ids: Iterable[str]) -> dict[str, str]:
+    """How each key that ended did so ('rotated' or 'revoked'), by key id."""
+    wanted = list(set(key_ids))
+    if not wanted:
+        return {}
+    return dict(_rows(session, _KEY_ENDS, {"ids": wanted}).all())
+
+
+def keys_by_id(session: Session, key_ids: Iterable[str]) -> dict[str, Row[Any]]:
+    """``key_id``, ``party_id`` and ``pseudonym`` of each registered key asked for."""
+    wanted = list(set(key_ids))
+    if not wanted:
+        return {}
+    return {k.key_id: k for k in _rows(session, _KEYS_BY_ID, {"ids": wanted})}
+
+
+def grants_by_hash(session: Session, hashes: Iterable[bytes]) -> dict[bytes, Row[Any]]:
+    """The ``grants`` columns the state rules need, by the grant's statement hash."""
+    wanted = list(set(hashes))
+    if not wanted:
+        return {}
+    return {bytes(g.statement_hash): g for g in _rows(session, _GRANTS_BY_HASH, {"hashes": wanted})}
+
+
+def events_for_grants(session: Session, grant_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Event kinds ('accept', 'revoke') recorded per grant id."""
+    wanted = list(set(grant_ids))
+    out: dict[str, set[str]] = {g: set() for g in wanted}
+    if wanted:
+        for grant_id, kind in _rows(session, _GRANT_EVENTS, {"ids": wanted}):
+            out[grant_id].add(kind)
+    return out
+
+
+def get_grant(session: Session, grant_id: str) -> GrantRow | None:
+    return session.get(GrantRow, grant_id)
+
+
+def grant_events(session: Session, grant_id: str) -> dict[str, GrantEventRow]:
+    stmt = select(GrantEventRow).where(GrantEventRow.grant_id == grant_id)
+    return {e.kind: e for e in session.scalars(stmt)}
+
+
+def grants_for_content(session: Session, sha256_hex: str) -> list[GrantRow]:
+    stmt = (
+        select(GrantRow)
+        .join(GrantContentRow, GrantContentRow.grant_id == GrantRow.grant_id)
+        .where(GrantContentRow.sha256 == sha256_hex)
+        .order_by(GrantRow.seq)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_rows(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows into a table (append-only like everything else)."""
+    insert_all(session, [(model, rows)])
+
+
+def insert_all(session: Session, inserts: Sequence[tuple[type, Sequence[dict[str, Any]]]]) -> None:
+    """Insert rows into several tables, in the order given; one round trip on PostgreSQL."""
+    with Pipeline(session) as p:
+        for model, rows in inserts:
+            p.insert(_table(model), rows)
+
+
+def _table(model: type) -> Table:
+    return cast(Table, cast(Any, model).__table__)
