@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.core.evidence import SignatureCheck, cryptography_check
+from ledger.core.sigcheck import SignatureCheck, cryptography_check
 
 _crypto_sign_open: Any
 _BadSignature: Any

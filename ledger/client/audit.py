@@ -35,87 +35,50 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 from ledger.client.http import LogClient, ServerError, ServerRefused
 from ledger.core import merkle
-from ledger.core.auditing import CompactRange, SignatureCheck, check_part_signatures
+from ledger.core.auditing import (
+    AuditStop,
+    ChainState,
+    EntryProblem,
+    Failure,
+    FailureCode,
+    LeafFacts,
+    SignatureCheck,
+    check_entry,
+    check_leaf,
+)
 from ledger.core.checkpoint import Checkpoint, open_checkpoint
-from ledger.core.encoding import b64_decode, b64_encode
-from ledger.core.errors import AuditFailed, BadSignature, LedgerError, MalformedLeaf, NotFound
-from ledger.core.evidence import gc_paused, parse_leaf_with
-from ledger.core.leaf import GENESIS_PREV_HASH, format_log_time, leaf_hash, parse_leaf, split_leaf
+from ledger.core.errors import AuditFailed, LedgerError, NotFound
+from ledger.core.evidence import gc_paused
 from ledger.core.note import NoteVerifier
-from ledger.core.statements import statement_hash
+from ledger.core.sigcheck import cryptography_check
 from ledger.sigverify import signature_check
 
+# The audit's pure parts live in the core (ledger.core.auditing), shared with
+# ledger.server.dbaudit;
+# they are imported here under their old names too.
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "AuditReport",
+    "AuditStop",
+    "ChainState",
+    "EntryProblem",
+    "Failure",
+    "FailureCode",
+    "LeafFacts",
+    "LogAuditor",
+    "LogSource",
+    "PageResult",
+    "check_entry",
+    "check_leaf",
+    "check_page",
+    "resolve_log_key",
+]
+
 DEFAULT_PAGE_SIZE = 1000
-
-
-class FailureCode(StrEnum):
-    """Stable names of what an audit found wrong (README §Auditing lists them)."""
-
-    ENTRY_MISSING = "entry_missing"
-    SEQ_MISMATCH = "seq_mismatch"
-    LEAF_MALFORMED = "leaf_malformed"
-    CHAIN_BROKEN = "chain_broken"
-    TIME_REGRESSION = "time_regression"
-    SIGNATURE_INVALID = "signature_invalid"
-    STATEMENT_INVALID = "statement_invalid"
-    LEAF_HASH_MISMATCH = "leaf_hash_mismatch"
-    STATEMENT_HASH_MISMATCH = "statement_hash_mismatch"
-    LISTING_MISMATCH = "listing_mismatch"
-    CHECKPOINT_INVALID = "checkpoint_invalid"
-    CHECKPOINT_MISSING = "checkpoint_missing"
-    ROOT_MISMATCH = "root_mismatch"
-    CONSISTENCY_INVALID = "consistency_invalid"
-    ROLLBACK = "rollback"
-    FORK = "fork"
-    # the database audit only (ledger.server.dbaudit)
-    LOG_KEY_MISMATCH = "log_key_mismatch"
-    TREE_HASH_MISMATCH = "tree_hash_mismatch"
-    TREE_HASH_MISSING = "tree_hash_missing"
-    TREE_HASH_EXTRA = "tree_hash_extra"
-    CHECKPOINT_ROW_MISMATCH = "checkpoint_row_mismatch"
-    CHECKPOINT_BEYOND_LOG = "checkpoint_beyond_log"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One thing found wrong: its code, where (seq or tree size; table and row for a database
-    audit), and a sentence saying what differs."""
-
-    code: FailureCode
-    message: str
-    seq: int | None = None
-    tree_size: int | None = None
-    table: str | None = None
-    row: str | None = None
-
-    def where(self) -> str:
-        if self.table is not None:
-            return f"table {self.table}, {self.row}"
-        if self.seq is not None:
-            return f"seq {self.seq}"
-        return "" if self.tree_size is None else f"tree size {self.tree_size}"
-
-    def __str__(self) -> str:
-        where = self.where()
-        return f"[{self.code}] {where + ': ' if where else ''}{self.message}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("code", "seq", "tree_size", "table", "row")} | {
-            "message": self.message
-        }
-
-
-class AuditStop(Exception):
-    """Internal: carries the first failure out of the streaming loops."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(str(failure))
-        self.failure = failure
 
 
 @dataclass
@@ -181,121 +144,7 @@ def resolve_log_key(client: LogClient, vkey: str | None) -> tuple[NoteVerifier, 
     return NoteVerifier.from_vkey(str(client.log_info()["verifier_key"])), True
 
 
-# --- per entry: everything that needs only the entry itself (runs in worker processes) ---------
-
-
-@dataclass(frozen=True)
-class LeafFacts:
-    """What one checked leaf says, for the in-order checks and for comparing listed fields."""
-
-    seq: int
-    integrated_at: int
-    prev_hash: bytes
-    leaf_hash: bytes
-    statement_hash: bytes
-    body: Any
-    signatures: tuple[tuple[bytes, bytes], ...]
-
-
-class EntryProblem(Exception):
-    """A per-entry check failed; ``header`` is (prev_hash, integrated_at) when the leaf split."""
-
-    def __init__(
-        self, code: FailureCode, message: str, header: tuple[bytes, int] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.header = header
-
-
-def check_leaf(
-    position: int, leaf: bytes, *, strict: bool = False, check: SignatureCheck | None = None
-) -> LeafFacts:
-    """Check one leaf on its own (framing, seq, signatures; ``strict``: the statement too).
-
-    Signatures are verified with ``check`` (``ledger.sigverify``), or ``cryptography`` when it
-    is None. The chain link and time order need the previous entry: ``ChainState.link`` checks
-    them. Raises ``EntryProblem``. No I/O.
-    """
-    try:
-        parts = split_leaf(leaf)
-    except LedgerError as e:
-        raise EntryProblem(FailureCode.LEAF_MALFORMED, e.message) from e
-    header = (parts.prev_hash, parts.integrated_at)
-    if parts.seq != position:
-        raise EntryProblem(FailureCode.SEQ_MISMATCH, f"the leaf says seq {parts.seq}", header)
-    try:
-        if not strict:
-            body = check_part_signatures(parts, check)
-        elif check is None:
-            body = dict(parse_leaf(leaf).signed.body)
-        else:  # parse_leaf's checks, with the faster primitive (tests/core/test_evidence_paths)
-            body = dict(parse_leaf_with(leaf, check).signed.body)
-    except (BadSignature, MalformedLeaf) as e:
-        raise EntryProblem(FailureCode.SIGNATURE_INVALID, e.message, header) from e
-    except LedgerError as e:
-        raise EntryProblem(FailureCode.STATEMENT_INVALID, e.message, header) from e
-    return LeafFacts(
-        parts.seq,
-        parts.integrated_at,
-        parts.prev_hash,
-        leaf_hash(leaf),
-        statement_hash(parts.statement_bytes),
-        body,
-        parts.signatures,
-    )
-
-
-def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
-    """The fields the API lists beside the leaf must be the leaf's own (clients read them)."""
-    header = (facts.prev_hash, facts.integrated_at)
-    for name, code, actual in (
-        ("leaf_hash", FailureCode.LEAF_HASH_MISMATCH, facts.leaf_hash.hex()),
-        ("statement_hash", FailureCode.STATEMENT_HASH_MISMATCH, facts.statement_hash.hex()),
-    ):
-        if entry.get(name) != actual:
-            message = f"listed {name} {entry.get(name)} is not the leaf's ({actual})"
-            raise EntryProblem(code, message, header)
-    signatures = [
-        {"public_key": b64_encode(k), "signature": b64_encode(s)} for k, s in facts.signatures
-    ]
-    for name, value in (
-        ("type", facts.body.get("type")),
-        ("integrated_at", _log_time(facts.integrated_at)),
-        ("statement", facts.body),
-        ("signatures", signatures),
-    ):
-        if entry.get(name) != value:
-            raise EntryProblem(
-                FailureCode.LISTING_MISMATCH, f"listed {name} differs from the leaf's", header
-            )
-
-
-# Entries appended together share their log time: format each time once.
-_log_time = functools.lru_cache(maxsize=1024)(format_log_time)
-
-
-def check_entry(
-    position: int, entry: Any, *, strict: bool = False, check: SignatureCheck | None = None
-) -> LeafFacts:
-    """Check one entry as ``GET /v1/entries`` lists it. Raises ``EntryProblem``."""
-    if not isinstance(entry, dict):
-        raise EntryProblem(FailureCode.LEAF_MALFORMED, "the listed entry is not an object")
-    listed = entry.get("seq")
-    if listed != position:
-        if isinstance(listed, int) and listed > position:
-            raise EntryProblem(
-                FailureCode.ENTRY_MISSING, f"not served: seq {listed} is listed in its place"
-            )
-        raise EntryProblem(FailureCode.SEQ_MISMATCH, f"listed with seq {listed!r}")
-    try:
-        leaf = b64_decode(entry.get("leaf"), what="leaf")
-    except LedgerError as e:
-        raise EntryProblem(FailureCode.LEAF_MALFORMED, e.message) from e
-    facts = check_leaf(position, leaf, strict=strict, check=check)
-    _check_listing(facts, entry)
-    return facts
+# --- a page of entries, each checked on its own (runs in worker processes) -----------------------
 
 
 @dataclass
@@ -321,7 +170,7 @@ def check_page(
     start: int,
     limit: int,
     strict: bool,
-    check: SignatureCheck | None = None,
+    check: SignatureCheck = cryptography_check,
 ) -> PageResult:
     """Fetch entries [start, start + limit) and check each on its own (``check_entry``)."""
     result = PageResult(start)
@@ -341,7 +190,7 @@ def check_page(
 
 
 def _check_entries(
-    result: PageResult, entries: list[Any], strict: bool, check: SignatureCheck | None
+    result: PageResult, entries: list[Any], strict: bool, check: SignatureCheck
 ) -> None:
     start = result.start
     for i, entry in enumerate(entries):
@@ -360,7 +209,7 @@ def _check_entries(
 
 
 _WORKER_SOURCE: LogSource | None = None
-_WORKER_CHECK: SignatureCheck | None = None
+_WORKER_CHECK: SignatureCheck = cryptography_check
 
 
 def _init_worker(factory: Callable[[], LogSource], accelerate: bool = True) -> None:
@@ -372,41 +221,6 @@ def _init_worker(factory: Callable[[], LogSource], accelerate: bool = True) -> N
 def _worker_page(start: int, limit: int, strict: bool) -> PageResult:
     assert _WORKER_SOURCE is not None
     return check_page(_WORKER_SOURCE, start, limit, strict, _WORKER_CHECK)
-
-
-# --- in order: the chain and the tree ------------------------------------------------------------
-
-
-@dataclass
-class ChainState:
-    """The audited prefix: its size, last leaf hash and time, and its compact Merkle range."""
-
-    size: int = 0
-    prev_hash: bytes = GENESIS_PREV_HASH
-    prev_time: int = 0
-    tree: CompactRange = field(default_factory=CompactRange)
-
-    def link(self, prev_hash: bytes, integrated_at: int) -> None:
-        """Check that the next entry (seq ``size``) chains on; raises ``AuditStop``."""
-        seq = self.size
-        if prev_hash != self.prev_hash:
-            what = "the genesis value" if seq == 0 else f"the leaf hash of entry {seq - 1}"
-            message = f"prev_leaf_hash is not {what}"
-            raise AuditStop(Failure(FailureCode.CHAIN_BROKEN, message, seq=seq))
-        if integrated_at < self.prev_time:
-            raise AuditStop(
-                Failure(
-                    FailureCode.TIME_REGRESSION,
-                    f"integrated at {format_log_time(integrated_at)}, before entry {seq - 1} "
-                    f"({format_log_time(self.prev_time)})",
-                    seq=seq,
-                )
-            )
-
-    def push(self, leaf_hash_: bytes, integrated_at: int) -> None:
-        self.tree.append(leaf_hash_)
-        self.prev_hash, self.prev_time = leaf_hash_, integrated_at
-        self.size += 1
 
 
 OnEntry = Callable[[int, bytes, bytes], None]

@@ -12,6 +12,10 @@
   about a third of the speed (the audit's ``strict`` mode). Signatures are verified with
   ``cryptography`` unless a faster primitive is passed in (the audit passes PyNaCl's when it is
   installed; see ``ledger/sigverify.py``).
+* What both audits share, the one over HTTP (``ledger.client.audit``) and the one over the
+  database tables (``ledger.server.dbaudit``): the failure codes (``FailureCode``, ``Failure``,
+  ``AuditStop``), the per-entry checks (``check_leaf``; ``check_entry`` for an entry as
+  ``GET /v1/entries`` lists it) and the in-order fold of the chain and the tree (``ChainState``).
 
 Pure: no I/O.
 """
@@ -21,22 +25,37 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from .encoding import b64_decode
+from .encoding import b64_decode, b64_encode
 from .errors import BadSignature, InvalidParameter, InvalidStatement, LedgerError, MalformedLeaf
 from .keys import PublicKey, key_id
-from .leaf import LeafParts, split_leaf
+from .leaf import (
+    GENESIS_PREV_HASH,
+    LeafParts,
+    format_log_time,
+    leaf_hash,
+    parse_leaf,
+    split_leaf,
+)
 from .merkle import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, stored_hash_index
-from .statements import STATEMENT_SIGNING_CONTEXT
+from .sigcheck import SignatureCheck, cryptography_check
+from .statements import STATEMENT_SIGNING_CONTEXT, statement_hash
 
 __all__ = [
+    "AuditStop",
+    "ChainState",
     "CompactRange",
+    "EntryProblem",
+    "Failure",
+    "FailureCode",
+    "LeafFacts",
     "SignatureCheck",
+    "check_entry",
+    "check_leaf",
     "check_leaf_signatures",
     "check_part_signatures",
     "required_signer_ids",
@@ -117,13 +136,8 @@ def required_signer_ids(body: Any) -> tuple[str, ...]:
     return (body["signer"], key_id(new_key))
 
 
-#: ``check(public_key, message, signature) -> bool``: an Ed25519 verification primitive (the
-#: same contract as ``evidence.SignatureCheck``; ``ledger.sigverify`` offers PyNaCl's).
-SignatureCheck = Callable[[bytes, bytes, bytes], bool]
-
-
 def check_leaf_signatures(
-    data: bytes, check: SignatureCheck | None = None
+    data: bytes, check: SignatureCheck = cryptography_check
 ) -> tuple[LeafParts, dict[str, Any]]:
     """Split ``data`` and verify its signatures and their signers; returns the parts and body.
 
@@ -136,39 +150,252 @@ def check_leaf_signatures(
     return parts, check_part_signatures(parts, check)
 
 
-def check_part_signatures(parts: LeafParts, check: SignatureCheck | None = None) -> dict[str, Any]:
+def check_part_signatures(
+    parts: LeafParts, check: SignatureCheck = cryptography_check
+) -> dict[str, Any]:
     """``check_leaf_signatures`` for a leaf already split; returns the statement body."""
     try:
         body = json.loads(parts.statement_bytes)
     except ValueError as e:  # UnicodeDecodeError is a ValueError too
         raise InvalidStatement("statement bytes are not JSON") from e
     expected = required_signer_ids(body)
-    keys = [_public_key(raw) for raw, _ in parts.signatures]
-    if tuple(k[0] for k in keys) != expected:
+    key_ids = [_key_id(raw) for raw, _ in parts.signatures]
+    if tuple(key_ids) != expected:
         raise BadSignature(
             f"{body.get('type')} must be signed by {len(expected)} key(s) in this order: "
             + ", ".join(e[:16] + "…" for e in expected)
         )
     message = STATEMENT_SIGNING_CONTEXT + parts.statement_bytes
-    for (kid, key), (raw, signature) in zip(keys, parts.signatures, strict=True):
-        if check is not None:
-            if not check(raw, message, signature):
-                raise BadSignature(f"signature by key {kid[:16]}… does not verify")
-            continue
-        try:
-            key.verify(signature, message)
-        except InvalidSignature as e:
-            raise BadSignature(f"signature by key {kid[:16]}… does not verify") from e
+    for kid, (raw, signature) in zip(key_ids, parts.signatures, strict=True):
+        if not check(raw, message, signature):
+            raise BadSignature(f"signature by key {kid[:16]}… does not verify")
     return dict(body)
 
 
 @functools.lru_cache(maxsize=4096)
-def _public_key(raw: bytes) -> tuple[str, Ed25519PublicKey]:
-    """(key id, loaded key) for a raw key that ``PublicKey`` accepts (small-order and
-    non-canonical keys are refused). Cached: a party signs many entries with one key, and
-    loading a key costs about a tenth of a verification; the cache is bounded."""
+def _key_id(raw: bytes) -> str:
+    """The key id of a raw key that ``PublicKey`` accepts (small-order and non-canonical keys
+    are refused). Cached: a party signs many entries with one key, and loading a key costs about
+    a tenth of a verification; the cache is bounded."""
     try:
-        key = PublicKey(raw)
+        return PublicKey(raw).key_id
     except LedgerError as e:
         raise MalformedLeaf(f"leaf holds an invalid public key: {e.message}") from e
-    return key.key_id, Ed25519PublicKey.from_public_bytes(raw)
+
+
+# --- what an audit found: shared by the HTTP audit and the database audit -----------------------
+
+
+class FailureCode(StrEnum):
+    """Stable names of what an audit found wrong (README §Auditing lists them)."""
+
+    ENTRY_MISSING = "entry_missing"
+    SEQ_MISMATCH = "seq_mismatch"
+    LEAF_MALFORMED = "leaf_malformed"
+    CHAIN_BROKEN = "chain_broken"
+    TIME_REGRESSION = "time_regression"
+    SIGNATURE_INVALID = "signature_invalid"
+    STATEMENT_INVALID = "statement_invalid"
+    LEAF_HASH_MISMATCH = "leaf_hash_mismatch"
+    STATEMENT_HASH_MISMATCH = "statement_hash_mismatch"
+    LISTING_MISMATCH = "listing_mismatch"
+    CHECKPOINT_INVALID = "checkpoint_invalid"
+    CHECKPOINT_MISSING = "checkpoint_missing"
+    ROOT_MISMATCH = "root_mismatch"
+    CONSISTENCY_INVALID = "consistency_invalid"
+    ROLLBACK = "rollback"
+    FORK = "fork"
+    # the database audit only (ledger.server.dbaudit)
+    LOG_KEY_MISMATCH = "log_key_mismatch"
+    TREE_HASH_MISMATCH = "tree_hash_mismatch"
+    TREE_HASH_MISSING = "tree_hash_missing"
+    TREE_HASH_EXTRA = "tree_hash_extra"
+    CHECKPOINT_ROW_MISMATCH = "checkpoint_row_mismatch"
+    CHECKPOINT_BEYOND_LOG = "checkpoint_beyond_log"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing found wrong: its code, where (seq or tree size; table and row for a database
+    audit), and a sentence saying what differs."""
+
+    code: FailureCode
+    message: str
+    seq: int | None = None
+    tree_size: int | None = None
+    table: str | None = None
+    row: str | None = None
+
+    def where(self) -> str:
+        if self.table is not None:
+            return f"table {self.table}, {self.row}"
+        if self.seq is not None:
+            return f"seq {self.seq}"
+        return "" if self.tree_size is None else f"tree size {self.tree_size}"
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"[{self.code}] {where + ': ' if where else ''}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("code", "seq", "tree_size", "table", "row")} | {
+            "message": self.message
+        }
+
+
+class AuditStop(Exception):
+    """Internal: carries the first failure out of the streaming loops."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+# --- per entry: everything that needs only the entry itself (runs in worker processes) ---------
+
+
+@dataclass(frozen=True)
+class LeafFacts:
+    """What one checked leaf says, for the in-order checks and for comparing listed fields."""
+
+    seq: int
+    integrated_at: int
+    prev_hash: bytes
+    leaf_hash: bytes
+    statement_hash: bytes
+    body: Any
+    signatures: tuple[tuple[bytes, bytes], ...]
+
+
+class EntryProblem(Exception):
+    """A per-entry check failed; ``header`` is (prev_hash, integrated_at) when the leaf split."""
+
+    def __init__(
+        self, code: FailureCode, message: str, header: tuple[bytes, int] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.header = header
+
+
+def check_leaf(
+    position: int, leaf: bytes, *, strict: bool = False, check: SignatureCheck = cryptography_check
+) -> LeafFacts:
+    """Check one leaf on its own (framing, seq, signatures; ``strict``: the statement too).
+
+    Signatures are verified with ``check`` (``sigcheck``; the audit passes ``ledger.sigverify``'s
+    choice). The chain link and time order need the previous entry: ``ChainState.link`` checks
+    them. Raises ``EntryProblem``. No I/O.
+    """
+    try:
+        parts = split_leaf(leaf)
+    except LedgerError as e:
+        raise EntryProblem(FailureCode.LEAF_MALFORMED, e.message) from e
+    header = (parts.prev_hash, parts.integrated_at)
+    if parts.seq != position:
+        raise EntryProblem(FailureCode.SEQ_MISMATCH, f"the leaf says seq {parts.seq}", header)
+    try:
+        if strict:
+            body = dict(parse_leaf(leaf, check=check).signed.body)
+        else:
+            body = check_part_signatures(parts, check)
+    except (BadSignature, MalformedLeaf) as e:
+        raise EntryProblem(FailureCode.SIGNATURE_INVALID, e.message, header) from e
+    except LedgerError as e:
+        raise EntryProblem(FailureCode.STATEMENT_INVALID, e.message, header) from e
+    return LeafFacts(
+        parts.seq,
+        parts.integrated_at,
+        parts.prev_hash,
+        leaf_hash(leaf),
+        statement_hash(parts.statement_bytes),
+        body,
+        parts.signatures,
+    )
+
+
+def _check_listing(facts: LeafFacts, entry: dict[str, Any]) -> None:
+    """The fields the API lists beside the leaf must be the leaf's own (clients read them)."""
+    header = (facts.prev_hash, facts.integrated_at)
+    for name, code, actual in (
+        ("leaf_hash", FailureCode.LEAF_HASH_MISMATCH, facts.leaf_hash.hex()),
+        ("statement_hash", FailureCode.STATEMENT_HASH_MISMATCH, facts.statement_hash.hex()),
+    ):
+        if entry.get(name) != actual:
+            message = f"listed {name} {entry.get(name)} is not the leaf's ({actual})"
+            raise EntryProblem(code, message, header)
+    signatures = [
+        {"public_key": b64_encode(k), "signature": b64_encode(s)} for k, s in facts.signatures
+    ]
+    for name, value in (
+        ("type", facts.body.get("type")),
+        ("integrated_at", _log_time(facts.integrated_at)),
+        ("statement", facts.body),
+        ("signatures", signatures),
+    ):
+        if entry.get(name) != value:
+            raise EntryProblem(
+                FailureCode.LISTING_MISMATCH, f"listed {name} differs from the leaf's", header
+            )
+
+
+# Entries appended together share their log time: format each time once.
+_log_time = functools.lru_cache(maxsize=1024)(format_log_time)
+
+
+def check_entry(
+    position: int, entry: Any, *, strict: bool = False, check: SignatureCheck = cryptography_check
+) -> LeafFacts:
+    """Check one entry as ``GET /v1/entries`` lists it. Raises ``EntryProblem``."""
+    if not isinstance(entry, dict):
+        raise EntryProblem(FailureCode.LEAF_MALFORMED, "the listed entry is not an object")
+    listed = entry.get("seq")
+    if listed != position:
+        if isinstance(listed, int) and listed > position:
+            raise EntryProblem(
+                FailureCode.ENTRY_MISSING, f"not served: seq {listed} is listed in its place"
+            )
+        raise EntryProblem(FailureCode.SEQ_MISMATCH, f"listed with seq {listed!r}")
+    try:
+        leaf = b64_decode(entry.get("leaf"), what="leaf")
+    except LedgerError as e:
+        raise EntryProblem(FailureCode.LEAF_MALFORMED, e.message) from e
+    facts = check_leaf(position, leaf, strict=strict, check=check)
+    _check_listing(facts, entry)
+    return facts
+
+
+# --- in order: the chain and the tree ------------------------------------------------------------
+
+
+@dataclass
+class ChainState:
+    """The audited prefix: its size, last leaf hash and time, and its compact Merkle range."""
+
+    size: int = 0
+    prev_hash: bytes = GENESIS_PREV_HASH
+    prev_time: int = 0
+    tree: CompactRange = field(default_factory=CompactRange)
+
+    def link(self, prev_hash: bytes, integrated_at: int) -> None:
+        """Check that the next entry (seq ``size``) chains on; raises ``AuditStop``."""
+        seq = self.size
+        if prev_hash != self.prev_hash:
+            what = "the genesis value" if seq == 0 else f"the leaf hash of entry {seq - 1}"
+            message = f"prev_leaf_hash is not {what}"
+            raise AuditStop(Failure(FailureCode.CHAIN_BROKEN, message, seq=seq))
+        if integrated_at < self.prev_time:
+            raise AuditStop(
+                Failure(
+                    FailureCode.TIME_REGRESSION,
+                    f"integrated at {format_log_time(integrated_at)}, before entry {seq - 1} "
+                    f"({format_log_time(self.prev_time)})",
+                    seq=seq,
+                )
+            )
+
+    def push(self, leaf_hash_: bytes, integrated_at: int) -> None:
+        self.tree.append(leaf_hash_)
+        self.prev_hash, self.prev_time = leaf_hash_, integrated_at
+        self.size += 1

@@ -285,7 +285,7 @@ class EvidenceInvalid(VerificationError):
 
 class AuditFailed(VerificationError):
     """A full audit found the log wrong; ``details`` say where (seq, tree size, or table and
-    row) and the audit's failure code (``ledger.client.audit.FailureCode``)."""
+    row) and the audit's failure code (``ledger.core.auditing.FailureCode``)."""
 
     code = "audit_failed"
     title = "Audit failed"

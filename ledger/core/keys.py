@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,23 +34,6 @@ PUBLIC_KEY_CACHE_SIZE = 4096
 _P = 2**255 - 19
 _Y_ORDER_8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
 _SMALL_ORDER_Y = frozenset({0, 1, _P - 1, _Y_ORDER_8, _P - _Y_ORDER_8})
-
-
-#: A faster Ed25519 check PublicKey.verify uses instead of ``cryptography``'s, if a process set
-#: one (``use_signature_check``): (raw public key, message, signature) -> valid.
-_check: Callable[[bytes, bytes, bytes], bool] | None = None
-
-
-def use_signature_check(check: Callable[[bytes, bytes, bytes], bool] | None) -> None:
-    """Make ``PublicKey.verify`` decide with ``check`` (None: ``cryptography``, the default).
-
-    Only for a check that accepts exactly what ``cryptography`` (OpenSSL) accepts, the log's rule
-    (docs/FORMAT.md §2.1): ``ledger.sigverify.nacl_check``, libsodium at about twice the speed with
-    every refusal confirmed by OpenSSL, which the server sets at start when PyNaCl is installed.
-    The core itself imports nothing but ``cryptography``.
-    """
-    global _check  # noqa: PLW0603 - a process-wide choice, made once at start
-    _check = check
 
 
 def key_id(public_key: bytes) -> str:
@@ -122,14 +104,10 @@ class PublicKey:
         return b64_encode(self.raw)
 
     def verify(self, context: bytes, message: bytes, signature: bytes) -> None:
-        """Check ``signature`` over ``context || message``; raises BadSignature."""
+        """Check ``signature`` over ``context || message`` with ``cryptography``; raises
+        BadSignature. (Statements are verified through a ``sigcheck.SignatureCheck`` instead.)"""
         if len(signature) != SIGNATURE_SIZE:
             raise BadSignature("an Ed25519 signature is 64 bytes")
-        check = _check
-        if check is not None:
-            if not check(self.raw, context + message, signature):
-                raise BadSignature(f"signature by key {self.key_id[:16]}… does not verify")
-            return
         try:
             self._loaded.verify(signature, context + message)
         except InvalidSignature as e:

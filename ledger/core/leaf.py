@@ -17,15 +17,16 @@ tlog-tiles entry limit). No I/O here.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from .canonical import parse_json
 from .errors import ChainError, LeafTooLarge, LedgerError, MalformedLeaf
-from .keys import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PublicKey
+from .keys import PUBLIC_KEY_CACHE_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PublicKey
 from .merkle import leaf_hash as merkle_leaf_hash
+from .sigcheck import SignatureCheck, cryptography_check
 from .statements import Signature, SignedStatement
 
 LEAF_MAGIC: Final = b"consent-ledger/leaf/v1\n"
@@ -170,25 +171,30 @@ def split_leaf_fields(
     return seq, integrated_at, prev_hash, data[_STATEMENT_OFFSET:end], sigs
 
 
-def parse_leaf(data: bytes) -> Leaf:
+def parse_leaf(data: bytes, *, check: SignatureCheck = cryptography_check) -> Leaf:
     """Parse leaf bytes and verify the statement and its signatures inside.
 
-    Raises MalformedLeaf for framing errors; InvalidStatement, MalformedJSON or BadSignature for
-    the statement. Does not check the chain link (see ``check_chain``).
+    The statement bytes must be the canonical form of a valid statement, signed by the keys it
+    requires; signatures are verified with ``check`` (``sigcheck``: ``cryptography`` unless the
+    caller passes a primitive that decides the same, such as ``ledger.sigverify.nacl_check``).
+    Raises MalformedLeaf for framing errors and invalid public keys; InvalidStatement,
+    MalformedJSON or BadSignature for the statement. Does not check the chain link (see
+    ``check_chain``).
     """
-    parts = split_leaf(data)
-    signatures = [_signature(pk, sig) for pk, sig in parts.signatures]
-    body = parse_json(parts.statement_bytes)
-    signed = SignedStatement.from_parts(body, signatures, statement_bytes=parts.statement_bytes)
-    return Leaf(parts.seq, parts.integrated_at, parts.prev_hash, signed)
+    seq, integrated_at, prev_hash, statement_bytes, pairs = split_leaf_fields(data)
+    signatures = tuple([Signature(_leaf_key(pk), sig) for pk, sig in pairs])
+    signed = SignedStatement.from_statement_bytes(statement_bytes, signatures, check=check)
+    return Leaf(seq, integrated_at, prev_hash, signed)
 
 
-def _signature(public_key: bytes, signature: bytes) -> Signature:
+@functools.lru_cache(maxsize=PUBLIC_KEY_CACHE_SIZE)
+def _leaf_key(public_key: bytes) -> PublicKey:
+    """The key of a leaf's signature; raises MalformedLeaf. Remembered (refusals are not): a
+    log holds many signatures by few keys."""
     try:
-        key = PublicKey.from_raw(public_key)
+        return PublicKey(public_key)
     except LedgerError as e:
         raise MalformedLeaf(f"leaf holds an invalid public key: {e.message}") from e
-    return Signature(key, signature)
 
 
 def check_chain(leaf: Leaf, prev_leaf_hash: bytes | None, prev_integrated_at: int = 0) -> None:

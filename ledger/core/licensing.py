@@ -228,6 +228,8 @@ class LicenceState:
             self._apply_accept(entry, stmt)
         elif isinstance(stmt, GrantRevoke):
             self._apply_revoke(entry, stmt)
+        else:  # a type the replay does not know would silently change no licence
+            raise TypeError(f"licence replay does not know statement type {stmt.type_name!r}")
 
     def _apply_rotate(self, entry: Leaf, stmt: KeyRotate) -> None:
         if self._signer_problem(stmt.signer) is not None:

@@ -128,16 +128,21 @@ class _Context:
 
     def _learn(self, e: _Entry) -> None:
         stmt = e.statement
+        if stmt is None:  # unreadable: the timeline shows it as such
+            return
         if isinstance(stmt, PartyRegister):
             self.names.setdefault(stmt.signer, stmt.pseudonym)
             self.party_of.setdefault(stmt.signer, stmt.signer)
-        elif isinstance(stmt, KeyRotate) and stmt.signer in self.names:
-            new = stmt.new_public_key.key_id
-            self.names.setdefault(new, self.names[stmt.signer])
-            self.party_of.setdefault(new, self.party_of[stmt.signer])
+        elif isinstance(stmt, KeyRotate):
+            if stmt.signer in self.names:
+                new = stmt.new_public_key.key_id
+                self.names.setdefault(new, self.names[stmt.signer])
+                self.party_of.setdefault(new, self.party_of[stmt.signer])
         elif isinstance(stmt, Grant):
             self.grant_labels[e.seq] = f"G{len(self.grant_labels) + 1}"
             self.grant_by_hash[e.statement_hash] = e.seq
+        elif not isinstance(stmt, KeyRevoke | GrantAccept | GrantRevoke):  # they name no one new
+            raise TypeError(f"the report does not know statement type {stmt.type_name!r}")
 
     def name(self, key_id: str) -> str:
         """``pseudonym (key 1a2b3c4d...)``; a key without a registration in the bundle says so."""
@@ -257,8 +262,8 @@ def _describe(ctx: _Context, stmt: Statement) -> str:
     elif isinstance(stmt, GrantRevoke):
         effective = stmt.effective_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         text = f"{who} revokes {ctx.grant_label(stmt.grant_hash)}, effective {effective}"
-    else:  # pragma: no cover - the six types above are all there are
-        text = stmt.type_name
+    else:
+        raise TypeError(f"the report cannot describe statement type {stmt.type_name!r}")
     return text
 
 
@@ -293,9 +298,9 @@ def _status(failure: Failure | None, checkable: bool = True) -> str:
 
 
 def _entry_checks(ctx: _Context) -> list[EntryCheck]:
-    """One row per entry, in the verifier's order (ledger/core/evidence.py): a leaf whose hash is
-    wrong is not checked further; proofs need a verified checkpoint; a chain link is checked
-    between two consecutive entries that both verified."""
+    """One row per entry, in the verifier's order (ledger/core/evidence/verify.py): a leaf whose
+    hash is wrong is not checked further; proofs need a verified checkpoint; a chain link is
+    checked between two consecutive entries that both verified."""
     checkpoint_ok = ctx.result.checkpoint is not None
     verified = {
         e.seq

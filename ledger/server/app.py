@@ -8,7 +8,6 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
-from ledger.core import keys
 from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.server import api, logs, metrics, ratelimit
@@ -40,15 +39,14 @@ def create_app(config: Config | None = None) -> Flask:
     except BaseException:
         database.dispose()  # a refused start must not leave connections open
         raise
-    if sigverify.nacl_available():
-        # Statements' signatures checked by libsodium, deciding exactly as OpenSSL (the log's
-        # rule): about twice as fast (docs/BENCHMARKS.md); without PyNaCl, cryptography alone.
-        keys.use_signature_check(sigverify.nacl_check)
     service = LogService(
         database,
         signer,
         clock_skew=timedelta(seconds=config.clock_skew_seconds),
         on_commit=app_metrics.observe_append,
+        # Statements' signatures checked by libsodium when PyNaCl is installed, deciding exactly
+        # as OpenSSL (the log's rule): about twice as fast (docs/BENCHMARKS.md).
+        signature_check=sigverify.signature_check()[1],
     )
     app = Flask(__name__)
     pipeline = RequestPipeline(

@@ -4,8 +4,9 @@
 READ ONLY transaction; SQLite: a read-only connection in one read transaction) and checks:
 
 * ``log_meta``: the database belongs to the log whose key and origin the operator gave;
-* ``entries``: rows are seqs 0..n-1 without gaps; every leaf passes ``audit.check_leaf`` (framing,
-  seq, signatures; ``strict``: the statement too) and chains to the previous one (``ChainState``);
+* ``entries``: rows are seqs 0..n-1 without gaps; every leaf passes ``core.auditing.check_leaf``
+  (framing, seq, signatures; ``strict``: the statement too) and chains to the previous one
+  (``ChainState``);
   the ``leaf_hash``, ``statement_hash``, ``type``, ``signer`` and ``integrated_at`` columns are
   those of the leaf;
 * ``tree_hashes``: exactly ``stored_hash_count(n)`` rows, each equal to the hash recomputed from
@@ -32,7 +33,8 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
-from ledger.client.audit import (
+from ledger.core import merkle
+from ledger.core.auditing import (
     AuditStop,
     ChainState,
     EntryProblem,
@@ -41,7 +43,6 @@ from ledger.client.audit import (
     LeafFacts,
     check_leaf,
 )
-from ledger.core import merkle
 from ledger.core.checkpoint import open_checkpoint
 from ledger.core.errors import LedgerError
 from ledger.core.leaf import format_log_time, micros_from_datetime

@@ -62,6 +62,7 @@ from ledger.core.errors import (
 )
 from ledger.core.leaf import GENESIS_PREV_HASH, Leaf, datetime_from_micros, leaf_hash, leaf_header
 from ledger.core.note import NoteSigner
+from ledger.core.sigcheck import SignatureCheck, cryptography_check
 from ledger.core.statements import (
     Grant,
     GrantAccept,
@@ -205,6 +206,8 @@ class Referenced:
                 out.new_grant_ids.add(stmt.grant_id)
             elif isinstance(stmt, GrantAccept | GrantRevoke):
                 out.grant_hashes.add(bytes.fromhex(stmt.grant_hash))
+            elif not isinstance(stmt, PartyRegister):  # the signer is all it refers to
+                raise TypeError(f"no lookups defined for statement type {stmt.type_name!r}")
         return out
 
 
@@ -379,6 +382,8 @@ def check_statement(
         _check_accept(state, stmt, seq, fx)
     elif isinstance(stmt, GrantRevoke):
         _check_grant_revoke(state, stmt, seq, fx, now)
+    else:  # a type without rules must not enter the log with only the issued_at check
+        raise TypeError(f"no append rules for statement type {stmt.type_name!r}")
     return fx
 
 
@@ -412,8 +417,11 @@ class LogService:
         clock_skew: timedelta = timedelta(minutes=5),
         clock: Callable[[], int] = time.time_ns,
         on_commit: CommitHook | None = None,
+        signature_check: SignatureCheck = cryptography_check,
     ) -> None:
         self.db = db
+        #: The Ed25519 primitive that ``read_envelope`` verifies incoming statements with.
+        self.signature_check = signature_check
         self.signer = signer
         self.origin = signer.name
         self.clock_skew = clock_skew
@@ -422,6 +430,11 @@ class LogService:
         #: The border of the tree this process last committed (merkle.border_indexes): the next
         #: transaction reads only the hashes stored since, with its other reads.
         self._border: _Border | None = None
+
+    def read_envelope(self, envelope: object) -> SignedStatement:
+        """A wire envelope parsed and its signatures verified (``SignedStatement.from_json``)
+        with this service's primitive; raises InvalidStatement or BadSignature."""
+        return SignedStatement.from_json(envelope, check=self.signature_check)
 
     def now_micros(self) -> int:
         """The log's clock (microseconds since the epoch): the time source of every append."""

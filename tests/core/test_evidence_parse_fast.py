@@ -18,20 +18,18 @@ from typing import Any
 import pytest
 
 from ledger.core import builders
+from ledger.core.canonical import canonicalize, parse_json
 from ledger.core.encoding import b64_decode
-from ledger.core.errors import InvalidStatement, LedgerError, MalformedJSON
-from ledger.core.evidence import (
-    _SORTED_ENCODER,
-    _STRICT_DECODER,
+from ledger.core.errors import InvalidStatement, LedgerError
+from ledger.core.evidence.parse import (
     _canonical_b64,
-    _canonical_statement,
     _fast_entry,
     _fast_verdict,
     _parse_entry,
     _parse_verdict,
 )
 from ledger.core.leaf import split_leaf_fields
-from ledger.core.statements import STATEMENT_TYPES, parse_statement
+from ledger.core.statements import STATEMENT_TYPES, parse_canonical_statement, parse_statement
 from tests.support.evidence_helpers import BUNDLE
 from tests.support.factories import T0, json_paths, replace_at, seeded_key
 
@@ -146,14 +144,11 @@ def test_canonical_b64_is_b64_decode_on_canonical_text_and_refuses_all_else() ->
 
 
 def _reference_canonical_statement(data: bytes) -> tuple[Any, Any]:
-    """The verifier's statement check done only the strict way (decode, parse, re-encode)."""
-    try:
-        text = data.decode("utf-8")
-        body = _STRICT_DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise MalformedJSON(f"statement bytes are not strict JSON: {e}") from e
+    """The statement check of a leaf done only the strict way (strict JSON, the member-by-member
+    parse, RFC 8785 bytes compared)."""
+    body = parse_json(data)
     statement = parse_statement(body)
-    if _SORTED_ENCODER.encode(body) != text:
+    if canonicalize(body) != data:
         raise InvalidStatement("statement bytes are not in RFC 8785 canonical form")
     return body, statement
 
@@ -212,7 +207,7 @@ SWAPS = [
 def test_the_statements_mutated_below_are_valid_and_of_every_type() -> None:
     types = set()
     for data in STATEMENTS:
-        _, statement = _canonical_statement(data)  # raises if refused
+        _, statement = parse_canonical_statement(data)  # raises if refused
         types.add(statement.type_name)
     assert types == set(STATEMENT_TYPES)
 
@@ -234,6 +229,6 @@ def test_statement_check_decides_as_the_strict_steps(data: bytes) -> None:
                 del out[i]
         texts.append(bytes(out))
     for text in texts:
-        assert _outcome(_canonical_statement, text) == _outcome(
+        assert _outcome(parse_canonical_statement, text) == _outcome(
             _reference_canonical_statement, text
         ), text

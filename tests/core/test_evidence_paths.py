@@ -1,5 +1,6 @@
-"""The verifier's fast paths decide exactly as the strict ones: the statement parse used by
-``parse_leaf_with`` against ``leaf.parse_leaf``, the bundle's hash and base64 readers against
+"""The verifier's fast paths decide exactly as the strict ones: ``leaf.parse_leaf`` (its fast
+statement parse, with every signature primitive) against the strict steps it stands for, the
+bundle's hash and base64 readers against
 ``encoding``'s, and every signature primitive (``cryptography``, PyNaCl direct and through its
 binding) gives the same report for every tampered bundle."""
 
@@ -13,13 +14,15 @@ from typing import Any
 import pytest
 
 from ledger import sigverify
-from ledger.core import builders, evidence
+from ledger.core import builders
+from ledger.core.canonical import parse_json
 from ledger.core.encoding import b64_decode, b64_encode, hash_from_hex
-from ledger.core.errors import BadSignature, LedgerError
-from ledger.core.evidence import SignatureCheck, cryptography_check, parse_leaf_with, verify_bundle
-from ledger.core.keys import SigningKey
-from ledger.core.leaf import GENESIS_PREV_HASH, LEAF_MAGIC, parse_leaf
-from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, SignedStatement
+from ledger.core.errors import BadSignature, LedgerError, MalformedLeaf
+from ledger.core.evidence import SignatureCheck, cryptography_check, verify_bundle
+from ledger.core.evidence import parse as bundle_parse
+from ledger.core.keys import PublicKey, SigningKey
+from ledger.core.leaf import GENESIS_PREV_HASH, LEAF_MAGIC, Leaf, parse_leaf, split_leaf
+from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, Signature, SignedStatement
 from tests.core.test_evidence_tamper import TAMPERS
 from tests.support.evidence_helpers import BUNDLE, LOG_
 from tests.support.factories import T0, seeded_key
@@ -49,8 +52,31 @@ def _leaf_of(statement: bytes, key: SigningKey = A) -> bytes:
     return b"".join((LEAF_MAGIC, header, size, statement, b"\x01", key.public_key.raw, sig))
 
 
+def strict_parse_leaf(data: bytes) -> Leaf:
+    """The reference ``parse_leaf`` stands for: split, the keys, strict JSON, the statement
+    parsed member by member, its canonical bytes compared, then ``cryptography``."""
+    parts = split_leaf(data)
+    sigs = []
+    for raw, sig in parts.signatures:
+        try:
+            sigs.append(Signature(PublicKey(raw), sig))
+        except LedgerError as e:
+            raise MalformedLeaf(f"leaf holds an invalid public key: {e.message}") from e
+    body = parse_json(parts.statement_bytes)
+    signed = SignedStatement.from_parts(body, sigs, statement_bytes=parts.statement_bytes)
+    return Leaf(parts.seq, parts.integrated_at, parts.prev_hash, signed)
+
+
+def _error(parse: Callable[[bytes], object], data: bytes) -> tuple[type, str] | None:
+    try:
+        parse(data)
+    except LedgerError as e:
+        return type(e), e.message
+    return None
+
+
 def _code(parse: Callable[[bytes], object], data: bytes) -> str:
-    """What ``evidence._check_entry`` reports for an exception of ``parse`` (ok if none)."""
+    """What ``evidence.verify._check_entry`` reports for an exception of ``parse`` (ok if none)."""
     try:
         parse(data)
     except BadSignature:
@@ -107,26 +133,32 @@ NOT_CANONICAL: list[tuple[str, Callable[[], bytes]]] = [
 @pytest.mark.parametrize(
     "make", [m for _, m in NOT_CANONICAL], ids=[name for name, _ in NOT_CANONICAL]
 )
-def test_the_lean_parse_refuses_what_the_strict_parse_refuses(
+def test_parse_leaf_refuses_what_the_strict_steps_refuse_with_the_same_error(
     make: Callable[[], bytes], check: SignatureCheck
 ) -> None:
     data = _leaf_of(make())
-    strict = _code(parse_leaf, data)
-    assert strict == "leaf_invalid"
-    assert _code(lambda d: parse_leaf_with(d, check), data) == strict
+    assert _code(strict_parse_leaf, data) == "leaf_invalid"
+    assert _error(lambda d: parse_leaf(d, check=check), data) == _error(strict_parse_leaf, data)
 
 
 @pytest.mark.parametrize("check", [c for _, c in PRIMITIVES], ids=[n for n, _ in PRIMITIVES])
-def test_the_lean_parse_builds_the_leaf_the_strict_parse_builds(check: SignatureCheck) -> None:
+def test_parse_leaf_builds_the_leaf_the_strict_steps_build(check: SignatureCheck) -> None:
     for data in LOG_.leaves:
-        assert parse_leaf_with(data, check) == parse_leaf(data)
+        assert parse_leaf(data, check=check) == strict_parse_leaf(data)
     for signed in (REGISTER, GRANT):
         data = _leaf_of(signed.statement_bytes)
-        assert parse_leaf_with(data, check) == parse_leaf(data)
-        assert _code(lambda d: parse_leaf_with(d, check), data[:-1]) == "leaf_invalid"
+        assert parse_leaf(data, check=check) == strict_parse_leaf(data)
+        assert _code(lambda d: parse_leaf(d, check=check), data[:-1]) == "leaf_invalid"
         forged = data[:-1] + bytes([data[-1] ^ 1])
-        assert _code(lambda d: parse_leaf_with(d, check), forged) == "bad_signature"
-        assert _code(parse_leaf, forged) == "bad_signature"
+        assert _code(lambda d: parse_leaf(d, check=check), forged) == "bad_signature"
+        assert _error(lambda d: parse_leaf(d, check=check), forged) == _error(
+            strict_parse_leaf, forged
+        )
+    small_order = _leaf_of(REGISTER.statement_bytes)[:-96] + bytes([1]) + bytes(95)
+    assert _error(lambda d: parse_leaf(d, check=check), small_order) == _error(
+        strict_parse_leaf, small_order
+    )
+    assert _code(lambda d: parse_leaf(d, check=check), small_order) == "leaf_invalid"
 
 
 HEX_VALUES: list[object] = [
@@ -142,9 +174,9 @@ def test_the_hash_readers_accept_what_hash_from_hex_accepts(value: object) -> No
     except LedgerError:
         expected = None
     for read in (
-        lambda v: evidence._hash(v, "x"),
-        lambda v: evidence._hashes([v], "x")[0],
-        lambda v: evidence._hashes(["cd" * 32, v, "ef" * 32], "x")[1],
+        lambda v: bundle_parse._hash(v, "x"),
+        lambda v: bundle_parse._hashes([v], "x")[0],
+        lambda v: bundle_parse._hashes(["cd" * 32, v, "ef" * 32], "x")[1],
     ):
         try:
             got: bytes | None = read(value)
@@ -167,7 +199,7 @@ def test_the_leaf_reader_accepts_what_b64_decode_accepts(value: object) -> None:
     except LedgerError:
         expected = None
     try:
-        got: bytes | None = evidence._leaf_bytes(value, "x")
+        got: bytes | None = bundle_parse._leaf_bytes(value, "x")
     except LedgerError:
         got = None
     assert got == expected

@@ -200,11 +200,12 @@ def test_doc_has_a_worked_example_per_entry_type_and_the_checkpoint() -> None:
 
 def _core_constants() -> list[tuple[str, bytes]]:
     found: list[tuple[str, bytes]] = []
-    for info in pkgutil.iter_modules(ledger.core.__path__):
-        module = importlib.import_module(f"ledger.core.{info.name}")
+    # Recursive: constants defined in a subpackage's modules (core/statements/types.py) count.
+    for info in pkgutil.walk_packages(ledger.core.__path__, "ledger.core."):
+        module = importlib.import_module(info.name)
         for name, value in vars(module).items():
             if isinstance(value, bytes) and name.endswith(("_CONTEXT", "_MAGIC", "_PREFIX")):
-                found.append((f"{info.name}.{name}", value))
+                found.append((f"{info.name.removeprefix('ledger.core.')}.{name}", value))
     return found
 
 

@@ -24,12 +24,6 @@ from ledger.core.encoding import sha256
 from ledger.core.errors import BadSignature, InvalidStatement, LedgerError, MalformedJSON
 from ledger.core.keys import SigningKey, key_id
 from ledger.core.statements import (
-    _CONSIDERATION_MEMBERS,
-    _CONTENT_ITEM_MEMBERS,
-    _ENVELOPE_MEMBERS,
-    _SIGNATURE_MEMBERS,
-    _STATEMENT_MEMBERS,
-    _TERMS_MEMBERS,
     STATEMENT_HASH_CONTEXT,
     STATEMENT_SIGNING_CONTEXT,
     Grant,
@@ -43,6 +37,13 @@ from ledger.core.statements import (
     parse_statement,
     parse_timestamp,
     statement_hash,
+)
+from ledger.core.statements.envelope import _ENVELOPE_MEMBERS, _SIGNATURE_MEMBERS
+from ledger.core.statements.parse import (
+    _CONSIDERATION_MEMBERS,
+    _CONTENT_ITEM_MEMBERS,
+    _STATEMENT_MEMBERS,
+    _TERMS_MEMBERS,
 )
 from tests.support.factories import T0, seeded_key
 

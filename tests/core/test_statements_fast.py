@@ -25,14 +25,10 @@ from hypothesis import strategies as st
 from ledger.core import builders
 from ledger.core.canonical import MAX_SAFE_INTEGER, canonicalize, parse_json
 from ledger.core.errors import LedgerError
-from ledger.core.evidence import _SORTED_ENCODER
-from ledger.core.statements import (
-    _FAST_PARSERS,
-    Statement,
-    _parse_statement_strict,
-    parse_statement,
-    parse_statement_text,
-)
+from ledger.core.statements import Statement, parse_statement, parse_statement_text
+from ledger.core.statements.envelope import _SORTED_ENCODER
+from ledger.core.statements.fastparse import _FAST_PARSERS
+from ledger.core.statements.parse import _parse_statement_strict
 from tests.support.factories import T0, json_paths, json_values, replace_at, seeded_key
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)

@@ -16,21 +16,20 @@ import pytest
 
 from ledger import sigverify
 from ledger.client.audit import AuditReport, EntryProblem, LogAuditor, check_entry, check_page
-from ledger.core import builders, keys
+from ledger.core import builders
 from ledger.core.auditing import SignatureCheck, check_leaf_signatures
-from ledger.core.errors import LedgerError, NotFound
+from ledger.core.errors import BadSignature, LedgerError, NotFound
 from ledger.core.evidence import cryptography_check
-from ledger.core.keys import PublicKey
 from ledger.core.leaf import LEAF_MAGIC, format_log_time, leaf_hash, split_leaf
 from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
-from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, statement_hash
+from ledger.core.statements import STATEMENT_SIGNING_CONTEXT, SignedStatement, statement_hash
 from tests.core.test_auditing import BAD_LEAVES, REGISTER, ROTATE, _leaf
 from tests.support.evidence_helpers import LOG_, build_log
 from tests.support.factories import T0, seeded_key
 
 PRIMITIVES: list[tuple[str, SignatureCheck | None]] = [
-    ("default", None),
+    ("default", None),  # the argument left out
     ("cryptography", cryptography_check),
     ("pynacl", sigverify.nacl_check),
     ("pynacl-binding", sigverify._binding_check),
@@ -55,6 +54,10 @@ def _listing(seq: int, leaf: bytes) -> dict[str, Any]:
             for k, s in parts.signatures
         ],
     }
+
+
+def _with(check: SignatureCheck | None) -> dict[str, SignatureCheck]:
+    return {} if check is None else {"check": check}
 
 
 def _outcome(call: Callable[[], object]) -> str | None:
@@ -110,12 +113,12 @@ def test_each_lie_about_an_entry_is_found_alike_by_every_primitive(
     seq = 3  # a grant acceptance
     entry = _listing(seq, LOG_.leaves[seq])
     assert all(
-        _outcome(lambda c=c: check_entry(seq, entry, strict=strict, check=c)) is None
+        _outcome(lambda c=c: check_entry(seq, entry, strict=strict, **_with(c))) is None
         for _, c in PRIMITIVES
     )
     change(entry)
     outcomes = {
-        name: _outcome(lambda c=c: check_entry(seq, entry, strict=strict, check=c))
+        name: _outcome(lambda c=c: check_entry(seq, entry, strict=strict, **_with(c)))
         for name, c in PRIMITIVES
     }
     assert outcomes["default"] is not None
@@ -129,13 +132,13 @@ def test_the_fast_signature_check_refuses_alike_with_every_primitive(
 ) -> None:
     for _, check in PRIMITIVES:
         with pytest.raises(error):
-            check_leaf_signatures(make(), check)
+            check_leaf_signatures(make(), **_with(check))
 
 
 def test_the_fast_signature_check_accepts_alike_with_every_primitive() -> None:
     for signed in (REGISTER, ROTATE):
         for _, check in PRIMITIVES:
-            parts, body = check_leaf_signatures(_leaf(signed), check)
+            parts, body = check_leaf_signatures(_leaf(signed), **_with(check))
             assert body == dict(signed.body)
             assert parts.statement_bytes == signed.statement_bytes
 
@@ -270,38 +273,44 @@ def test_the_accelerated_check_accepts_what_the_log_accepts() -> None:
 
 
 @pytest.mark.parametrize(
-    "check", [None, sigverify.nacl_check], ids=["cryptography", "pynacl-for-the-server"]
+    "check",
+    [cryptography_check, sigverify.nacl_check],
+    ids=["cryptography", "pynacl-for-the-server"],
 )
-def test_public_keys_verify_alike_with_the_server_s_check(check: Any) -> None:
-    # The server verifies incoming statements with nacl_check (set by create_app); every answer
-    # must be OpenSSL's, the log's rule, including a small-order R that libsodium alone refuses.
-    message = b'{"a":1}'
-    public, odd = _small_order_r_signature(78, STATEMENT_SIGNING_CONTEXT + message)
-    key = seeded_key(79)
-    good = key.sign(STATEMENT_SIGNING_CONTEXT, message)
-    cases = [
-        (PublicKey(public), odd, message),
-        (PublicKey(public), odd, message + b" "),
-        (key.public_key, good, message),
-        (key.public_key, good[:5] + bytes([good[5] ^ 1]) + good[6:], message),
-        (key.public_key, good, message + b" "),
-    ]
-    before = keys._check
-    keys.use_signature_check(check)
-    try:
-        for public_key, signature, msg in cases:
-            expected = cryptography_check(
-                public_key.raw, STATEMENT_SIGNING_CONTEXT + msg, signature
-            )
-            assert (
-                public_key.is_valid_signature(STATEMENT_SIGNING_CONTEXT, msg, signature) is expected
-            )
-    finally:
-        keys.use_signature_check(before)
-    assert [cryptography_check(p.raw, STATEMENT_SIGNING_CONTEXT + m, s) for p, s, m in cases] == [
-        True, False, True, False, False,
-    ]  # fmt: skip
+def test_statements_verify_alike_with_the_server_s_check(check: SignatureCheck) -> None:
+    # The server verifies incoming statements with nacl_check (passed to its LogService); every
+    # answer must be OpenSSL's, the log's rule, including a small-order R that libsodium alone
+    # refuses.
+    owner, other = seeded_key(78), seeded_key(79)
+    cases = []
+    for key in (owner, other):
+        signed = builders.party_register(key, "p", issued_at=T0)
+        message = STATEMENT_SIGNING_CONTEXT + signed.statement_bytes
+        good = signed.signatures[0].signature
+        odd = _small_order_r_signature(78, message)[1] if key is owner else good
+        cases += [
+            (signed, odd),
+            (signed, good[:5] + bytes([good[5] ^ 1]) + good[6:]),
+        ]
+    for signed, signature in cases:
+        raw = signed.signatures[0].public_key.raw
+        message = STATEMENT_SIGNING_CONTEXT + signed.statement_bytes
+        envelope = signed.to_json()
+        envelope["signatures"][0]["signature"] = base64.b64encode(signature).decode()
+        try:
+            SignedStatement.from_json(envelope, check=check)
+        except BadSignature:
+            accepted = False
+        else:
+            accepted = True
+        assert accepted is cryptography_check(raw, message, signature)
+    assert [
+        cryptography_check(
+            s.signatures[0].public_key.raw, STATEMENT_SIGNING_CONTEXT + s.statement_bytes, sig
+        )
+        for s, sig in cases
+    ] == [True, False, True, False]
 
 
 def test_the_server_checks_signatures_with_libsodium(app: Any) -> None:
-    assert keys._check is sigverify.nacl_check
+    assert app.extensions["ledger"].service.signature_check is sigverify.nacl_check

@@ -73,7 +73,7 @@ class Entries(MethodView):
         # Most single appends never get here: ledger.server.api.fastpath answers them before Flask,
         # with the same steps and the same bytes. This view answers the rest (bodies without a
         # Content-Length, other media types) and documents the endpoint.
-        signed = SignedStatement.from_json(envelope(raw_json_body(request)))
+        signed = ledger().service.read_envelope(envelope(raw_json_body(request)))
         result = ledger().committer.append_one(signed)
         return Response(appended_body(result), status=201, mimetype="application/json")
 
@@ -88,9 +88,10 @@ class Batch(MethodView):
         """Append up to the batch limit of statements; the accepted ones commit together."""
         items = _batch_items()
         parsed: list[SignedStatement | LedgerError] = []
+        service = ledger().service
         for item in items:
             try:
-                parsed.append(SignedStatement.from_json(item))
+                parsed.append(service.read_envelope(item))
             except LedgerError as e:
                 parsed.append(e)
         valid = [p for p in parsed if isinstance(p, SignedStatement)]

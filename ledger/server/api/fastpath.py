@@ -24,7 +24,6 @@ from typing import Any
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ledger.core.canonical import parse_json
-from ledger.core.statements import SignedStatement
 from ledger.server import logs
 from ledger.server.api.body import read_body
 from ledger.server.api.entries import appended_body, envelope
@@ -108,7 +107,7 @@ class AppendFastPath(_FastPath):
         def append() -> Answer:
             # Read whole and checked complete, as the view reads it (ledger.server.api.body).
             raw = read_body(environ, self.max_body_bytes)
-            signed = SignedStatement.from_json(envelope(parse_json(raw)))
+            signed = self.committer.service.read_envelope(envelope(parse_json(raw)))
             data = appended_body(self.committer.append_one(signed))
             return 201, [("Content-Type", _JSON)], data
 

@@ -1,0 +1,145 @@
+"""The evidence bundle's model (docs/FORMAT.md §13), its failure codes, and ``make_bundle``.
+
+An ``EvidenceBundle`` is the log's checkpoint, the deciding entries (leaf bytes and inclusion
+proofs) and a verdict per content item; ``parse.py`` reads its JSON shape and ``verify.py``
+checks it. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..canonical import canonicalize
+from ..encoding import b64_encode
+from ..leaf import Leaf, leaf_hash
+from ..licensing import LicenceState, Verdict, format_instant
+
+BUNDLE_FORMAT: Final = "consent-ledger/evidence/v1"
+
+# Failure codes of the offline verifier (stable; docs/FORMAT.md §13.3).
+BUNDLE_MALFORMED: Final = "bundle_malformed"
+LOG_KEY_MISMATCH: Final = "log_key_mismatch"
+CHECKPOINT_INVALID: Final = "checkpoint_invalid"
+LEAF_HASH_MISMATCH: Final = "leaf_hash_mismatch"
+SEQ_MISMATCH: Final = "seq_mismatch"
+LEAF_INVALID: Final = "leaf_invalid"
+BAD_SIGNATURE: Final = "bad_signature"
+INCLUSION_PROOF_INVALID: Final = "inclusion_proof_invalid"
+CHAIN_BROKEN: Final = "chain_broken"
+ENTRY_MISSING: Final = "entry_missing"
+VERDICT_MISMATCH: Final = "verdict_mismatch"
+QUERY_MISMATCH: Final = "query_mismatch"
+QUORUM_NOT_MET: Final = "quorum_not_met"
+COSIGNATURE_INVALID: Final = "cosignature_invalid"
+FAILURE_CODES: Final = (
+    BUNDLE_MALFORMED,
+    LOG_KEY_MISMATCH,
+    CHECKPOINT_INVALID,
+    LEAF_HASH_MISMATCH,
+    SEQ_MISMATCH,
+    LEAF_INVALID,
+    BAD_SIGNATURE,
+    INCLUSION_PROOF_INVALID,
+    CHAIN_BROKEN,
+    ENTRY_MISSING,
+    VERDICT_MISMATCH,
+    QUERY_MISMATCH,
+    QUORUM_NOT_MET,
+    COSIGNATURE_INVALID,
+)
+
+
+# --- the bundle ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceQuery:
+    buyer: str  # key id (64 hex)
+    use: str
+    at: int  # microseconds since the epoch
+
+    def to_json(self) -> dict[str, Any]:
+        return {"buyer": self.buyer, "use": self.use, "at": format_instant(self.at)}
+
+
+@dataclass(frozen=True)
+class EvidenceEntry:
+    """One log entry: exact leaf bytes, leaf hash and inclusion proof against the checkpoint."""
+
+    seq: int
+    leaf: bytes
+    leaf_hash: bytes
+    inclusion_proof: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "leaf_hash": self.leaf_hash.hex(),
+            "leaf": b64_encode(self.leaf),
+            "inclusion_proof": [h.hex() for h in self.inclusion_proof],
+        }
+
+
+@dataclass(frozen=True)
+class EvidenceBundle:
+    """A self-contained answer for one buyer, use and time over many content items."""
+
+    origin: str
+    verifier_key: str
+    checkpoint: str
+    query: EvidenceQuery
+    entries: tuple[EvidenceEntry, ...]
+    items: tuple[Verdict, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "log": {"origin": self.origin, "verifier_key": self.verifier_key},
+            "checkpoint": self.checkpoint,
+            "query": self.query.to_json(),
+            "entries": [e.to_json() for e in self.entries],
+            "items": [v.to_json() for v in self.items],
+        }
+
+    def to_bytes(self) -> bytes:
+        """The RFC 8785 canonical JSON of the bundle (what ``ledger prove`` writes)."""
+        return canonicalize(self.to_json())
+
+    @classmethod
+    def from_json(cls, obj: object) -> EvidenceBundle:
+        """Parse the v1 shape strictly; raises MalformedBundle. Verifies nothing."""
+        from .parse import parse_bundle  # noqa: PLC0415 - parse.py builds this class
+
+        return parse_bundle(obj)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+def make_bundle(
+    *,
+    origin: str,
+    verifier_key: str,
+    checkpoint: str,
+    query: EvidenceQuery,
+    contents: Iterable[str],
+    leaves: Sequence[tuple[bytes, Leaf]],
+    proofs: Mapping[int, Sequence[bytes]],
+) -> EvidenceBundle:
+    """Assemble a bundle: verdicts computed with ``licensing`` over exactly ``leaves``.
+
+    ``leaves`` are (stored bytes, parsed leaf) pairs, each once; ``proofs`` maps each seq to its
+    inclusion proof against ``checkpoint``. Duplicate content hashes collapse to their first
+    occurrence. The verifier recomputes the verdicts over the same entries, so a server that uses
+    this function and an honest verifier always agree. No I/O.
+    """
+    state = LicenceState.replay((leaf for _, leaf in leaves), query.at)
+    unique = list(dict.fromkeys(contents))
+    items = tuple(state.verdict(sha256, query.buyer, query.use) for sha256 in unique)
+    entries = tuple(
+        EvidenceEntry(leaf.seq, data, leaf_hash(data), tuple(proofs[leaf.seq]))
+        for data, leaf in sorted(leaves, key=lambda pair: pair[1].seq)
+    )
+    return EvidenceBundle(origin, verifier_key, checkpoint, query, entries, items)
