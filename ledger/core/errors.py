@@ -264,6 +264,16 @@ class UnknownGrant(StateError):
     title = "Unknown grant"
 
 
+class NotKeyOwner(StateError):
+    code = "not_key_owner"
+    title = "Key belongs to another party"
+
+
+class GrantRevoked(StateError):
+    code = "grant_revoked"
+    title = "Grant was revoked"
+
+
 class NotGrantBuyer(StateError):
     code = "not_grant_buyer"
     title = "Only the named buyer may accept"

@@ -57,6 +57,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "AlreadyRevoked": ("already_revoked", 422),
     "NotRevocable": ("not_revocable", 422),
     "NoticePeriod": ("notice_period", 422),
+    "NotKeyOwner": ("not_key_owner", 422),
+    "GrantRevoked": ("grant_revoked", 422),
     "IssuedInFuture": ("issued_in_future", 422),
     # Lookups, conflicts, the server side.
     "NotFound": ("not_found", 404),
