@@ -8,8 +8,10 @@ checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.m
 2. every entry ``i`` is served at position ``i``; its leaf decodes and splits, says ``seq == i``,
    links to the leaf hash of entry ``i - 1`` and does not go back in time; its signatures verify
    and are by the signers its statement names (``strict``: the statement is also fully validated
-   and canonical, as ``parse_leaf`` does on the write path); the listed leaf hash, statement hash,
-   type, time, statement and signatures are those of the leaf;
+   and canonical, as ``parse_leaf`` does on the write path, and the append rules of
+   ``ledger.core.logstate`` are replayed in log order: the first entry the log should have refused
+   fails ``rule_violated``); the listed leaf hash, statement hash, type, time, statement and
+   signatures are those of the leaf;
 3. the RFC 9162 root recomputed from the leaves (a ``CompactRange``: O(log n) memory) equals the
    signed root. With ``all_checkpoints`` every stored checkpoint is also verified against the
    root of its prefix and, by the log's consistency proof, against the head (slow: two requests
@@ -46,8 +48,9 @@ from ledger.core.encoding import b64_decode, b64_encode
 from ledger.core.errors import AuditFailed, BadSignature, LedgerError, MalformedLeaf, NotFound
 from ledger.core.evidence import gc_paused, parse_leaf_with
 from ledger.core.leaf import GENESIS_PREV_HASH, format_log_time, leaf_hash, parse_leaf, split_leaf
+from ledger.core.logstate import AcceptanceReplay
 from ledger.core.note import NoteVerifier
-from ledger.core.statements import statement_hash
+from ledger.core.statements import parse_statement, statement_hash
 from ledger.sigverify import signature_check
 
 DEFAULT_PAGE_SIZE = 1000
@@ -66,6 +69,7 @@ class FailureCode(StrEnum):
     LEAF_HASH_MISMATCH = "leaf_hash_mismatch"
     STATEMENT_HASH_MISMATCH = "statement_hash_mismatch"
     LISTING_MISMATCH = "listing_mismatch"
+    RULE_VIOLATED = "rule_violated"
     CHECKPOINT_INVALID = "checkpoint_invalid"
     CHECKPOINT_MISSING = "checkpoint_missing"
     ROOT_MISMATCH = "root_mismatch"
@@ -311,6 +315,8 @@ class PageResult:
     statement_hashes: list[bytes] = field(default_factory=list)
     prev_hashes: list[bytes] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
+    #: ``strict`` only: each entry's statement, as JSON (it crosses a process boundary).
+    bodies: list[Any] = field(default_factory=list)
     problem: tuple[FailureCode, str] | None = None
     served: int = 0
     server_error: str | None = None
@@ -355,6 +361,8 @@ def _check_entries(
             break
         result.leaf_hashes.append(facts.leaf_hash)
         result.statement_hashes.append(facts.statement_hash)
+        if strict:
+            result.bodies.append(facts.body)
         result.prev_hashes.append(facts.prev_hash)
         result.times.append(facts.integrated_at)
 
@@ -409,6 +417,16 @@ class ChainState:
         self.size += 1
 
 
+def check_rules(rules: AcceptanceReplay, seq: int, body: Any, h: bytes, integrated_at: int) -> None:
+    """Replay the append rules for entry ``seq`` (its statement already verified, as JSON);
+    raises ``AuditStop`` (``rule_violated``) if the log should have refused it."""
+    stmt = parse_statement(body)
+    refusal = rules.step(stmt, h, integrated_at)
+    if refusal is not None:
+        message = f"the log should have refused this {stmt.type_name}: {refusal}"
+        raise AuditStop(Failure(FailureCode.RULE_VIOLATED, message, seq=seq))
+
+
 OnEntry = Callable[[int, bytes, bytes], None]
 
 
@@ -453,6 +471,8 @@ class LogAuditor:
         #: The Ed25519 primitive (``ledger.sigverify``): PyNaCl when installed and allowed.
         self.signatures, self.check = signature_check(accelerate)
         self.state = ChainState()
+        #: ``strict``: the append rules replayed over the audited prefix.
+        self.rules = AcceptanceReplay()
         self.head = Checkpoint(verifier.name, 0, merkle.EMPTY_ROOT)
         self.checkpoints_checked = 0
         self._target = self.head  # the checkpoint being audited up to
@@ -462,6 +482,7 @@ class LogAuditor:
     def audit(self) -> AuditReport:
         """The full audit from seq 0 to the latest checkpoint (steps 1-3 of the module doc)."""
         self.state = ChainState()
+        self.rules = AcceptanceReplay()
         self.head = Checkpoint(self.verifier.name, 0, merkle.EMPTY_ROOT)
         return self._run(self._advance)
 
@@ -590,6 +611,9 @@ class LogAuditor:
             if i == len(page.leaf_hashes):
                 break  # the failing entry: linked, now its own problem is reported
             st.push(page.leaf_hashes[i], t)
+            if self.strict:
+                h = page.statement_hashes[i]
+                check_rules(self.rules, st.size - 1, page.bodies[i], h, t)
             if self.on_entry is not None:
                 self.on_entry(st.size - 1, page.leaf_hashes[i], page.statement_hashes[i])
             if self.all_checkpoints:

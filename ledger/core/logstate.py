@@ -50,6 +50,7 @@ from .errors import (
     UnknownGrant,
     UnknownKey,
 )
+from .leaf import datetime_from_micros
 from .statements import (
     Grant,
     GrantAccept,
@@ -490,3 +491,22 @@ def replay(
         except StateError as e:
             refused.append((i, e))
     return state, refused
+
+
+class AcceptanceReplay:
+    """The append rules replayed over a whole log, in order, by an auditor: ``step`` returns the
+    refusal of the first entry the log should have refused (None while every entry is one the
+    rules accept). ``issued_at`` is not checked: the log's clock skew is its own setting."""
+
+    def __init__(self) -> None:
+        self.state = LogState()
+
+    def step(self, stmt: Statement, statement_hash: bytes, integrated_at: int) -> StateError | None:
+        """Apply one entry (its statement, statement hash and log time in microseconds)."""
+        try:
+            at = At(statement_hash, datetime_from_micros(integrated_at))
+            effects = check_statement(self.state, stmt, at)
+        except StateError as e:
+            return e
+        self.state.apply(effects)
+        return None
