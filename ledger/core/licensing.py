@@ -29,23 +29,22 @@ do not change it (see docs/LICENSING.md). Pure: no I/O; never raises for any lis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from .errors import BuyerNotRegistered, InvalidParameter, KeyRevoked, StateError, UnknownKey
-from .leaf import Leaf, datetime_from_micros, format_log_time, micros_from_datetime
+from .leaf import Leaf, format_log_time, micros_from_datetime
 from .logstate import (
     AcceptGrant,
     AddGrant,
     AddKey,
     At,
-    Effect,
     EndKey,
     LogState,
     RevokeGrant,
-    check_statement,
+    rule_for,
 )
 from .statements import USES, WORLDWIDE, Grant, GrantAccept, Statement
 
@@ -211,39 +210,42 @@ class LicenceState:
             self._cited_cache.clear()
             self._key_cache.clear()
         signed = entry.signed
-        now = datetime_from_micros(entry.integrated_at)
+        stmt = signed.statement
         try:
-            at = At(signed.statement_hash, now, lenient_notice=True)
-            effects = check_statement(self.rules, signed.statement, at)
+            at = At(signed.statement_hash, micros=entry.integrated_at, lenient_notice=True)
+            effects = rule_for(stmt).check(self.rules, stmt, at)  # check_statement, minus skew
         except StateError as e:
-            self._refused(entry, signed.statement, e)
+            self._refused(entry, stmt, e)
             return
         self.rules.apply(effects)
         for effect in effects:
-            self._note(entry, effect)
+            note = _NOTES.get(type(effect))
+            if note is None:
+                raise TypeError(f"no licence record for effect {type(effect).__name__}")
+            note(self, entry, effect)
 
-    def _note(self, entry: Leaf, effect: Effect) -> None:
-        """Keep what verdicts cite of an effect: the entries behind keys, grants and events."""
-        if isinstance(effect, AddKey):
-            old = effect.rotated_from
-            chain = (entry.seq,) if old is None else (*self.keys[old].chain, entry.seq)
-            key = effect.key
-            self.keys[key.key_id] = _Key(key.key_id, key.party_id, entry.seq, chain)
-        elif isinstance(effect, EndKey):
-            self.keys[effect.key_id].end_seq = entry.seq
-        elif isinstance(effect, AddGrant):
-            g = effect.grant
-            stmt = entry.signed.statement
-            assert isinstance(stmt, Grant)
-            self._record(_GrantRecord(entry, stmt, None, g.creator_party, g.buyer_party))
-        elif isinstance(effect, AcceptGrant):
-            self.grants[effect.grant.statement_hash].accept = entry
-        elif isinstance(effect, RevokeGrant):
-            record = self.grants[effect.grant.statement_hash]
-            record.revoke = entry
-            record.revoke_effective = micros_from_datetime(effect.effective_at)
-        else:
-            raise TypeError(f"no licence record for effect {type(effect).__name__}")
+    # What verdicts cite of each kind of effect: the entries behind keys, grants and events.
+
+    def _note_add_key(self, entry: Leaf, effect: AddKey) -> None:
+        old = effect.rotated_from
+        chain = (entry.seq,) if old is None else (*self.keys[old].chain, entry.seq)
+        key = effect.key
+        self.keys[key.key_id] = _Key(key.key_id, key.party_id, entry.seq, chain)
+
+    def _note_end_key(self, entry: Leaf, effect: EndKey) -> None:
+        self.keys[effect.key_id].end_seq = entry.seq
+
+    def _note_add_grant(self, entry: Leaf, effect: AddGrant) -> None:
+        g = effect.grant
+        self._record(_GrantRecord(entry, effect.statement, None, g.creator_party, g.buyer_party))
+
+    def _note_accept(self, entry: Leaf, effect: AcceptGrant) -> None:
+        self.grants[effect.grant.statement_hash].accept = entry
+
+    def _note_revoke(self, entry: Leaf, effect: RevokeGrant) -> None:
+        record = self.grants[effect.grant.statement_hash]
+        record.revoke = entry
+        record.revoke_effective = micros_from_datetime(effect.effective_at)
 
     def _record(self, record: _GrantRecord) -> None:
         self.grants[record.entry.signed.statement_hash] = record
@@ -360,6 +362,15 @@ class LicenceState:
                 if _conflict(a, b):
                     pairs.append((min(a.seq, b.seq), max(a.seq, b.seq)))
         return tuple(sorted(pairs))
+
+
+_NOTES: Final[dict[type, Callable[[LicenceState, Leaf, Any], None]]] = {
+    AddKey: LicenceState._note_add_key,
+    EndKey: LicenceState._note_end_key,
+    AddGrant: LicenceState._note_add_grant,
+    AcceptGrant: LicenceState._note_accept,
+    RevokeGrant: LicenceState._note_revoke,
+}
 
 
 def _interval(record: _GrantRecord) -> tuple[int, int]:

@@ -103,7 +103,7 @@ class StateView(Protocol):
 # --- what a statement changes ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AddKey:
     """A key becomes valid for its party (a registration, or a rotation from ``rotated_from``)."""
 
@@ -112,7 +112,7 @@ class AddKey:
     rotated_from: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndKey:
     """A key stops being valid: ``kind`` is ROTATED or REVOKED."""
 
@@ -120,20 +120,25 @@ class EndKey:
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AddGrant:
-    """A grant is logged; ``content`` holds the sha256 (hex) of each item it covers."""
+    """A grant is logged (``statement``: the grant itself, whose items it covers)."""
 
     grant: GrantState
-    content: tuple[str, ...]
+    statement: Grant
+
+    @property
+    def content(self) -> tuple[str, ...]:
+        """The sha256 (hex) of each item the grant covers."""
+        return tuple([item.sha256 for item in self.statement.content])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AcceptGrant:
     grant: GrantState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RevokeGrant:
     """The grant is revoked from ``effective_at`` on."""
 
@@ -146,17 +151,34 @@ Effect = AddKey | EndKey | AddGrant | AcceptGrant | RevokeGrant
 EFFECTS: Final = (AddKey, EndKey, AddGrant, AcceptGrant, RevokeGrant)
 
 
-@dataclass(frozen=True, slots=True)
 class At:
-    """Where a statement is checked: its statement hash and the log time it is integrated at.
+    """Where a statement is checked: its statement hash and the log time it is integrated at
+    (``now``, a datetime; or ``micros`` since the epoch, turned into ``now`` only if a rule asks).
 
     ``lenient_notice`` (licence replay only): a revocation that cuts an accepted grant's notice
     period short is accepted, effective at the earliest instant the notice period allows.
     """
 
-    statement_hash: bytes
-    now: datetime
-    lenient_notice: bool = False
+    __slots__ = ("_micros", "_now", "lenient_notice", "statement_hash")
+
+    def __init__(
+        self,
+        statement_hash: bytes,
+        now: datetime | None = None,
+        *,
+        micros: int = 0,
+        lenient_notice: bool = False,
+    ) -> None:
+        self.statement_hash = statement_hash
+        self._now = now
+        self._micros = micros
+        self.lenient_notice = lenient_notice
+
+    @property
+    def now(self) -> datetime:
+        if self._now is None:  # most rules never ask: replay converts only when one does
+            self._now = datetime_from_micros(self._micros)
+        return self._now
 
 
 @dataclass
@@ -228,7 +250,7 @@ def _grant(view: StateView, stmt: Grant, at: At) -> tuple[Effect, ...]:
         terms.revocable,
         terms.notice_days,
     )
-    return (AddGrant(state, tuple([item.sha256 for item in stmt.content])),)
+    return (AddGrant(state, stmt),)
 
 
 def logged_grant(view: StateView, grant_hash: str) -> GrantState:
@@ -435,7 +457,7 @@ class LogState:
 
     def apply(self, effects: Iterable[Effect]) -> None:
         for effect in effects:
-            _APPLY[type(effect)](self, effect)
+            _APPLY[type(effect)](self, effect)  # every kind of effect has a row (a test checks)
 
     def party(self, key_id: str) -> str | None:
         """The party of a key (the key id that registered it), valid or not; None if unknown."""
@@ -504,7 +526,7 @@ class AcceptanceReplay:
     def step(self, stmt: Statement, statement_hash: bytes, integrated_at: int) -> StateError | None:
         """Apply one entry (its statement, statement hash and log time in microseconds)."""
         try:
-            at = At(statement_hash, datetime_from_micros(integrated_at))
+            at = At(statement_hash, micros=integrated_at)
             effects = check_statement(self.state, stmt, at)
         except StateError as e:
             return e
