@@ -8,8 +8,10 @@ checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.m
 2. every entry ``i`` is served at position ``i``; its leaf decodes and splits, says ``seq == i``,
    links to the leaf hash of entry ``i - 1`` and does not go back in time; its signatures verify
    and are by the signers its statement names (``strict``: the statement is also fully validated
-   and canonical, as ``parse_leaf`` does on the write path); the listed leaf hash, statement hash,
-   type, time, statement and signatures are those of the leaf;
+   and canonical, as ``parse_leaf`` does on the write path, and the append rules of
+   ``ledger.core.logstate`` are replayed in log order: the first entry the log should have refused
+   fails ``rule_violated``); the listed leaf hash, statement hash, type, time, statement and
+   signatures are those of the leaf;
 3. the RFC 9162 root recomputed from the leaves (a ``CompactRange``: O(log n) memory) equals the
    signed root. With ``all_checkpoints`` every stored checkpoint is also verified against the
    root of its prefix and, by the log's consistency proof, against the head (slow: two requests
@@ -49,10 +51,12 @@ from ledger.core.auditing import (
     SignatureCheck,
     check_entry,
     check_leaf,
+    check_rules,
 )
 from ledger.core.checkpoint import Checkpoint, open_checkpoint
 from ledger.core.errors import AuditFailed, LedgerError, NotFound
 from ledger.core.evidence import gc_paused
+from ledger.core.logstate import AcceptanceReplay
 from ledger.core.note import NoteVerifier
 from ledger.core.sigcheck import cryptography_check
 from ledger.sigverify import signature_check
@@ -160,6 +164,8 @@ class PageResult:
     statement_hashes: list[bytes] = field(default_factory=list)
     prev_hashes: list[bytes] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
+    #: ``strict`` only: each entry's statement, as JSON (it crosses a process boundary).
+    bodies: list[Any] = field(default_factory=list)
     problem: tuple[FailureCode, str] | None = None
     served: int = 0
     server_error: str | None = None
@@ -204,6 +210,8 @@ def _check_entries(
             break
         result.leaf_hashes.append(facts.leaf_hash)
         result.statement_hashes.append(facts.statement_hash)
+        if strict:
+            result.bodies.append(facts.body)
         result.prev_hashes.append(facts.prev_hash)
         result.times.append(facts.integrated_at)
 
@@ -267,6 +275,8 @@ class LogAuditor:
         #: The Ed25519 primitive (``ledger.sigverify``): PyNaCl when installed and allowed.
         self.signatures, self.check = signature_check(accelerate)
         self.state = ChainState()
+        #: ``strict``: the append rules replayed over the audited prefix.
+        self.rules = AcceptanceReplay()
         self.head = Checkpoint(verifier.name, 0, merkle.EMPTY_ROOT)
         self.checkpoints_checked = 0
         self._target = self.head  # the checkpoint being audited up to
@@ -276,6 +286,7 @@ class LogAuditor:
     def audit(self) -> AuditReport:
         """The full audit from seq 0 to the latest checkpoint (steps 1-3 of the module doc)."""
         self.state = ChainState()
+        self.rules = AcceptanceReplay()
         self.head = Checkpoint(self.verifier.name, 0, merkle.EMPTY_ROOT)
         return self._run(self._advance)
 
@@ -404,6 +415,9 @@ class LogAuditor:
             if i == len(page.leaf_hashes):
                 break  # the failing entry: linked, now its own problem is reported
             st.push(page.leaf_hashes[i], t)
+            if self.strict:
+                h = page.statement_hashes[i]
+                check_rules(self.rules, st.size - 1, page.bodies[i], h, t)
             if self.on_entry is not None:
                 self.on_entry(st.size - 1, page.leaf_hashes[i], page.statement_hashes[i])
             if self.all_checkpoints:

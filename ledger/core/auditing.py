@@ -41,9 +41,10 @@ from .leaf import (
     parse_leaf,
     split_leaf,
 )
+from .logstate import AcceptanceReplay
 from .merkle import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, stored_hash_index
 from .sigcheck import SignatureCheck, cryptography_check
-from .statements import STATEMENT_SIGNING_CONTEXT, statement_hash
+from .statements import STATEMENT_SIGNING_CONTEXT, parse_statement, statement_hash
 
 __all__ = [
     "AuditStop",
@@ -199,6 +200,7 @@ class FailureCode(StrEnum):
     LEAF_HASH_MISMATCH = "leaf_hash_mismatch"
     STATEMENT_HASH_MISMATCH = "statement_hash_mismatch"
     LISTING_MISMATCH = "listing_mismatch"
+    RULE_VIOLATED = "rule_violated"
     CHECKPOINT_INVALID = "checkpoint_invalid"
     CHECKPOINT_MISSING = "checkpoint_missing"
     ROOT_MISMATCH = "root_mismatch"
@@ -399,3 +401,13 @@ class ChainState:
         self.tree.append(leaf_hash_)
         self.prev_hash, self.prev_time = leaf_hash_, integrated_at
         self.size += 1
+
+
+def check_rules(rules: AcceptanceReplay, seq: int, body: Any, h: bytes, integrated_at: int) -> None:
+    """Replay the append rules for entry ``seq`` (its statement already verified, as JSON);
+    raises ``AuditStop`` (``rule_violated``) if the log should have refused it. No I/O."""
+    stmt = parse_statement(body)
+    refusal = rules.step(stmt, h, integrated_at)
+    if refusal is not None:
+        message = f"the log should have refused this {stmt.type_name}: {refusal}"
+        raise AuditStop(Failure(FailureCode.RULE_VIOLATED, message, seq=seq))

@@ -8,12 +8,15 @@ entries (``Leaf``: statement, seq and integration time). The rules are documente
 1. **Time travel.** Only entries integrated at or before T count (``integrated_at <= T``, in
    microseconds). The log's order (seq, which follows integration time) orders events.
 2. **Replay.** The entries are replayed in seq order with the append rules of
-   ``ledger/server/service.py`` (§3.6 of docs/FORMAT.md): a statement whose signing key was not
-   registered, or had been rotated away or revoked, when it was integrated has no effect (a grant
-   signed so is reported as ``unknown_key`` / ``key_revoked``); acceptances count once, by the
-   buyer's party, not after a revocation; revocations count once, by the creator's party, and take
-   effect at ``effective_at`` but never earlier than the notice period allows for an accepted grant
-   (a revocation of an accepted, non-revocable grant has no effect).
+   ``ledger.core.logstate`` (§3.6 of docs/FORMAT.md), tolerantly: a statement the rules refuse has
+   no effect. So a statement whose signing key was not registered, or had been rotated away or
+   revoked, when it was integrated has no effect (a grant signed so is still remembered, to be
+   reported as ``unknown_key`` / ``key_revoked``, and so is the first acceptance signed so);
+   acceptances count once, by the buyer's party, not after a revocation; revocations count once, by
+   the creator's party, and take effect at ``effective_at`` but never earlier than the notice
+   period allows for an accepted grant (the one refusal replay turns into an effect: a revocation
+   that cuts the notice short takes effect when the notice ends; a revocation of an accepted,
+   non-revocable grant has no effect).
 3. **Verdict.** Every grant covering X that names B's party gets an outcome from the checks of
    ``GRANT_CHECKS`` in order; the first that fails is the grant's reason. If any grant passes, X is
    licensed and the deciding grant is the earliest such grant. Otherwise the reason is that of the
@@ -26,23 +29,24 @@ do not change it (see docs/LICENSING.md). Pure: no I/O; never raises for any lis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .errors import InvalidParameter
+from .errors import BuyerNotRegistered, InvalidParameter, KeyRevoked, StateError, UnknownKey
 from .leaf import Leaf, format_log_time, micros_from_datetime
-from .statements import (
-    USES,
-    WORLDWIDE,
-    Grant,
-    GrantAccept,
-    GrantRevoke,
-    KeyRevoke,
-    KeyRotate,
-    PartyRegister,
+from .logstate import (
+    AcceptGrant,
+    AddGrant,
+    AddKey,
+    At,
+    EndKey,
+    LogState,
+    RevokeGrant,
+    rule_for,
 )
+from .statements import USES, WORLDWIDE, Grant, GrantAccept, Statement
 
 LICENSED: Final = "licensed"
 NO_GRANT: Final = "no_grant"
@@ -173,7 +177,11 @@ class LicenceState:
     """
 
     at: int
+    #: The state the append rules read (``ledger.core.logstate``), as the replay built it.
+    rules: LogState = field(default_factory=LogState)
+    #: Each key the rules accepted, with the entries that made it what it is.
     keys: dict[str, _Key] = field(default_factory=dict)
+    #: Grants by statement hash: those the rules accepted, and those refused for their keys.
     grants: dict[bytes, _GrantRecord] = field(default_factory=dict)
     grant_ids: set[str] = field(default_factory=set)
     by_content: dict[str, list[_GrantRecord]] = field(default_factory=dict)
@@ -193,103 +201,73 @@ class LicenceState:
 
     # --- replay ---------------------------------------------------------------------------------
 
-    def _signer_problem(self, key_id: str) -> str | None:
-        """Why ``key_id`` may not sign now (in replay order), or None if it is valid."""
-        key = self.keys.get(key_id)
-        if key is None:
-            return UNKNOWN_KEY
-        return None if key.end_seq is None else KEY_REVOKED
-
     def party(self, key_id: str) -> str | None:
-        key = self.keys.get(key_id)
-        return None if key is None else key.party
+        return self.rules.party(key_id)
 
     def _apply(self, entry: Leaf) -> None:
+        """Apply one entry with the append rules, tolerantly (the module docstring, step 2)."""
         if self._cited_cache or self._key_cache:  # answers given so far may change
             self._cited_cache.clear()
             self._key_cache.clear()
-        stmt = entry.signed.statement
-        # The common kinds by exact type first (statements are never subclassed); then as before.
-        kind = type(stmt)
-        if kind is GrantAccept:
-            self._apply_accept(entry, stmt)  # type: ignore[arg-type]
-        elif kind is Grant:
-            self._apply_grant(entry, stmt)  # type: ignore[arg-type]
-        elif isinstance(stmt, PartyRegister):
-            if stmt.signer not in self.keys:
-                self.keys[stmt.signer] = _Key(stmt.signer, stmt.signer, entry.seq, (entry.seq,))
-        elif isinstance(stmt, KeyRotate):
-            self._apply_rotate(entry, stmt)
-        elif isinstance(stmt, KeyRevoke):
-            self._apply_key_revoke(entry, stmt)
-        elif isinstance(stmt, Grant):
-            self._apply_grant(entry, stmt)
-        elif isinstance(stmt, GrantAccept):
-            self._apply_accept(entry, stmt)
-        elif isinstance(stmt, GrantRevoke):
-            self._apply_revoke(entry, stmt)
-        else:  # a type the replay does not know would silently change no licence
-            raise TypeError(f"licence replay does not know statement type {stmt.type_name!r}")
-
-    def _apply_rotate(self, entry: Leaf, stmt: KeyRotate) -> None:
-        if self._signer_problem(stmt.signer) is not None:
+        signed = entry.signed
+        stmt = signed.statement
+        try:
+            at = At(signed.statement_hash, micros=entry.integrated_at, lenient_notice=True)
+            effects = rule_for(stmt).check(self.rules, stmt, at)  # check_statement, minus skew
+        except StateError as e:
+            self._refused(entry, stmt, e)
             return
-        old = self.keys[stmt.signer]
-        old.end_seq = entry.seq
-        new_id = stmt.new_public_key.key_id
-        if new_id not in self.keys:
-            self.keys[new_id] = _Key(new_id, old.party, entry.seq, (*old.chain, entry.seq))
+        self.rules.apply(effects)
+        for effect in effects:
+            note = _NOTES.get(type(effect))
+            if note is None:
+                raise TypeError(f"no licence record for effect {type(effect).__name__}")
+            note(self, entry, effect)
 
-    def _apply_key_revoke(self, entry: Leaf, stmt: KeyRevoke) -> None:
-        target = self.keys.get(stmt.key_id)
-        if self._signer_problem(stmt.signer) is not None or target is None:
-            return
-        if target.party == self.keys[stmt.signer].party and target.end_seq is None:
-            target.end_seq = entry.seq
+    # What verdicts cite of each kind of effect: the entries behind keys, grants and events.
 
-    def _apply_grant(self, entry: Leaf, stmt: Grant) -> None:
-        h = entry.signed.statement_hash
-        if h in self.grants or stmt.grant_id in self.grant_ids:
-            return  # the log refuses both; a second copy changes nothing
-        problem = self._signer_problem(stmt.signer) or self._signer_problem(stmt.buyer)
-        record = _GrantRecord(entry, stmt, problem, self.party(stmt.signer), self.party(stmt.buyer))
-        self.grants[h] = record
-        self.grant_ids.add(stmt.grant_id)
-        for item in stmt.content:
+    def _note_add_key(self, entry: Leaf, effect: AddKey) -> None:
+        old = effect.rotated_from
+        chain = (entry.seq,) if old is None else (*self.keys[old].chain, entry.seq)
+        key = effect.key
+        self.keys[key.key_id] = _Key(key.key_id, key.party_id, entry.seq, chain)
+
+    def _note_end_key(self, entry: Leaf, effect: EndKey) -> None:
+        self.keys[effect.key_id].end_seq = entry.seq
+
+    def _note_add_grant(self, entry: Leaf, effect: AddGrant) -> None:
+        g = effect.grant
+        self._record(_GrantRecord(entry, effect.statement, None, g.creator_party, g.buyer_party))
+
+    def _note_accept(self, entry: Leaf, effect: AcceptGrant) -> None:
+        self.grants[effect.grant.statement_hash].accept = entry
+
+    def _note_revoke(self, entry: Leaf, effect: RevokeGrant) -> None:
+        record = self.grants[effect.grant.statement_hash]
+        record.revoke = entry
+        record.revoke_effective = micros_from_datetime(effect.effective_at)
+
+    def _record(self, record: _GrantRecord) -> None:
+        self.grants[record.entry.signed.statement_hash] = record
+        self.grant_ids.add(record.grant.grant_id)
+        for item in record.grant.content:
             self.by_content.setdefault(item.sha256, []).append(record)
 
-    def _apply_accept(self, entry: Leaf, stmt: GrantAccept) -> None:
-        record = self.grants.get(bytes.fromhex(stmt.grant_hash))
-        if record is None or record.key_problem is not None:
+    def _refused(self, entry: Leaf, stmt: Statement, error: StateError) -> None:
+        """A refused statement has no effect; one refused for its keys may explain a verdict."""
+        if not isinstance(error, UnknownKey | KeyRevoked | BuyerNotRegistered):
             return
-        problem = self._signer_problem(stmt.signer)
-        if problem is not None:
-            if record.bad_accept is None:
-                record.bad_accept = (entry, problem)
-            return
-        if self.party(stmt.signer) != record.buyer_party:
-            return
-        if record.accept is None and record.revoke is None:
-            record.accept = entry
-
-    def _apply_revoke(self, entry: Leaf, stmt: GrantRevoke) -> None:
-        record = self.grants.get(bytes.fromhex(stmt.grant_hash))
-        if record is None or record.key_problem is not None or record.revoke is not None:
-            return
-        if self._signer_problem(stmt.signer) is not None:
-            return
-        if self.party(stmt.signer) != record.creator_party:
-            return
-        effective = micros_from_datetime(stmt.effective_at)
-        if record.accept is not None:
-            terms = record.grant.terms
-            if not terms.revocable:
+        problem = KEY_REVOKED if isinstance(error, KeyRevoked) else UNKNOWN_KEY
+        if isinstance(stmt, Grant):
+            h = entry.signed.statement_hash
+            if h in self.grants or stmt.grant_id in self.grant_ids:
                 return
-            # The service's notice rule: no earlier than logged + notice, in whole seconds.
-            earliest = entry.integrated_at + (terms.notice_days or 0) * _US_PER_DAY
-            effective = max(effective, earliest - earliest % _US_PER_SECOND)
-        record.revoke = entry
-        record.revoke_effective = effective
+            creator, buyer = self.party(stmt.signer), self.party(stmt.buyer)
+            self._record(_GrantRecord(entry, stmt, problem, creator, buyer))
+        elif isinstance(stmt, GrantAccept):
+            record = self.grants.get(bytes.fromhex(stmt.grant_hash))
+            if record is not None and record.key_problem is None and record.bad_accept is None:
+                record.bad_accept = (entry, problem)
 
     # --- questions ------------------------------------------------------------------------------
 
@@ -384,6 +362,15 @@ class LicenceState:
                 if _conflict(a, b):
                     pairs.append((min(a.seq, b.seq), max(a.seq, b.seq)))
         return tuple(sorted(pairs))
+
+
+_NOTES: Final[dict[type, Callable[[LicenceState, Leaf, Any], None]]] = {
+    AddKey: LicenceState._note_add_key,
+    EndKey: LicenceState._note_end_key,
+    AddGrant: LicenceState._note_add_grant,
+    AcceptGrant: LicenceState._note_accept,
+    RevokeGrant: LicenceState._note_revoke,
+}
 
 
 def _interval(record: _GrantRecord) -> tuple[int, int]:

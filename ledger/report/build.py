@@ -10,11 +10,12 @@ No I/O here: the caller reads the bundle and writes the rendering.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from ledger.core import logstate
 from ledger.core.canonical import parse_json
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.encoding import sha256
@@ -39,7 +40,7 @@ from ledger.core.evidence import (
     load_bundle,
     verify_bundle,
 )
-from ledger.core.leaf import format_log_time, split_leaf
+from ledger.core.leaf import datetime_from_micros, format_log_time, split_leaf
 from ledger.core.licensing import Verdict, format_instant
 from ledger.core.note import NoteVerifier, parse_note
 from ledger.core.policy import WitnessPolicy
@@ -107,6 +108,16 @@ def _read_entry(seq: int, leaf: bytes) -> _Entry:
     return _Entry(seq, parts.integrated_at, stmt, statement_hash(parts.statement_bytes).hex())
 
 
+def _replayed_keys(entries: Iterable[_Entry]) -> dict[str, logstate.KeyState]:
+    """The keys the bundle's readable entries register, replayed with the append rules."""
+    state, _ = logstate.replay(
+        (e.statement, bytes.fromhex(e.statement_hash), datetime_from_micros(e.integrated_at))
+        for e in entries
+        if e.statement is not None and e.integrated_at is not None
+    )
+    return {k: key for k, key in state.keys.items() if key is not None}
+
+
 class _Context:
     """The verified bundle plus lookups the sections share (names, grant labels, failures)."""
 
@@ -115,34 +126,22 @@ class _Context:
         self.result = result
         self.entries = [_read_entry(e.seq, e.leaf) for e in bundle.entries]
         self.by_seq = {e.seq: e for e in self.entries}
-        self.names: dict[str, str] = {}
-        self.party_of: dict[str, str] = {}  # key id -> the key id that registered its party
         self.grant_labels: dict[int, str] = {}
         self.grant_by_hash: dict[str, int] = {}
+        # Names and parties as the log's own rules build them (ledger.core.logstate): a key
+        # counts for the party that registered it, or that rotated to it while valid.
+        keys = _replayed_keys(self.entries)
+        self.names: dict[str, str] = {k: key.pseudonym for k, key in keys.items()}
+        #: key id -> the key id that registered its party
+        self.party_of: dict[str, str] = {k: key.party_id for k, key in keys.items()}
         for e in self.entries:
-            self._learn(e)
+            if isinstance(e.statement, Grant):
+                self.grant_labels[e.seq] = f"G{len(self.grant_labels) + 1}"
+                self.grant_by_hash[e.statement_hash] = e.seq
         self.failed: dict[tuple[str, int], Failure] = {}
         for f in result.failures:
             if f.seq is not None:
                 self.failed.setdefault((f.code, f.seq), f)
-
-    def _learn(self, e: _Entry) -> None:
-        stmt = e.statement
-        if stmt is None:  # unreadable: the timeline shows it as such
-            return
-        if isinstance(stmt, PartyRegister):
-            self.names.setdefault(stmt.signer, stmt.pseudonym)
-            self.party_of.setdefault(stmt.signer, stmt.signer)
-        elif isinstance(stmt, KeyRotate):
-            if stmt.signer in self.names:
-                new = stmt.new_public_key.key_id
-                self.names.setdefault(new, self.names[stmt.signer])
-                self.party_of.setdefault(new, self.party_of[stmt.signer])
-        elif isinstance(stmt, Grant):
-            self.grant_labels[e.seq] = f"G{len(self.grant_labels) + 1}"
-            self.grant_by_hash[e.statement_hash] = e.seq
-        elif not isinstance(stmt, KeyRevoke | GrantAccept | GrantRevoke):  # they name no one new
-            raise TypeError(f"the report does not know statement type {stmt.type_name!r}")
 
     def name(self, key_id: str) -> str:
         """``pseudonym (key 1a2b3c4d...)``; a key without a registration in the bundle says so."""
@@ -245,26 +244,50 @@ def _log_time(e: _Entry) -> str:
     return "unreadable" if e.integrated_at is None else format_log_time(e.integrated_at)
 
 
+def _describe_register(ctx: _Context, stmt: PartyRegister) -> str:
+    return f"{stmt.pseudonym} registers key {stmt.signer[:12]}..."
+
+
+def _describe_rotate(ctx: _Context, stmt: KeyRotate) -> str:
+    return f"{ctx.name(stmt.signer)} rotates to key {stmt.new_public_key.key_id[:12]}..."
+
+
+def _describe_key_revoke(ctx: _Context, stmt: KeyRevoke) -> str:
+    return f"{ctx.name(stmt.signer)} revokes key {stmt.key_id[:12]}... ({stmt.reason})"
+
+
+def _describe_grant(ctx: _Context, stmt: Grant) -> str:
+    items = f"{len(stmt.content):,} item{'s' if len(stmt.content) != 1 else ''}"
+    return f"{ctx.name(stmt.signer)} offers a grant ({items}) to {ctx.name(stmt.buyer)}"
+
+
+def _describe_accept(ctx: _Context, stmt: GrantAccept) -> str:
+    return f"{ctx.name(stmt.signer)} accepts {ctx.grant_label(stmt.grant_hash)}"
+
+
+def _describe_grant_revoke(ctx: _Context, stmt: GrantRevoke) -> str:
+    effective = stmt.effective_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"{ctx.name(stmt.signer)} revokes {ctx.grant_label(stmt.grant_hash)}, effective {effective}"
+    )
+
+
+#: One line of the timeline per statement type: who did what, named by pseudonym and short key id.
+DESCRIPTIONS: Final[dict[type[Statement], Callable[[_Context, Any], str]]] = {
+    PartyRegister: _describe_register,
+    KeyRotate: _describe_rotate,
+    KeyRevoke: _describe_key_revoke,
+    Grant: _describe_grant,
+    GrantAccept: _describe_accept,
+    GrantRevoke: _describe_grant_revoke,
+}
+
+
 def _describe(ctx: _Context, stmt: Statement) -> str:
-    """One line of the timeline: who did what, named by pseudonym and short key id."""
-    who = ctx.name(stmt.signer)
-    if isinstance(stmt, PartyRegister):
-        text = f"{stmt.pseudonym} registers key {stmt.signer[:12]}..."
-    elif isinstance(stmt, KeyRotate):
-        text = f"{who} rotates to key {stmt.new_public_key.key_id[:12]}..."
-    elif isinstance(stmt, KeyRevoke):
-        text = f"{who} revokes key {stmt.key_id[:12]}... ({stmt.reason})"
-    elif isinstance(stmt, Grant):
-        items = f"{len(stmt.content):,} item{'s' if len(stmt.content) != 1 else ''}"
-        text = f"{who} offers a grant ({items}) to {ctx.name(stmt.buyer)}"
-    elif isinstance(stmt, GrantAccept):
-        text = f"{who} accepts {ctx.grant_label(stmt.grant_hash)}"
-    elif isinstance(stmt, GrantRevoke):
-        effective = stmt.effective_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        text = f"{who} revokes {ctx.grant_label(stmt.grant_hash)}, effective {effective}"
-    else:
-        raise TypeError(f"the report cannot describe statement type {stmt.type_name!r}")
-    return text
+    describe = DESCRIPTIONS.get(type(stmt))
+    if describe is None:
+        raise TypeError(f"the report cannot describe statement type {type(stmt).__name__}")
+    return describe(ctx, stmt)
 
 
 def _timeline(ctx: _Context) -> list[Event]:

@@ -5,8 +5,8 @@ READ ONLY transaction; SQLite: a read-only connection in one read transaction) a
 
 * ``log_meta``: the database belongs to the log whose key and origin the operator gave;
 * ``entries``: rows are seqs 0..n-1 without gaps; every leaf passes ``core.auditing.check_leaf``
-  (framing, seq, signatures; ``strict``: the statement too) and chains to the previous one
-  (``ChainState``);
+  (framing, seq, signatures; ``strict``: the statement too, and the append rules replayed in order
+  name the first entry the log should have refused) and chains to the previous one (``ChainState``);
   the ``leaf_hash``, ``statement_hash``, ``type``, ``signer`` and ``integrated_at`` columns are
   those of the leaf;
 * ``tree_hashes``: exactly ``stored_hash_count(n)`` rows, each equal to the hash recomputed from
@@ -42,10 +42,12 @@ from ledger.core.auditing import (
     FailureCode,
     LeafFacts,
     check_leaf,
+    check_rules,
 )
 from ledger.core.checkpoint import open_checkpoint
 from ledger.core.errors import LedgerError
 from ledger.core.leaf import format_log_time, micros_from_datetime
+from ledger.core.logstate import AcceptanceReplay
 from ledger.core.note import NoteVerifier
 from ledger.server.storage.models import CheckpointRow, EntryRow, LogMetaRow, TreeHashRow
 
@@ -149,6 +151,7 @@ class _TableAudit:
         self.report = DbAuditReport()
         self.failed: dict[str, Failure] = {}
         self.state = ChainState()
+        self.rules = AcceptanceReplay()
         self.hashes = _Peek(_rows(conn, TreeHashRow.__table__, TreeHashRow.idx))
         self.checkpoints = _Peek(_rows(conn, CheckpointRow.__table__, CheckpointRow.tree_size))
         self.last_checkpoint = 0
@@ -201,6 +204,11 @@ class _TableAudit:
         h = merkle.leaf_hash(leaf)
         if "entries" not in self.failed and facts is not None:
             self._check_columns(row, facts)
+        if self.strict and "entries" not in self.failed and facts is not None:
+            try:
+                check_rules(self.rules, pos, facts.body, facts.statement_hash, facts.integrated_at)
+            except AuditStop as stop:
+                self.fail("entries", f"seq {pos}", stop.failure.code, stop.failure.message, seq=pos)
         self._check_tree_hashes(pos, h)
         self.state.push(h, 0 if facts is None else facts.integrated_at)
         self._check_checkpoints_up_to(pos + 1)

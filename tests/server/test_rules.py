@@ -16,6 +16,7 @@ from ledger.core.errors import (
     BuyerNotRegistered,
     DuplicateStatement,
     GrantIdTaken,
+    GrantRevoked,
     IssuedInFuture,
     KeyAlreadyRegistered,
     KeyRevoked,
@@ -23,13 +24,14 @@ from ledger.core.errors import (
     NotGrantBuyer,
     NotGrantCreator,
     NoticePeriod,
+    NotKeyOwner,
     NotRevocable,
     UnknownGrant,
     UnknownKey,
 )
 from ledger.core.keys import SigningKey
 from ledger.core.statements import SignedStatement
-from ledger.server.service import Appended, GrantRevoked, LogService, NotKeyOwner
+from ledger.server.service import Appended, LogService
 from tests.support.factories import seeded_key
 
 CREATOR, BUYER, OTHER, STRANGER, NEWKEY = (seeded_key(n) for n in (1, 2, 3, 9, 4))
