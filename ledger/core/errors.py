@@ -477,11 +477,11 @@ class MissingTreeHash(LedgerError):
     title = "Stored tree hash missing"
 
 
-class LogIdentityMismatch(LedgerError):
-    """The database belongs to another log (other origin or other log key)."""
+class LogIdentityMismatch(Unavailable):
+    """The database belongs to another log (other origin or other log key): the server refuses
+    to serve it until it is restarted with the right database, key or origin."""
 
     code = "log_identity_mismatch"
-    status = 500
     title = "Log identity mismatch"
 
 

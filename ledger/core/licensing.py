@@ -80,7 +80,9 @@ REASONS: Final = (
 _US_PER_SECOND: Final = 1_000_000
 _US_PER_DAY: Final = 86_400 * _US_PER_SECOND
 _NEVER: Final = 2**63  # later than any log time
-_INSTANT_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,6})?Z")
+#: An RFC 3339 UTC instant as ``parse_instant`` takes it (the HTTP schemas document it too).
+INSTANT_PATTERN = r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,6})?Z"
+_INSTANT_RE = re.compile(INSTANT_PATTERN)
 
 
 # --- instants ------------------------------------------------------------------------------------

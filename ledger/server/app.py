@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
+from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
-from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch
+from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, Unavailable
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.server import api, logs, metrics, ratelimit
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
@@ -17,6 +18,7 @@ from ledger.server.config import Config
 from ledger.server.extension import Ledger
 from ledger.server.logkey import load_or_create_log_key
 from ledger.server.publisher import WitnessPublisher, load_policy
+from ledger.server.readiness import DatabaseGate
 from ledger.server.service import GroupCommitter, LogService
 from ledger.server.storage import db
 from ledger.server.storage import repository as repo
@@ -24,21 +26,20 @@ from ledger.server.storage.db import Database
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the app: apply migrations, load (or create) the log key, wire the API."""
+    """Build the app: load (or create) the log key, wire the API, and prepare the database
+    (migrations, the log's identity) if it answers; if it does not, the app starts all the same
+    and prepares it on the first request that finds it answering (``ledger.server.readiness``).
+
+    Raises LogIdentityMismatch if the database answers and holds another log; bad settings,
+    key files and policy files raise too. No database outage makes it fail."""
     config = config or Config.from_env()
     limits = ratelimit.RateLimits.from_config(config)  # bad settings refused before anything opens
     logs.configure(config.log_level)
-    if config.auto_migrate:
-        db.upgrade(config.database_url)
     database = Database(config.database_url, config.db_pool_size)
     app_metrics = metrics.Metrics(database)  # first: it counts the connections the pool opens
     key = load_or_create_log_key(config.log_key_file)
     signer = NoteSigner.from_private_key(config.origin, key.private_key)
-    try:
-        _check_log_identity(database, config.origin, key.public_key.raw)
-    except BaseException:
-        database.dispose()  # a refused start must not leave connections open
-        raise
+    gate = _open_gate(config, database, key.public_key.raw)
     service = LogService(
         database,
         signer,
@@ -52,6 +53,7 @@ def create_app(config: Config | None = None) -> Flask:
     pipeline = RequestPipeline(
         limits=limits,
         metrics=app_metrics,
+        ready=gate.ensure,
         body_limit=config.max_body_bytes,
         body_limits={
             "/v1/entries/batch": config.max_batch_body_bytes,
@@ -72,6 +74,7 @@ def create_app(config: Config | None = None) -> Flask:
         verifier_key=signer.verifier().to_vkey(),
         metrics=app_metrics,
         witnessed=config.witness_policy_file is not None,
+        gate=gate,
     )
     ledger.init_app(app)
     api.init_app(app)
@@ -89,7 +92,8 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def init_tlog(ledger: Ledger, log_verifier: NoteVerifier) -> None:
-    """With a witness policy, the witness publisher (started unless its interval is 0). Raises
+    """With a witness policy, the witness publisher (started unless its interval is 0; each of its
+    rounds waits for the database gate). Raises
     MalformedPolicy for a bad policy file, InvalidKey if the policy does not list this log's key
     under its origin."""
     config, database = ledger.config, ledger.db
@@ -101,7 +105,36 @@ def init_tlog(ledger: Ledger, log_verifier: NoteVerifier) -> None:
         raise InvalidKey(f"{policy_file} does not list this log's key {log_verifier.to_vkey()}")
     ledger.publisher = WitnessPublisher(database, policy, config.witness_timeout_seconds)
     if config.witness_interval_seconds > 0:
-        ledger.publisher.start(config.witness_interval_seconds)
+        ledger.publisher.start(config.witness_interval_seconds, ledger.gate.ensure)
+
+
+def _open_gate(config: Config, database: Database, public_key: bytes) -> DatabaseGate:
+    """The database gate, tried once now: a database that answers is prepared at start, as
+    before, and one that holds another log refuses the start. One that does not answer is left
+    to the first request that finds it answering."""
+    gate = DatabaseGate(lambda: _prepare_database(config, database, public_key))
+    try:
+        gate.ensure()
+    except LogIdentityMismatch:
+        database.dispose()  # a refused start must not leave connections open
+        raise
+    except Unavailable:
+        pass  # logged by the gate
+    return gate
+
+
+def _prepare_database(config: Config, database: Database, public_key: bytes) -> None:
+    """What the app needs of its database before serving it: the migrations (if automatic),
+    then the log's identity. Raises DBAPIError (or OSError) while the database does not answer,
+    after closing the pooled connections: the next try opens new ones (on SQLite, a connection
+    opened while the file was missing holds an empty file that a restored one replaces)."""
+    try:
+        if config.auto_migrate:
+            db.upgrade(config.database_url)
+        _check_log_identity(database, config.origin, public_key)
+    except (DBAPIError, OSError):
+        database.dispose()
+        raise
 
 
 def _check_log_identity(database: Database, origin: str, public_key: bytes) -> None:

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from ledger.server.config import Config
 from ledger.server.metrics import Metrics
 from ledger.server.publisher import WitnessPublisher
+from ledger.server.readiness import DatabaseGate
 from ledger.server.reads.published import SignedSizes
 from ledger.server.reads.tlog import FullTileCache
 from ledger.server.service import GroupCommitter, LogService
@@ -34,6 +35,9 @@ class Ledger:
     origin: str
     verifier_key: str
     metrics: Metrics
+    #: Prepares the database on the first request that finds it answering
+    #: (``ledger.server.readiness``); every request that reads or writes the log passes it.
+    gate: DatabaseGate
     #: True when a witness policy is set: only checkpoints cosigned to its quorum are published
     #: (``ledger.server.reads.published``). Fixed for the app's life.
     witnessed: bool = False

@@ -10,7 +10,7 @@ Counted in the app (per process; summed over gunicorn workers in multiprocess mo
   replaced (docs/OPERATIONS.md);
 - ``ledger_http_requests_total{method,route,status}`` and
   ``ledger_http_request_duration_seconds{method,route}`` (a histogram). ``route`` is the matched
-  route rule (``/v1/entries/<seq>``), never the raw path, so the label set stays bounded.
+  route rule (``/v1/entries/<entry_seq:seq>``), never the raw path, so the label set stays bounded.
 
 Read from the database at scrape time (so every worker and host reports the same, current value):
 

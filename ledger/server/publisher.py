@@ -27,7 +27,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.core import merkle
 from ledger.core.encoding import b64_encode
-from ledger.core.errors import LedgerError, MalformedPolicy
+from ledger.core.errors import LedgerError, MalformedPolicy, Unavailable
 from ledger.core.note import NoteSignature, format_signature_line, parse_note
 from ledger.core.policy import PolicyWitness, WitnessPolicy, cosignatures_in, parse_policy
 from ledger.server.storage import repository as repo
@@ -206,19 +206,25 @@ class WitnessPublisher:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
                     conn.commit()
 
-    def start(self, interval: float) -> None:
-        """Run rounds every ``interval`` seconds in a daemon thread until ``stop()``."""
+    def start(self, interval: float, ready: Callable[[], None] | None = None) -> None:
+        """Run rounds every ``interval`` seconds in a daemon thread until ``stop()``; each after
+        ``ready()`` returns (the app's database gate, ``ledger.readiness``: no round reads or
+        writes a database that is not prepared, or that holds another log)."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(
-            target=self._loop, args=(interval,), name="witness-publisher", daemon=True
+            target=self._loop, args=(interval, ready), name="witness-publisher", daemon=True
         )
         self._thread.start()
 
-    def _loop(self, interval: float) -> None:
+    def _loop(self, interval: float, ready: Callable[[], None] | None) -> None:
         while not self._stop.wait(interval):
             try:
+                if ready is not None:
+                    ready()
                 self.run_once()
+            except Unavailable:
+                pass  # the database is away or not this log's: the gate has said so in the log
             except Exception:  # a round must never kill the thread
                 log.exception("witness publisher round failed")
 

@@ -64,6 +64,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "NotGrantCreator": ("not_grant_creator", 422),
     "AlreadyRevoked": ("already_revoked", 422),
     "GrantRevoked": ("grant_revoked", 422),
+    "LogIdentityMismatch": ("log_identity_mismatch", 503),
     "NotRevocable": ("not_revocable", 422),
     "NoticePeriod": ("notice_period", 422),
     "IssuedInFuture": ("issued_in_future", 422),
@@ -81,7 +82,6 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "Unavailable": ("unavailable", 503),
     "InternalError": ("internal_error", 500),
     "MissingTreeHash": ("tree_hash_missing", 500),
-    "LogIdentityMismatch": ("log_identity_mismatch", 500),
     "ServerError": ("server_error", 502),
     "ServerRefused": ("server_refused", 502),
 }

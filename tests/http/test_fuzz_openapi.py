@@ -4,7 +4,10 @@ Every operation gets a bounded, derandomized run in each generation mode (a fixe
 examples, the same ones each time, so that CI stays within a few minutes): schema-valid requests
 and schema-violating ones. Each response goes through schemathesis's default checks: no 5xx, a
 documented status and content type, a body that conforms to the documented schema, and
-schema-violating input refused with a 4xx. After the run the log must still audit as it was.
+schema-violating input refused with a 4xx; and through ``allow_on_405``: a 405 names exactly the
+methods the document gives the path (RFC 9110 §15.5.6). A third run sends each operation's
+generated requests with every method the document does not give its path: each must be a 405
+with that ``Allow``. After the runs the log must still audit as it was.
 
 (schemathesis's ``pytest.from_fixture`` relies on pytest internals that pytest 9 removed, so the
 operations are parametrized here and each runs its own hypothesis loop.)
@@ -13,6 +16,7 @@ operations are parametrized here and each runs its own hypothesis loop.)
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import schemathesis
@@ -111,8 +115,61 @@ def test_openapi_fuzz(
         suppress_health_check=list(HealthCheck),
     )
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate()
+        case.call_and_validate(additional_checks=[allow_on_405])
 
     run()
     # Random envelopes cannot carry valid signatures: nothing may have been written.
+    assert log_state(app) == before
+
+
+#: Methods tried on every operation's path where the document does not give them.
+OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "TRACE")
+WRONG_METHOD_EXAMPLES = 5  # per operation
+
+
+def documented_allow(case: schemathesis.Case) -> set[str]:
+    """What ``Allow`` must say for the case's path: the document's methods for it, HEAD with GET
+    (HTTP's rule, which Flask follows), OPTIONS always (Flask answers it from the routes)."""
+    methods = {m.upper() for m in case.operation.schema.raw_schema["paths"][case.operation.path]}
+    methods.discard("PARAMETERS")
+    return methods | ({"HEAD"} if "GET" in methods else set()) | {"OPTIONS"}
+
+
+def allow_on_405(_ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """A schemathesis check: every 405 carries ``Allow`` with exactly the documented methods."""
+    if response.status_code != 405:
+        return None
+    allow = response.headers.get("allow")
+    assert allow, f"{case.method} {case.path}: 405 without Allow"
+    value = allow[0] if isinstance(allow, list) else allow
+    assert set(value.split(", ")) == documented_allow(case), f"{case.path}: Allow {value}"
+    return True
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    # The tile route has no valid input schemathesis can generate (NO_POSITIVE); its wrong
+    # methods are test_openapi_contract.py's, on a real tile path.
+    [pytest.param(m, p, id=f"{m} {p}") for m, p in OPERATIONS if (m, p) not in NO_POSITIVE],
+)
+def test_openapi_fuzz_other_methods(app: Flask, method: str, path: str) -> None:
+    before = log_state(app)
+    operation = _schema(app, OPERATIONS[method, path])[path][method]
+
+    @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE))
+    @settings(
+        max_examples=WRONG_METHOD_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        for other in sorted(set(OTHER_METHODS) - documented_allow(case)):
+            case.method = other
+            response = case.call()
+            assert response.status_code == 405, (other, case.path, response.status_code)
+            assert allow_on_405(None, response, case)
+
+    run()
     assert log_state(app) == before

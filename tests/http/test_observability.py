@@ -76,7 +76,7 @@ def test_one_json_line_per_request(client: FlaskClient, capsys: pytest.CaptureFi
     assert first["response_bytes"] == len(created.data)
     assert first["code"] is None
     assert second["status"] == 404
-    assert second["route"] == "/v1/entries/<seq>"
+    assert second["route"] == "/v1/entries/<entry_seq:seq>"
     assert second["code"] == missing.json["code"] == "not_found"  # type: ignore[index]
     assert third["path"] == "/v1/log"  # no query string
     assert third["response_bytes"] == len(log.data)
@@ -276,7 +276,7 @@ def test_metrics_count_a_real_append_and_real_rejections(client: FlaskClient) ->
             after,
             "ledger_http_requests_total",
             method="GET",
-            route="/v1/entries/<seq>",
+            route="/v1/entries/<entry_seq:seq>",
             status="404",
         )
         == 1
@@ -301,10 +301,10 @@ def test_request_metrics_count_every_request_of_a_label_set(client: FlaskClient)
     total = "ledger_http_requests_total"
     seconds = "ledger_http_request_duration_seconds_count"
     assert delta(total, method="GET", route="/healthz", status="200") == 3
-    assert delta(total, method="GET", route="/v1/entries/<seq>", status="404") == 2
-    assert delta(total, method="GET", route="/v1/entries/<seq>", status="400") == 1
+    assert delta(total, method="GET", route="/v1/entries/<entry_seq:seq>", status="404") == 2
+    assert delta(total, method="GET", route="/v1/entries/<entry_seq:seq>", status="400") == 1
     assert delta(seconds, method="GET", route="/healthz") == 3
-    assert delta(seconds, method="GET", route="/v1/entries/<seq>") == 3
+    assert delta(seconds, method="GET", route="/v1/entries/<entry_seq:seq>") == 3
 
 
 def test_metrics_report_the_database_down(

@@ -15,7 +15,7 @@ import requests
 
 from ledger.core import builders
 from ledger.core.checkpoint import open_checkpoint
-from ledger.core.errors import InvalidKey, MalformedPolicy
+from ledger.core.errors import InvalidKey, LogIdentityMismatch, MalformedPolicy
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteSigner
 from ledger.core.policy import parse_policy, verify_cosigned_checkpoint
@@ -137,3 +137,31 @@ def _wait_for_size(url: str, log: NoteSigner, size: int) -> str:
             return resp.text
         assert time.monotonic() < deadline, f"not published: {resp.status_code} {resp.text}"
         time.sleep(0.1)
+
+
+def test_the_background_publisher_waits_for_the_database_gate(witnessed: Witnessed) -> None:
+    """Its rounds pass the app's database gate first: while the gate refuses (the database away,
+    or another log's), no round reads or writes; once it opens, rounds publish."""
+    app = witnessed.make_app("group both all w1 w2\nquorum both\n")
+    witnessed.append(2)
+    publisher = WitnessPublisher(witnessed.publisher.db, witnessed.publisher.policy)
+    gate_open = False
+    asked: list[float] = []
+
+    def ready() -> None:
+        asked.append(time.monotonic())
+        if not gate_open:
+            raise LogIdentityMismatch("another log")
+
+    publisher.start(0.05, ready)
+    try:
+        time.sleep(0.5)
+        assert len(asked) >= 3  # rounds came, and stopped at the gate; the thread lives on
+        assert app.test_client().get("/tlog/checkpoint").status_code == 404  # none published
+        gate_open = True
+        deadline = time.monotonic() + 30
+        while app.test_client().get("/tlog/checkpoint").status_code != 200:
+            assert time.monotonic() < deadline, "not published once the gate opened"
+            time.sleep(0.05)
+    finally:
+        publisher.stop()

@@ -28,8 +28,9 @@ from typing import Any
 
 from ledger.server.config import PROJECT_ROOT
 
-#: Written next to the logs: makes every worker announce that it loaded the app (and so finished
-#: its auto-migration and log identity check), which "/readyz answered once" cannot show.
+#: Written next to the logs: makes every worker announce that it loaded the app (and so, if the
+#: database answered, finished its auto-migration and log identity check), which "/readyz
+#: answered once" cannot show.
 _GUNICORN_CONF = """\
 import sys
 
@@ -107,14 +108,15 @@ class LiveServer:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> LiveServer:
-        """Start gunicorn and wait until all workers are ready; retry once on a port clash."""
+    def start(self, *, database: bool = True) -> LiveServer:
+        """Start gunicorn and wait until all workers are ready and (unless ``database`` is
+        False: a start during an outage) ``/readyz`` answers 200; retry once on a port clash."""
         if self.proc is not None:
             raise LiveServerError("already running")
         for attempt in range(3):
             try:
                 self._spawn()
-                self._wait_ready()
+                self._wait_ready(database)
                 return self
             except LiveServerError as e:
                 self._reap()
@@ -176,7 +178,7 @@ class LiveServer:
         prelude = _REPO_CONF_PRELUDE % str(PROJECT_ROOT / "gunicorn.conf.py")
         return "import sys\n" + prelude + _CHAINED_READY_HOOK
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, database: bool = True) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -185,7 +187,7 @@ class LiveServer:
                 raise LiveServerError(
                     f"gunicorn exited with {code} at startup\n{self.stderr_tail()}"
                 )
-            if self.ready_workers() >= self.workers and self._readyz():
+            if self.ready_workers() >= self.workers and (not database or self._readyz()):
                 return
             time.sleep(0.1)
         raise LiveServerError(
@@ -200,10 +202,20 @@ class LiveServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def worker_pids(self) -> set[int]:
+        """The master's children now (its workers, live or not yet reaped)."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return {int(p) for p in children.read_text().split()}
+
     def ready_workers(self) -> int:
         """How many workers (of this start) have loaded the app."""
-        # workers write to one file at once, so two marks may share a line: count the pids
-        return len(set(_READY_RE.findall(self.stderr())))
+        return len(self.ready_pids())
+
+    def ready_pids(self) -> set[int]:
+        """The workers (of this start) that have loaded the app, by pid."""
+        # workers write to one file at once, so two marks may share a line: collect the pids
+        return {int(pid) for pid in _READY_RE.findall(self.stderr())}
 
     def stderr(self) -> str:
         try:

@@ -9,6 +9,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
 from ledger.server.api import entries, evidence, health, log, metrics, search, tlog
+from ledger.server.api.context import ENTRY_SEQ, SEQ_PATTERN, EntrySeqConverter
 from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, register_error_handlers
 from ledger.server.api.schemas import ProblemSchema
 
@@ -42,12 +43,18 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault(
         "OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
     )
+    app.url_map.converters[ENTRY_SEQ] = EntrySeqConverter  # before any route uses it
     api = LedgerApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
+    api.register_converter(EntrySeqConverter, _seq_schema)
     for module in (entries, log, search, evidence, health, tlog, metrics):
         api.register_blueprint(module.blp)
     api.register_blueprint(tlog.proof_blp)
     register_error_handlers(app)
     return api
+
+
+def _seq_schema(_converter: EntrySeqConverter) -> dict[str, str]:
+    return {"type": "string", "pattern": f"^({SEQ_PATTERN})$"}
 
 
 _DESCRIPTION = (

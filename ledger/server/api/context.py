@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
+from werkzeug.routing import BaseConverter
 
 from ledger.core.errors import InvalidParameter
 from ledger.server.extension import Ledger, current_ledger
@@ -29,6 +30,18 @@ def path_parameter(name: str, pattern: str, description: str) -> dict[str, objec
         "description": description,
         "schema": {"type": "string", "pattern": f"^({pattern})$"},
     }
+
+
+class EntrySeqConverter(BaseConverter):
+    """A ``seq`` path segment for the routes under ``/v1/entries/``: any segment but ``batch``,
+    the sibling route that takes POST only, so that a GET of ``/v1/entries/batch`` is a 405
+    naming POST (RFC 9110), not a malformed seq. The view parses the seq itself (``seq_param``)."""
+
+    regex = "(?!batch(?:/|$))[^/]+"
+
+
+#: The name routes use for it: ``/<entry_seq:seq>`` (registered by ``ledger.api.init_app``).
+ENTRY_SEQ = "entry_seq"
 
 
 def ledger() -> Ledger:

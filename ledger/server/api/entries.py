@@ -196,7 +196,10 @@ def _batch_response(results: list[Appended | LedgerError]) -> dict[str, Any]:
     }
 
 
-@blp.route("/<seq>", parameters=[path_parameter("seq", SEQ_PATTERN, "the entry's sequence number")])
+@blp.route(
+    "/<entry_seq:seq>",
+    parameters=[path_parameter("seq", SEQ_PATTERN, "the entry's sequence number")],
+)
 class EntryBySeq(MethodView):
     @blp.response(200, EntrySchema)
     def get(self, seq: str) -> dict[str, Any]:

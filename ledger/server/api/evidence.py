@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from ledger.core.errors import InvalidRequest, TooManyItems
 from ledger.core.licensing import parse_instant
-from ledger.server.api.context import hex64, ledger, read_session
+from ledger.server.api.context import HEX64_PATTERN, hex64, ledger, path_parameter, read_session
 from ledger.server.api.parsing import Blueprint, raw_json_body
 from ledger.server.api.schemas import EvidenceRequestSchema, StatusArgs, StatusSchema
 from ledger.server.reads import evidence as evidence_reads
@@ -30,7 +30,10 @@ def _answer(**question: Any) -> dict[str, Any]:
     }
 
 
-@blp.route("/content/<sha256>/status")
+@blp.route(
+    "/content/<sha256>/status",
+    parameters=[path_parameter("sha256", HEX64_PATTERN, "SHA-256 of the content file")],
+)
 class Status(MethodView):
     @blp.arguments(StatusArgs, location="query")
     @blp.response(200, StatusSchema)

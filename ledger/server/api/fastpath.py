@@ -105,6 +105,7 @@ class AppendFastPath(_FastPath):
         passage = wsgi_passage(self.pipeline, environ, self.PATH)
 
         def append() -> Answer:
+            self.pipeline.ready()  # the database gate, as for the view
             # Read whole and checked complete, as the view reads it (ledger.server.api.body).
             raw = read_body(environ, self.max_body_bytes)
             signed = self.committer.service.read_envelope(envelope(parse_json(raw)))

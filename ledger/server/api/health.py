@@ -26,7 +26,8 @@ class Healthz(MethodView):
 class Readyz(MethodView):
     @blp.response(200, HealthSchema)
     def get(self) -> dict[str, str]:
-        """The log's database answers: reachable, and its tables are there."""
+        """The log's database answers: reachable, prepared for this log, and its tables are
+        there; 503 with a problem that says why otherwise."""
         try:
             with read_session() as session:
                 signed_size(session)  # one indexed read of the log's own tables

@@ -10,10 +10,12 @@ instead of around each entrance:
 2. ``admit`` — the client's rate limit (``RateLimits.check``), for a request that matched a route;
 3. ``body_limit`` — the most body bytes the route takes (413 ``payload_too_large`` beyond it,
    before anything is read; ``body.read_body`` enforces it while reading);
-4. the work — the view, or the fast path's own;
-5. ``fail`` — any error becomes its problem+json (``problems.problem_for``: rendered and logged
+4. ``ready`` — the database gate (``ledger.server.readiness``): a request that reads or writes
+   the log waits for the database to be prepared, 503 ``unavailable`` while it is away;
+5. the work — the view, or the fast path's own;
+6. ``fail`` — any error becomes its problem+json (``problems.problem_for``: rendered and logged
    once, whichever path met it);
-6. ``finish`` — the ``X-Request-ID`` header, one access-log line (``logs.access_fields``, the one
+7. ``finish`` — the ``X-Request-ID`` header, one access-log line (``logs.access_fields``, the one
    list of its fields) and the request metrics, before the answer is sent.
 
 ``init_app`` adapts Flask's hooks to the steps; a fast path calls them itself. A new step goes
@@ -24,7 +26,7 @@ the bytes, log lines and metrics they leave.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,18 @@ from ledger.server.metrics import Metrics
 from ledger.server.ratelimit import RateLimits
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
+
+#: Endpoints answered without the database: liveness, the API's documents, and the metrics (which
+#: report ``ledger_database_up`` themselves). Every other routed request passes the gate first.
+WITHOUT_DATABASE = frozenset(
+    {
+        "health.Healthz",
+        "api-docs.openapi_json",
+        "api-docs.openapi_redoc",
+        "metrics.Metrics",
+        "static",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -62,11 +76,15 @@ class RequestPipeline:
         *,
         limits: RateLimits | None,
         metrics: Metrics,
+        ready: Callable[[], None],
         body_limit: int,
         body_limits: Mapping[str, int],
     ) -> None:
         self.limits = limits
         self.metrics = metrics
+        #: Step 4: returns once the database is prepared; raises Unavailable (or
+        #: LogIdentityMismatch) while it is not.
+        self.ready = ready
         self.default_body_limit = body_limit
         self.body_limits = dict(body_limits)
 
@@ -124,6 +142,14 @@ class RequestPipeline:
             if length is not None and length > limit:
                 raise PayloadTooLarge(f"the request body may be at most {limit} bytes")
             req.max_content_length = limit
+            # Not for requests the router refused (404, 405) nor for OPTIONS (Flask answers them
+            # from the routes), nor for those that need no database.
+            if (
+                rule is not None
+                and req.method != "OPTIONS"
+                and req.endpoint not in WITHOUT_DATABASE
+            ):
+                self.ready()
 
         @app.after_request  # registered first, so it runs after every other after_request hook
         def finish(response: Response) -> Response:

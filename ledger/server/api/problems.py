@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 
 from ledger.core.errors import (
     BadRequest,
@@ -81,6 +82,17 @@ def http_problem(error: HTTPException) -> dict[str, Any]:
     return problem_body(status, code, error.name, error.description or error.name)
 
 
+def http_headers(error: HTTPException) -> list[tuple[str, str]]:
+    """The headers Werkzeug gives one of its HTTP errors, but its media type: ``Allow`` on a
+    405 (RFC 9110 §15.5.6 requires it), in alphabetical order (Werkzeug's follows a set's, which
+    changes from one process to the next), ``WWW-Authenticate`` and the like."""
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    if isinstance(error, WerkzeugMethodNotAllowed) and error.valid_methods:
+        allow = ", ".join(sorted(set(error.valid_methods)))
+        headers = [(k, allow if k.lower() == "allow" else v) for k, v in headers]
+    return headers
+
+
 def encode_problem(body: dict[str, Any], request_id: str | None) -> bytes:
     """The bytes of a problem+json body, with the request id (for support) when there is one.
 
@@ -141,7 +153,7 @@ def problem_for(error: Exception) -> tuple[dict[str, Any], list[tuple[str, str]]
     if isinstance(error, RequestEntityTooLarge):
         return ledger_problem(PayloadTooLarge("the request body is over the size limit"))
     if isinstance(error, HTTPException):
-        return http_problem(error), []
+        return http_problem(error), http_headers(error)
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
     ):

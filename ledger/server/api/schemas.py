@@ -12,6 +12,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ledger.core.licensing import INSTANT_PATTERN
+from ledger.core.statements import USES
+
 UUID_RE = validate.Regexp(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
     error="must be a lowercase UUID",
@@ -19,6 +22,17 @@ UUID_RE = validate.Regexp(
 NON_NEGATIVE = validate.Range(min=0, max=2**63 - 1)
 #: Hashes and key ids in evidence requests: one spelling, lowercase (as everywhere in the API).
 HEX64 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits")
+POSITIVE = validate.Range(min=1, max=2**63 - 1)
+#: The v1 uses a licence question may ask about (``check_use``).
+USE = validate.OneOf(sorted(USES))
+#: An RFC 3339 UTC instant, as ``parse_instant`` reads it (it also refuses impossible dates).
+INSTANT = validate.Regexp(f"^{INSTANT_PATTERN}$", error="must be an RFC 3339 UTC time")
+#: Canonical standard base64 (RFC 4648 §4, padded, zero padding bits) of 32 and of 64 bytes: what
+#: the core's ``b64_decode`` takes for Ed25519 public keys and signatures. Documented only (as
+#: metadata): the envelope's shape is checked by hand (``entries.envelope``, pinned to this schema
+#: by tests/http/test_envelope_shape.py) and its encodings by the core (400 ``invalid_encoding``).
+B64_32 = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+B64_64 = r"^[A-Za-z0-9+/]{85}[AQgw]==$"
 
 
 class QueryInteger(fields.Integer):
@@ -42,8 +56,12 @@ class Strict(ma.Schema):
 
 
 class SignatureSchema(Strict):
-    public_key = fields.String(required=True, metadata={"description": "raw Ed25519 key, base64"})
-    signature = fields.String(required=True, metadata={"description": "Ed25519 signature, base64"})
+    public_key = fields.String(
+        required=True, metadata={"description": "raw Ed25519 key, base64", "pattern": B64_32}
+    )
+    signature = fields.String(
+        required=True, metadata={"description": "Ed25519 signature, base64", "pattern": B64_64}
+    )
 
 
 class EnvelopeSchema(Strict):
@@ -141,7 +159,7 @@ class InclusionProofSchema(Strict):
 
 
 class ConsistencyArgs(Strict):
-    first = QueryInteger(required=True, validate=NON_NEGATIVE)
+    first = QueryInteger(required=True, validate=POSITIVE)  # from the empty tree: no proof
     second = QueryInteger(validate=NON_NEGATIVE)
 
 
@@ -194,15 +212,22 @@ class HealthSchema(Strict):
 
 class StatusArgs(Strict):
     buyer = fields.String(required=True, validate=HEX64, metadata={"description": "key id"})
-    use = fields.String(required=True, metadata={"description": "e.g. ai_training"})
-    at = fields.String(metadata={"description": "RFC 3339 UTC, e.g. 2026-03-01T12:00:00Z"})
+    use = fields.String(required=True, validate=USE, metadata={"description": "e.g. ai_training"})
+    at = fields.String(
+        validate=INSTANT, metadata={"description": "RFC 3339 UTC, e.g. 2026-03-01T12:00:00Z"}
+    )
 
 
 class EvidenceRequestSchema(Strict):
+    """Documentation only: the view checks the body item by item (``evidence._evidence_request``)
+    and refuses what this schema refuses; more items than ``LEDGER_MAX_EVIDENCE_ITEMS`` is 413."""
+
     buyer = fields.String(required=True, validate=HEX64)
-    use = fields.String(required=True)
-    at = fields.String()
-    content = fields.List(fields.String(validate=HEX64), required=True)
+    use = fields.String(required=True, validate=USE)
+    at = fields.String(validate=INSTANT)
+    content = fields.List(
+        fields.String(validate=HEX64), required=True, validate=validate.Length(min=1)
+    )
 
 
 class StatusSchema(Strict):

@@ -70,7 +70,7 @@ class TlogTile(MethodView):
 
 
 @proof_blp.route(
-    "/entries/<seq>/proof",
+    "/entries/<entry_seq:seq>/proof",
     parameters=[path_parameter("seq", SEQ_PATTERN, "the entry's sequence number")],
 )
 class EntryProof(MethodView):

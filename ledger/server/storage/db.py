@@ -73,7 +73,10 @@ def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine
         }
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Not fatal: a folder that cannot be made now (a volume not mounted yet) fails the
+            # connections instead, answered 503 and tried again, rather than the start.
+            with contextlib.suppress(OSError):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine

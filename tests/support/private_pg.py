@@ -1,0 +1,100 @@
+"""A private PostgreSQL server for tests that stop the database for real.
+
+The machine's shared cluster (127.0.0.1:5432) serves every other test and every other person on
+the machine: an outage test must never stop it. ``PrivatePostgres`` makes a throwaway cluster with
+Debian's tools (``initdb``, ``pg_ctl`` from /usr/lib/postgresql/<version>/bin), on a free port of
+127.0.0.1, its socket in its own folder. PostgreSQL refuses to run as root: when the tests run as
+root, the cluster's folder is given to the ``postgres`` user and the tools run as that user
+(``runuser -u postgres``). ``fsync=off``: a stop, even ``immediate`` (a crash of the server, not of
+the machine), loses nothing the server acknowledged, since the operating system keeps what it was
+given; only a power loss would, which no test makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tests.support.live import free_port
+
+
+def pg_bin() -> Path | None:
+    """The newest installed server's bin folder (Debian's layout), or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
+    return Path(found[-1]).parent if found else None
+
+
+def _version(path: str) -> int:
+    try:
+        return int(Path(path).parent.parent.name)
+    except ValueError:
+        return 0
+
+
+def unavailable_reason() -> str | None:
+    """Why a private cluster cannot be made here (None: it can)."""
+    if pg_bin() is None:
+        return "no PostgreSQL server tools (/usr/lib/postgresql/*/bin/initdb)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and no postgres user to run the server as"
+        if shutil.which("runuser") is None:
+            return "running as root and no runuser to run the server as postgres"
+    return None
+
+
+class PrivatePostgres:
+    """``start()`` (creating the cluster the first time), ``stop()``, ``url(dbname)``."""
+
+    def __init__(self) -> None:
+        bin_dir = pg_bin()
+        if bin_dir is None:
+            raise RuntimeError(unavailable_reason())
+        self.bin = bin_dir
+        # Not under pytest's tmp_path: its folders are private to root, and the server may run
+        # as postgres.
+        self.dir = Path(tempfile.mkdtemp(prefix="ledger-private-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            os.chown(self.dir, pwd.getpwnam("postgres").pw_uid, -1)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [*self._as, str(self.bin / tool), *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: ``immediate`` is a crash of the server (recovery at next start)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "server.log"
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
