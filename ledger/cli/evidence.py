@@ -10,8 +10,6 @@ the log is the one you meant: pin the key for evidence that matters).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +25,19 @@ from ledger.cli.common import (
     write_output,
 )
 from ledger.client import LogClient
+from ledger.client.evidence import Question, content_sha256, prove, status
 from ledger.client.proofs import write_entry_proof
 from ledger.content.manifest import read_manifest
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import (
-    VERDICT_MISMATCH,
     EvidenceReport,
-    check_answers,
     format_posix,
     load_bundle,
     summary_lines,
     verify_bundle,
 )
-from ledger.core.licensing import check_use, parse_instant
 from ledger.sigverify import signature_check
-
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _log_key(args: argparse.Namespace, log: LogClient | None = None) -> str:
@@ -57,11 +51,7 @@ def _log_key(args: argparse.Namespace, log: LogClient | None = None) -> str:
 
 
 def _verify(bundle: object, args: argparse.Namespace, vkey: str) -> EvidenceReport:
-    name, check = signature_check(accelerate=not args.no_accel)
-    report = verify_bundle(bundle, vkey, check=check, policy=read_policy(args.policy))
-    if args.verbose:
-        print(f"signatures {name}")
-    return report
+    return verify_bundle(bundle, vkey, **_checks(args))
 
 
 def _print_report(report: EvidenceReport) -> int:
@@ -92,50 +82,37 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def content_hash(value: str) -> str:
     """A sha256 given as 64 hex digits, or the SHA-256 of the file at that path."""
-    path = Path(value)
-    if path.is_file():
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    if _HEX64.fullmatch(value):
-        return value.lower()
-    raise CliError(f"{value} is neither a file nor a sha256 (64 hex digits)")
-
-
-def _at(args: argparse.Namespace) -> int | None:
-    return None if args.at is None else parse_instant(args.at)
-
-
-def _check_question(args: argparse.Namespace) -> None:
-    """Refuse a bad use or time here (exit 2) rather than as a server refusal."""
     try:
-        check_use(args.use)
-        if args.at is not None:
-            parse_instant(args.at)
-        if not _HEX64.fullmatch(args.buyer):
-            raise CliError("--buyer must be a key id (64 hex digits)")
+        return content_sha256(value)
     except LedgerError as e:
         raise CliError(e.message) from e
 
 
+def _question(args: argparse.Namespace) -> Question:
+    """Refuse a bad use or time here (exit 2) rather than as a server refusal."""
+    try:
+        return Question.of(args.buyer, args.use, args.at)
+    except LedgerError as e:
+        raise CliError(e.message) from e
+
+
+def _checks(args: argparse.Namespace) -> dict[str, Any]:
+    name, check = signature_check(accelerate=not args.no_accel)
+    if args.verbose:
+        print(f"signatures {name}")
+    return {"check": check, "policy": read_policy(args.policy)}
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Is this content licensed to the buyer for the use, now or at --at? (proof verified)"""
-    _check_question(args)
+    question = _question(args)
     sha256 = content_hash(args.content)
     log = client(args)
-    buyer = args.buyer.lower()
-    answer = log.status(sha256, buyer, args.use, args.at)
-    report = _verify(answer.get("evidence"), args, _log_key(args, log))
-    check_answers(report, buyer, args.use, _at(args), [sha256])
-    verdicts = report.verdicts
-    if report and any(answer.get(k) != v for k, v in verdicts[0].to_json().items()):
-        report.fail(VERDICT_MISMATCH, "the status does not match its own evidence")
+    report = status(log, question, sha256, _log_key(args, log), **_checks(args))
     if not report:
         print("the server's answer does not verify:")
         return _print_report(report)
-    verdict = verdicts[0]
+    verdict = report.verdicts[0]
     cp = report.checkpoint
     assert cp is not None  # a report without failures has a verified checkpoint
     state = "LICENSED" if verdict.licensed else f"NOT licensed ({verdict.reason})"
@@ -153,15 +130,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 # --- ledger prove ------------------------------------------------------------------------------
 
 
-def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The evidence request ``prove`` sends: buyer, use, at and the content hashes.
+def _prove_request(args: argparse.Namespace) -> tuple[Question, list[str]]:
+    """The evidence request ``prove`` sends: the question and the content hashes.
 
     The one place that turns prove's arguments into a request; other proof modes (such as a
     single entry's tlog proof) plug in next to this function.
     """
     if args.buyer is None or args.use is None:
         raise CliError("--buyer and --use are required with --manifest or --content")
-    _check_question(args)
+    question = _question(args)
     if args.manifest is not None:
         try:
             contents = [item.sha256 for item in read_manifest(args.manifest)]
@@ -171,7 +148,7 @@ def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
         contents = [content_hash(c) for c in args.content]
     if not contents:
         raise CliError("no content to prove")
-    return {"buyer": args.buyer.lower(), "use": args.use, "at": args.at, "content": contents}
+    return question, contents
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
@@ -180,10 +157,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     log = client(args)
     if args.entry is not None:
         return _prove_entry(args, log)
-    request = _prove_request(args)
-    bundle = log.evidence(request["buyer"], request["use"], request["content"], request["at"])
-    report = _verify(bundle, args, _log_key(args, log))
-    check_answers(report, request["buyer"], args.use, _at(args), request["content"])
+    question, contents = _prove_request(args)
+    bundle, report = prove(log, question, contents, _log_key(args, log), **_checks(args))
     if not report:
         print(f"the server's bundle does not verify; {args.out} not written:")
         return _print_report(report)
