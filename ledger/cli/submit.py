@@ -10,34 +10,33 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from ledger.cli.common import EXIT_SERVER, CliError, add_url_arg, client
+from ledger.cli.common import (
+    EXIT_SERVER,
+    CliError,
+    add_log_key_args,
+    add_url_arg,
+    client,
+    log_key_arg,
+    state_dir,
+)
 from ledger.client.submit import Submitted, submit
-from ledger.client.trust import TrustedLog, VerifiedCheckpoint, default_state_dir
+from ledger.client.trust import TrustedLog, VerifiedCheckpoint
 from ledger.core.statements import SignedStatement
 
 
 def add_log_args(parser: argparse.ArgumentParser) -> None:
-    """``--url``, ``--state`` and ``--log-key``: where the log is and what this machine trusts."""
+    """``--url``, ``--log-key`` and ``--state``: where the log is and what this machine trusts."""
     add_url_arg(parser)
-    parser.add_argument(
-        "--state",
-        type=Path,
-        default=None,
-        help="folder keeping the pinned log key and last verified checkpoint"
-        " (default: $XDG_CONFIG_HOME/consent-ledger or ~/.config/consent-ledger)",
-    )
-    parser.add_argument(
-        "--log-key",
-        metavar="VKEY",
-        help="the log's verifier key (C2SP vkey) to pin; default: trust it on first use",
+    add_log_key_args(
+        parser,
+        "the key pinned for the log, else trust on first use (the server's /v1/log, pinned once"
+        " a checkpoint verified under it)",
     )
 
 
 def trusted_log(args: argparse.Namespace) -> TrustedLog:
-    state = args.state if args.state is not None else default_state_dir()
-    return TrustedLog(client(args), state, args.log_key)
+    return TrustedLog(client(args), state_dir(args), log_key_arg(args))
 
 
 def submit_and_show(

@@ -1,4 +1,4 @@
-"""The verifying client, as a library: talks to a log over HTTP and checks every answer with the
+r"""The verifying client, as a library: talks to a log over HTTP and checks every answer with the
 pure core. It prints nothing and returns values; ``ledger.cli`` parses options and prints.
 
 - ``http`` — ``LogClient``, the HTTP client (stdlib only);
@@ -22,8 +22,9 @@ against a real server)::
     ...                     builders.party_register(buyer, "buyer")])
     >>> [s.signed.type_name for s in done.accepted], done.refused
     (['party.register', 'party.register'], [])
-    >>> log.notices  # what a command would tell its user: the key it pinned, and where
-    ['pinned log key ... (trust on first use) in ...']
+    >>> print(*log.notices, sep="\n")  # what a command tells its user: which key, and why
+    WARNING: log key ...: trusted on first use, on the word of the server's /v1/log ...
+    pinned log key ... (trust on first use) in ...
     >>> sha256 = content_sha256(clip)
     >>> item = builders.Item(sha256=sha256, bytes=clip.stat().st_size, duration_s=12)
     >>> terms = builders.TermsSpec(start=datetime(2026, 1, 1, tzinfo=UTC),

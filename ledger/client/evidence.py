@@ -32,9 +32,22 @@ from ledger.core.licensing import check_use, parse_instant
 from ledger.core.note import NoteVerifier
 from ledger.core.policy import WitnessPolicy
 
-__all__ = ["Question", "content_sha256", "prove", "status"]
+__all__ = ["Question", "content_sha256", "named_log", "prove", "status"]
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def named_log(bundle: Any) -> tuple[str | None, str | None]:
+    """The log a bundle (parsed JSON) claims to come from: ``(origin, verifier key)``, each None
+    when absent. Claims only: the origin is the first line of its checkpoint (what the log key
+    signs), the key is the one it names (``log.verifier_key``), which proves nothing by itself."""
+    if not isinstance(bundle, dict):
+        return None, None
+    note = bundle.get("checkpoint")
+    origin = note.split("\n", 1)[0] if isinstance(note, str) else None
+    log = bundle.get("log")
+    key = log.get("verifier_key") if isinstance(log, dict) else None
+    return origin, key if isinstance(key, str) else None
 
 
 def content_sha256(value: str | Path) -> str:

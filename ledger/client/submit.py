@@ -77,6 +77,7 @@ def submit(log: TrustedLog, statements: Sequence[SignedStatement]) -> SubmitResu
     log does not hold what it acknowledged, ServerError when it cannot be reached.
     """
     result = SubmitResult()
+    log.identify()  # a --log-key that contradicts the pinned key is refused before posting
     if len(statements) == 1:
         ack = log.client.append(statements[0].to_json())
         result.accepted.append(_submitted(statements[0], ack))

@@ -220,7 +220,7 @@ def test_a_lie_at_first_contact_pins_nothing(
     env = {"LEDGER_URL": proxy.url, "XDG_CONFIG_HOME": str(tmp_path / "config")}
     result = run_ledger("register", "--key", tmp_path / "k.pem", "--name", "New", env=env)
     assert_one_line_failure(result, 1, "does not hold the statement you signed")
-    assert "pinned" not in result.stderr
+    assert "pinned log key" not in result.stderr
     assert not (tmp_path / "config").exists()
 
 
