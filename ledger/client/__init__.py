@@ -3,7 +3,9 @@ pure core. It prints nothing and returns values; ``ledger.cli`` parses options a
 
 - ``http`` — ``LogClient``, the HTTP client (stdlib only);
 - ``trust`` — the client's trusted state: the pinned log key and the last verified checkpoint;
-- ``submit`` — post signed statements, then verify that the log holds exactly them;
+- ``submit`` — post signed statements, then verify that the log holds exactly them; after a 5xx
+  or a lost connection the same bytes are sent again, and 409 ``duplicate_statement`` counts as
+  accepted once verified; ``pending`` — envelopes whose fate is unknown, kept in the state folder;
 - ``grants`` — fetch a grant and prove it before signing an acceptance or a revocation;
 - ``evidence`` — a licence ``status`` and the evidence bundle of a dataset (``prove``), verified;
 - ``audit`` — the full audit of a log over HTTP; ``proofs`` — offline proof files.
@@ -42,13 +44,16 @@ against a real server)::
 from ledger.client.evidence import Question, content_sha256, prove, status
 from ledger.client.grants import VerifiedGrant, fetch_grant, fetch_verified_grants
 from ledger.client.http import LogClient, ServerError, ServerRefused
-from ledger.client.submit import Refused, SubmitResult, Submitted, submit, verify_submitted
+from ledger.client.pending import PendingStatements
+from ledger.client.submit import Refused, Retry, SubmitResult, Submitted, submit, verify_submitted
 from ledger.client.trust import TrustedLog, VerifiedCheckpoint, default_state_dir
 
 __all__ = [
     "LogClient",
+    "PendingStatements",
     "Question",
     "Refused",
+    "Retry",
     "ServerError",
     "ServerRefused",
     "SubmitResult",
