@@ -22,6 +22,16 @@ from ledger.server.config import Config
 from tests.support.factories import T0, seeded_key
 
 
+@pytest.fixture(autouse=True)
+def private_client_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test's ``ledger`` commands (in process or as subprocesses, which inherit the
+    environment) keep their client state (pinned log keys, checkpoints) in a folder of their
+    own, never in the ~/.config of whoever runs the tests."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture
 def signing_key() -> SigningKey:
     return SigningKey.generate()

@@ -18,26 +18,22 @@ from ledger.cli.common import (
     EXIT_SERVER,
     EXIT_VERIFY,
     CliError,
+    add_log_key_args,
     add_url_arg,
     client,
+    log_key_arg,
     log_verifier,
-    read_log_key,
+    state_dir,
 )
-from ledger.client.audit import AuditReport, LogAuditor, resolve_log_key
-
-TOFU_WARNING = (
-    "WARNING: no --log-key given: trusting the log key that the server itself serves at /v1/log "
-    "(trust on first use). A server that lies can lie about its key too; pin it next time with "
-    "--log-key {vkey}"
-)
+from ledger.client.audit import AuditReport, LogAuditor
+from ledger.client.trust import TrustedLog
 
 
 def add_audit_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-key",
-        metavar="VKEY",
-        help="the log's verifier key (C2SP vkey text, or a file holding it); "
-        "default: learnt from the server, with a warning",
+    add_log_key_args(
+        parser,
+        "the key pinned for the log, else trust on first use (the server's /v1/log, with a"
+        " warning; pinned once an audit passed under it). --database needs --log-key",
     )
     parser.add_argument("--database", metavar="URL", help="audit this database directly")
     parser.add_argument("--strict", action="store_true", help="also validate every statement")
@@ -70,18 +66,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Audit a whole log: every signature, chain link and the Merkle root against its checkpoint."""
     if args.workers < 0 or args.page_size < 1 or args.interval < 0:
         raise CliError("--workers, --page-size and --interval must not be negative")
-    vkey = None if args.log_key is None else read_log_key(args.log_key)
+    vkey = log_key_arg(args)  # a usage error before any request
     if args.database:
         return _database_audit(args, vkey)
-    log = client(args)
-    if vkey is not None:
-        log_verifier(vkey)  # a usage error before any request
-    verifier, tofu = resolve_log_key(log, vkey)
-    if tofu:
-        print(TOFU_WARNING.format(vkey=verifier.to_vkey()), file=sys.stderr, flush=True)
+    trusted = TrustedLog(client(args), state_dir(args), vkey)
+    trusted.identify()
+    _say(trusted)
     auditor = LogAuditor(
-        log,
-        verifier,
+        trusted.client,
+        trusted.verifier,
         workers=args.workers,
         page_size=args.page_size,
         strict=args.strict,
@@ -90,9 +83,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
     )
     report = auditor.audit()
     _print(args, report, "audit")
+    if report:
+        trusted.save_identity()  # the key held for the whole log: pin it if it was not
+        _say(trusted)
     if not report or not args.follow:
         return EXIT_OK if report else EXIT_VERIFY
     return _follow(args, auditor)
+
+
+def _say(trusted: TrustedLog) -> None:
+    for notice in trusted.notices:
+        print(f"ledger: {notice}", file=sys.stderr, flush=True)
+    trusted.notices.clear()
 
 
 def _follow(args: argparse.Namespace, auditor: LogAuditor) -> int:

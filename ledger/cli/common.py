@@ -1,16 +1,24 @@
 """What every subcommand shares: exit codes, the usage error, key loading, the server option,
-``--log-key``."""
+``--log-key`` and ``--state`` (the trust decision itself is ``ledger.client.trust``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ledger.client import LogClient
+from ledger.client.trust import (
+    KeySource,
+    LogKey,
+    default_state_dir,
+    pinned_key,
+    resolve_log_key,
+)
 from ledger.core.errors import LedgerError
 from ledger.core.keys import SigningKey
-from ledger.core.note import NoteVerifier
+from ledger.core.note import NoteVerifier, is_valid_key_name
 from ledger.core.policy import WitnessPolicy, parse_policy
 from ledger.files import atomic_write
 
@@ -66,6 +74,76 @@ def log_verifier(vkey: str) -> NoteVerifier:
         return NoteVerifier.from_vkey(vkey)
     except LedgerError as e:
         raise CliError(f"--log-key: {e.message}") from e
+
+
+def log_key_arg(args: argparse.Namespace) -> str | None:
+    """``--log-key``'s key text (read from a file if it names one), checked: CliError (usage) for
+    an unreadable file or a malformed key; None when the option was not given."""
+    value: str | None = getattr(args, "log_key", None)
+    if value is None:
+        return None
+    vkey = read_log_key(value)
+    log_verifier(vkey)
+    return vkey
+
+
+def add_log_key_args(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--log-key`` and ``--state``, as every command that verifies takes them."""
+    parser.add_argument(
+        "--log-key",
+        metavar="VKEY",
+        help="the log's verifier key (C2SP vkey text, or a file holding it); it must equal the"
+        f" key pinned for the log in --state, if any. Default: {default}",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="folder keeping the pinned log key and last verified checkpoint"
+        " (default: $XDG_CONFIG_HOME/consent-ledger or ~/.config/consent-ledger)",
+    )
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    state: Path | None = getattr(args, "state", None)
+    return state if state is not None else default_state_dir()
+
+
+def say_log_key(key: LogKey) -> None:
+    """The one wording for the trust decision, on stderr (stdout carries only results)."""
+    print(f"ledger: {key.describe()}", file=sys.stderr, flush=True)
+
+
+def offline_log_key(
+    args: argparse.Namespace, origin: str | None, named: str | None, what: str
+) -> LogKey | None:
+    """The key for a file checked offline (no server, so nothing to trust on first use):
+    ``--log-key``, else the key pinned in the state folder for the file's ``origin``, else the key
+    the file itself names (``named``), said loudly and never pinned. None when there is none of
+    the three (or the named one is not a key). Said on stderr. CliError for a malformed
+    ``--log-key``, TrustError when it differs from the pinned key."""
+    given = log_key_arg(args)
+    if named is not None:
+        try:
+            NoteVerifier.from_vkey(named)
+        except LedgerError:
+            named = None  # not a key: whoever verifies the file reports it
+    if origin is None or not is_valid_key_name(origin):
+        # a file that names no usable origin: no pinned key can be looked up
+        vkey, source = (given, KeySource.GIVEN) if given else (named, KeySource.FIRST_USE)
+        if vkey is None:
+            return None
+        key = LogKey(NoteVerifier.from_vkey(vkey), source, None, False, f"the {what} itself")
+    else:
+        state = state_dir(args)
+        if given is None and named is None and pinned_key(state, origin) is None:
+            return None
+        key = resolve_log_key(
+            state, origin, given, None if named is None else lambda: named,
+            first_use_from=f"the {what} itself",
+        )  # fmt: skip
+    say_log_key(key)
+    return key
 
 
 def passphrase_from_env(var: str | None) -> bytes | None:

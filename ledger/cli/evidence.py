@@ -2,16 +2,16 @@
 
 Every answer from the server is verified here with ``ledger.core`` before it is printed or written:
 the checkpoint signature under the log key, every inclusion proof and statement signature, and
-each verdict recomputed from the entries. ``--log-key`` pins the log's verifier key; without it the
-key is fetched from the server's ``/v1/log`` (which proves the answer is the log's own, not that
-the log is the one you meant: pin the key for evidence that matters).
+each verdict recomputed from the entries. Which log key to trust is ``ledger.client.trust``'s one
+decision: ``--log-key``, else the key pinned in the state folder, else trust on first use (online:
+the server's ``/v1/log``, pinned once its answer verified; offline: the key the bundle names,
+never pinned), said on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +19,57 @@ from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
     CliError,
+    add_log_key_args,
     add_url_arg,
     client,
-    log_verifier,
-    read_log_key,
+    log_key_arg,
+    offline_log_key,
     read_policy,
+    state_dir,
     write_output,
 )
 from ledger.client import LogClient
+from ledger.client.evidence import Question, content_sha256, named_log, prove, status
 from ledger.client.proofs import write_entry_proof
+from ledger.client.trust import TrustedLog
 from ledger.content.manifest import read_manifest
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import (
-    VERDICT_MISMATCH,
     EvidenceReport,
-    check_answers,
     format_posix,
     load_bundle,
     summary_lines,
     verify_bundle,
 )
-from ledger.core.licensing import check_use, parse_instant
+from ledger.core.note import NoteVerifier
 from ledger.sigverify import signature_check
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+def _online_log(args: argparse.Namespace, log: LogClient) -> TrustedLog:
+    """The log behind ``log`` and the key to trust for it (``resolve_log_key``: ``--log-key``,
+    else the key pinned for its origin, else the server's own on first use), said on stderr.
+    Nothing is pinned until ``_done`` after the answer verified."""
+    trusted = TrustedLog(log, state_dir(args), log_key_arg(args))
+    trusted.identify()
+    _say(trusted)
+    return trusted
 
 
-def _log_key(args: argparse.Namespace, log: LogClient | None = None) -> str:
-    """``--log-key`` (a verifier key, or a file holding one), else the server's own key."""
-    value: str | None = args.log_key
-    if value is None:
-        if log is None:
-            raise CliError("--log-key is required")
-        return str(log.log_info()["verifier_key"])
-    return read_log_key(value)
+def _done(trusted: TrustedLog) -> None:
+    """The answer verified under the key: pin it if it was not (first use, or --log-key)."""
+    trusted.save_identity()
+    _say(trusted)
 
 
-def _verify(bundle: object, args: argparse.Namespace, vkey: str) -> EvidenceReport:
-    name, check = signature_check(accelerate=not args.no_accel)
-    report = verify_bundle(bundle, vkey, check=check, policy=read_policy(args.policy))
-    if args.verbose:
-        print(f"signatures {name}")
-    return report
+def _say(trusted: TrustedLog) -> None:
+    for notice in trusted.notices:
+        print(f"ledger: {notice}", file=sys.stderr, flush=True)
+    trusted.notices.clear()
+
+
+def _verify(bundle: object, args: argparse.Namespace, vkey: NoteVerifier) -> EvidenceReport:
+    return verify_bundle(bundle, vkey, **_checks(args))
 
 
 def _print_report(report: EvidenceReport) -> int:
@@ -84,7 +92,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except LedgerError as e:
         print(f"result     FAILED: bundle_malformed: {e.message}")
         return EXIT_VERIFY
-    return _print_report(_verify(bundle, args, _log_key(args)))
+    origin, named = named_log(bundle)
+    key = offline_log_key(args, origin, named, "bundle")
+    if key is None:
+        raise CliError(
+            "--log-key is required: no key is pinned for the bundle's log and it names none"
+        )
+    return _print_report(_verify(bundle, args, key.verifier))
 
 
 # --- ledger status -----------------------------------------------------------------------------
@@ -92,50 +106,38 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def content_hash(value: str) -> str:
     """A sha256 given as 64 hex digits, or the SHA-256 of the file at that path."""
-    path = Path(value)
-    if path.is_file():
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    if _HEX64.fullmatch(value):
-        return value.lower()
-    raise CliError(f"{value} is neither a file nor a sha256 (64 hex digits)")
-
-
-def _at(args: argparse.Namespace) -> int | None:
-    return None if args.at is None else parse_instant(args.at)
-
-
-def _check_question(args: argparse.Namespace) -> None:
-    """Refuse a bad use or time here (exit 2) rather than as a server refusal."""
     try:
-        check_use(args.use)
-        if args.at is not None:
-            parse_instant(args.at)
-        if not _HEX64.fullmatch(args.buyer):
-            raise CliError("--buyer must be a key id (64 hex digits)")
+        return content_sha256(value)
     except LedgerError as e:
         raise CliError(e.message) from e
 
 
+def _question(args: argparse.Namespace) -> Question:
+    """Refuse a bad use or time here (exit 2) rather than as a server refusal."""
+    try:
+        return Question.of(args.buyer, args.use, args.at)
+    except LedgerError as e:
+        raise CliError(e.message) from e
+
+
+def _checks(args: argparse.Namespace) -> dict[str, Any]:
+    name, check = signature_check(accelerate=not args.no_accel)
+    if args.verbose:
+        print(f"signatures {name}")
+    return {"check": check, "policy": read_policy(args.policy)}
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Is this content licensed to the buyer for the use, now or at --at? (proof verified)"""
-    _check_question(args)
+    question = _question(args)
     sha256 = content_hash(args.content)
-    log = client(args)
-    buyer = args.buyer.lower()
-    answer = log.status(sha256, buyer, args.use, args.at)
-    report = _verify(answer.get("evidence"), args, _log_key(args, log))
-    check_answers(report, buyer, args.use, _at(args), [sha256])
-    verdicts = report.verdicts
-    if report and any(answer.get(k) != v for k, v in verdicts[0].to_json().items()):
-        report.fail(VERDICT_MISMATCH, "the status does not match its own evidence")
+    trusted = _online_log(args, client(args))
+    report = status(trusted.client, question, sha256, trusted.verifier, **_checks(args))
     if not report:
         print("the server's answer does not verify:")
         return _print_report(report)
-    verdict = verdicts[0]
+    _done(trusted)
+    verdict = report.verdicts[0]
     cp = report.checkpoint
     assert cp is not None  # a report without failures has a verified checkpoint
     state = "LICENSED" if verdict.licensed else f"NOT licensed ({verdict.reason})"
@@ -153,15 +155,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 # --- ledger prove ------------------------------------------------------------------------------
 
 
-def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The evidence request ``prove`` sends: buyer, use, at and the content hashes.
+def _prove_request(args: argparse.Namespace) -> tuple[Question, list[str]]:
+    """The evidence request ``prove`` sends: the question and the content hashes.
 
     The one place that turns prove's arguments into a request; other proof modes (such as a
     single entry's tlog proof) plug in next to this function.
     """
     if args.buyer is None or args.use is None:
         raise CliError("--buyer and --use are required with --manifest or --content")
-    _check_question(args)
+    question = _question(args)
     if args.manifest is not None:
         try:
             contents = [item.sha256 for item in read_manifest(args.manifest)]
@@ -171,22 +173,21 @@ def _prove_request(args: argparse.Namespace) -> dict[str, Any]:
         contents = [content_hash(c) for c in args.content]
     if not contents:
         raise CliError("no content to prove")
-    return {"buyer": args.buyer.lower(), "use": args.use, "at": args.at, "content": contents}
+    return question, contents
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
     """Fetch an evidence bundle for a dataset (or a single entry's tlog-proof file with
     --entry), verify it offline, then write it."""
-    log = client(args)
     if args.entry is not None:
-        return _prove_entry(args, log)
-    request = _prove_request(args)
-    bundle = log.evidence(request["buyer"], request["use"], request["content"], request["at"])
-    report = _verify(bundle, args, _log_key(args, log))
-    check_answers(report, request["buyer"], args.use, _at(args), request["content"])
+        return _prove_entry(args, _online_log(args, client(args)))
+    question, contents = _prove_request(args)
+    trusted = _online_log(args, client(args))
+    bundle, report = prove(trusted.client, question, contents, trusted.verifier, **_checks(args))
     if not report:
         print(f"the server's bundle does not verify; {args.out} not written:")
         return _print_report(report)
+    _done(trusted)
     write_output(Path(args.out), canonicalize(bundle))
     for line in summary_lines(report):
         print(line)
@@ -194,10 +195,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _prove_entry(args: argparse.Namespace, log: LogClient) -> int:
+def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
     """``prove --entry SEQ``: the entry's c2sp.org/tlog-proof@v1 file, checked with the log key."""
-    verifier = log_verifier(_log_key(args, log))
-    report = write_entry_proof(log, args.entry, args.out, verifier)
+    report = write_entry_proof(trusted.client, args.entry, args.out, trusted.verifier)
+    _done(trusted)
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")
     return EXIT_OK
@@ -206,9 +207,13 @@ def _prove_entry(args: argparse.Namespace, log: LogClient) -> int:
 # --- the parsers -------------------------------------------------------------------------------
 
 
-def _add_verify_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-key", help="the log's verifier key (name+id+key), or a file holding it"
+def _add_verify_args(parser: argparse.ArgumentParser, online: bool) -> None:
+    add_log_key_args(
+        parser,
+        "the key pinned for the log, else trust on first use (the server's /v1/log, pinned once"
+        " its answer verified)"
+        if online
+        else "the key pinned for the bundle's log, else the key the bundle names (with a warning)",
     )
     parser.add_argument(
         "--no-accel", action="store_true", help="verify signatures with cryptography only"
@@ -234,13 +239,13 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
         parser.add_argument("--use", default="ai_training", help="default: %(default)s")
     parser.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time (default: now)")
     add_url_arg(parser)
-    _add_verify_args(parser)
+    _add_verify_args(parser, online=True)
 
 
 def register(sub: Any) -> None:
     verify = sub.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
     verify.add_argument("bundle", help="an evidence bundle (JSON)")
-    _add_verify_args(verify)
+    _add_verify_args(verify, online=False)
     verify.set_defaults(func=cmd_verify)
 
     status = sub.add_parser("status", help=cmd_status.__doc__, description=cmd_status.__doc__)

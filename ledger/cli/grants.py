@@ -11,20 +11,20 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ledger.cli.common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
 from ledger.cli.content import add_hash_args, hash_paths
-from ledger.cli.submit import Submitted, add_log_args, report, submit, trusted_log
-from ledger.client.trust import TrustedLog, check_entry_leaf
+from ledger.cli.submit import add_log_args, report, submit_and_show, trusted_log
+from ledger.client.grants import VerifiedGrant, fetch_verified_grants
+from ledger.client.submit import Submitted
+from ledger.client.trust import TrustedLog
 from ledger.content.manifest import ManifestItem, read_manifest
 from ledger.core import builders
-from ledger.core.errors import EntryMismatch, LedgerError
+from ledger.core.errors import LedgerError, NotYourGrant
 from ledger.core.keys import SigningKey, parse_key_id
-from ledger.core.leaf import parse_leaf
 from ledger.core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
 
 UNITS = {"minute": "per_minute", "clip": "per_clip", "flat": "flat"}
@@ -73,7 +73,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
         raise CliError(e.message) from e
     if len(signed) > 1:
         print(f"ledger: {len(items)} items split into {len(signed)} grants", file=sys.stderr)
-    submit(args, signed, show=_show_grant)
+    submit_and_show(args, signed, show=_show_grant)
     return EXIT_OK
 
 
@@ -146,49 +146,15 @@ def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
 # --- accept and revoke ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VerifiedGrant:
-    grant: Grant
-    seq: int
-    leaf: bytes
-    statement_hash: bytes
-
-
-def fetch_grant(log: TrustedLog, grant_id: str, key_id: str, role: str) -> VerifiedGrant:
-    """Fetch a grant and check it locally: leaf framing, statement and signatures, its id, and
-    that ``key_id`` is its buyer (role "buyer") or creator ("creator"). Not its inclusion."""
-    answer = log.client.grant(grant_id)
-    entry = answer.get("entry")
-    seq = entry.get("seq") if isinstance(entry, dict) else None
-    if not isinstance(entry, dict) or not isinstance(seq, int):
-        raise EntryMismatch(f"the log's answer for grant {grant_id} holds no entry")
-    leaf = check_entry_leaf(entry, seq, None)
-    try:
-        signed = parse_leaf(leaf).signed  # verifies the statement and its signatures
-    except LedgerError as e:
-        raise EntryMismatch(f"entry {seq} for grant {grant_id} does not verify: {e}") from e
-    stmt = signed.statement
-    if not isinstance(stmt, Grant) or stmt.grant_id != grant_id:
-        raise EntryMismatch(f"entry {seq} is not grant {grant_id}")
-    holder = stmt.buyer if role == "buyer" else stmt.signer
-    if holder != key_id:
-        raise CliError(
-            f"grant {grant_id} names {holder[:16]}… as its {role}, not your key {key_id[:16]}…",
-            EXIT_VERIFY,
-        )
-    return VerifiedGrant(stmt, seq, leaf, signed.statement_hash)
-
-
-def fetch_verified_grants(
+def _verified_grants(
     args: argparse.Namespace, key: SigningKey, role: str
 ) -> tuple[TrustedLog, list[VerifiedGrant]]:
-    """Each grant in ``args.grant_ids`` checked, and proven to be in a consistent checkpoint."""
+    """Each grant in ``args.grant_ids`` checked and proven (``ledger.client.grants``), reported."""
     log = trusted_log(args)
-    grants = [fetch_grant(log, gid, key.key_id, role) for gid in args.grant_ids]
-    checkpoint = log.refresh()
-    for g in grants:
-        log.verify_included(g.seq, g.leaf, checkpoint)
-    log.save(checkpoint)
+    try:
+        checkpoint, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
+    except NotYourGrant as e:
+        raise CliError(e.message, EXIT_VERIFY) from e
     report(log, checkpoint, f"{len(grants)} grant(s)")
     return log, grants
 
@@ -206,7 +172,7 @@ def _describe(g: Grant) -> str:
 def cmd_accept(args: argparse.Namespace) -> int:
     """Accept grants made to your key, after verifying each one against the log."""
     key = load_key(args)
-    log, grants = fetch_verified_grants(args, key, "buyer")
+    log, grants = _verified_grants(args, key, "buyer")
     for g in grants:
         print(f"ledger: accepting {_describe(g.grant)}", file=sys.stderr)
     by_hash = {g.statement_hash.hex(): g.grant.grant_id for g in grants}
@@ -216,16 +182,16 @@ def cmd_accept(args: argparse.Namespace) -> int:
         assert isinstance(stmt, GrantAccept)
         print(f"accepted   {by_hash[stmt.grant_hash]}  seq {done.seq}")
 
-    submit(args, [builders.grant_accept(key, g.statement_hash) for g in grants], log, show)
+    submit_and_show(args, [builders.grant_accept(key, g.statement_hash) for g in grants], log, show)
     return EXIT_OK
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke a grant you made, from --effective on (if its terms allow)."""
     key = load_key(args)
-    log, (g,) = fetch_verified_grants(args, key, "creator")
+    log, (g,) = _verified_grants(args, key, "creator")
     signed = builders.grant_revoke(key, g.statement_hash, args.effective)
-    (done,) = submit(args, [signed], log)
+    (done,) = submit_and_show(args, [signed], log)
     effective = format_timestamp(args.effective)
     print(f"revoked    {g.grant.grant_id}  seq {done.seq}  effective {effective}")
     return EXIT_OK

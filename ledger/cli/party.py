@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
-from ledger.cli.submit import add_log_args, submit
+from ledger.cli.submit import add_log_args, submit_and_show
 from ledger.core import builders
 from ledger.core.errors import LedgerError
 from ledger.core.keys import SigningKey, parse_key_id
@@ -17,7 +17,7 @@ from ledger.core.statements import KEY_REVOCATION_REASONS, SignedStatement
 def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines: str) -> int:
     """Submit one statement (bad input already raised InvalidStatement: exit 2), then print
     ``name value`` lines and the entry's seq."""
-    (done,) = submit(args, [signed])
+    (done,) = submit_and_show(args, [signed])
     for name, text in {**lines, "seq": str(done.seq)}.items():
         print(f"{name:<10} {text}")
     return EXIT_OK

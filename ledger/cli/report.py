@@ -17,12 +17,30 @@ from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
     CliError,
-    read_log_key,
+    add_log_key_args,
+    offline_log_key,
     read_policy,
     write_output,
 )
+from ledger.client.evidence import named_log
+from ledger.client.trust import KeySource, LogKey
+from ledger.core.errors import LedgerError
+from ledger.core.evidence import load_bundle
 from ledger.report import FORMATS, build_report, render
 from ledger.report.model import MAX_LISTED
+
+
+def _named_log(data: bytes) -> tuple[str | None, str | None]:
+    try:
+        return named_log(load_bundle(data))
+    except LedgerError:
+        return None, None  # the report says what is wrong with the file
+
+
+def _note(key: LogKey) -> str:
+    if key.source is KeySource.PINNED:
+        return f"pinned in {key.pin_path}"
+    return "given with --log-key"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -37,10 +55,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(
             "PDF reports need fpdf2: pip install 'consent-ledger[report]' (or --format html)"
         )
+    key = offline_log_key(args, *_named_log(data), "bundle")
+    given = key is not None and key.source is not KeySource.FIRST_USE
     report = build_report(
         data,
         bundle_name=bundle_path.name,
-        log_key=None if args.log_key is None else read_log_key(args.log_key),
+        # the key the bundle names is left to the report, which flags it as not independent
+        log_key=key.verifier.to_vkey() if key is not None and given else None,
+        log_key_note=None if key is None or not given else _note(key),
         policy=read_policy(args.policy),
     )
     write_output(Path(args.out), render(report, fmt))
@@ -66,11 +88,10 @@ def register(sub: Any) -> None:
         choices=FORMATS,
         help="html or pdf (default: pdf if --out ends in .pdf, else html)",
     )
-    report.add_argument(
-        "--log-key",
-        metavar="VKEY",
-        help="the log's verifier key (name+id+key), or a file holding it; obtain it independently"
-        " of the bundle (default: the key the bundle names, which the report then flags)",
+    add_log_key_args(
+        report,
+        "the key pinned for the bundle's log, else the key the bundle names (which the report"
+        " then flags as not independent); obtain it independently of the bundle",
     )
     report.add_argument(
         "--policy",

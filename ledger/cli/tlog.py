@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, log_verifier, read_policy
-from ledger.core.tlogproof import verify_proof
+from ledger.cli.common import EXIT_OK, CliError, add_log_key_args, offline_log_key, read_policy
+from ledger.core.errors import LedgerError
+from ledger.core.note import parse_note
+from ledger.core.tlogproof import parse_proof, verify_proof
 
 
 def _read(path: str, what: str) -> bytes:
@@ -19,13 +21,22 @@ def _read(path: str, what: str) -> bytes:
         raise CliError(f"cannot read {what} {path}: {e.strerror}") from e
 
 
+def _proof_origin(data: bytes) -> str | None:
+    """The origin the proof's checkpoint names (a claim, checked by its signature), or None."""
+    try:
+        return parse_note(parse_proof(data).note)[0].split("\n", 1)[0]
+    except (LedgerError, ValueError):
+        return None  # verify_proof reports what is wrong with the file
+
+
 def cmd_verify_proof(args: argparse.Namespace) -> int:
     """Verify a proof file offline: log signature, witness quorum (with --policy), inclusion."""
-    verifier = log_verifier(args.log_key)  # --log-key is required
+    data = _read(args.file, "proof")
+    key = offline_log_key(args, _proof_origin(data), None, "proof file")
+    if key is None:  # a proof file names no key: a pinned one or --log-key
+        raise CliError("--log-key is required: no key is pinned for the proof's log")
     leaf = None if args.leaf is None else _read(args.leaf, "leaf")
-    report = verify_proof(
-        _read(args.file, "proof"), verifier, leaf=leaf, policy=read_policy(args.policy)
-    )
+    report = verify_proof(data, key.verifier, leaf=leaf, policy=read_policy(args.policy))
     cp = report.checkpoint
     print(f"ok: entry {report.index} is in {cp.origin} at tree size {cp.tree_size}")
     print(f"root_hash {cp.root_hash.hex()}")
@@ -40,7 +51,7 @@ def register(sub: Any) -> None:
         "verify-proof", help=cmd_verify_proof.__doc__, description=cmd_verify_proof.__doc__
     )
     v.add_argument("file", help="a c2sp.org/tlog-proof@v1 file")
-    v.add_argument("--log-key", required=True, help="the log's verifier key (vkey)")
+    add_log_key_args(v, "the key pinned for the proof's log (a proof file names no key)")
     v.add_argument("--policy", help="a witness policy (c2sp.org/tlog-policy): require its quorum")
     v.add_argument("--leaf", help="the entry's leaf bytes, if the proof carries none")
     v.set_defaults(func=cmd_verify_proof)

@@ -4,7 +4,7 @@
 checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.md §8, steps 1-4):
 
 1. the latest checkpoint verifies under the log key (given, or learnt from ``/v1/log`` on first
-   use, see ``resolve_log_key``) and names the log's origin;
+   use, see ``ledger.client.trust.resolve_log_key``) and names the log's origin;
 2. every entry ``i`` is served at position ``i``; its leaf decodes and splits, says ``seq == i``,
    links to the leaf hash of entry ``i - 1`` and does not go back in time; its signatures verify
    and are by the signers its statement names (``strict``: the statement is also fully validated
@@ -79,7 +79,6 @@ __all__ = [
     "check_entry",
     "check_leaf",
     "check_page",
-    "resolve_log_key",
 ]
 
 DEFAULT_PAGE_SIZE = 1000
@@ -135,17 +134,6 @@ def _is_not_found(e: LedgerError) -> bool:
     if isinstance(e, ServerRefused):
         return e.http_status == 404
     return isinstance(e, NotFound)
-
-
-def resolve_log_key(client: LogClient, vkey: str | None) -> tuple[NoteVerifier, bool]:
-    """The log's verifier: parsed from ``vkey``, or (when None) learnt from ``/v1/log``.
-
-    Returns ``(verifier, trusted_on_first_use)``; a learnt key is only as good as the server
-    that served it, so callers must say so loudly. Raises InvalidKey for a malformed key.
-    """
-    if vkey is not None:
-        return NoteVerifier.from_vkey(vkey), False
-    return NoteVerifier.from_vkey(str(client.log_info()["verifier_key"])), True
 
 
 # --- a page of entries, each checked on its own (runs in worker processes) -----------------------

@@ -5,13 +5,16 @@ returns is checked by the caller with ``ledger.core`` (signatures, proofs, check
 it is trusted: the CLI and the auditors never take the server's word.
 
 Errors: ``ServerError`` when the server cannot be reached or answers with something that is not
-the API (5xx, not JSON); ``ServerRefused`` (a subclass) when it answered with a problem+json 4xx,
-whose ``code`` and ``status`` are kept (both live in ``ledger.core.errors`` with the rest of the
-exception tree, and are re-exported here).
+the API (5xx, not JSON), with ``details["retryable"]`` true when the request may have been acted
+on though no answer says so (a 5xx, a lost connection; see ``ledger.client.submit``);
+``ServerRefused`` (a subclass) when it answered with a problem+json 4xx, whose ``code`` and
+``status`` are kept (both live in ``ledger.core.errors`` with the rest of the exception tree, and
+are re-exported here).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -35,12 +38,24 @@ class LogClient:
     # --- transport --------------------------------------------------------------------------------
 
     def request(
-        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        *,
+        data: bytes | None = None,
     ) -> tuple[int, str, bytes]:
-        """One request; returns ``(status, content_type, body)`` for 2xx, raises otherwise."""
+        """One request; returns ``(status, content_type, body)`` for 2xx, raises otherwise.
+
+        ``body`` is encoded as JSON; ``data`` is sent as it is (JSON bytes encoded once, so that
+        a retry resends exactly the same bytes). A ServerError whose ``retryable`` is true (a
+        5xx, or a connection lost or refused) may or may not have been acted on.
+        """
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.base_url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        data = None if body is None else json.dumps(body).encode()
+        if data is None and body is not None:
+            data = json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) only
         req.add_header("User-Agent", USER_AGENT)
         if data is not None:
@@ -52,9 +67,11 @@ class LogClient:
                 return resp.status, resp.headers.get("Content-Type", ""), resp.read()
         except urllib.error.HTTPError as e:
             raise self._refusal(method, path, e.code, e.read()) from e
-        except (urllib.error.URLError, OSError) as e:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            # refused, reset, timed out, or closed before a whole answer (RemoteDisconnected,
+            # IncompleteRead): the request may have been acted on all the same
             reason = getattr(e, "reason", e)
-            raise ServerError(f"cannot reach {self.base_url}: {reason}") from e
+            raise ServerError(f"cannot reach {self.base_url}: {reason}", retryable=True) from e
 
     def _refusal(self, method: str, path: str, status: int, body: bytes) -> ServerError:
         try:
@@ -62,11 +79,15 @@ class LogClient:
         except ValueError:
             problem = None
         if not isinstance(problem, dict):
-            return ServerError(f"{method} {path}: HTTP {status} from {self.base_url}")
+            return ServerError(
+                f"{method} {path}: HTTP {status} from {self.base_url}",
+                retryable=status >= 500,
+                http_status=status,
+            )
         detail = problem.get("detail") or problem.get("title") or ""
         message = f"{method} {path}: {status} {problem.get('code', '')}: {detail}"
         if status >= 500:
-            return ServerError(message)
+            return ServerError(message, retryable=True, http_status=status)
         return ServerRefused(message, status, problem)
 
     def get_json(self, path: str, **params: Any) -> Any:
@@ -102,11 +123,19 @@ class LogClient:
     def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
         return _object(self.get_json("/v1/proofs/consistency", first=first, second=second))
 
-    def append(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        return _object(self.post_json("/v1/entries", envelope))
+    def append(self, envelope: dict[str, Any] | bytes) -> dict[str, Any]:
+        """``POST /v1/entries``: one signed envelope (a dict, or its JSON bytes to send as is)."""
+        return _object(self._post("/v1/entries", envelope))
 
-    def append_batch(self, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
-        return _object(self.post_json("/v1/entries/batch", {"statements": envelopes}))
+    def append_batch(self, envelopes: list[dict[str, Any]] | bytes) -> dict[str, Any]:
+        """``POST /v1/entries/batch``: envelopes (a list, or the request's JSON bytes)."""
+        body = envelopes if isinstance(envelopes, bytes) else {"statements": envelopes}
+        return _object(self._post("/v1/entries/batch", body))
+
+    def _post(self, path: str, body: Any) -> Any:
+        if isinstance(body, bytes):
+            return _json(self.request("POST", path, data=body)[2], path)
+        return self.post_json(path, body)
 
     def grant(self, grant_id: str) -> dict[str, Any]:
         """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""

@@ -15,15 +15,26 @@ returns it *without* saving; ``TrustedLog.verify_entry`` checks that an entry ho
 expected statement and is included in that checkpoint (RFC 9162 §2.1.3.2); only then does
 ``TrustedLog.save`` advance the state (write temp, fsync, rename). Every failed check raises a
 ``VerificationError`` subclass and leaves the state untouched.
+
+Which log key to trust is decided in one place, ``resolve_log_key``, in this order:
+
+1. ``KeySource.GIVEN``: the key the user gave (``--log-key``); it must equal the key already pinned
+   for the origin, if any (``TrustError`` otherwise: a pin is never silently replaced);
+2. ``KeySource.PINNED``: the key pinned in the state folder for the log's origin;
+3. ``KeySource.FIRST_USE``: the log's own word for its key — the server's ``/v1/log`` online, the
+   key a bundle names offline. This is the weak choice, and it is named so: whoever serves the log
+   can serve another key with it. Online it is pinned once a checkpoint verified under it; a key
+   read from a file is never pinned.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +71,87 @@ def default_state_dir() -> Path:
     return Path(base) / "consent-ledger"
 
 
+class KeySource(enum.Enum):
+    """Which of the three ways ``resolve_log_key`` chose the log key (strongest first)."""
+
+    GIVEN = "given"  # --log-key: the user vouches for it (and it equals any pinned key)
+    PINNED = "pinned"  # pinned in the state folder on an earlier use
+    FIRST_USE = "first use"  # the log's own word for its key: trust on first use
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """The log key to verify with, where it came from, and where it is (or would be) pinned."""
+
+    verifier: NoteVerifier
+    source: KeySource
+    pin_path: Path | None  # None: a file that names no origin, so no pin can exist
+    pinned: bool  # a key is pinned for the origin (equal to ``verifier``)
+    first_use_from: str = "the server's /v1/log"  # with FIRST_USE: whose word it is
+
+    def describe(self) -> str:
+        """One line saying which key is trusted and why (the CLI prints it on stderr)."""
+        key = f"log key {self.verifier.name}+{self.verifier.key_id:08x}"
+        if self.source is KeySource.GIVEN:
+            also = f" (equal to the key pinned in {self.pin_path})" if self.pinned else ""
+            return f"{key}: given with --log-key{also}"
+        if self.source is KeySource.PINNED:
+            return f"{key}: pinned in {self.pin_path}"
+        return (
+            f"WARNING: {key}: trusted on first use, on the word of {self.first_use_from} (a log"
+            f" that lies can lie about its key too): check it and pin it with --log-key"
+            f" {self.verifier.to_vkey()}"
+        )
+
+
+def origin_dir(state_dir: Path, origin: str) -> Path:
+    """The state folder's subfolder for ``origin`` (quoted: an origin never names a parent)."""
+    name = urllib.parse.quote(origin, safe="")
+    # quote() leaves dots alone: an origin of "." or ".." must not name a parent folder
+    return Path(state_dir) / (f"%2E{name[1:]}" if name.startswith(".") else name)
+
+
+def pinned_key(state_dir: Path, origin: str) -> NoteVerifier | None:
+    """The key pinned for ``origin`` in ``state_dir``, or None. Raises StateUnusable, TrustError
+    (a pinned key that is not a verifier key)."""
+    path = origin_dir(state_dir, origin) / KEY_FILE
+    if not path.exists():
+        return None
+    with state_io(path):
+        text = path.read_text(encoding="utf-8").strip()
+    return _parse_vkey(text)
+
+
+def resolve_log_key(
+    state_dir: Path,
+    origin: str,
+    given: str | None,
+    first_use: Callable[[], str] | None,
+    *,
+    first_use_from: str = "the server's /v1/log",
+) -> LogKey:
+    """The one decision about which log key to trust for ``origin`` (see the module docstring):
+    ``given`` (vkey text), else the key pinned in ``state_dir``, else ``first_use()``.
+
+    Pins nothing (``TrustedLog.save`` does, online). Raises TrustError when ``given`` differs
+    from the pinned key, or when there is no key at all (no ``given``, no pin, no ``first_use``);
+    TrustError for a key that is not a verifier key; StateUnusable for an unreadable state.
+    """
+    path = origin_dir(state_dir, origin) / KEY_FILE
+    pinned = pinned_key(state_dir, origin)
+    if given is not None:
+        verifier = _parse_vkey(given)
+        if pinned is not None and verifier != pinned:
+            raise TrustError(f"--log-key differs from the key pinned for {origin!r} in {path}")
+        return LogKey(verifier, KeySource.GIVEN, path, pinned is not None)
+    if pinned is not None:
+        return LogKey(pinned, KeySource.PINNED, path, True)
+    if first_use is None:
+        raise TrustError(f"no log key: none is pinned for {origin!r} in {path}; give --log-key")
+    verifier = _parse_vkey(first_use())
+    return LogKey(verifier, KeySource.FIRST_USE, path, False, first_use_from)
+
+
 @dataclass(frozen=True)
 class VerifiedCheckpoint:
     """A checkpoint whose signature was verified, with its note text (to save verbatim)."""
@@ -79,15 +171,16 @@ class VerifiedCheckpoint:
 
 class TrustedLog:
     """One log, seen through this machine's state folder. ``notices`` collects what to tell the
-    user (a key pinned on first use)."""
+    user: which log key is trusted and why (``LogKey.describe``), and a key pinned by ``save``."""
 
     def __init__(self, client: LogClient, state_dir: Path, log_key: str | None = None) -> None:
         self.client = client
         self.state_dir = Path(state_dir)
         self.explicit_key = log_key
         self.notices: list[str] = []
-        self._verifier: NoteVerifier | None = None
+        self._key: LogKey | None = None
         self._origin: str | None = None
+        self._info: dict[str, Any] | None = None
         #: First-use writes (origin binding, pinned key), made by ``save`` once all checks pass.
         self._pending: list[tuple[Path, bytes]] = []
 
@@ -95,16 +188,62 @@ class TrustedLog:
 
     @property
     def verifier(self) -> NoteVerifier:
-        """The log key this machine trusts (pinned or given); known after ``refresh()``."""
-        assert self._verifier is not None, "call refresh() first"
-        return self._verifier
+        """The log key this machine trusts; known after ``refresh()`` or ``identify()``."""
+        return self.key.verifier
+
+    @property
+    def key(self) -> LogKey:
+        """Which log key is trusted and why; known after ``refresh()`` or ``identify()``."""
+        assert self._key is not None, "call refresh() or identify() first"
+        return self._key
+
+    @property
+    def _verifier(self) -> NoteVerifier | None:
+        return None if self._key is None else self._key.verifier
 
     @property
     def origin_dir(self) -> Path:
         assert self._origin is not None, "call refresh() first"
-        name = urllib.parse.quote(self._origin, safe="")
-        # quote() leaves dots alone: an origin of "." or ".." must not name a parent folder
-        return self.state_dir / (f"%2E{name[1:]}" if name.startswith(".") else name)
+        return origin_dir(self.state_dir, self._origin)
+
+    def identify(self) -> LogKey:
+        """Learn the log's origin (the one this URL served before, else the name of the given
+        or served key: ``_served_origin``) and decide its key (``resolve_log_key``), without
+        fetching a checkpoint. Pins nothing until ``save`` or ``save_identity``. For callers that
+        verify what the server sends (a bundle, a proof file), and before a write is posted."""
+        if self._key is None:
+            servers = _read_json(self.state_dir / SERVERS_FILE)
+            known = servers.get(self.client.base_url)
+            origin = str(known) if known is not None else self._served_origin()
+            self._bind_origin(origin)
+            self._key = self._load_key()
+        return self._key
+
+    def _served_origin(self) -> str:
+        """The origin to look a pinned key up under, for a URL this machine has not bound yet: the
+        name of the ``--log-key`` key, else of the key ``/v1/log`` serves (a log signs its
+        checkpoints under its origin's name; ``refresh`` checks the checkpoint against it)."""
+        vkey = self.explicit_key or str(self._log_info().get("verifier_key", ""))
+        return _origin_of(_parse_vkey(vkey).name)
+
+    def save_identity(self) -> None:
+        """Write what a first use decided (origin binding, pinned key), once checks passed."""
+        for path, data in self._pending:
+            with state_io(path):
+                atomic_write(path, data)
+            if path.name == KEY_FILE and self._key is not None:
+                how = {KeySource.GIVEN: "given with --log-key"}.get(
+                    self._key.source, "trust on first use"
+                )
+                self.notices.append(
+                    f"pinned log key {self._key.verifier.to_vkey()} ({how}) in {path}"
+                )
+        self._pending.clear()
+
+    def _log_info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self.client.log_info()
+        return self._info
 
     def _bind_origin(self, origin: str) -> None:
         """Remember which origin this URL serves; a URL that changes origin is refused."""
@@ -121,29 +260,26 @@ class TrustedLog:
             servers[self.client.base_url] = origin
             self._pending.append((servers_path, (json.dumps(servers, indent=1) + "\n").encode()))
 
-    def _load_verifier(self) -> NoteVerifier:
-        """The pinned key; on first use pin ``--log-key`` or, failing that, the server's own."""
-        key_path = self.origin_dir / KEY_FILE
-        explicit = None if self.explicit_key is None else _parse_vkey(self.explicit_key)
-        if key_path.exists():
-            with state_io(key_path):
-                pinned = _parse_vkey(key_path.read_text(encoding="utf-8").strip())
-            if explicit is not None and explicit != pinned:
-                raise TrustError(
-                    f"--log-key differs from the key pinned for {self._origin!r} in {key_path}"
-                )
-            return pinned
-        if explicit is not None:
-            verifier, how = explicit, "given with --log-key"
-        else:
-            verifier = _parse_vkey(str(self.client.log_info().get("verifier_key", "")))
-            how = "trust on first use"
-        if verifier.name != self._origin:
-            raise TrustError(f"the log key {verifier.name!r} is not named after {self._origin!r}")
-        # Pinned only once a checkpoint has verified under it (see save).
-        self._pending.append((key_path, (verifier.to_vkey() + "\n").encode()))
-        self.notices.append(f"pinned log key {verifier.to_vkey()} ({how}) in {key_path}")
-        return verifier
+    def _load_key(self) -> LogKey:
+        """``resolve_log_key`` for this log; a key not yet pinned is pinned by ``save``."""
+        assert self._origin is not None
+        key = resolve_log_key(
+            self.state_dir,
+            self._origin,
+            self.explicit_key,
+            lambda: str(self._log_info().get("verifier_key", "")),
+        )
+        self.notices.append(key.describe())
+        if key.pinned:
+            return key
+        if key.verifier.name != self._origin:
+            raise TrustError(
+                f"the log key {key.verifier.name!r} is not named after {self._origin!r}"
+            )
+        # Pinned only once a checkpoint (or the caller's evidence) verified under it: see save.
+        assert key.pin_path is not None  # an online log always has an origin
+        self._pending.append((key.pin_path, (key.verifier.to_vkey() + "\n").encode()))
+        return key
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -171,12 +307,11 @@ class TrustedLog:
         than the last one seen), ProofError/MalformedProof (not consistent with it), ServerError.
         """
         note = self.client.checkpoint()
-        origin = note.split("\n", 1)[0]
-        if not is_valid_key_name(origin):  # the log key's name, and (quoted) a state folder's
-            raise UnverifiedNote(f"the server's checkpoint names no valid origin: {origin[:80]!r}")
+        origin = _origin_of(note)
         if self._origin is None:
             self._bind_origin(origin)
-            self._verifier = self._load_verifier()
+        if self._key is None:
+            self._key = self._load_key()
         assert self._verifier is not None
         try:
             cp, _ = open_checkpoint(note, self._verifier)
@@ -216,10 +351,7 @@ class TrustedLog:
     def save(self, verified: VerifiedCheckpoint) -> None:
         """Advance the state to ``verified`` (atomically); never moves backwards. A key pinned on
         first use is written now, after a checkpoint and the caller's checks passed under it."""
-        for path, data in self._pending:
-            with state_io(path):
-                atomic_write(path, data)
-        self._pending.clear()
+        self.save_identity()
         current = self.last_checkpoint()
         if current is not None and current.tree_size > verified.tree_size:
             return  # another command already saved a newer, consistent checkpoint
@@ -272,6 +404,15 @@ def check_entry_leaf(entry: dict[str, Any], seq: int, expected: SignedStatement 
                 f"entry {seq} does not hold the statement you signed (the log altered it)"
             )
     return leaf
+
+
+def _origin_of(note: str) -> str:
+    """The origin a checkpoint note names (its first line); UnverifiedNote if it is no valid key
+    name (the log key's name, and, quoted, a state folder's)."""
+    origin = note.split("\n", 1)[0]
+    if not is_valid_key_name(origin):
+        raise UnverifiedNote(f"the server's checkpoint names no valid origin: {origin[:80]!r}")
+    return origin
 
 
 def _parse_vkey(text: str) -> NoteVerifier:

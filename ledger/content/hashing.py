@@ -137,6 +137,15 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 (hex) of one file's bytes, streamed; raises OSError."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) -> ManifestItem:
     """SHA-256, size, media type and duration of one file; raises OSError."""
     digest = hashlib.sha256()

@@ -276,6 +276,14 @@ class EntryMismatch(VerificationError):
     title = "Entry does not hold the expected statement"
 
 
+class NotYourGrant(VerificationError):
+    """Client side: the grant names another key than yours in the role you act in (buyer when
+    accepting, creator when revoking); nothing is signed."""
+
+    code = "not_your_grant"
+    title = "Grant names another key"
+
+
 class EvidenceInvalid(VerificationError):
     """An evidence bundle failed at least one check; ``details["failures"]`` lists them all."""
 

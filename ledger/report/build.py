@@ -587,6 +587,7 @@ def build_report(
     *,
     bundle_name: str,
     log_key: str | None,
+    log_key_note: str | None = None,
     now: datetime | None = None,
     policy: WitnessPolicy | None = None,
 ) -> Report:
@@ -595,9 +596,11 @@ def build_report(
     With a witness ``policy`` the checkpoint's cosignatures must meet its quorum, and each
     witness's cosignature time is shown as evidence of time independent of the log.
 
-    ``log_key`` is the verifier key the reader trusts; None uses the key the bundle names, and
-    the report says so. Raises InvalidKey for a malformed ``log_key`` (the caller's mistake);
-    every problem with the bundle itself becomes a failure in the report, never an exception.
+    ``log_key`` is the verifier key the reader trusts, ``log_key_note`` why (default "given with
+    --log-key"; the CLI says "pinned in ..." for a key pinned in its state folder); None uses the
+    key the bundle names, and the report says so. Raises InvalidKey for a malformed ``log_key``
+    (the caller's mistake); every problem with the bundle itself becomes a failure in the
+    report, never an exception.
     """
     base = {
         "title": TITLE,
@@ -633,7 +636,10 @@ def build_report(
     if result.bundle is None:
         return _unusable(base, [str(f) for f in result.failures], key)
     ctx = _Context(result.bundle, result)
-    return _full(base, ctx, key, key_from_bundle=given is None, witnessed=policy is not None)
+    note = log_key_note or "given with --log-key"
+    return _full(
+        base, ctx, key, key_from_bundle=given is None, witnessed=policy is not None, note=note
+    )
 
 
 def _full(
@@ -642,11 +648,10 @@ def _full(
     key: NoteVerifier,
     key_from_bundle: bool,
     witnessed: bool = False,
+    note: str = "given with --log-key",
 ) -> Report:
     source = key.to_vkey() + (
-        " (taken from the bundle: not independent)"
-        if key_from_bundle
-        else " (given with --log-key)"
+        " (taken from the bundle: not independent)" if key_from_bundle else f" ({note})"
     )
     checkpoint = _checkpoint(ctx, ctx.bundle.checkpoint, key)
     return Report(

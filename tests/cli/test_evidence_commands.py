@@ -133,9 +133,16 @@ def test_status_and_prove_against_a_live_server(database_url: str, tmp_path: Pat
 
         foreign = NoteSigner.from_private_key(server.origin, seeded_key(8).private_key)
         wrong = foreign.verifier().to_vkey()
-        wrong_key = ledger("status", clip, "--buyer", buyer, "--url", url, "--log-key", wrong)
+        fresh = ["--state", tmp_path / "fresh"]  # no key pinned for the log yet
+        ask = ("status", clip, "--buyer", buyer, "--url", url)
+        wrong_key = ledger(*ask, "--log-key", wrong, *fresh)
         assert wrong_key.returncode == 1
         assert "checkpoint_invalid" in wrong_key.stdout
+        assert not (tmp_path / "fresh").exists()  # a key that did not verify is not pinned
+        # the first status above pinned the key it was given: another one is refused
+        refused = ledger(*ask, "--log-key", wrong)
+        assert refused.returncode == 1
+        assert "--log-key differs from the key pinned" in refused.stderr
 
         out = tmp_path / "evidence.json"
         content = [clip, other, "dd" * 32]

@@ -14,6 +14,8 @@ import pytest
 from ledger.client import LogClient
 from ledger.content.manifest import ManifestItem, write_manifest
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.keys import SigningKey
+from ledger.core.note import NoteSigner
 from tests.cli.clitools import assert_one_line_failure, mp4, run_ledger, value
 from tests.support.live import LiveServer, free_port
 
@@ -301,11 +303,18 @@ def test_log_prints_the_checked_head_and_pins_the_key(
     party(tmp_path, user_env, "Later Party")
     second = run_ledger("log", env=env)
     assert second.returncode == 0, second.stderr
-    assert "pinned" not in second.stderr
+    assert "pinned log key" not in second.stderr  # nothing pinned again
+    assert (
+        f"ledger: log key {'+'.join(info['verifier_key'].split('+')[:2])}: pinned in "
+        in second.stderr
+    )
     assert int(value(second.stdout, "tree_size")) > int(value(first.stdout, "tree_size"))
     cp = Checkpoint.parse(LogClient(live.url).checkpoint().split("\n\n")[0] + "\n")
     assert value(second.stdout, "root_hash") == cp.root_hash.hex()
     # another key given explicitly contradicts the pinned one: a verification failure
-    other = "test.example/log+00000000+" + "A" * 43 + "="
-    contradicted = run_ledger("log", "--log-key", other, env=env)
-    assert_one_line_failure(contradicted, 1)
+    other = NoteSigner.from_private_key(live.origin, SigningKey.generate().private_key)
+    contradicted = run_ledger("log", "--log-key", other.verifier().to_vkey(), env=env)
+    assert_one_line_failure(contradicted, 1, "--log-key differs from the key pinned")
+    # a key that is not a key is a usage error, as for every command (one --log-key parser)
+    malformed = "test.example/log+00000000+" + "A" * 43 + "="
+    assert_one_line_failure(run_ledger("log", "--log-key", malformed, env=env), 2, "--log-key: ")

@@ -48,6 +48,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "QuorumNotMet": ("quorum_not_met", 400),
     "TrustError": ("trust_violation", 400),
     "EntryMismatch": ("entry_mismatch", 400),
+    "NotYourGrant": ("not_your_grant", 400),
     "EvidenceInvalid": ("evidence_invalid", 400),
     "AuditFailed": ("audit_failed", 400),
     # Well formed, but the log's state forbids it.

@@ -6,7 +6,10 @@ hooks are set, lets a test change what the client gets:
 - ``rewrite_path(path) -> path``: ask the upstream for another path (another entry, an old
   checkpoint);
 - ``lie(method, path, status, body) -> body``: rewrite the upstream's answer (``path`` is the one
-  the client asked for, query included).
+  the client asked for, query included);
+- ``drop_answer(method, path) -> bool``: after the upstream answered (a write is committed),
+  close the client's connection without a byte of the answer, as a network cut would;
+- ``before(method, path)``: called before the request is forwarded (e.g. to stop a database).
 
 Both hooks may be set or changed while the proxy runs. The CLI tests (``tests/cli``) and the
 auditor's reliability tests (``tests/reliability``) share it.
@@ -14,6 +17,8 @@ auditor's reliability tests (``tests/reliability``) share it.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -35,6 +40,8 @@ class LyingProxy:
         self.upstream = upstream.rstrip("/")
         self.lie = lie
         self.rewrite_path: Callable[[str], str] | None = None
+        self.drop_answer: Callable[[str, str], bool] | None = None
+        self.before: Callable[[str, str], None] | None = None
         self.timeout = timeout
         proxy = self
 
@@ -59,6 +66,8 @@ class LyingProxy:
     def _forward(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         data = handler.rfile.read(length) if length else None
+        if self.before is not None:
+            self.before(method, handler.path)
         path = self.rewrite_path(handler.path) if self.rewrite_path else handler.path
         req = urllib.request.Request(self.upstream + path, data=data, method=method)
         req.add_header("Content-Type", handler.headers.get("Content-Type", "text/plain"))
@@ -67,6 +76,12 @@ class LyingProxy:
                 status, ctype, body = resp.status, resp.headers["Content-Type"], resp.read()
         except urllib.error.HTTPError as e:
             status, ctype, body = e.code, e.headers["Content-Type"], e.read()
+        drop = self.drop_answer
+        if drop is not None and drop(method, handler.path):
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)  # the answer is lost
+            return
         lie = self.lie
         if lie is not None:
             body = lie(method, handler.path, status, body)
