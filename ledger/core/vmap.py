@@ -117,11 +117,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(MAP_NODE_CONTEXT + left + right).digest()
 
 
-class MapInternal(NamedTuple):
-    """A subtree with two or more keys: the hashes of its two children (either may be empty)."""
-
-    left: bytes
-    right: bytes
+#: A subtree with two or more keys: the pair (left child's hash, right child's hash); either may be
+#: ``MAP_EMPTY_HASH``. A plain tuple: the update loops make millions of them.
+MapInternal = tuple[bytes, bytes]
 
 
 class MapLeaf(NamedTuple):
@@ -136,10 +134,10 @@ MapNode = MapInternal | MapLeaf
 
 
 def hash_of(node: MapNode) -> bytes:
-    if isinstance(node, MapInternal):
-        return node_hash(node.left, node.right)
     if isinstance(node, MapLeaf):
         return leaf_hash(node.key_hash, value_hash(node.value))
+    if isinstance(node, tuple) and len(node) == 2:
+        return node_hash(node[0], node[1])
     raise TypeError(f"not a map node: {type(node).__name__}")
 
 
@@ -263,24 +261,49 @@ class SparseMerkleMap:
         out: dict[bytes, MapNode],
     ) -> bytes:
         """The new hash of the subtree ``at`` (at ``depth``) after applying ``pending[lo:hi]``."""
+        if hi - lo == 1:
+            return self._update_one(at, depth, pending[lo], out)
         if at == MAP_EMPTY_HASH:
             return self._build(depth, pending[lo:hi], out)
         node = self.store.get_node(at)
         if isinstance(node, MapLeaf):
             return self._build(depth, _merge_leaf(node, pending[lo:hi]), out)
+        old_left, old_right = node
         mid = _split(kints, lo, hi, depth)
-        left = (
-            self._update(node.left, depth + 1, pending, kints, lo, mid, out)
-            if lo < mid
-            else node.left
-        )
+        depth += 1
+        left = self._update(old_left, depth, pending, kints, lo, mid, out) if lo < mid else old_left
         right = (
-            self._update(node.right, depth + 1, pending, kints, mid, hi, out)
-            if mid < hi
-            else node.right
+            self._update(old_right, depth, pending, kints, mid, hi, out) if mid < hi else old_right
         )
-        h = node_hash(left, right)
-        out[h] = MapInternal(left, right)
+        h = _sha256(MAP_NODE_CONTEXT + left + right).digest()
+        out[h] = (left, right)
+        return h
+
+    def _update_one(
+        self, at: bytes, depth: int, item: _Pending, out: dict[bytes, MapNode]
+    ) -> bytes:
+        """``_update`` for a single key, as a loop: down to where its path stops, then back up."""
+        get = self.store.get_node
+        kint = item.kint
+        path: list[tuple[bytes, int]] = []  # (the sibling's hash, the key's bit) at each depth
+        found: MapLeaf | None = None
+        while at != MAP_EMPTY_HASH:
+            node = get(at)
+            if isinstance(node, MapLeaf):
+                found = node
+                break
+            bit = (kint >> (_TOP - depth)) & 1
+            path.append((node[1 - bit], bit))
+            at = node[bit]
+            depth += 1
+        if found is None:
+            h = self._build(depth, [item], out)
+        else:
+            h = self._build(depth, _merge_leaf(found, [item]), out)
+        for sibling, bit in reversed(path):
+            pair = (sibling, h) if bit else (h, sibling)
+            h = _sha256(MAP_NODE_CONTEXT + pair[0] + pair[1]).digest()
+            out[h] = pair
         return h
 
     def _build(self, depth: int, items: list[_Pending], out: dict[bytes, MapNode]) -> bytes:
@@ -314,12 +337,9 @@ class SparseMerkleMap:
             node = self.store.get_node(at)
             if isinstance(node, MapLeaf):
                 return siblings, node
-            if _bit(kint, depth):
-                siblings.append(node.left)
-                at = node.right
-            else:
-                siblings.append(node.right)
-                at = node.left
+            bit = _bit(kint, depth)
+            siblings.append(node[1 - bit])
+            at = node[bit]
             depth += 1
         return siblings, None
 
@@ -334,7 +354,7 @@ class SparseMerkleMap:
             if isinstance(node, MapLeaf):
                 yield node.key, node.value
             else:
-                stack.extend((node.right, node.left))
+                stack.extend((node[1], node[0]))
 
 
 def _build(
@@ -355,8 +375,8 @@ def _build(
     mid = _split(kints, lo, hi, depth)
     left = _build(depth + 1, items, kints, lo, mid, out) if lo < mid else MAP_EMPTY_HASH
     right = _build(depth + 1, items, kints, mid, hi, out) if mid < hi else MAP_EMPTY_HASH
-    h = node_hash(left, right)
-    out[h] = MapInternal(left, right)
+    h = _sha256(MAP_NODE_CONTEXT + left + right).digest()
+    out[h] = (left, right)
     return h
 
 
