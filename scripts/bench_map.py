@@ -10,7 +10,8 @@ For each size N (``--sizes``), builds a map of N random content keys from scratc
   items one per version (a large grant);
 * proofs: generation, size in bytes and verification, for present and absent keys;
 
-and, side by side, the log's own in-process append work per statement: the RFC 9162 leaf hash of
+All times are CPU time of this one process (``time.process_time``), not wall time. And, side by
+side, the log's own in-process append work per statement: the RFC 9162 leaf hash of
 the entry's leaf bytes and the Merkle store's append (``ledger.core.merkle``), with the ratio.
 
     python scripts/bench_map.py --sizes 1000 100000 1000000
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ledger.core import builders, merkle
 from ledger.core.keys import SigningKey
 from ledger.core.leaf import GENESIS_PREV_HASH, Leaf
-from ledger.core.licmap import LicenceMap, content_key
+from ledger.core.licmap import LicenceMap
 from ledger.core.statements import SignedStatement
 from ledger.core.vmap import MemoryNodeStore, SparseMerkleMap, verify_map_proof
 
@@ -47,14 +48,20 @@ BUYER = SigningKey.from_seed(b"\x52" * 32)
 AT = datetime(2026, 6, 1, tzinfo=UTC)
 
 
+def _clock() -> float:
+    """CPU seconds of this process: on a shared machine, other processes' load does not count
+    (wall-clock times of the same code moved by 2-3x between runs minutes apart here)."""
+    return time.process_time()
+
+
 def timed(func: Callable[[], object]) -> float:
-    start = time.perf_counter()
+    start = _clock()
     func()
-    return time.perf_counter() - start
+    return _clock() - start
 
 
-def line(name: str, size: int, text: str) -> None:
-    print(f"{name:<34} {size:>9,} keys  {text}", flush=True)
+def line(name: str, size: int, *parts: str) -> None:
+    print(f"{name:<34} {size:>9,} keys  " + "  ".join(parts), flush=True)
 
 
 def grants(count: int, items: int) -> list[SignedStatement]:
@@ -82,75 +89,130 @@ def log_append_us(leaves: list[bytes]) -> float:
     return seconds / len(leaves) * 1e6
 
 
-def bench_size(size: int, args: argparse.Namespace, pools: dict[str, list[SignedStatement]]) -> None:
+def bench_size(
+    size: int, args: argparse.Namespace, pools: dict[str, list[SignedStatement]]
+) -> None:
     store = MemoryNodeStore()
     tree = SparseMerkleMap(store)
     keys = [b"\x01" + os.urandom(32) for _ in range(size)]
-    seconds = timed(lambda: tree.append_values(1, dict.fromkeys(keys, (0).to_bytes(8, "big"))))
-    line("build from scratch (one version)", size, f"{size / seconds:>10,.0f} keys/s  {seconds:.2f} s")
+    wall = time.perf_counter()
+    seconds = timed(lambda: tree.append_values(1, dict.fromkeys(keys, bytes(8))))
+    wall = time.perf_counter() - wall
+    line(
+        "build from scratch (one version)",
+        size,
+        f"{size / seconds:>10,.0f} keys/s",
+        f"{seconds:.2f} s CPU, {wall:.2f} s wall",
+    )
     version = 1
 
     # Single-key updates: half new keys, half existing keys whose value grows by one seq.
     ops = args.ops
-    updates = [
-        b"\x01" + os.urandom(32) if i % 2 else random.choice(keys) for i in range(ops)
-    ]
-    start = time.perf_counter()
+    updates = [b"\x01" + os.urandom(32) if i % 2 else random.choice(keys) for i in range(ops)]
+    start = _clock()
     for key in updates:
         version += 1
         tree.append_values(version, {key: version.to_bytes(8, "big")})
-    seconds = time.perf_counter() - start
-    line("single-key updates", size, f"{ops / seconds:>10,.0f} updates/s  {seconds / ops * 1e6:.1f} us each")
+    seconds = _clock() - start
+    line(
+        "single-key updates",
+        size,
+        f"{ops / seconds:>10,.0f} updates/s",
+        f"{seconds / ops * 1e6:.1f} us each",
+    )
 
     batch_seconds = []
     for _ in range(args.batches):
-        batch = {b"\x01" + os.urandom(32): b"\x00" * 8 for _ in range(args.batch // 2)}
-        batch.update({random.choice(keys): b"\x00" * 8 for _ in range(args.batch // 2)})
+        batch = {b"\x01" + os.urandom(32): bytes(8) for _ in range(args.batch // 2)}
+        batch.update({random.choice(keys): bytes(8) for _ in range(args.batch // 2)})
         version += 1
         batch_seconds.append(timed(lambda b=batch, v=version: tree.append_values(v, b)))
     per_key = sum(batch_seconds) / (args.batches * args.batch)
-    line(f"batched updates ({args.batch}/version)", size, f"{1 / per_key:>10,.0f} keys/s  {per_key * 1e6:.1f} us per key")
+    line(
+        f"batched updates ({args.batch}/version)",
+        size,
+        f"{1 / per_key:>10,.0f} keys/s",
+        f"{per_key * 1e6:.1f} us per key",
+    )
 
-    # The licence map's own work, per statement.
-    licence_map = LicenceMap(store, size=version)
+    bench_licence_map(LicenceMap(store, size=version), size, args, pools)
+    bench_proofs(tree, keys, args)
+
+
+def bench_licence_map(
+    licence_map: LicenceMap,
+    size: int,
+    args: argparse.Namespace,
+    pools: dict[str, list[SignedStatement]],
+) -> None:
+    """The licence map's own work per statement, beside the log's own Merkle work."""
     singles = pools["single"]
-    start = time.perf_counter()
+    start = _clock()
     for signed in singles:
         licence_map.apply_statements([(licence_map.size, signed)])
-    single_us = (time.perf_counter() - start) / len(singles) * 1e6
+    single_us = (_clock() - start) / len(singles) * 1e6
     log_us = log_append_us(pools["single_leaves"])
-    line("1-item grant, one per version", size, f"{1e6 / single_us:>10,.0f} statements/s  {single_us:.1f} us each  (log Merkle work {log_us:.1f} us: x{single_us / log_us:.1f}; budget 200 us)")
+    line(
+        "1-item grant, one per version",
+        size,
+        f"{1e6 / single_us:>10,.0f} statements/s",
+        f"{single_us:.1f} us each",
+        f"log Merkle work {log_us:.1f} us: x{single_us / log_us:.1f}",
+        "budget 200 us",
+    )
 
     batched = pools["batched"]
-    start = time.perf_counter()
+    start = _clock()
     for first in range(0, len(batched), args.batch):
         chunk = batched[first : first + args.batch]
         base = licence_map.size
         licence_map.apply_statements((base + i, s) for i, s in enumerate(chunk))
-    batch_us = (time.perf_counter() - start) / len(batched) * 1e6
-    line(f"1-item grants, {args.batch}/version", size, f"{1e6 / batch_us:>10,.0f} statements/s  {batch_us:.1f} us each  (x{batch_us / log_us:.1f} the log's Merkle work; budget 40 us)")
+    batch_us = (_clock() - start) / len(batched) * 1e6
+    line(
+        f"1-item grants, {args.batch}/version",
+        size,
+        f"{1e6 / batch_us:>10,.0f} statements/s",
+        f"{batch_us:.1f} us each",
+        f"x{batch_us / log_us:.1f} the log's Merkle work",
+        "budget 40 us",
+    )
 
     large = pools["large"]
-    start = time.perf_counter()
+    start = _clock()
     for signed in large:
         licence_map.apply_statements([(licence_map.size, signed)])
-    large_us = (time.perf_counter() - start) / len(large) * 1e6
+    large_us = (_clock() - start) / len(large) * 1e6
     large_log_us = log_append_us(pools["large_leaves"])
-    line(f"{args.items}-item grant, one per version", size, f"{1e6 / large_us:>10,.0f} grants/s  {large_us:,.0f} us each  (log Merkle work {large_log_us:.1f} us: x{large_us / large_log_us:.0f})")
+    line(
+        f"{args.items}-item grant, one per version",
+        size,
+        f"{1e6 / large_us:>10,.0f} grants/s",
+        f"{large_us:,.0f} us each",
+        f"log Merkle work {large_log_us:.1f} us: x{large_us / large_log_us:.0f}",
+    )
 
-    # Proofs against the latest root: present and absent keys.
+
+def bench_proofs(tree: SparseMerkleMap, keys: list[bytes], args: argparse.Namespace) -> None:
+    """Proofs against the latest root: present and absent keys."""
+    size = len(keys)
     root = tree.root
     probes = random.sample(keys, min(args.proofs // 2, len(keys)))
     probes += [b"\x01" + os.urandom(32) for _ in range(args.proofs // 2)]
-    start = time.perf_counter()
+    start = _clock()
     proofs = [tree.prove(key).to_bytes() for key in probes]
-    gen = time.perf_counter() - start
-    start = time.perf_counter()
+    gen = _clock() - start
+    start = _clock()
     for key, proof in zip(probes, proofs, strict=True):
         verify_map_proof(root, key, proof)
-    ver = time.perf_counter() - start
+    ver = _clock() - start
     sizes = [len(p) for p in proofs]
-    line("proofs", size, f"{len(proofs) / gen:>10,.0f} generated/s  verify {ver / len(proofs) * 1e6:.1f} us each  size mean {statistics.mean(sizes):.0f} B, max {max(sizes)} B")
+    line(
+        "proofs",
+        size,
+        f"{len(proofs) / gen:>10,.0f} generated/s",
+        f"verify {ver / len(proofs) * 1e6:.1f} us each",
+        f"size mean {statistics.mean(sizes):.0f} B, max {max(sizes)} B",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     random.seed(args.seed)
-    print(f"signing {args.batch * 3} one-item grants and {args.large} of {args.items} items ...", flush=True)
+    print(
+        f"signing {args.batch * 3} one-item grants and {args.large} of {args.items} items ...",
+        flush=True,
+    )
     pools: dict[str, list[SignedStatement]] = {
         "single": grants(args.batch, 1),
         "batched": grants(args.batch * 2, 1),

@@ -283,26 +283,30 @@ class SparseMerkleMap:
         self, at: bytes, depth: int, item: _Pending, out: dict[bytes, MapNode]
     ) -> bytes:
         """``_update`` for a single key, as a loop: down to where its path stops, then back up."""
-        get = self.store.get_node
-        kint = item.kint
-        path: list[tuple[bytes, int]] = []  # (the sibling's hash, the key's bit) at each depth
+        get, empty, context, sha = self.store.get_node, MAP_EMPTY_HASH, MAP_NODE_CONTEXT, _sha256
+        bits = format(item.kint, "0256b")  # one character per depth: cheaper than 256-bit shifts
+        path: list[tuple[bytes, bool]] = []  # (the sibling's hash, the key goes right) per depth
         found: MapLeaf | None = None
-        while at != MAP_EMPTY_HASH:
+        while at != empty:
             node = get(at)
             if isinstance(node, MapLeaf):
                 found = node
                 break
-            bit = (kint >> (_TOP - depth)) & 1
-            path.append((node[1 - bit], bit))
-            at = node[bit]
+            if bits[depth] == "1":
+                path.append((node[0], True))
+                at = node[1]
+            else:
+                path.append((node[1], False))
+                at = node[0]
             depth += 1
-        if found is None:
-            h = self._build(depth, [item], out)
-        else:
-            h = self._build(depth, _merge_leaf(found, [item]), out)
-        for sibling, bit in reversed(path):
-            pair = (sibling, h) if bit else (h, sibling)
-            h = _sha256(MAP_NODE_CONTEXT + pair[0] + pair[1]).digest()
+        h = self._build(depth, [item] if found is None else _merge_leaf(found, [item]), out)
+        for sibling, right in reversed(path):
+            if right:
+                pair = (sibling, h)
+                h = sha(context + sibling + h).digest()
+            else:
+                pair = (h, sibling)
+                h = sha(context + h + sibling).digest()
             out[h] = pair
         return h
 
