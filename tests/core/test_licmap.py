@@ -35,7 +35,7 @@ from ledger.core.licmap import (
 )
 from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
-from ledger.core.statements import SignedStatement
+from ledger.core.statements import STATEMENT_TYPES, SignedStatement
 from ledger.core.vmap import verify_membership, verify_non_membership
 
 KEYS = [SigningKey.from_seed(bytes([0x40 + i]) * 32) for i in range(5)]
@@ -218,6 +218,16 @@ def example_log() -> MemoryLog:
     spec.loader.exec_module(module)
     log: MemoryLog = module.example_log()
     return log
+
+
+def test_every_statement_type_has_a_rule(example_log: MemoryLog) -> None:
+    """The §7 log holds one statement of each type; each is listed under at least one key."""
+    assert {leaf.signed.type_name for leaf in example_log.parsed} == set(STATEMENT_TYPES)
+    parties = KeyParties()
+    for leaf in example_log.parsed:
+        keys = entry_keys(leaf.signed, parties)
+        assert keys
+        assert len(set(keys)) == len(keys)
 
 
 # --- Keys, values, misuse ----------------------------------------------------------------------

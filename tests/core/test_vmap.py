@@ -111,6 +111,10 @@ def test_proofs_stay_logarithmic(size: int) -> None:
         data = proof.to_bytes()
         assert decode_proof(data) == proof
         assert len(data) <= 2 + 32 + 32 * depth_bound + 65
+        if key in keys:
+            assert verify_membership(tree.root, key, b"v", data)
+        else:
+            assert verify_non_membership(tree.root, key, data)
 
 
 def test_the_empty_map() -> None:
