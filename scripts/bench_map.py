@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -155,6 +156,8 @@ def bench_size(
 
     bench_licence_map(LicenceMap(store, size=version), size, args, pools)
     bench_proofs(tree, keys, args)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    line("memory", size, f"{len(store.nodes):,} nodes stored", f"peak RSS so far {peak:,.0f} MiB")
 
 
 def bench_licence_map(
