@@ -253,19 +253,27 @@ class LicenceMap:
         return self.apply_statements((leaf.seq, leaf.signed) for leaf in leaves)
 
     def apply_statements(self, entries: Iterable[tuple[int, SignedStatement]]) -> bytes:
-        """``apply`` for (seq, signed statement) pairs."""
-        suffixes: dict[bytes, list[int]] = {}
-        size = self.size
-        for seq, signed in entries:
-            if seq != size:
-                raise InvalidParameter(f"the licence map expects entry {size} next, not {seq}")
-            for key in entry_keys(signed, self.parties):
-                suffixes.setdefault(key, []).append(seq)
-            size += 1
-        if size == self.size:
+        """``apply`` for (seq, signed statement) pairs. All or nothing: if it raises, the map
+        (tree, size and key parties) is as it was."""
+        batch = list(entries)
+        for expected, (seq, _) in enumerate(batch, start=self.size):
+            if seq != expected:
+                raise InvalidParameter(f"the licence map expects entry {expected} next, not {seq}")
+        if not batch:
             return self.root
-        packed = {key: b"".join(_SEQ.pack(s) for s in seqs) for key, seqs in suffixes.items()}
-        return self.tree.append_values(size, packed)
+        attached = self.parties.attached
+        known = len(attached)  # keys are only ever added, so the new ones come last
+        try:
+            suffixes: dict[bytes, list[int]] = {}
+            for seq, signed in batch:
+                for key in entry_keys(signed, self.parties):
+                    suffixes.setdefault(key, []).append(seq)
+            packed = {key: b"".join(_SEQ.pack(s) for s in seqs) for key, seqs in suffixes.items()}
+            return self.tree.append_values(self.size + len(batch), packed)
+        except BaseException:
+            for key_id in list(attached)[known:]:
+                del attached[key_id]
+            raise
 
     def get(self, key: bytes, size: int | None = None) -> tuple[int, ...]:
         """The seqs listed under ``key`` at ``size`` (default: the latest); () if absent."""

@@ -237,6 +237,7 @@ class SparseMerkleMap:
         if version <= self.version:
             raise InvalidParameter(f"map version {version} is not after {self.version}")
         new_nodes: dict[bytes, MapNode] = {}
+        root = self.root
         if suffixes:
             pending = sorted(
                 _Pending(int.from_bytes(h, "big"), h, key, suffix, None)
@@ -244,11 +245,12 @@ class SparseMerkleMap:
                 for h in (key_hash(key),)
             )
             kints = [p.kint for p in pending]
-            self.root = self._update(self.root, 0, pending, kints, 0, len(pending), new_nodes)
+            root = self._update(root, 0, pending, kints, 0, len(pending), new_nodes)
+        # Nodes first, then the root that names them: a store never holds a root it cannot walk.
         self.store.put_nodes(new_nodes)
-        self.store.put_root(version, self.root)
-        self.version = version
-        return self.root
+        self.store.put_root(version, root)
+        self.root, self.version = root, version
+        return root
 
     def _update(
         self,
@@ -514,6 +516,8 @@ def verify_map_proof(root: bytes, key: bytes, proof: bytes | MapProof) -> MapPro
     parsed = proof if isinstance(proof, MapProof) else decode_proof(proof)
     if len(root) != HASH_SIZE:
         raise MalformedProof("a map root is 32 bytes")
+    if len(parsed.siblings) > KEY_BITS or any(len(s) != HASH_SIZE for s in parsed.siblings):
+        raise MalformedProof(f"a map proof has at most {KEY_BITS} siblings of 32 bytes")
     # 2. The key's position in the tree.
     kh = key_hash(key)
     kint = int.from_bytes(kh, "big")

@@ -297,3 +297,23 @@ def test_hostile_entries_are_listed_by_their_contents() -> None:
     assert listed[1] == [party_key(k2), key_key(k2), key_key(k3)]  # k3 joins k2's party
     assert listed[3] == [party_key(k0), party_key(k2), key_key(k0), key_key(k3)]
     assert parties.attached == {k3: k2, k0: k0}
+
+
+def test_a_failed_batch_changes_nothing() -> None:
+    log = history([("register", 0, 0, 0), ("rotate", 0, 1, 0), ("register", 2, 0, 0)])
+    licence_map = LicenceMap()
+    licence_map.apply([log.parsed[0]])
+    root, parties = licence_map.root, dict(licence_map.parties.attached)
+    # A batch whose third entry is out of order: refused before anything is derived.
+    with pytest.raises(InvalidParameter):
+        licence_map.apply([log.parsed[1], log.parsed[2], log.parsed[2]])
+    # A store that refuses the root: the key parties the batch attached are taken back.
+    store = licence_map.tree.store
+    store.roots[3] = bytes(32)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidParameter):
+        licence_map.apply(log.parsed[1:3])
+    assert (licence_map.root, licence_map.size) == (root, 1)
+    assert licence_map.parties.attached == parties
+    del store.roots[3]  # type: ignore[attr-defined]
+    licence_map.apply(log.parsed[1:3])
+    assert licence_map.root == derive_map(log.parsed).root

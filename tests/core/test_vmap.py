@@ -23,6 +23,7 @@ from ledger.core.errors import (
 from ledger.core.vmap import (
     MAP_EMPTY_HASH,
     MapLeaf,
+    MapProof,
     MemoryNodeStore,
     SparseMerkleMap,
     check_membership,
@@ -355,3 +356,34 @@ def test_the_store_only_grows_and_holds_each_node_under_its_hash() -> None:
     reopened = SparseMerkleMap(store, version=1)
     assert reopened.get(bytes([0])) == b"x"
     assert tree.get(bytes([0])) == b"xy"
+
+
+def test_no_single_bit_change_to_a_proof_verifies() -> None:
+    """Every bit of a membership and of a non-membership proof matters: flipping any one of
+    them makes verification fail (malformed, or not leading to the root, or another answer)."""
+    for key, proof, check in (
+        (PRESENT, GOOD, lambda data: verify_membership(ROOT, PRESENT, PRESENT_VALUE, data)),
+        (
+            ABSENT_OFF_PATH,
+            ABSENT_PROOF,
+            lambda data: verify_non_membership(ROOT, ABSENT_OFF_PATH, data),
+        ),
+    ):
+        check(proof)
+        for at in range(len(proof)):
+            for bit in range(8):
+                changed = proof[:at] + bytes([proof[at] ^ (1 << bit)]) + proof[at + 1 :]
+                with pytest.raises(
+                    (MalformedProof, MapProofInvalid, MapKeyAbsent, MapValueMismatch, MapKeyPresent)
+                ):
+                    check(changed)
+        assert key  # both proofs were exercised
+
+
+def test_proof_objects_are_checked_like_bytes() -> None:
+    proof = MAP.prove(PRESENT)
+    with pytest.raises(MalformedProof):
+        verify_map_proof(ROOT, PRESENT, MapProof((*proof.siblings[:-1], b"short"), proof.leaf))
+    with pytest.raises(MalformedProof):
+        verify_map_proof(ROOT, PRESENT, MapProof((b"\x01" * 32,) * 257, proof.leaf))
+    assert verify_map_proof(ROOT, PRESENT, proof).present
