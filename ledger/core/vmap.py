@@ -301,7 +301,24 @@ class SparseMerkleMap:
                 path.append((node[1], False))
                 at = node[0]
             depth += 1
-        h = self._build(depth, [item] if found is None else _merge_leaf(found, [item]), out)
+        value = (
+            item.suffix
+            if found is None or found.key_hash != item.key_hash
+            else found.value + item.suffix
+        )
+        h = _sha256(MAP_LEAF_CONTEXT + item.key_hash + value_hash(value)).digest()
+        out[h] = MapLeaf(item.key_hash, item.key, value)
+        if found is not None and found.key_hash != item.key_hash:
+            # Another key's leaf: both go down to the first bit where their hashes differ.
+            old = _sha256(MAP_LEAF_CONTEXT + found.key_hash + value_hash(found.value)).digest()
+            split = KEY_BITS - (int.from_bytes(found.key_hash, "big") ^ item.kint).bit_length()
+            pair = (old, h) if bits[split] == "1" else (h, old)
+            h = sha(context + pair[0] + pair[1]).digest()
+            out[h] = pair
+            for i in range(split - 1, depth - 1, -1):
+                pair = (empty, h) if bits[i] == "1" else (h, empty)
+                h = sha(context + pair[0] + pair[1]).digest()
+                out[h] = pair
         for sibling, right in reversed(path):
             if right:
                 pair = (sibling, h)
