@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 
 from ledger.core import errors
-from ledger.core.licmap import content_key
+from ledger.core.licmap import KEY_TAGS, content_key
 from ledger.core.vmap import verify_membership, verify_non_membership
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,3 +167,10 @@ def test_every_map_error_code_is_specified_in_section_14() -> None:
         errors.MapKeyPresent,
     ):
         assert f"`{cls.code}`" in SECTION, cls.code
+
+
+def test_every_key_tag_is_in_the_table_of_section_14_1() -> None:
+    for tag, (name, length) in KEY_TAGS.items():
+        assert f"| `0x{tag:02x}` | `{name}` |" in SECTION, name
+        assert f"| 1 + {length} |" in SECTION, name
+    assert len(re.findall(r"^\| `0x0[0-9a-f]` \| `", SECTION, re.M)) == len(KEY_TAGS)
