@@ -123,7 +123,7 @@ MapInternal = tuple[bytes, bytes]
 
 
 class MapLeaf(NamedTuple):
-    """A subtree with one key: the key's encoded bytes, its hash and its value's bytes."""
+    """A subtree with one key: the key's hash (``key_hash(key)``), the key's bytes, the value."""
 
     key_hash: bytes
     key: bytes
@@ -301,14 +301,13 @@ class SparseMerkleMap:
                 path.append((node[1], False))
                 at = node[0]
             depth += 1
-        value = (
-            item.suffix
-            if found is None or found.key_hash != item.key_hash
-            else found.value + item.suffix
-        )
+        value = item.suffix
+        if found is not None and found.key_hash == item.key_hash:
+            value = found.value + item.suffix
+            found = None  # replaced by the grown leaf, not moved down
         h = _sha256(MAP_LEAF_CONTEXT + item.key_hash + value_hash(value)).digest()
         out[h] = MapLeaf(item.key_hash, item.key, value)
-        if found is not None and found.key_hash != item.key_hash:
+        if found is not None:
             # Another key's leaf: both go down to the first bit where their hashes differ.
             old = _sha256(MAP_LEAF_CONTEXT + found.key_hash + value_hash(found.value)).digest()
             split = KEY_BITS - (int.from_bytes(found.key_hash, "big") ^ item.kint).bit_length()
