@@ -241,6 +241,34 @@ class ProofError(VerificationError):
     title = "Invalid proof"
 
 
+class MapProofInvalid(ProofError):
+    """A verifiable-map proof does not lead to the map root for the key asked about."""
+
+    code = "map_proof_invalid"
+    title = "Invalid map proof"
+
+
+class MapKeyAbsent(VerificationError):
+    """A valid map proof shows the key absent, where its presence was claimed."""
+
+    code = "map_key_absent"
+    title = "Key absent from the map"
+
+
+class MapKeyPresent(VerificationError):
+    """A valid map proof shows the key present, where its absence was claimed."""
+
+    code = "map_key_present"
+    title = "Key present in the map"
+
+
+class MapValueMismatch(VerificationError):
+    """A valid map proof shows the key holding another value than the one claimed."""
+
+    code = "map_value_mismatch"
+    title = "Map holds another value"
+
+
 class ChainError(VerificationError):
     """A leaf's previous-hash link does not match the leaf before it."""
 
