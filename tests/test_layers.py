@@ -7,7 +7,6 @@ interpreter and reads ``sys.modules``; a module imported by mistake anywhere bel
 
 from __future__ import annotations
 
-import json
 import pkgutil
 import re
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import ledger
+from tests.support.fresh import loaded_after_importing
 
 REPO_ROOT = Path(ledger.__file__).parent.parent
 SERVER_LIBRARIES = ("flask", "flask_smorest", "werkzeug", "sqlalchemy", "psycopg", "alembic")
@@ -33,26 +33,6 @@ def modules_below(package: str) -> list[str]:
         if not info.name.endswith("__main__"):
             found.append(info.name)
     return found
-
-
-def loaded_after_importing(modules: list[str], roots: tuple[str, ...]) -> list[str]:
-    """The top-level packages among ``roots`` that importing ``modules`` loads, in a fresh
-    interpreter."""
-    script = (
-        "import importlib, json, sys\n"
-        f"for name in {modules!r}: importlib.import_module(name)\n"
-        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({roots!r}))))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
 
 
 @pytest.mark.parametrize("package", OFF_SERVER)
@@ -142,52 +122,36 @@ def verifier_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _ledger(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ledger.cli ARGS`` in ``cwd``."""
     return subprocess.run(
-        [str(python), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        [str(python), "-m", "ledger.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_a_verifier_needs_no_server_library_installed(
     verifier_python: Path, tmp_path: Path
 ) -> None:
-    absent = _run(verifier_python, "-c", "import flask", cwd=tmp_path)
+    absent = subprocess.run(
+        [str(verifier_python), "-c", "import flask"], capture_output=True, text=True, check=False
+    )
     assert "No module named 'flask'" in absent.stderr
     fmt = (REPO_ROOT / "docs" / "FORMAT.md").read_text(encoding="utf-8")
     found = dict(re.findall(r"<!-- evidence-example: (\w+) -->\n```[a-z]*\n(.*?)```", fmt, re.S))
     (tmp_path / "bundle.json").write_text(found["bundle"], encoding="utf-8")
-    key = found["log_key"].strip()
+    key = ["--log-key", found["log_key"].strip()]
 
-    verified = _run(
-        verifier_python, "-m", "ledger.cli", "verify", "bundle.json", "--log-key", key, cwd=tmp_path
-    )
+    verified = _ledger(verifier_python, tmp_path, "verify", "bundle.json", *key)
     assert verified.returncode == 0, verified.stderr
-    html = _run(
-        verifier_python,
-        "-m",
-        "ledger.cli",
-        "report",
-        "bundle.json",
-        "--log-key",
-        key,
-        "--out",
-        "report.html",
-        cwd=tmp_path,
-    )
+    html = _ledger(verifier_python, tmp_path, "report", "bundle.json", *key, "--out", "report.html")
     assert html.returncode == 0, html.stderr
     assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    pdf = _run(
-        verifier_python,
-        "-m",
-        "ledger.cli",
-        "report",
-        "bundle.json",
-        "--log-key",
-        key,
-        "--out",
-        "report.pdf",
-        cwd=tmp_path,
-    )
+    pdf = _ledger(verifier_python, tmp_path, "report", "bundle.json", *key, "--out", "report.pdf")
     assert pdf.returncode == 2
     assert "pip install 'consent-ledger[report]'" in pdf.stderr
     assert not (tmp_path / "report.pdf").exists()

@@ -96,7 +96,14 @@ class Retry:
     attempts: int = 4
     first_delay: float = 0.5
 
-    def run(self, what: str, send: Callable[[], T], notify: Callable[[str], None]) -> T:
+    def run(
+        self,
+        what: str,
+        send: Callable[[], T],
+        notify: Callable[[str], None],
+        again: str = "the statement may or may not be logged: sending the same signed bytes again",
+    ) -> T:
+        """``send()``, again after each retryable ServerError until the attempts run out."""
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):
             try:
@@ -105,9 +112,8 @@ class Retry:
                 if not e.details.get("retryable") or attempt == self.attempts:
                     raise
                 notify(
-                    f"{what}: {e.message}; the statement may or may not be logged: sending the"
-                    f" same signed bytes again in {delay:g} s (attempt {attempt + 1} of"
-                    f" {self.attempts})"
+                    f"{what}: {e.message}; {again} in {delay:g} s"
+                    f" (attempt {attempt + 1} of {self.attempts})"
                 )
                 time.sleep(delay)
                 delay *= 2
@@ -143,8 +149,13 @@ def submit(
         result.accepted.append(_append_one(log, statements[0], retry, notify))
     else:
         _post_batches(log, statements, result, retry, notify)
-    if result.accepted:
-        result.checkpoint = verify_submitted(log, result.accepted)
+    if result.accepted:  # reads only, saved at the end: safe to do again after a 503
+        result.checkpoint = retry.run(
+            "verifying what the log acknowledged",
+            partial(verify_submitted, log, result.accepted),
+            notify,
+            again="reading again",
+        )
     return result
 
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import ast
-import json
 import pkgutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 import ledger.core
+from tests.support.fresh import loaded_after_importing
 
 CORE_DIR = Path(ledger.core.__file__).parent
-REPO_ROOT = CORE_DIR.parent.parent
 # Recursive: a subpackage of the core (core/statements/, core/evidence/) is the core too.
 MODULES = sorted(m.name for m in pkgutil.walk_packages([str(CORE_DIR)], "ledger.core."))
 SOURCES = sorted(CORE_DIR.rglob("*.py"))
@@ -22,28 +20,9 @@ BANNED = ("flask", "sqlalchemy", "marshmallow", "werkzeug", "alembic", "flask_sm
 ALLOWED_THIRD_PARTY = {"cryptography", "rfc8785"}
 
 
-def banned_after_importing(modules: list[str]) -> list[str]:
-    """The BANNED libraries loaded by importing ``modules`` in a fresh interpreter."""
-    script = (
-        "import importlib, json, sys\n"
-        f"for name in {modules!r}: importlib.import_module(name)\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {BANNED!r})))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
-
-
 def test_importing_every_core_module_pulls_in_no_web_or_database_library() -> None:
     assert "ledger.core.statements" in MODULES
-    assert banned_after_importing(MODULES) == []
+    assert loaded_after_importing(MODULES, BANNED) == []
 
 
 def test_every_core_source_is_a_module_that_is_checked() -> None:
