@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402 - after the path set-up
 from sqlalchemy.pool import NullPool  # noqa: E402
 
-from ledger.server.storage import db as ledger_db  # noqa: E402
 from ledger.core.keys import SigningKey  # noqa: E402
 from ledger.core.note import NoteSigner  # noqa: E402
+from ledger.server.storage import db as ledger_db  # noqa: E402
 from tests.support.live import LiveServer  # noqa: E402
 from tests.support.tlog_helpers import bulk_append  # noqa: E402
 

@@ -93,9 +93,8 @@ def create_app(config: Config | None = None) -> Flask:
 
 def init_tlog(ledger: Ledger, log_verifier: NoteVerifier) -> None:
     """With a witness policy, the witness publisher (started unless its interval is 0; each of its
-    rounds waits for the database gate). Raises
-    MalformedPolicy for a bad policy file, InvalidKey if the policy does not list this log's key
-    under its origin."""
+    rounds waits for the database gate). Raises MalformedPolicy for a bad policy file, InvalidKey
+    if the policy does not list this log's key under its origin."""
     config, database = ledger.config, ledger.db
     policy_file = config.witness_policy_file
     if policy_file is None:

@@ -60,8 +60,9 @@ from ledger.report.model import (
 from ledger.server.config import PROJECT_ROOT
 from ledger.server.service import LogService
 from tests.cli.test_keygen import ledger_cmd, run
-from tests.core.test_purity import banned_after_importing
+from tests.core.test_purity import BANNED
 from tests.support.factories import seeded_key
+from tests.support.fresh import loaded_after_importing
 
 CREATOR, BUYER = seeded_key(1), seeded_key(2)
 X = {
@@ -683,4 +684,4 @@ def test_a_rotated_key_keeps_its_party_name_and_role() -> None:
 def test_the_report_needs_no_web_or_database_library() -> None:
     """An auditor can make reports with the core and fpdf2 alone (no Flask, no SQLAlchemy)."""
     modules = ["ledger.report", "ledger.report.pdf", "ledger.cli.report"]
-    assert banned_after_importing(modules) == []
+    assert loaded_after_importing(modules, BANNED) == []
