@@ -62,8 +62,7 @@ from ledger.core.sigcheck import cryptography_check
 from ledger.sigverify import signature_check
 
 # The audit's pure parts live in the core (ledger.core.auditing), shared with
-# ledger.server.dbaudit;
-# they are imported here under their old names too.
+# ledger.server.dbaudit; they are re-exported here with the auditor that uses them.
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "AuditReport",

@@ -21,10 +21,6 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def hex_encode(data: bytes) -> str:
-    return data.hex()
-
-
 def hex_decode(text: object, *, size: int | None = None, what: str = "value") -> bytes:
     """Decode lowercase hex; with ``size``, require exactly that many bytes.
 

@@ -400,11 +400,3 @@ def check_use(use: object) -> str:
     if not isinstance(use, str) or use not in USES:
         raise InvalidParameter(f"use must be one of {', '.join(sorted(USES))}")
     return use
-
-
-def licence_verdicts(
-    entries: Iterable[Leaf], contents: Iterable[str], buyer: str, use: str, at: int
-) -> list[Verdict]:
-    """One verdict per content hash, from ``entries`` replayed up to ``at``. No I/O."""
-    state = LicenceState.replay(entries, at)
-    return [state.verdict(sha256, buyer, use) for sha256 in contents]

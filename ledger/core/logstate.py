@@ -273,12 +273,6 @@ def _accept(view: StateView, stmt: GrantAccept, at: At) -> tuple[Effect, ...]:
     return (AcceptGrant(grant),)
 
 
-def notice_ends(grant: GrantState, now: datetime) -> datetime:
-    """The earliest instant a revocation logged at ``now`` may take effect for an accepted
-    grant: ``now`` plus the notice period, in whole seconds."""
-    return (now + timedelta(days=grant.notice_days or 0)).replace(microsecond=0)
-
-
 def _grant_revoke(view: StateView, stmt: GrantRevoke, at: At) -> tuple[Effect, ...]:
     signer = valid_key(view, stmt.signer)
     grant = logged_grant(view, stmt.grant_hash)

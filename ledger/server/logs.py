@@ -125,10 +125,6 @@ def outside_flask(request_id: str) -> Iterator[None]:
         _request_id.reset(token)
 
 
-def current_request_id() -> str | None:
-    return g.get("request_id") if has_request_context() else None
-
-
 def log_access(fields: dict[str, Any]) -> None:
     """Write one access line (at INFO) with ``fields``."""
     access = _access_log

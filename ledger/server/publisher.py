@@ -208,7 +208,7 @@ class WitnessPublisher:
 
     def start(self, interval: float, ready: Callable[[], None] | None = None) -> None:
         """Run rounds every ``interval`` seconds in a daemon thread until ``stop()``; each after
-        ``ready()`` returns (the app's database gate, ``ledger.readiness``: no round reads or
+        ``ready()`` returns (the app's database gate, ``ledger.server.readiness``: no round reads or
         writes a database that is not prepared, or that holds another log)."""
         if self._thread is not None:
             return

@@ -53,17 +53,16 @@ def write_unchecked(db: Database, signer: NoteSigner, signed: SignedStatement, a
             "signer": signed.statement.signer,
             "integrated_at": now,
         }
-        repo.add_rows(session, EntryRow, [entry])
+        repo.insert_all(session, [(EntryRow, [entry])])
         reader = repo.SessionHashReader(session)
         stored = merkle.stored_hashes_for_leaves(seq, [h], reader)
         start = merkle.stored_hash_count(seq)
-        repo.add_rows(
-            session, TreeHashRow, [{"idx": start + i, "hash": x} for i, x in enumerate(stored)]
-        )
+        hash_rows = [{"idx": start + i, "hash": x} for i, x in enumerate(stored)]
+        repo.insert_all(session, [(TreeHashRow, hash_rows)])
         reader.known.update({start + i: x for i, x in enumerate(stored)})
         root = merkle.tree_hash(seq + 1, reader)
         note = sign_checkpoint(Checkpoint(signer.name, seq + 1, root), signer)
-        repo.add_rows(session, CheckpointRow, [repo.checkpoint_row(seq + 1, root, note, now)])
+        repo.insert_all(session, [(CheckpointRow, [repo.checkpoint_row(seq + 1, root, note, now)])])
     return seq
 
 

@@ -73,19 +73,21 @@ def bulk_append(db: Database, signer: NoteSigner, count: int) -> int:
             for seq, leaf, h in zip(range(size, size + count), leaves, hashes, strict=True)
         ]
         for i in range(0, len(rows), 5000):
-            repo.add_rows(session, EntryRow, rows[i : i + 5000])
+            repo.insert_all(session, [(EntryRow, rows[i : i + 5000])])
         reader = repo.SessionHashReader(session)
         stored = merkle.stored_hashes_for_leaves(size, hashes, reader)
         start = merkle.stored_hash_count(size)
         for i in range(0, len(stored), 10000):
             chunk = stored[i : i + 10000]
             hash_rows = [{"idx": start + i + j, "hash": h} for j, h in enumerate(chunk)]
-            repo.add_rows(session, TreeHashRow, hash_rows)
+            repo.insert_all(session, [(TreeHashRow, hash_rows)])
         reader.known.update({start + i: h for i, h in enumerate(stored)})
         new_size = size + count
         root = merkle.tree_hash(new_size, reader)
         note = sign_checkpoint(Checkpoint(signer.name, new_size, root), signer)
-        repo.add_rows(session, CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)])
+        repo.insert_all(
+            session, [(CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)])]
+        )
     return new_size
 
 

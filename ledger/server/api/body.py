@@ -25,7 +25,7 @@ from ledger.core.errors import IncompleteBody, LedgerError, MalformedBody, Paylo
 #: Largest read asked of the server's stream at once.
 _READ_STEP = 1 << 20
 #: More digits than any body limit has (Python refuses integers of over 4,300 digits).
-_LENGTH_DIGITS_MAX = 12
+LENGTH_DIGITS_MAX = 12
 #: Where ``request_body`` keeps a body it read, for a second parse of the same request.
 _ENVIRON_KEY = "ledger.body"
 
@@ -42,7 +42,7 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
         if not (length.isascii() and length.isdigit()):
             raise MalformedBody("Content-Length must be a decimal number of bytes")
         digits = length.lstrip("0") or "0"  # 1*DIGIT: leading zeros are allowed
-        if len(digits) > _LENGTH_DIGITS_MAX or int(digits) > limit:
+        if len(digits) > LENGTH_DIGITS_MAX or int(digits) > limit:
             raise PayloadTooLarge(f"the request body may be at most {limit} bytes")
         expected = int(digits)
         data = _read(stream, expected)

@@ -40,7 +40,7 @@ class EntrySeqConverter(BaseConverter):
     regex = "(?!batch(?:/|$))[^/]+"
 
 
-#: The name routes use for it: ``/<entry_seq:seq>`` (registered by ``ledger.api.init_app``).
+#: The name routes use for it: ``/<entry_seq:seq>`` (registered by ``ledger.server.api.init_app``).
 ENTRY_SEQ = "entry_seq"
 
 

@@ -25,7 +25,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from ledger.core.canonical import parse_json
 from ledger.server import logs
-from ledger.server.api.body import read_body
+from ledger.server.api.body import LENGTH_DIGITS_MAX, read_body
 from ledger.server.api.entries import appended_body, envelope
 from ledger.server.api.pipeline import Answer, Passage, RequestPipeline, wsgi_passage
 from ledger.server.reads.tlog import FullTileCache
@@ -33,9 +33,6 @@ from ledger.server.service import GroupCommitter
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _JSON = "application/json"
-#: More digits than any body limit has: longer values are left to Flask (Python refuses to
-#: convert integers of over 4,300 digits, and Werkzeug reads them as no length).
-_LENGTH_DIGITS_MAX = 12
 
 
 class _FastPath:
@@ -89,7 +86,7 @@ class AppendFastPath(_FastPath):
             return False
         length = environ.get("CONTENT_LENGTH") or ""
         if not (
-            0 < len(length) <= _LENGTH_DIGITS_MAX
+            0 < len(length) <= LENGTH_DIGITS_MAX
             and length.isascii()
             and length.isdigit()
             and int(length) <= self.max_body_bytes

@@ -65,7 +65,7 @@ class StrictParser(FlaskParser):
     def _raw_load_json(self, req: Request) -> Any:
         if req.mimetype != "application/json":
             raise UnsupportedMediaType("send the body as application/json")
-        # The limit is the path's, set in the app's before_request hook (ledger.server.app).
+        # The limit is the path's, set by the request pipeline (ledger.server.api.pipeline).
         limit = req.max_content_length
         if limit is None:
             raise TypeError("no body limit was set for the request")

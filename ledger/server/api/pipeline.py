@@ -41,7 +41,9 @@ from ledger.server.ratelimit import RateLimits
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 #: Endpoints answered without the database: liveness, the API's documents, and the metrics (which
-#: report ``ledger_database_up`` themselves). Every other routed request passes the gate first.
+#: report ``ledger_database_up`` themselves). Every other routed request passes the gate first,
+#: but for the cached full tiles the tile fast path answers: immutable, and cached only after a
+#: request that passed it.
 WITHOUT_DATABASE = frozenset(
     {
         "health.Healthz",
@@ -110,14 +112,14 @@ class RequestPipeline:
         return self.body_limits.get(path, self.default_body_limit)
 
     def fail(self, error: Exception, passage: Passage) -> Answer:
-        """Step 5, outside Flask: ``error`` as its problem+json answer."""
+        """Step 6, outside Flask: ``error`` as its problem+json answer."""
         body, headers = problem_for(error)
         passage.code = body["code"]
         headers.append(("Content-Type", PROBLEM_MEDIA_TYPE))
         return body["status"], headers, encode_problem(body, passage.request_id)
 
     def finish(self, passage: Passage, status: int, response_bytes: int | None) -> None:
-        """Step 6: the access line and the metrics of the finished request."""
+        """Step 7: the access line and the metrics of the finished request."""
         fields = logs.access_fields(passage, status, response_bytes)
         logs.log_access(fields)
         self.metrics.observe_request(fields)

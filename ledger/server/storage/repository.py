@@ -386,11 +386,6 @@ def grants_for_content(session: Session, sha256_hex: str) -> list[GrantRow]:
     return list(session.scalars(stmt))
 
 
-def add_rows(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows into a table (append-only like everything else)."""
-    insert_all(session, [(model, rows)])
-
-
 def insert_all(session: Session, inserts: Sequence[tuple[type, Sequence[dict[str, Any]]]]) -> None:
     """Insert rows into several tables, in the order given; one round trip on PostgreSQL."""
     with Pipeline(session) as p:
