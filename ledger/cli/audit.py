@@ -23,6 +23,7 @@ from ledger.cli.common import (
     client,
     log_key_arg,
     log_verifier,
+    say_notices,
     state_dir,
 )
 from ledger.client.audit import AuditReport, LogAuditor
@@ -71,7 +72,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return _database_audit(args, vkey)
     trusted = TrustedLog(client(args), state_dir(args), vkey)
     trusted.identify()
-    _say(trusted)
+    say_notices(trusted)
     auditor = LogAuditor(
         trusted.client,
         trusted.verifier,
@@ -85,16 +86,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _print(args, report, "audit")
     if report:
         trusted.save_identity()  # the key held for the whole log: pin it if it was not
-        _say(trusted)
+        say_notices(trusted)
     if not report or not args.follow:
         return EXIT_OK if report else EXIT_VERIFY
     return _follow(args, auditor)
-
-
-def _say(trusted: TrustedLog) -> None:
-    for notice in trusted.notices:
-        print(f"ledger: {notice}", file=sys.stderr, flush=True)
-    trusted.notices.clear()
 
 
 def _follow(args: argparse.Namespace, auditor: LogAuditor) -> int:

@@ -12,6 +12,7 @@ from ledger.client import LogClient
 from ledger.client.trust import (
     KeySource,
     LogKey,
+    TrustedLog,
     default_state_dir,
     pinned_key,
     resolve_log_key,
@@ -109,9 +110,21 @@ def state_dir(args: argparse.Namespace) -> Path:
     return state if state is not None else default_state_dir()
 
 
+def say(message: str) -> None:
+    """One line for the user on stderr (stdout carries only results)."""
+    print(f"ledger: {message}", file=sys.stderr, flush=True)
+
+
 def say_log_key(key: LogKey) -> None:
-    """The one wording for the trust decision, on stderr (stdout carries only results)."""
-    print(f"ledger: {key.describe()}", file=sys.stderr, flush=True)
+    """The one wording for the trust decision."""
+    say(key.describe())
+
+
+def say_notices(log: TrustedLog) -> None:
+    """What the trusted state has to tell (a key pinned, a checkpoint saved), once each."""
+    for notice in log.notices:
+        say(notice)
+    log.notices.clear()
 
 
 def offline_log_key(

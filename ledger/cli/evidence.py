@@ -11,7 +11,6 @@ never pinned), said on stderr.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ledger.cli.common import (
     log_key_arg,
     offline_log_key,
     read_policy,
+    say_notices,
     state_dir,
     write_output,
 )
@@ -52,20 +52,14 @@ def _online_log(args: argparse.Namespace, log: LogClient) -> TrustedLog:
     Nothing is pinned until ``_done`` after the answer verified."""
     trusted = TrustedLog(log, state_dir(args), log_key_arg(args))
     trusted.identify()
-    _say(trusted)
+    say_notices(trusted)
     return trusted
 
 
 def _done(trusted: TrustedLog) -> None:
     """The answer verified under the key: pin it if it was not (first use, or --log-key)."""
     trusted.save_identity()
-    _say(trusted)
-
-
-def _say(trusted: TrustedLog) -> None:
-    for notice in trusted.notices:
-        print(f"ledger: {notice}", file=sys.stderr, flush=True)
-    trusted.notices.clear()
+    say_notices(trusted)
 
 
 def _verify(bundle: object, args: argparse.Namespace, vkey: NoteVerifier) -> EvidenceReport:

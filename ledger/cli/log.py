@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from ledger.cli.common import EXIT_OK
+from ledger.cli.common import EXIT_OK, say_notices
 from ledger.cli.submit import add_log_args, trusted_log
 
 
@@ -16,8 +15,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     log = trusted_log(args)
     verified = log.refresh()
     log.save(verified)
-    for notice in log.notices:
-        print(f"ledger: {notice}", file=sys.stderr)
+    say_notices(log)
     cp = verified.checkpoint
     print(f"origin     {cp.origin}")
     print(f"log_key    {log.verifier.to_vkey()}")

@@ -26,6 +26,7 @@ from ledger.cli.common import (
     add_url_arg,
     client,
     log_key_arg,
+    say_notices,
     state_dir,
 )
 from ledger.client.http import ServerError, ServerRefused
@@ -111,9 +112,7 @@ def _command_name(args: argparse.Namespace) -> str:
 
 def report(log: TrustedLog, checkpoint: VerifiedCheckpoint, what: str) -> None:
     """Tell the user what was verified (stderr: stdout carries only results)."""
-    for notice in log.notices:
-        print(f"ledger: {notice}", file=sys.stderr)
-    log.notices.clear()
+    say_notices(log)
     since = (
         f"consistent with the {checkpoint.previous_size} seen before"
         if checkpoint.previous_size

@@ -172,9 +172,15 @@ def _append_one(
             if seq is None:
                 raise
             notify(f"the log already holds this {signed.type_name} at seq {seq}: verifying it")
-            return {"seq": seq, "statement_hash": signed.statement_hash.hex(), "tree_size": seq + 1}
+            return _duplicate_ack(signed, seq)
 
     return _submitted(signed, retry.run("POST /v1/entries", send, notify))
+
+
+def _duplicate_ack(signed: SignedStatement, seq: int) -> dict[str, Any]:
+    """The acknowledgement a statement the log already holds at ``seq`` counts as: the smallest
+    tree that includes it, which ``verify_submitted`` then proves it is in."""
+    return {"seq": seq, "statement_hash": signed.statement_hash.hex(), "tree_size": seq + 1}
 
 
 def _submitted(signed: SignedStatement, ack: dict[str, Any]) -> Submitted:
@@ -207,8 +213,7 @@ def _post_batches(
                 ack = {**item, "tree_size": answer.get("tree_size")}
                 result.accepted.append(_submitted(signed, ack))
             elif seq is not None:  # logged before (an earlier attempt): verified like the rest
-                ack = {"seq": seq, "statement_hash": signed.statement_hash.hex()}
-                result.accepted.append(_submitted(signed, {**ack, "tree_size": seq + 1}))
+                result.accepted.append(_submitted(signed, _duplicate_ack(signed, seq)))
             else:
                 error = item.get("error") or {}
                 result.refused.append(
