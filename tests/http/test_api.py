@@ -150,6 +150,28 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
     assert client.get("/v1/checkpoint?tree_size=1").status_code == 404
 
 
+def test_a_batch_is_signed_at_its_size_only(client: FlaskClient) -> None:
+    # docs/FORMAT.md §6: one checkpoint per commit, so the sizes inside a batch have none.
+    first = append(client, builders.party_register(CREATOR, "creator"))
+    batch = [builders.party_register(key, name) for key, name in ((BUYER, "b"), (OTHER, "o"))]
+    batch.append(_grant())
+    response = client.post("/v1/entries/batch", json={"statements": [wire(s) for s in batch]})
+    assert response.status_code == 200
+    assert response.get_json()["tree_size"] == first["tree_size"] + 3 == 4
+    leaf_hashes = [
+        bytes.fromhex(client.get(f"/v1/entries/{seq}").get_json()["leaf_hash"]) for seq in range(4)
+    ]
+    for size in (1, 4):  # the single append's size and the batch's size: 200, verified
+        assert _signed_root(client, size) == merkle.root_from_leaf_hashes(leaf_hashes[:size])
+    for inside in (2, 3):
+        response = client.get(f"/v1/checkpoint?tree_size={inside}")
+        assert response.status_code == 404
+        assert response.get_json()["code"] == "not_found"
+        # proofs are still served for a size inside a batch (no checkpoint to check them with)
+        proof = client.get(f"/v1/proofs/consistency?first={inside}&second=4")
+        assert proof.status_code == 200
+
+
 def test_a_large_batch_is_stored_whole_and_proven(client: FlaskClient) -> None:
     # More rows per table than the storage layer puts into one multi-row INSERT (PostgreSQL then
     # inserts from one array per column): entries, keys, tree hashes and grant contents; read
