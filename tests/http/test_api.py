@@ -145,8 +145,9 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
         )
     state = log_state(app)
     assert (state.entries, state.tree_size) == (3, 3)  # the refused ones were not written
-    # Committed together: one checkpoint for the three, none for the sizes in between.
-    assert state.checkpoints == 1
+    # Committed together: one checkpoint for the three (besides the fresh log's size 0), none for
+    # the sizes in between.
+    assert state.checkpoints == 2
     assert client.get("/v1/checkpoint?tree_size=1").status_code == 404
 
 
@@ -279,9 +280,9 @@ def test_every_published_size_has_its_checkpoint_and_no_other(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:
     leaf_hashes = [bytes.fromhex(a["leaf_hash"]) for a in small_log]
-    for size in range(1, len(small_log) + 1):
+    for size in range(len(small_log) + 1):  # 0: the empty tree, signed when the log was created
         assert _signed_root(client, size) == merkle.root_from_leaf_hashes(leaf_hashes[:size])
-    for never in (0, len(small_log) + 1, 10**6):
+    for never in (len(small_log) + 1, 10**6):
         response = client.get(f"/v1/checkpoint?tree_size={never}")
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
