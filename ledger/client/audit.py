@@ -13,8 +13,9 @@ checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.m
    fails ``rule_violated``); the listed leaf hash, statement hash, type, time, statement and
    signatures are those of the leaf;
 3. the RFC 9162 root recomputed from the leaves (a ``CompactRange``: O(log n) memory) equals the
-   signed root. With ``all_checkpoints`` every stored checkpoint is also verified against the
-   root of its prefix and, by the log's consistency proof, against the head (slow: two requests
+   signed root. With ``all_checkpoints`` every stored checkpoint (the empty tree's included) is
+   also verified against the root of its prefix and, by the log's consistency proof, against the
+   head (slow: two requests
    per tree size; for tests and small logs).
 
 ``follow_once`` then extends the audit to a newer checkpoint: signature, no rollback, no fork,
@@ -379,6 +380,8 @@ class LogAuditor:
     def _stream(self, start: int, head: Checkpoint) -> None:
         """Audit entries [start, head.tree_size) and compare the root with the head's."""
         self._target = head
+        if start == 0 and self.all_checkpoints:
+            self._check_stored_checkpoint(0)  # the empty tree's, signed when the log was created
         for page in self._pages(start, head.tree_size):
             self._fold(page)
         root = self.state.tree.root()
@@ -494,7 +497,7 @@ class LogAuditor:
                     tree_size=size,
                 )
             )
-        if size < self._target.tree_size:
+        if 0 < size < self._target.tree_size:  # every tree extends the empty one (FORMAT §5.3)
             self._check_consistency(cp, self._target)
         self.checkpoints_checked += 1
         if self.on_checkpoint is not None:

@@ -9,6 +9,8 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
+from ledger.core import merkle
+from ledger.core.checkpoint import Checkpoint, sign_checkpoint
 from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, Unavailable
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.server import api, logs, metrics, ratelimit
@@ -23,6 +25,7 @@ from ledger.server.service import GroupCommitter, LogService
 from ledger.server.storage import db
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
+from ledger.server.storage.models import CheckpointRow
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -39,7 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
     app_metrics = metrics.Metrics(database)  # first: it counts the connections the pool opens
     key = load_or_create_log_key(config.log_key_file)
     signer = NoteSigner.from_private_key(config.origin, key.private_key)
-    gate = _open_gate(config, database, key.public_key.raw)
+    gate = _open_gate(config, database, signer, key.public_key.raw)
     service = LogService(
         database,
         signer,
@@ -107,11 +110,13 @@ def init_tlog(ledger: Ledger, log_verifier: NoteVerifier) -> None:
         ledger.publisher.start(config.witness_interval_seconds, ledger.gate.ensure)
 
 
-def _open_gate(config: Config, database: Database, public_key: bytes) -> DatabaseGate:
+def _open_gate(
+    config: Config, database: Database, signer: NoteSigner, public_key: bytes
+) -> DatabaseGate:
     """The database gate, tried once now: a database that answers is prepared at start, as
     before, and one that holds another log refuses the start. One that does not answer is left
     to the first request that finds it answering."""
-    gate = DatabaseGate(lambda: _prepare_database(config, database, public_key))
+    gate = DatabaseGate(lambda: _prepare_database(config, database, signer, public_key))
     try:
         gate.ensure()
     except LogIdentityMismatch:
@@ -122,26 +127,41 @@ def _open_gate(config: Config, database: Database, public_key: bytes) -> Databas
     return gate
 
 
-def _prepare_database(config: Config, database: Database, public_key: bytes) -> None:
+def _prepare_database(
+    config: Config, database: Database, signer: NoteSigner, public_key: bytes
+) -> None:
     """What the app needs of its database before serving it: the migrations (if automatic),
-    then the log's identity. Raises DBAPIError (or OSError) while the database does not answer,
-    after closing the pooled connections: the next try opens new ones (on SQLite, a connection
-    opened while the file was missing holds an empty file that a restored one replaces)."""
+    then the log's identity (and, for a new log, its checkpoint of size 0). Raises DBAPIError (or
+    OSError) while the database does not answer, after closing the pooled connections: the next
+    try opens new ones (on SQLite, a connection opened while the file was missing holds an empty
+    file that a restored one replaces)."""
     try:
         if config.auto_migrate:
             db.upgrade(config.database_url)
-        _check_log_identity(database, config.origin, public_key)
+        _check_log_identity(database, signer, public_key)
     except (DBAPIError, OSError):
         database.dispose()
         raise
 
 
-def _check_log_identity(database: Database, origin: str, public_key: bytes) -> None:
-    """Bind the database to one origin and log key on first start; refuse a mismatch later."""
+def _check_log_identity(database: Database, signer: NoteSigner, public_key: bytes) -> None:
+    """Bind the database to one origin and log key on first start; refuse a mismatch later.
+
+    A new log also signs and stores its checkpoint of size 0 (the empty tree's root, RFC 9162:
+    SHA-256 of the empty string), in the same transaction as its identity, as Tessera does: its
+    clients, witnesses and auditors have a signed tree from the start (docs/FORMAT.md §6). A log
+    whose identity is already bound never gets one added, so an existing log never has a second.
+    """
+    origin = signer.name
     with database.append_transaction() as session:
         meta = repo.get_log_meta(session)
         if meta is None:
-            repo.add_log_meta(session, origin, public_key, datetime.now(UTC))
+            now = datetime.now(UTC)
+            repo.add_log_meta(session, origin, public_key, now)
+            empty = Checkpoint(origin, 0, merkle.EMPTY_ROOT)
+            note = sign_checkpoint(empty, signer)
+            row = repo.checkpoint_row(0, merkle.EMPTY_ROOT, note, now)
+            repo.insert_all(session, [(CheckpointRow, [row])])
             return
         if meta.origin != origin or bytes(meta.public_key) != public_key:
             raise LogIdentityMismatch(

@@ -162,6 +162,7 @@ class _TableAudit:
 
     def run(self) -> DbAuditReport:
         self._check_meta()
+        self._check_checkpoints_up_to(0)  # the empty tree's, signed when the log was created
         for row in _rows(self.conn, EntryRow.__table__, EntryRow.seq):
             if not self._entry(row):
                 break

@@ -6,6 +6,7 @@ commands print is checked against what the log really holds (read back over HTTP
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -318,3 +319,27 @@ def test_log_prints_the_checked_head_and_pins_the_key(
     # a key that is not a key is a usage error, as for every command (one --log-key parser)
     malformed = "test.example/log+00000000+" + "A" * 43 + "="
     assert_one_line_failure(run_ledger("log", "--log-key", malformed, env=env), 2, "--log-key: ")
+
+
+def test_log_and_audit_work_on_a_fresh_log(database_url: str, tmp_path: Path) -> None:
+    # docs/FORMAT.md §6: a new log signs the empty tree, so a client has a head from the start,
+    # and its next head is trusted without a consistency proof from size 0 (there is none).
+    server = LiveServer(database_url, tmp_path / "log-key.pem", tmp_path / "gunicorn", workers=1)
+    env = {"LEDGER_URL": "", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    with server:
+        env["LEDGER_URL"] = server.url
+        vkey = LogClient(server.url).log_info()["verifier_key"]
+        first = run_ledger("log", "--log-key", vkey, env=env)
+        assert first.returncode == 0, first.stderr
+        assert value(first.stdout, "tree_size") == "0"
+        assert value(first.stdout, "root_hash") == hashlib.sha256(b"").hexdigest()
+        audited = run_ledger("audit", "--url", server.url, "--log-key", vkey, env=env)
+        assert audited.returncode == 0, audited.stderr
+        assert "audit ok" in audited.stdout
+        database = run_ledger("audit", "--database", database_url, "--log-key", vkey, env=env)
+        assert database.returncode == 0, database.stderr
+        assert "database ok" in database.stdout
+        party(tmp_path, env, "First Party")  # trusts the size-0 head it saved, then moves on
+        second = run_ledger("log", env=env)
+        assert second.returncode == 0, second.stderr
+        assert value(second.stdout, "tree_size") == "1"

@@ -313,6 +313,44 @@ def test_buyer_asking_with_the_rotated_away_key_is_the_same_party() -> None:
     assert 5 in verdict.entries  # the rotation that ties B2 to B's party
 
 
+def test_verdicts_cite_each_keys_introduction_chain_and_end_and_nothing_else() -> None:
+    # The rule of docs/LICENSING.md §7 (FORMAT §13.2): a key's entries are the entry that
+    # introduced it, those that introduced each key it was rotated from back to the registration,
+    # and the entry that ended it; never another party's entries or an entry after T.
+    c3, b2 = seeded_key(6), B2
+    h = History()  # 0: C, 1: B, 2: OB registered
+    assert h.add(builders.key_rotate(C, C2), t(1)) == 3
+    assert h.add(builders.key_rotate(C2, c3), t(2)) == 4
+    g = h.grant(t(3), by=c3)  # 5
+    assert h.accept(g, t(4)) == 6
+    assert h.add(builders.key_revoke(c3, c3.key_id), t(5)) == 7  # after the grant: still licensed
+    assert h.add(builders.key_revoke(OB, OB.key_id), t(6)) == 8  # another party: never cited
+    assert h.add(builders.key_rotate(B, b2), t(10)) == 9  # ends B, after the first T
+
+    before = h.verdict(t(8))
+    assert (before.licensed, before.grant_seq) == (True, 5)
+    # C3: registration of C (0), rotations C->C2 (3) and C2->C3 (4), its revocation (7); B: 1.
+    assert before.entries == (0, 1, 3, 4, 5, 6, 7)
+    # Later, B's rotation away is B's end, cited whichever of its keys is asked about.
+    assert h.verdict(t(11)).entries == (0, 1, 3, 4, 5, 6, 7, 9)
+    assert h.verdict(t(11), buyer=b2).entries == (0, 1, 3, 4, 5, 6, 7, 9)
+    # no_grant cites the asking key's entries only: B2 came from B (1) by the rotation (9).
+    nothing = h.verdict(t(11), buyer=b2, clip=OTHER_CLIP)
+    assert (nothing.reason, nothing.entries) == ("no_grant", (1, 9))
+    assert h.verdict(t(8), buyer=b2, clip=OTHER_CLIP).entries == ()  # B2 unknown at T
+    # A grant by the rotated-away C2, logged after its end: key_revoked, citing C2's entries
+    # (0, 3 and its end 4), not C3's revocation.
+    h2 = History()
+    h2.add(builders.key_rotate(C, C2), t(1))
+    h2.add(builders.key_rotate(C2, c3), t(2))
+    h2.add(builders.key_revoke(c3, c3.key_id), t(3))
+    late = h2.grant(t(4), by=C2)  # 6
+    h2.accept(late, t(5))  # 7: no effect (the grant is not in force)
+    verdict = h2.verdict(t(8))
+    assert (verdict.reason, verdict.grant_seq) == ("key_revoked", 6)
+    assert verdict.entries == (0, 1, 3, 4, 6)
+
+
 # --- exclusivity conflicts -----------------------------------------------------------------------
 
 

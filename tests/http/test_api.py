@@ -145,9 +145,32 @@ def test_batch_accepts_some_and_refuses_others_each_with_its_own_result(
         )
     state = log_state(app)
     assert (state.entries, state.tree_size) == (3, 3)  # the refused ones were not written
-    # Committed together: one checkpoint for the three, none for the sizes in between.
-    assert state.checkpoints == 1
+    # Committed together: one checkpoint for the three (besides the fresh log's size 0), none for
+    # the sizes in between.
+    assert state.checkpoints == 2
     assert client.get("/v1/checkpoint?tree_size=1").status_code == 404
+
+
+def test_a_batch_is_signed_at_its_size_only(client: FlaskClient) -> None:
+    # docs/FORMAT.md §6: one checkpoint per commit, so the sizes inside a batch have none.
+    first = append(client, builders.party_register(CREATOR, "creator"))
+    batch = [builders.party_register(key, name) for key, name in ((BUYER, "b"), (OTHER, "o"))]
+    batch.append(_grant())
+    response = client.post("/v1/entries/batch", json={"statements": [wire(s) for s in batch]})
+    assert response.status_code == 200
+    assert response.get_json()["tree_size"] == first["tree_size"] + 3 == 4
+    leaf_hashes = [
+        bytes.fromhex(client.get(f"/v1/entries/{seq}").get_json()["leaf_hash"]) for seq in range(4)
+    ]
+    for size in (1, 4):  # the single append's size and the batch's size: 200, verified
+        assert _signed_root(client, size) == merkle.root_from_leaf_hashes(leaf_hashes[:size])
+    for inside in (2, 3):
+        response = client.get(f"/v1/checkpoint?tree_size={inside}")
+        assert response.status_code == 404
+        assert response.get_json()["code"] == "not_found"
+        # proofs are still served for a size inside a batch (no checkpoint to check them with)
+        proof = client.get(f"/v1/proofs/consistency?first={inside}&second=4")
+        assert proof.status_code == 200
 
 
 def test_a_large_batch_is_stored_whole_and_proven(client: FlaskClient) -> None:
@@ -257,9 +280,9 @@ def test_every_published_size_has_its_checkpoint_and_no_other(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:
     leaf_hashes = [bytes.fromhex(a["leaf_hash"]) for a in small_log]
-    for size in range(1, len(small_log) + 1):
+    for size in range(len(small_log) + 1):  # 0: the empty tree, signed when the log was created
         assert _signed_root(client, size) == merkle.root_from_leaf_hashes(leaf_hashes[:size])
-    for never in (0, len(small_log) + 1, 10**6):
+    for never in (len(small_log) + 1, 10**6):
         response = client.get(f"/v1/checkpoint?tree_size={never}")
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"

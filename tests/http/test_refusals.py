@@ -14,11 +14,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger.core import builders
+from ledger.core.canonical import canonicalize
+from ledger.core.evidence import EvidenceQuery, cryptography_check, verify_bundle
+from ledger.core.keys import key_id
+from ledger.core.leaf import GENESIS_PREV_HASH, LEAF_MAGIC, leaf_hash, micros_from_datetime
+from ledger.core.memlog import MemoryLog
+from ledger.core.merkle import MemoryHashStore
+from ledger.core.note import NoteSigner
 from ledger.core.statements import SignedStatement
+from ledger.core.statements.types import STATEMENT_SIGNING_CONTEXT
+from ledger.sigverify import nacl_check
 from tests.http.conftest import (
     BUYER,
     CREATOR,
@@ -33,6 +43,7 @@ from tests.http.conftest import (
     log_state,
     wire,
 )
+from tests.support.factories import seeded_key
 
 JSON = "application/json"
 
@@ -354,3 +365,79 @@ def test_replay_names_the_existing_entry(client: FlaskClient, world: World) -> N
     assert problem["seq"] == world.grant_seq
     entry = client.get(f"/v1/entries/{problem['seq']}").get_json()
     assert entry["statement_hash"] == world.grant.statement_hash.hex()
+
+
+# --- small-order public keys (docs/FORMAT.md §2.1): the log and the offline verifier agree ----
+
+#: The identity point: small order, and ``R = identity, S = 0`` "verifies" for every message.
+IDENTITY_POINT = bytes([1]) + bytes(31)
+SMALL_ORDER_DETAIL = "a small-order or non-canonical Ed25519 public key"
+
+
+def _identity_register() -> tuple[dict[str, Any], bytes]:
+    """A party.register of the identity point, "signed" by it: the envelope and the leaf that
+    would hold it (built byte by byte, as docs/FORMAT.md §4.1 says: the core refuses the key)."""
+    body = dict(builders.party_register(STRANGER, "small order").body)
+    body["public_key"] = base64.b64encode(IDENTITY_POINT).decode()
+    body["signer"] = key_id(IDENTITY_POINT)
+    forged = IDENTITY_POINT + bytes(32)
+    envelope = {
+        "statement": body,
+        "signatures": [
+            {"public_key": body["public_key"], "signature": base64.b64encode(forged).decode()}
+        ],
+    }
+    statement = canonicalize(body)
+    at = micros_from_datetime(datetime(2026, 3, 1, tzinfo=UTC))
+    leaf = b"".join(
+        (
+            LEAF_MAGIC,
+            (0).to_bytes(8, "big"),
+            at.to_bytes(8, "big"),
+            GENESIS_PREV_HASH,
+            len(statement).to_bytes(4, "big"),
+            statement,
+            b"\x01",
+            IDENTITY_POINT,
+            forged,
+        )
+    )
+    return envelope, leaf
+
+
+def test_a_small_order_key_is_refused_by_the_log_and_by_the_offline_verifier(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    envelope, leaf = _identity_register()
+    statement = canonicalize(envelope["statement"])
+    forged = base64.b64decode(envelope["signatures"][0]["signature"])
+    # OpenSSL alone accepts the forgery: the screen of §2.1 is what refuses it.
+    Ed25519PublicKey.from_public_bytes(IDENTITY_POINT).verify(
+        forged, STATEMENT_SIGNING_CONTEXT + statement
+    )
+    rotate = wire(builders.key_rotate(CREATOR, seeded_key(91)))  # the key as a rotation's new key
+    rotate["statement"]["new_public_key"] = envelope["statement"]["public_key"]
+    before = log_state(app)
+    for sent in (envelope, rotate):
+        response = client.post("/v1/entries", json=sent)
+        assert response.status_code == 400
+        problem = response.get_json()
+        assert problem["code"] == "invalid_statement"
+        assert SMALL_ORDER_DETAIL in problem["detail"]
+    assert log_state(app) == before
+
+    # The offline verifier: a log (honestly signed by its key) that holds the same statement.
+    signer = NoteSigner.from_private_key("small-order.example/log", seeded_key(90).private_key)
+    log = MemoryLog(signer)
+    log.add(builders.party_register(OTHER, "placeholder"), datetime(2026, 3, 1, tzinfo=UTC))
+    log.leaves[0] = leaf  # the parsed leaf stays the placeholder: make_bundle needs one
+    log.store = MemoryHashStore()
+    log.store.append_leaf_hash(leaf_hash(leaf))
+    query = EvidenceQuery(BUYER.key_id, "ai_training", log.parsed[0].integrated_at)
+    bundle = log.bundle(query, ["ab" * 32], seqs=[0]).to_json()
+    assert bundle["entries"][0]["leaf"] == base64.b64encode(leaf).decode()
+    for check in (cryptography_check, nacl_check):
+        report = verify_bundle(bundle, log.verifier_key, check=check)
+        assert report.codes == ["leaf_invalid"], report.failures
+        assert report.failures[0].seq == 0
+        assert SMALL_ORDER_DETAIL in report.failures[0].message

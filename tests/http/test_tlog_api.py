@@ -3,6 +3,7 @@ backends, through the real app (Flask test client) and the real service path for
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger.core import builders, merkle
+from ledger.core.checkpoint import open_checkpoint
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteVerifier
 from ledger.core.tiles import split_entry_bundle
@@ -30,10 +32,22 @@ def _problem(resp: Any, status: int, code: str) -> None:
     assert resp.get_json()["code"] == code
 
 
-def test_an_empty_log_publishes_no_checkpoint_and_no_tiles(client: FlaskClient) -> None:
-    _problem(client.get("/tlog/checkpoint"), 404, "not_found")
+def test_a_fresh_log_publishes_a_checkpoint_of_size_0_and_no_tiles(client: FlaskClient) -> None:
+    # docs/FORMAT.md §6: the log signs the empty tree when its database is first prepared.
+    for path in ("/tlog/checkpoint", "/v1/checkpoint", "/v1/checkpoint?tree_size=0"):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+        cp, note = open_checkpoint(resp.get_data(), _verifier(client))
+        assert (cp.tree_size, cp.root_hash) == (0, hashlib.sha256(b"").digest())
+        assert cp.origin == note.signatures[0].name
+    info = client.get("/v1/log").get_json()
+    assert (info["tree_size"], info["root_hash"]) == (0, hashlib.sha256(b"").hexdigest())
     _problem(client.get("/tlog/tile/0/000.p/1"), 404, "not_found")
     _problem(client.get("/tlog/tile/entries/000.p/1"), 404, "not_found")
+    _problem(client.get("/v1/entries/0"), 404, "not_found")
+    assert client.get("/v1/entries?start=0").get_json() == {"tree_size": 0, "entries": []}
+    assert client.get("/v1/proofs/consistency?first=0&second=0").status_code == 400  # §5.3
 
 
 def test_entries_and_tiles_of_real_statements(client: FlaskClient, service: Any) -> None:

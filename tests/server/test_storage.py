@@ -4,6 +4,7 @@ and up again to the same schema."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -13,10 +14,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from ledger.core import builders
+from ledger.core.checkpoint import open_checkpoint
 from ledger.core.keys import SigningKey
+from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
+from ledger.server.app import create_app
+from ledger.server.config import Config
+from ledger.server.logkey import load_or_create_log_key
 from ledger.server.service import LogService
 from ledger.server.storage import db as ledger_db
 from ledger.server.storage import models as ledger_models
@@ -280,3 +287,58 @@ def _normal(row: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = bytes(v) if isinstance(v, memoryview) else v
     return out
+
+
+# --- the checkpoint of size 0 (docs/FORMAT.md §6) --------------------------------------------
+
+
+def _checkpoints(url: str) -> list[tuple[int, bytes, str]]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT tree_size, root_hash, note FROM checkpoints ORDER BY tree_size")
+            )
+            return [(int(size), bytes(root), str(note)) for size, root, note in rows]
+    finally:
+        engine.dispose()
+
+
+def _start(config: Config) -> Flask:
+    app = create_app(config)
+    app.extensions["ledger"].db.dispose()  # prepared at start: no connection is needed after
+    return app
+
+
+def test_a_new_log_signs_the_empty_tree_once_and_an_existing_log_never(config: Config) -> None:
+    app = _start(config)
+    ((size, root, note),) = _checkpoints(config.database_url)
+    verifier = NoteVerifier.from_vkey(app.extensions["ledger"].verifier_key)
+    cp, _ = open_checkpoint(note, verifier)
+    assert (size, root) == (0, hashlib.sha256(b"").digest())  # RFC 9162: MTH({}) = SHA-256()
+    assert (cp.origin, cp.tree_size, cp.root_hash) == (config.origin, 0, root)
+    _start(config)  # a restart: the identity is bound, so nothing is added
+    assert _checkpoints(config.database_url) == [(size, root, note)]
+    service = _start(config).extensions["ledger"].service
+    service.append_one(builders.party_register(seeded_key(1), "first"))
+    service.db.dispose()
+    _start(config)
+    assert [c[0] for c in _checkpoints(config.database_url)] == [0, 1]
+
+
+def test_a_log_bound_before_the_empty_checkpoint_existed_gets_none_on_restart(
+    config: Config,
+) -> None:
+    # A database whose identity a former version bound (no size-0 checkpoint) stays as it is.
+    key = load_or_create_log_key(config.log_key_file)
+    database = ledger_db.Database(config.database_url)
+    try:
+        with database.append_transaction() as session:
+            repo.add_log_meta(session, config.origin, key.public_key.raw, datetime.now(UTC))
+    finally:
+        database.dispose()
+    app = _start(config)
+    assert _checkpoints(config.database_url) == []
+    with app.test_client() as client:
+        assert client.get("/v1/checkpoint").status_code == 404
+    app.extensions["ledger"].db.dispose()
