@@ -59,16 +59,25 @@ def blocks() -> dict[str, str]:
     return {"log_key": vkey + "\n", "bundle": text + "\n"}
 
 
-BLOCK_RE = re.compile(r"(<!-- evidence-example: (\S+) -->\n```[a-z]*\n)(.*?)(^```$)", re.S | re.M)
+TAG = "evidence-example"
 
 
-def doc_blocks(doc: str) -> dict[str, str]:
-    return {m.group(2): m.group(3) for m in BLOCK_RE.finditer(doc)}
+def _block_re(tag: str) -> re.Pattern[str]:
+    """The fenced blocks after ``<!-- TAG: NAME -->`` markers (also make_map_example.py's)."""
+    return re.compile(rf"(<!-- {tag}: (\S+) -->\n```[a-z]*\n)(.*?)(^```$)", re.S | re.M)
+
+
+def doc_blocks(doc: str, tag: str = TAG) -> dict[str, str]:
+    return {m.group(2): m.group(3) for m in _block_re(tag).finditer(doc)}
+
+
+def refill(doc: str, fresh: dict[str, str], tag: str = TAG) -> str:
+    """``doc`` with the blocks of ``tag`` replaced by ``fresh``, block by block."""
+    return _block_re(tag).sub(lambda m: m.group(1) + fresh[m.group(2)] + m.group(4), doc)
 
 
 def update_doc(doc: str) -> str:
-    fresh = blocks()
-    return BLOCK_RE.sub(lambda m: m.group(1) + fresh[m.group(2)] + m.group(4), doc)
+    return refill(doc, blocks())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -87,16 +86,15 @@ def blocks() -> dict[str, str]:
     }
 
 
-BLOCK_RE = re.compile(r"(<!-- map-example: (\S+) -->\n```[a-z]*\n)(.*?)(^```$)", re.S | re.M)
+TAG = "map-example"
 
 
 def doc_blocks(doc: str) -> dict[str, str]:
-    return {m.group(2): m.group(3) for m in BLOCK_RE.finditer(doc)}
+    return evidence_example.doc_blocks(doc, TAG)
 
 
 def update_doc(doc: str) -> str:
-    fresh = blocks()
-    return BLOCK_RE.sub(lambda m: m.group(1) + fresh[m.group(2)] + m.group(4), doc)
+    return evidence_example.refill(doc, blocks(), TAG)
 
 
 def main(argv: list[str] | None = None) -> int:

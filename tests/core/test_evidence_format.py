@@ -3,11 +3,9 @@ the documented log key, and every failure and reason code is documented."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 from ledger.core.canonical import canonicalize
 from ledger.core.evidence import (
@@ -19,23 +17,14 @@ from ledger.core.evidence import (
 )
 from ledger.core.leaf import micros_from_datetime
 from ledger.core.licensing import REASONS, LicenceState
+from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 FORMAT = (REPO / "docs" / "FORMAT.md").read_text(encoding="utf-8")
 LICENSING = (REPO / "docs" / "LICENSING.md").read_text(encoding="utf-8")
 
 
-def _script() -> ModuleType:
-    path = REPO / "scripts" / "make_evidence_example.py"
-    spec = importlib.util.spec_from_file_location("make_evidence_example", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _script()
+SCRIPT = load_script("make_evidence_example")
 BLOCKS = SCRIPT.doc_blocks(FORMAT)
 
 

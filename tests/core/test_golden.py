@@ -21,7 +21,6 @@ import struct
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -35,6 +34,7 @@ from ledger.core.leaf import check_chain, format_log_time, parse_leaf
 from ledger.core.leaf import leaf_hash as core_leaf_hash
 from ledger.core.note import NoteVerifier
 from ledger.core.statements import SignedStatement
+from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN_PATH = REPO / "tests" / "vectors" / "golden.json"
@@ -54,20 +54,11 @@ ENTRY_TYPES = (
 )
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_golden_vectors", SCRIPT_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # --- (a) the code still makes the frozen bytes ----------------------------------------------------
 
 
 def test_core_reproduces_golden_file_exactly() -> None:
-    script = _load_script()
+    script = load_script("make_golden_vectors")
     fresh = script.build()
     # Compare piecewise first so that a failure names the vector that moved.
     for name, value in fresh.items():
@@ -77,7 +68,7 @@ def test_core_reproduces_golden_file_exactly() -> None:
 
 
 def test_check_mode_agrees() -> None:
-    assert _load_script().main(["--check"]) == 0
+    assert load_script("make_golden_vectors").main(["--check"]) == 0
 
 
 # --- (b) the core accepts what it froze ----------------------------------------------------------

@@ -6,10 +6,8 @@ every key's proof verifies against the root of its size."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -37,6 +35,7 @@ from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
 from ledger.core.statements import STATEMENT_TYPES, SignedStatement
 from ledger.core.vmap import verify_membership, verify_non_membership
+from tests.support.scripts import load_script
 
 KEYS = [SigningKey.from_seed(bytes([0x40 + i]) * 32) for i in range(5)]
 CONTENT = [hashlib.sha256(b"clip %d" % i).hexdigest() for i in range(6)]
@@ -210,13 +209,7 @@ def test_the_example_log_lists_what_format_14_says(example_log: MemoryLog) -> No
 @pytest.fixture
 def example_log() -> MemoryLog:
     """The §7 log, as scripts/make_evidence_example.py builds it for §13."""
-    path = Path(__file__).resolve().parents[2] / "scripts" / "make_evidence_example.py"
-    spec = importlib.util.spec_from_file_location("make_evidence_example", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    log: MemoryLog = module.example_log()
+    log: MemoryLog = load_script("make_evidence_example").example_log()
     return log
 
 

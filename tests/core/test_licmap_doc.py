@@ -4,34 +4,23 @@ verify both with the code and with an independent verifier written from the sect
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from ledger.core import errors
 from ledger.core.licmap import KEY_TAGS, content_key
 from ledger.core.vmap import verify_membership, verify_non_membership
+from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 FORMAT = (REPO / "docs" / "FORMAT.md").read_text(encoding="utf-8")
 SECTION = FORMAT[FORMAT.index("## 14. The licence map") :]
 
 
-def _script() -> ModuleType:
-    path = REPO / "scripts" / "make_map_example.py"
-    spec = importlib.util.spec_from_file_location("make_map_example", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = _script()
+SCRIPT = load_script("make_map_example")
 BLOCKS = SCRIPT.doc_blocks(FORMAT)
 
 
