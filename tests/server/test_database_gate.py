@@ -198,7 +198,7 @@ def test_sqlite_file_missing_without_auto_migrate_waits_for_it(
     """With ``LEDGER_AUTO_MIGRATE=0`` a missing SQLite file is an outage (503), not a new empty
     log; the log's file put back (restored, remounted) is served without a restart."""
     if backend != "sqlite":
-        pytest.skip("a file of SQLite's")
+        pytest.skip("a missing database file is SQLite's case (PostgreSQL's: test_outage.py)")
     keyed = dataclasses.replace(config, auto_migrate=False)
     first = create_app(keyed)  # binds the log to the key
     assert _append(first.test_client())[0] == 201
