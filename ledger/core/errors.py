@@ -269,6 +269,22 @@ class MapValueMismatch(VerificationError):
     title = "Map holds another value"
 
 
+class MapRootMissing(VerificationError):
+    """A checkpoint carries no map root line (or more than one, or a malformed one) where the
+    licence map's root is needed (docs/FORMAT.md §6.1, §14.7)."""
+
+    code = "map_root_missing"
+    title = "Checkpoint commits no map root"
+
+
+class EntryOmitted(VerificationError):
+    """The licence map lists an entry under a key a verdict rests on, and the evidence does not
+    carry it: something was left out (docs/FORMAT.md §13.3, §14)."""
+
+    code = "entry_omitted"
+    title = "An entry the map lists is missing"
+
+
 class ChainError(VerificationError):
     """A leaf's previous-hash link does not match the leaf before it."""
 

@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Final
 
-from .encoding import hash_from_hex
-from .errors import InvalidEncoding, InvalidParameter
+from .checkpoint import Checkpoint
+from .encoding import HASH_SIZE, b64_decode, b64_encode, hash_from_hex
+from .errors import InvalidEncoding, InvalidParameter, MapRootMissing
 from .keys import parse_key_id
 from .leaf import MAX_SEQ, Leaf
 from .statements import (
@@ -57,6 +58,7 @@ from .vmap import MapNodeStore, MapProof, SparseMerkleMap
 
 __all__ = [
     "KEY_TAGS",
+    "MAP_LINE_PREFIX",
     "TAG_CONTENT",
     "TAG_GRANT",
     "TAG_GRANT_ID",
@@ -64,6 +66,7 @@ __all__ = [
     "TAG_PARTY",
     "KeyParties",
     "LicenceMap",
+    "checkpoint_map_root",
     "content_key",
     "decode_seqs",
     "derive_map",
@@ -73,6 +76,8 @@ __all__ = [
     "grant_id_key",
     "grant_key",
     "key_key",
+    "map_checkpoint",
+    "map_line",
     "party_key",
 ]
 
@@ -96,6 +101,41 @@ _B_GRANT: Final = bytes([TAG_GRANT])
 _B_GRANT_ID: Final = bytes([TAG_GRANT_ID])
 _B_PARTY: Final = bytes([TAG_PARTY])
 _B_KEY: Final = bytes([TAG_KEY])
+
+
+#: The checkpoint extension line that commits the map root (FORMAT §6.1, §14.7).
+MAP_LINE_PREFIX: Final = "consent-ledger/map/v1 "
+
+
+# --- The root in checkpoints ---------------------------------------------------------------------
+
+
+def map_line(map_root: bytes) -> str:
+    """The extension line ``consent-ledger/map/v1 <base64 root>`` of a checkpoint."""
+    if len(map_root) != HASH_SIZE:
+        raise InvalidParameter(f"a map root is {HASH_SIZE} bytes")
+    return MAP_LINE_PREFIX + b64_encode(map_root)
+
+
+def map_checkpoint(origin: str, tree_size: int, root_hash: bytes, map_root: bytes) -> Checkpoint:
+    """The checkpoint the log signs: its tree head and the map line, the only extension line."""
+    return Checkpoint(origin, tree_size, root_hash, (map_line(map_root),))
+
+
+def checkpoint_map_root(checkpoint: Checkpoint) -> bytes:
+    """The map root a checkpoint commits; raises MapRootMissing unless exactly one extension
+    line starts with ``MAP_LINE_PREFIX`` and holds canonical base64 of 32 bytes (other
+    extension lines are ignored, as tlog-checkpoint asks)."""
+    lines = [x for x in checkpoint.extensions if x.startswith(MAP_LINE_PREFIX)]
+    if len(lines) != 1:
+        raise MapRootMissing(
+            f"checkpoint of size {checkpoint.tree_size} carries {len(lines)} map root lines, "
+            "not one: it is not from a log that commits its licence map"
+        )
+    try:
+        return b64_decode(lines[0][len(MAP_LINE_PREFIX) :], size=HASH_SIZE, what="map root")
+    except InvalidEncoding as e:
+        raise MapRootMissing(f"checkpoint's map root line is malformed: {e}") from e
 
 
 # --- Keys and values -----------------------------------------------------------------------------

@@ -71,7 +71,9 @@ __all__ = [
     "SparseMerkleMap",
     "check_membership",
     "check_non_membership",
+    "decode_node",
     "decode_proof",
+    "encode_node",
     "encode_proof",
     "hash_of",
     "key_hash",
@@ -139,6 +141,33 @@ def hash_of(node: MapNode) -> bytes:
     if isinstance(node, tuple) and len(node) == 2:
         return node_hash(node[0], node[1])
     raise TypeError(f"not a map node: {type(node).__name__}")
+
+
+_NODE_INTERNAL: Final = 0x00
+_NODE_LEAF: Final = 0x01
+
+
+def encode_node(node: MapNode) -> bytes:
+    """A node's bytes in a store (not part of FORMAT §14: how a server keeps its nodes is its own
+    business): ``0x00 || left || right`` for an internal node, ``0x01 || key hash || u16 key
+    length || key || value`` for a leaf."""
+    if isinstance(node, MapLeaf):
+        return b"".join(
+            (b"\x01", node.key_hash, len(node.key).to_bytes(2, "big"), node.key, node.value)
+        )
+    return b"\x00" + node[0] + node[1]
+
+
+def decode_node(data: bytes) -> MapNode:
+    """``encode_node`` reversed; raises MalformedProof on anything else (a damaged store)."""
+    if len(data) == 1 + 2 * HASH_SIZE and data[0] == _NODE_INTERNAL:
+        return (data[1 : 1 + HASH_SIZE], data[1 + HASH_SIZE :])
+    if len(data) >= 3 + HASH_SIZE and data[0] == _NODE_LEAF:
+        key_len = int.from_bytes(data[1 + HASH_SIZE : 3 + HASH_SIZE], "big")
+        key = data[3 + HASH_SIZE : 3 + HASH_SIZE + key_len]
+        if len(key) == key_len:
+            return MapLeaf(data[1 : 1 + HASH_SIZE], key, data[3 + HASH_SIZE + key_len :])
+    raise MalformedProof("a stored map node is damaged")
 
 
 # --- Storage -----------------------------------------------------------------------------------

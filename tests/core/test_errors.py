@@ -47,6 +47,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "MapKeyAbsent": ("map_key_absent", 400),
     "MapKeyPresent": ("map_key_present", 400),
     "MapValueMismatch": ("map_value_mismatch", 400),
+    "MapRootMissing": ("map_root_missing", 400),
+    "EntryOmitted": ("entry_omitted", 400),
     "ChainError": ("chain_broken", 400),
     "UnverifiedNote": ("note_unverified", 400),
     "QuorumNotMet": ("quorum_not_met", 400),
