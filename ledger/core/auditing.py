@@ -220,7 +220,6 @@ class FailureCode(StrEnum):
     TREE_HASH_EXTRA = "tree_hash_extra"
     CHECKPOINT_ROW_MISMATCH = "checkpoint_row_mismatch"
     CHECKPOINT_BEYOND_LOG = "checkpoint_beyond_log"
-    MAP_NODE_MISMATCH = "map_node_mismatch"
 
 
 @dataclass(frozen=True)
