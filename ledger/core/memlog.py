@@ -3,7 +3,9 @@
 ``MemoryLog.add`` chains a signed statement into a new leaf at a given log time and keeps the
 Merkle tree in a ``MemoryHashStore``; it does **not** apply the service's append rules, so tests can
 build histories the service would refuse (a grant signed by a revoked key, say) and check what the
-licence semantics and the offline verifier make of them. No I/O.
+licence semantics and the offline verifier make of them. It derives the licence map as it goes (one
+map version per entry), so its checkpoints commit the map root as the service's do (FORMAT §14).
+No I/O.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from .checkpoint import Checkpoint, sign_checkpoint
+from .checkpoint import sign_checkpoint
 from .evidence import EvidenceBundle, EvidenceQuery, make_bundle
 from .leaf import GENESIS_PREV_HASH, Leaf, leaf_hash, micros_from_datetime
+from .licmap import LicenceMap, map_checkpoint
 from .merkle import MemoryHashStore, inclusion_proof, tree_hash
 from .note import NoteSigner
 from .statements import SignedStatement
@@ -27,6 +30,8 @@ class MemoryLog:
         self.leaves: list[bytes] = []
         self.parsed: list[Leaf] = []
         self.store = MemoryHashStore()
+        #: The licence map of the entries so far, with a root for every size.
+        self.licence_map = LicenceMap()
 
     @property
     def verifier_key(self) -> str:
@@ -41,13 +46,15 @@ class MemoryLog:
         self.leaves.append(data)
         self.parsed.append(leaf)
         self.store.append_leaf_hash(leaf_hash(data))
+        self.licence_map.apply((leaf,))
         return leaf
 
     def checkpoint(self) -> str:
         size = len(self.leaves)
-        return sign_checkpoint(
-            Checkpoint(self.signer.name, size, tree_hash(size, self.store)), self.signer
+        cp = map_checkpoint(
+            self.signer.name, size, tree_hash(size, self.store), self.licence_map.root_at(size)
         )
+        return sign_checkpoint(cp, self.signer)
 
     def bundle(
         self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None = None

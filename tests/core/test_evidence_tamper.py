@@ -215,6 +215,7 @@ def test_a_broken_chain_link_is_reported(forged_seq: int) -> None:
             rebuilt.leaves.append(forged.leaves[i])
             rebuilt.parsed.append(leaf)
             rebuilt.store.append_leaf_hash(leaf_hash(forged.leaves[i]))
+    rebuilt.licence_map = forged.licence_map  # the same statements: the same map
     bundle = rebuilt.bundle(EvidenceQuery(B.key_id, "ai_training", AT), [LICENSED]).to_json()
     assert any(e["seq"] == forged_seq for e in bundle["entries"])
     report = verify_bundle(bundle, log.verifier_key)
