@@ -227,8 +227,15 @@ class PartyGrantsSchema(Strict):
 class SearchArgs(Strict):
     q = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=100),
-        metadata={"description": "a seq, a grant id, or a content hash, statement hash or key id"},
+        validate=validate.Regexp(
+            r"^(0|[1-9][0-9]{0,17}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+            r"|[0-9a-f]{64})$",
+            error="must be a seq, a lowercase grant id (UUID), or 64 lowercase hex digits",
+        ),
+        metadata={
+            "description": "a seq, a grant id, or a content hash, statement hash or key id "
+            "(each in its one spelling: lowercase)"
+        },
     )
 
 

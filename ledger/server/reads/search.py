@@ -109,7 +109,6 @@ def party_grants(session: Session, key_id: str, limit: int) -> dict[str, Any]:
 _SEQ = re.compile("0|[1-9][0-9]{0,17}")
 _UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX64 = re.compile("[0-9a-f]{64}")
-MAX_QUERY = 100
 SEARCH_HELP = (
     "search for an entry's seq (a decimal number), a grant id (a UUID), or a content hash, "
     "statement hash or key id (64 hex digits)"
@@ -122,31 +121,33 @@ def _match(kind: str, ident: str | int) -> dict[str, str]:
 
 
 def search(session: Session, query: str) -> dict[str, Any]:
-    """What in the log ``query`` names, dispatched on its shape: a seq, a grant id, or a 64-hex
-    value tried as a key id, a statement hash and a content hash (every kind that matches).
-    Surrounding spaces are ignored and hex may be in capitals; raises InvalidParameter for a query
-    of no such shape. Never NotFound: no match is an empty list."""
-    q = query.strip().lower()
-    if len(q) > MAX_QUERY or not q:
-        raise InvalidParameter(SEARCH_HELP)
+    """What ``query`` names in the log, dispatched on its shape: a seq, a grant id, or 64 hex
+    digits tried as a key id, a statement hash and a content hash (every kind that matches).
+    Hex in lowercase (``normalize_query`` makes a typed one so); raises InvalidParameter for a
+    query of no such shape. Never NotFound: no match is an empty list."""
     matches: list[dict[str, str]] = []
-    if _SEQ.fullmatch(q):
+    if _SEQ.fullmatch(query):
         shape = "seq"
-        if int(q) < signed_size(session):
-            matches.append(_match("entry", int(q)))
-    elif _UUID.fullmatch(q):
+        if int(query) < signed_size(session):
+            matches.append(_match("entry", int(query)))
+    elif _UUID.fullmatch(query):
         shape = "grant_id"
-        if repo.get_grant(session, q) is not None:
-            matches.append(_match("grant", q))
-    elif _HEX64.fullmatch(q):
+        if repo.get_grant(session, query) is not None:
+            matches.append(_match("grant", query))
+    elif _HEX64.fullmatch(query):
         shape = "hex64"
-        if repo.get_key(session, q) is not None:
-            matches.append(_match("party", q))
-        seq = repo.entry_seq_by_statement_hash(session, bytes.fromhex(q))
+        if repo.get_key(session, query) is not None:
+            matches.append(_match("party", query))
+        seq = repo.entry_seq_by_statement_hash(session, bytes.fromhex(query))
         if seq is not None and seq < signed_size(session):
             matches.append(_match("entry", seq))
-        if repo.grants_for_content(session, q):
-            matches.append(_match("content", q))
+        if repo.grants_for_content(session, query):
+            matches.append(_match("content", query))
     else:
         raise InvalidParameter(SEARCH_HELP)
-    return {"query": q, "shape": shape, "matches": matches}
+    return {"query": query, "shape": shape, "matches": matches}
+
+
+def normalize_query(typed: str) -> str:
+    """What a person typed, in the API's one spelling: without surrounding spaces, lowercase."""
+    return typed.strip().lower()

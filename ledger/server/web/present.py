@@ -26,7 +26,7 @@ from ledger.report.plain import term_clauses, use_words
 #: Said on every page, beside the links to what proves it.
 DISCLAIMER = (
     "A web page proves nothing by itself: whoever runs this server could show anything here. "
-    "Download the proof and verify it on your own machine with the `ledger` command below, under "
+    "Download the proof and verify it on your own machine with the ledger command shown, under "
     "the log key you trust."
 )
 

@@ -101,8 +101,11 @@ def home() -> Response:
 def search() -> BaseResponse:
     """One box for every identifier: a single match goes straight to its page."""
     query = request.args.get("q", "")
-    with read_session() as session:
-        found = search_reads.search(session, query)
+    try:
+        with read_session() as session:
+            found = search_reads.search(session, search_reads.normalize_query(query))
+    except InvalidParameter as e:  # said on the search page, the query kept in the box
+        return page("search.html", 400, title="Search", found=None, error=e, query=query)
     if len(found["matches"]) == 1:
         return redirect(_page_of(found["matches"][0]), code=303)
     return page("search.html", title="Search", found=found, query=query, page_of=_page_of)
