@@ -39,10 +39,7 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("OPENAPI_REDOC_PATH", "/docs")
-    app.config.setdefault(
-        "OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
-    )
+    # No ReDoc page (a script from a CDN): ``/docs`` is the explorer's (``ledger.server.web``).
     app.url_map.converters[ENTRY_SEQ] = EntrySeqConverter  # before any route uses it
     api = LedgerApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
     api.register_converter(EntrySeqConverter, _seq_schema)

@@ -236,6 +236,53 @@ class ContentSchema(Strict):
     grants = fields.List(fields.Nested(GrantSummarySchema), required=True)
 
 
+class PartyGrantsArgs(Strict):
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={
+            "description": "grants of each role, newest first: default 100, or the log's "
+            "page maximum if that is lower"
+        },
+    )
+
+
+class PartyGrantsSchema(Strict):
+    party_id = fields.String(required=True)
+    made = fields.List(fields.Nested(GrantSummarySchema), required=True)
+    made_total = fields.Integer(required=True)
+    received = fields.List(fields.Nested(GrantSummarySchema), required=True)
+    received_total = fields.Integer(required=True)
+
+
+class SearchArgs(Strict):
+    q = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^(0|[1-9][0-9]{0,17}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+            r"|[0-9a-f]{64})$",
+            error="must be a seq, a lowercase grant id (UUID), or 64 lowercase hex digits",
+        ),
+        metadata={
+            "description": "a seq, a grant id, or a content hash, statement hash or key id "
+            "(each in its one spelling: lowercase)"
+        },
+    )
+
+
+class SearchMatchSchema(Strict):
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["entry", "grant", "party", "content"])
+    )
+    id = fields.String(required=True)
+    api = fields.String(required=True, metadata={"description": "where the API serves it"})
+
+
+class SearchSchema(Strict):
+    query = fields.String(required=True, metadata={"description": "the query as read"})
+    shape = fields.String(required=True, validate=validate.OneOf(["seq", "grant_id", "hex64"]))
+    matches = fields.List(fields.Nested(SearchMatchSchema), required=True)
+
+
 class HealthSchema(Strict):
     status = fields.String(required=True)
 
