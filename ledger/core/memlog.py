@@ -1,9 +1,11 @@
 """An in-memory log with no state rules: for crafted histories in tests, worked examples and tools.
 
 ``MemoryLog.add`` chains a signed statement into a new leaf at a given log time and keeps the
-Merkle tree in a ``MemoryHashStore``; it does **not** apply the service's append rules, so tests can
-build histories the service would refuse (a grant signed by a revoked key, say) and check what the
-licence semantics and the offline verifier make of them. No I/O.
+Merkle tree in a ``MemoryHashStore`` and the licence map (``licmap``) in a ``MemoryNodeStore``, so
+its checkpoints commit the map root as the server's do (FORMAT §6.1); it does **not** apply the
+service's append rules, so tests can build histories the service would refuse (a grant signed by a
+revoked key, say) and check what the licence semantics and the offline verifier make of them.
+No I/O.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from .checkpoint import Checkpoint, sign_checkpoint
-from .evidence import EvidenceBundle, EvidenceQuery, make_bundle
+from .checkpoint import sign_checkpoint
+from .evidence import EvidenceBundle, EvidenceQuery, complete_bundle, make_bundle
 from .leaf import GENESIS_PREV_HASH, Leaf, leaf_hash, micros_from_datetime
+from .licmap import LicenceMap, map_checkpoint
 from .merkle import MemoryHashStore, inclusion_proof, tree_hash
 from .note import NoteSigner
 from .statements import SignedStatement
@@ -27,6 +30,7 @@ class MemoryLog:
         self.leaves: list[bytes] = []
         self.parsed: list[Leaf] = []
         self.store = MemoryHashStore()
+        self.map = LicenceMap()
 
     @property
     def verifier_key(self) -> str:
@@ -41,24 +45,37 @@ class MemoryLog:
         self.leaves.append(data)
         self.parsed.append(leaf)
         self.store.append_leaf_hash(leaf_hash(data))
+        self.map.apply((leaf,))
         return leaf
 
     def checkpoint(self) -> str:
         size = len(self.leaves)
+        root = tree_hash(size, self.store)
         return sign_checkpoint(
-            Checkpoint(self.signer.name, size, tree_hash(size, self.store)), self.signer
+            map_checkpoint(self.signer.name, size, root, self.map.root), self.signer
         )
 
     def bundle(
         self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None = None
     ) -> EvidenceBundle:
-        """A bundle over the entries ``seqs`` (default: every entry integrated by ``query.at``)."""
-        wanted = (
-            [leaf.seq for leaf in self.parsed if leaf.integrated_at <= query.at]
-            if seqs is None
-            else sorted(set(seqs))
-        )
+        """The complete bundle as the server builds it (``complete_bundle``: every required map
+        key and every entry it lists); with ``seqs``, a bundle over exactly those entries and
+        without map proofs (for tests of what the verifier makes of an incomplete one)."""
         size = len(self.leaves)
+        if seqs is None:
+            return complete_bundle(
+                origin=self.signer.name,
+                verifier_key=self.verifier_key,
+                checkpoint=self.checkpoint(),
+                query=query,
+                contents=contents,
+                licence_map=self.map,
+                read_leaves=lambda wanted: {s: (self.leaves[s], self.parsed[s]) for s in wanted},
+                inclusion_proofs=lambda wanted: [
+                    inclusion_proof(size, s, self.store) for s in wanted
+                ],
+            )
+        wanted = sorted(set(seqs))
         return make_bundle(
             origin=self.signer.name,
             verifier_key=self.verifier_key,
