@@ -393,16 +393,54 @@ def check_answers(
     A client that asked about ``contents`` (duplicates allowed) for ``buyer``, ``use`` and ``at``
     (None: "now", any time) must get a bundle about exactly that, items in the order asked.
     """
+    return check_question(report, buyer=buyer, use=use, at=at, contents=contents)
+
+
+def check_question(
+    report: EvidenceReport,
+    *,
+    buyer: str | None = None,
+    use: str | None = None,
+    at: int | None = None,
+    contents: Sequence[str] | None = None,
+) -> EvidenceReport:
+    """``check_answers`` for the parts of the question given (None: not asked about), each
+    mismatch a ``query_mismatch`` that names the part: what an auditor binding a bundle to the
+    question they asked (``ledger verify --manifest --buyer --use --at``) checks."""
     bundle = report.bundle
     if bundle is None:
         return report
     q = bundle.query
-    asked = list(dict.fromkeys(c.lower() for c in contents))
-    if (q.buyer, q.use) != (buyer, use) or (at is not None and q.at != at):
-        report.fail(QUERY_MISMATCH, "the bundle answers another buyer, use or time")
-    if [v.sha256 for v in bundle.items] != asked:
-        report.fail(QUERY_MISMATCH, "the bundle's items are not the content asked about")
+    asked: list[tuple[str, str | None, str]] = [
+        ("buyer", buyer and buyer.lower(), q.buyer),
+        ("use", use, q.use),
+        ("at", None if at is None else format_instant(at), format_instant(q.at)),
+    ]
+    for name, value, claimed in asked:
+        if value is not None and claimed != value:
+            report.fail(
+                QUERY_MISMATCH,
+                f"the bundle answers {name} {claimed}, not {value} as asked: it answers another "
+                "question",
+            )
+    if contents is not None:
+        wanted = list(dict.fromkeys(c.lower() for c in contents))
+        items = [v.sha256 for v in bundle.items]
+        if items != wanted:
+            report.fail(QUERY_MISMATCH, _items_difference(items, wanted))
     return report
+
+
+def _items_difference(items: Sequence[str], wanted: Sequence[str]) -> str:
+    extra = [s for s in items if s not in set(wanted)]
+    lacking = [s for s in wanted if s not in set(items)]
+    if extra or lacking:
+        return (
+            f"the bundle's items are not the content asked about: {len(lacking)} asked about "
+            f"and not answered (first {lacking[:1]}), {len(extra)} answered and not asked about "
+            f"(first {extra[:1]})"
+        )
+    return "the bundle's items are the content asked about, in another order"
 
 
 # --- reading a report ----------------------------------------------------------------------------
