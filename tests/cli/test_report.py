@@ -210,6 +210,8 @@ def expected_phrases(world: World) -> list[str]:
         "Checkpoint signature",
         "Log entries",
         f"{len(seqs)} of {len(seqs)} entries verified",
+        "Nothing left out (licence map)",
+        "every entry they list is in the bundle",
         "Cited entries present",
         "Verdicts recomputed",
         "6 of 6 verdicts in the bundle equal",

@@ -50,6 +50,16 @@ MAP_KEY_PRESENT: Final = MapKeyPresent.code
 MAP_VALUE_MISMATCH: Final = MapValueMismatch.code
 MAP_PROOF_MISSING: Final = "map_proof_missing"
 ENTRY_OMITTED: Final = EntryOmitted.code
+#: The codes of the licence-map step (FORMAT §13.3 step 6).
+MAP_CODES: Final = (
+    MAP_ROOT_MISSING,
+    MAP_PROOF_INVALID,
+    MAP_KEY_ABSENT,
+    MAP_KEY_PRESENT,
+    MAP_VALUE_MISMATCH,
+    MAP_PROOF_MISSING,
+    ENTRY_OMITTED,
+)
 FAILURE_CODES: Final = (
     BUNDLE_MALFORMED,
     LOG_KEY_MISMATCH,
@@ -65,13 +75,7 @@ FAILURE_CODES: Final = (
     QUERY_MISMATCH,
     QUORUM_NOT_MET,
     COSIGNATURE_INVALID,
-    MAP_ROOT_MISSING,
-    MAP_PROOF_INVALID,
-    MAP_KEY_ABSENT,
-    MAP_KEY_PRESENT,
-    MAP_VALUE_MISMATCH,
-    MAP_PROOF_MISSING,
-    ENTRY_OMITTED,
+    *MAP_CODES,
 )
 
 
