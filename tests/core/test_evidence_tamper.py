@@ -301,6 +301,23 @@ def _map_unsorted(b: dict[str, Any]) -> None:
     b["map"].reverse()
 
 
+def _map_key_uppercase(b: dict[str, Any]) -> None:
+    b["map"][0]["key"] = b["map"][0]["key"].upper()
+
+
+def _map_key_unknown_tag(b: dict[str, Any]) -> None:
+    b["map"][0]["key"] = "09" + b["map"][0]["key"][2:]
+
+
+def _map_seqs_descending(b: dict[str, Any]) -> None:
+    member = next(m for m in b["map"] if len(m["seqs"]) > 1)
+    member["seqs"].reverse()
+
+
+def _map_proof_trailing_byte(b: dict[str, Any]) -> None:
+    b["map"][0]["proof"] = b64_encode(b64_decode(b["map"][0]["proof"]) + b"\x00")
+
+
 OMISSIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("registration-removed", _drop_entry(1), "entry_omitted"),  # the buyer's
     ("creator-registration-removed", _drop_entry(0), "entry_omitted"),
@@ -319,6 +336,10 @@ OMISSIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("map-member-removed", _map_member_removed, "map_proof_missing"),
     ("checkpoint-without-map-line", _checkpoint_without_map_line, "map_root_missing"),
     ("map-unsorted", _map_unsorted, "bundle_malformed"),
+    ("map-key-uppercase", _map_key_uppercase, "bundle_malformed"),
+    ("map-key-unknown-tag", _map_key_unknown_tag, "bundle_malformed"),
+    ("map-seqs-descending", _map_seqs_descending, "bundle_malformed"),
+    ("map-proof-trailing-byte", _map_proof_trailing_byte, "bundle_malformed"),
 ]
 
 
