@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..leaf import Leaf, leaf_hash
 from ..licensing import LicenceState, Verdict, format_instant
+from ..vmap import MapProof
 
 BUNDLE_FORMAT: Final = "consent-ledger/evidence/v2"
 
@@ -113,14 +114,19 @@ class EvidenceEntry:
 @dataclass(frozen=True)
 class MapEntry:
     """One required licence-map key: its value (the seqs it lists; ``()`` for a key the map does
-    not hold) and its map proof (FORMAT §14.4 bytes) against the checkpoint's map root."""
+    not hold) and its map proof (written as the FORMAT §14.4 bytes, which are canonical, so a
+    parsed proof is written back byte for byte) against the checkpoint's map root."""
 
     key: bytes
     seqs: tuple[int, ...]
-    proof: bytes
+    proof: MapProof
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key.hex(), "seqs": list(self.seqs), "proof": b64_encode(self.proof)}
+        return {
+            "key": self.key.hex(),
+            "seqs": list(self.seqs),
+            "proof": b64_encode(self.proof.to_bytes()),
+        }
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,6 @@ def complete_bundle(
         leaves=[stored[s] for s in ordered],
         proofs=dict(zip(ordered, proofs, strict=True)),
         map_entries=[
-            MapEntry(key, seqs, licence_map.prove(key).to_bytes())
-            for key, seqs in closure.values.items()
+            MapEntry(key, seqs, licence_map.prove(key)) for key, seqs in closure.values.items()
         ],
     )

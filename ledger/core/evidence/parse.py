@@ -271,8 +271,7 @@ def _parse_map(value: object) -> tuple[MapEntry, ...]:
             seqs = tuple(_int(s, f"{where}.seqs") for s in _list(m["seqs"], f"{where}.seqs"))
             if seqs:
                 encode_seqs(seqs)
-            proof = b64_decode(m["proof"], what=f"{where}.proof")
-            decode_proof(proof)
+            proof = decode_proof(b64_decode(m["proof"], what=f"{where}.proof"))
         except ValueError as e:
             raise MalformedBundle(f"{where}.key must be a licence map key in lowercase hex") from e
         except LedgerError as e:
