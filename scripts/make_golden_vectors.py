@@ -2,8 +2,8 @@
 
 Everything is deterministic: keys come from fixed 32-byte seeds, statements carry fixed issued_at
 values and nonces, and Ed25519 signatures are deterministic (RFC 8032). The vectors are built with
-the pure core only (builders, Leaf, merkle, checkpoint), so a change to any byte the core produces
-shows up as a diff of golden.json.
+the pure core only (builders, Leaf, merkle, checkpoint, the licence map), so a change to any byte
+the core produces shows up as a diff of golden.json.
 
 Usage::
 
@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from ledger.core import builders, merkle  # noqa: E402
-from ledger.core.checkpoint import Checkpoint, sign_checkpoint  # noqa: E402
+from ledger.core.checkpoint import sign_checkpoint  # noqa: E402
 from ledger.core.iso import ISO_3166_ALPHA2, ISO_4217  # noqa: E402
 from ledger.core.keys import SigningKey  # noqa: E402
 from ledger.core.leaf import (  # noqa: E402
@@ -39,6 +39,7 @@ from ledger.core.leaf import (  # noqa: E402
     leaf_hash,
     micros_from_datetime,
 )
+from ledger.core.licmap import derive_map, map_checkpoint  # noqa: E402
 from ledger.core.note import NoteSigner  # noqa: E402
 from ledger.core.statements import (  # noqa: E402
     STATEMENT_HASH_CONTEXT,
@@ -170,6 +171,7 @@ def _entry_vectors(leaf: Leaf, data: bytes) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     """Every golden vector, as the JSON-ready dict written to golden.json."""
     leaves: list[bytes] = []
+    parsed: list[Leaf] = []
     entries: list[dict[str, Any]] = []
     prev = GENESIS_PREV_HASH
     for seq, signed in enumerate(build_statements()):
@@ -177,6 +179,7 @@ def build() -> dict[str, Any]:
         leaf = Leaf(seq, integrated_at, prev, signed)
         data = leaf.to_bytes()
         leaves.append(data)
+        parsed.append(leaf)
         entries.append(_entry_vectors(leaf, data))
         prev = leaf_hash(data)
 
@@ -188,7 +191,8 @@ def build() -> dict[str, Any]:
 
     log_key = seeded("log")
     signer = NoteSigner.from_private_key(ORIGIN, log_key.private_key)
-    checkpoint = Checkpoint(ORIGIN, len(leaves), merkle.tree_hash(len(leaves), store))
+    map_root = derive_map(parsed).root  # the licence map of the log (FORMAT §14.8)
+    checkpoint = map_checkpoint(ORIGIN, len(leaves), merkle.tree_hash(len(leaves), store), map_root)
     keys = {name: _key_vectors(seeded(name), seed) for name, seed in SEEDS.items()}
     keys["log"].update(
         note_key_name=ORIGIN,
@@ -219,6 +223,7 @@ def build() -> dict[str, Any]:
             "second": second,
             "hashes": [h.hex() for h in merkle.consistency_proof(first, second, store)],
         },
+        "map_root": map_root.hex(),
         "checkpoint_body": checkpoint.body(),
         "checkpoint_note": sign_checkpoint(checkpoint, signer),
         "iso_3166_alpha2": sorted(ISO_3166_ALPHA2),

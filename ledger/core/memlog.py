@@ -1,10 +1,10 @@
 """An in-memory log with no state rules: for crafted histories in tests, worked examples and tools.
 
 ``MemoryLog.add`` chains a signed statement into a new leaf at a given log time and keeps the
-Merkle tree in a ``MemoryHashStore`` and the licence map (``licmap``) in a ``MemoryNodeStore``, so
-its checkpoints commit the map root as the server's do (FORMAT §6.1); it does **not** apply the
-service's append rules, so tests can build histories the service would refuse (a grant signed by a
-revoked key, say) and check what the licence semantics and the offline verifier make of them.
+Merkle tree in a ``MemoryHashStore``; it does **not** apply the service's append rules, so tests can
+build histories the service would refuse (a grant signed by a revoked key, say) and check what the
+licence semantics and the offline verifier make of them. It derives the licence map as it goes (one
+map version per entry), so its checkpoints commit the map root as the service's do (FORMAT §14).
 No I/O.
 """
 
@@ -30,7 +30,8 @@ class MemoryLog:
         self.leaves: list[bytes] = []
         self.parsed: list[Leaf] = []
         self.store = MemoryHashStore()
-        self.map = LicenceMap()
+        #: The licence map of the entries so far, with a root for every size.
+        self.licence_map = LicenceMap()
 
     @property
     def verifier_key(self) -> str:
@@ -45,15 +46,15 @@ class MemoryLog:
         self.leaves.append(data)
         self.parsed.append(leaf)
         self.store.append_leaf_hash(leaf_hash(data))
-        self.map.apply((leaf,))
+        self.licence_map.apply((leaf,))
         return leaf
 
     def checkpoint(self) -> str:
         size = len(self.leaves)
-        root = tree_hash(size, self.store)
-        return sign_checkpoint(
-            map_checkpoint(self.signer.name, size, root, self.map.root), self.signer
+        cp = map_checkpoint(
+            self.signer.name, size, tree_hash(size, self.store), self.licence_map.root_at(size)
         )
+        return sign_checkpoint(cp, self.signer)
 
     def bundle(
         self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None = None
@@ -69,7 +70,7 @@ class MemoryLog:
                 checkpoint=self.checkpoint(),
                 query=query,
                 contents=contents,
-                licence_map=self.map,
+                licence_map=self.licence_map,
                 read_leaves=lambda wanted: {s: (self.leaves[s], self.parsed[s]) for s in wanted},
                 inclusion_proofs=lambda wanted: [
                     inclusion_proof(size, s, self.store) for s in wanted

@@ -190,7 +190,10 @@ class MapNodeStore(MapNodeReader, Protocol):
 
     ``put_nodes`` may be given a node that is already stored (its hash names the same node), and
     then does nothing for it. ``put_root`` records the root of a version once; recording another
-    root for a recorded version raises InvalidParameter.
+    root for a recorded version raises InvalidParameter. A store may also offer
+    ``prefetch(root, key_hashes)``, which ``SparseMerkleMap.append_values`` calls before an update
+    with the hashes of its keys, so that a store over a database reads the paths it will walk in a
+    few queries.
     """
 
     def put_nodes(self, nodes: Mapping[bytes, MapNode]) -> None: ...
@@ -268,6 +271,9 @@ class SparseMerkleMap:
         new_nodes: dict[bytes, MapNode] = {}
         root = self.root
         if suffixes:
+            prefetch = getattr(self.store, "prefetch", None)
+            if prefetch is not None:  # a store over a database reads the paths up front
+                prefetch(root, [key_hash(key) for key in suffixes])
             pending = sorted(
                 _Pending(int.from_bytes(h, "big"), h, key, suffix, None)
                 for key, suffix in suffixes.items()

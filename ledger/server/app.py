@@ -10,9 +10,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger import sigverify
 from ledger.core import merkle
-from ledger.core.checkpoint import Checkpoint, sign_checkpoint
+from ledger.core.checkpoint import sign_checkpoint
 from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, Unavailable
+from ledger.core.licmap import map_checkpoint
 from ledger.core.note import NoteSigner, NoteVerifier
+from ledger.core.vmap import MAP_EMPTY_HASH
 from ledger.server import api, logs, metrics, ratelimit
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
 from ledger.server.api.pipeline import RequestPipeline
@@ -148,7 +150,8 @@ def _check_log_identity(database: Database, signer: NoteSigner, public_key: byte
     """Bind the database to one origin and log key on first start; refuse a mismatch later.
 
     A new log also signs and stores its checkpoint of size 0 (the empty tree's root, RFC 9162:
-    SHA-256 of the empty string), in the same transaction as its identity, as Tessera does: its
+    SHA-256 of the empty string; and the empty licence map's root, docs/FORMAT.md §14), in the
+    same transaction as its identity, as Tessera does: its
     clients, witnesses and auditors have a signed tree from the start (docs/FORMAT.md §6). A log
     whose identity is already bound never gets one added, so an existing log never has a second.
     """
@@ -158,9 +161,9 @@ def _check_log_identity(database: Database, signer: NoteSigner, public_key: byte
         if meta is None:
             now = datetime.now(UTC)
             repo.add_log_meta(session, origin, public_key, now)
-            empty = Checkpoint(origin, 0, merkle.EMPTY_ROOT)
+            empty = map_checkpoint(origin, 0, merkle.EMPTY_ROOT, MAP_EMPTY_HASH)
             note = sign_checkpoint(empty, signer)
-            row = repo.checkpoint_row(0, merkle.EMPTY_ROOT, note, now)
+            row = repo.checkpoint_row(0, merkle.EMPTY_ROOT, note, now, MAP_EMPTY_HASH)
             repo.insert_all(session, [(CheckpointRow, [row])])
             return
         if meta.origin != origin or bytes(meta.public_key) != public_key:

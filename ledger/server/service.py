@@ -2,8 +2,9 @@
 
 ``LogService.append`` takes statements whose shapes and signatures the core has already verified,
 checks them against the log's state (the rules below) and appends the accepted ones in one
-transaction that holds the append lock: leaves are chained, stored Merkle hashes appended, and a
-checkpoint for the new tree size signed and stored. Results are returned only after the commit.
+transaction that holds the append lock: leaves are chained, stored Merkle hashes appended, the
+licence map updated with the new entries (docs/FORMAT.md §14), and a checkpoint for the new tree
+size, committing both roots, signed and stored. Results are returned only after the commit.
 
 The state rules (422 ``StateError`` subclasses: unknown or revoked keys, grant ownership, double
 acceptance, notice periods, ``issued_at`` ahead of the log clock, ...) are defined once, per
@@ -26,16 +27,25 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.core import merkle
-from ledger.core.checkpoint import Checkpoint, sign_checkpoint
+from ledger.core.checkpoint import sign_checkpoint
 from ledger.core.errors import Conflict, DuplicateStatement, LedgerError, Unavailable
-from ledger.core.leaf import GENESIS_PREV_HASH, Leaf, datetime_from_micros, leaf_hash, leaf_header
+from ledger.core.leaf import (
+    GENESIS_PREV_HASH,
+    Leaf,
+    datetime_from_micros,
+    leaf_hash,
+    leaf_header,
+    parse_leaf,
+)
+from ledger.core.licmap import KeyParties, LicenceMap, map_checkpoint
 from ledger.core.note import NoteSigner
 from ledger.core.sigcheck import SignatureCheck, cryptography_check
 from ledger.core.statements import SignedStatement
 from ledger.server import rules
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
-from ledger.server.storage.models import CheckpointRow, EntryRow, TreeHashRow
+from ledger.server.storage.mapstore import DbNodeStore, NodeCache
+from ledger.server.storage.models import CheckpointRow, EntryRow, MapNodeRow, TreeHashRow
 
 # --- appending -----------------------------------------------------------------------------------
 
@@ -80,6 +90,8 @@ class LogService:
         #: The border of the tree this process last committed (merkle.border_indexes): the next
         #: transaction reads only the hashes stored since, with its other reads.
         self._border: _Border | None = None
+        #: Licence map nodes this process has read or written (they never change).
+        self._map_nodes = NodeCache()
 
     def read_envelope(self, envelope: object) -> SignedStatement:
         """A wire envelope parsed and its signatures verified (``SignedStatement.from_json``)
@@ -174,6 +186,7 @@ class LogService:
         entry_rows: list[dict[str, Any]] = []
         index_rows: list[rules.IndexRow] = []
         seen: dict[bytes, int] = {}
+        accepted: list[tuple[int, SignedStatement]] = []
         for signed in batch:
             h = signed.statement_hash
             dup = existing.get(h, seen.get(h))
@@ -191,13 +204,16 @@ class LogService:
                 continue
             prev_hash = leaf_hash(leaf)
             seen[h] = seq
+            accepted.append((seq, signed))
             entry_rows.append(_entry_row(seq, leaf, prev_hash, signed, now))
             index_rows.extend(rows)
             results.append(Appended(seq, prev_hash, now, h))
         if not entry_rows:
             return results, None
         new_size = size + len(entry_rows)
-        root = self._write(session, reader, size, entry_rows, index_rows, now)
+        licence_map = self._licence_map(session, reads, size)
+        licence_map.apply_statements(accepted)
+        root = self._write(session, reader, size, entry_rows, index_rows, now, licence_map)
         hashes = {i: reader.known[i] for i in merkle.border_indexes(new_size)}
         done = [replace(r, tree_size=new_size) if isinstance(r, Appended) else r for r in results]
         return done, _Border(new_size, root, hashes)
@@ -210,8 +226,10 @@ class LogService:
         entry_rows: list[dict[str, Any]],
         index_rows: list[rules.IndexRow],
         now: datetime,
+        licence_map: LicenceMap,
     ) -> bytes:
-        """Insert the entries, their index rows, stored hashes and checkpoint; the new root."""
+        """Insert the entries, their index rows, stored hashes, map nodes and checkpoint; the new
+        root."""
         leaf_hashes = [r["leaf_hash"] for r in entry_rows]
         new_hashes = merkle.stored_hashes_for_leaves(size, leaf_hashes, reader)
         start = merkle.stored_hash_count(size)
@@ -219,7 +237,11 @@ class LogService:
         new_size = size + len(entry_rows)
         # The root needs only hashes the reader has now (the new ones and the old border it read).
         root = merkle.tree_hash(new_size, reader)
-        note = sign_checkpoint(Checkpoint(self.origin, new_size, root), self.signer)
+        map_root = licence_map.root
+        cp = map_checkpoint(self.origin, new_size, root, map_root)
+        note = sign_checkpoint(cp, self.signer)
+        store = licence_map.tree.store
+        assert isinstance(store, DbNodeStore)
         by_model: dict[type, list[dict[str, Any]]] = {m: [] for m in rules.INDEX_INSERT_ORDER}
         for model, row in index_rows:
             by_model[model].append(row)
@@ -229,10 +251,32 @@ class LogService:
                 (EntryRow, entry_rows),
                 *((m, by_model[m]) for m in rules.INDEX_INSERT_ORDER),
                 (TreeHashRow, [{"idx": start + i, "hash": h} for i, h in enumerate(new_hashes)]),
-                (CheckpointRow, [repo.checkpoint_row(new_size, root, note, now)]),
+                (MapNodeRow, store.node_rows(new_size)),
+                (CheckpointRow, [repo.checkpoint_row(new_size, root, note, now, map_root)]),
             ],
         )
         return root
+
+    def _licence_map(self, session: Session, reads: repo.AppendReads, size: int) -> LicenceMap:
+        """The licence map at ``size`` (the log's size under the lock), ready to apply the batch:
+        the key parties the batch's key statements need come from the keys the rules read."""
+        parties = KeyParties({key_id: party for key_id, (party, _) in reads.keys.items()})
+        head = reads.map_head
+        store = DbNodeStore(session, self._map_nodes)
+        if head is not None and head[0] == size and head[1] is not None:
+            store.put_root(size, head[1])
+            return LicenceMap(store, size=size, parties=parties)
+        # A log whose checkpoints predate the map (revision 0003): derive the map of the whole
+        # log once, in this transaction, before the batch (the key parties from scratch too).
+        _log.warning("deriving the licence map of the %d entries logged before it existed", size)
+        licence_map = LicenceMap(store)
+        step = 10_000
+        licence_map.apply(  # one version, as an audit's replay derives it
+            parse_leaf(data, check=self.signature_check)
+            for start in range(0, size, step)
+            for data in repo.entry_leaves(session, start, min(size, start + step))
+        )
+        return licence_map
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,6 @@ def test_a_broken_chain_link_is_reported(forged_seq: int) -> None:
     data = bytearray(forged.leaves[forged_seq])
     data[39] ^= 0x01  # first byte of prev_leaf_hash (docs/FORMAT.md §4.1)
     rebuilt = MemoryLog(log.signer)
-    rebuilt.map = forged.map  # the map lists what the entries say; the link is not in it
     for i, leaf in enumerate(forged.parsed):
         if i == forged_seq:
             rebuilt.leaves.append(bytes(data))
@@ -226,6 +225,7 @@ def test_a_broken_chain_link_is_reported(forged_seq: int) -> None:
             rebuilt.leaves.append(forged.leaves[i])
             rebuilt.parsed.append(leaf)
             rebuilt.store.append_leaf_hash(leaf_hash(forged.leaves[i]))
+    rebuilt.licence_map = forged.licence_map  # the same statements: the same map
     bundle = rebuilt.bundle(EvidenceQuery(B.key_id, "ai_training", AT), [LICENSED]).to_json()
     assert any(e["seq"] == forged_seq for e in bundle["entries"])
     report = verify_bundle(bundle, log.verifier_key)

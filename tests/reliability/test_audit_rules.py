@@ -15,15 +15,17 @@ from sqlalchemy import select
 from ledger.client import LogClient
 from ledger.client.audit import FailureCode, LogAuditor
 from ledger.core import builders, merkle
-from ledger.core.checkpoint import Checkpoint, sign_checkpoint
+from ledger.core.checkpoint import sign_checkpoint
 from ledger.core.leaf import Leaf, datetime_from_micros, leaf_hash
+from ledger.core.licmap import KeyParties, LicenceMap, map_checkpoint
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.core.statements import SignedStatement
 from ledger.server.config import Config
 from ledger.server.dbaudit import audit_database
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
-from ledger.server.storage.models import CheckpointRow, EntryRow, TreeHashRow
+from ledger.server.storage.mapstore import DbNodeStore, map_root_at
+from ledger.server.storage.models import CheckpointRow, EntryRow, KeyRow, MapNodeRow, TreeHashRow
 from tests.reliability.test_full_audit import ledger_cli
 from tests.support.factories import seeded_key
 from tests.support.live import LiveServer
@@ -61,8 +63,16 @@ def write_unchecked(db: Database, signer: NoteSigner, signed: SignedStatement, a
         repo.insert_all(session, [(TreeHashRow, hash_rows)])
         reader.known.update({start + i: x for i, x in enumerate(stored)})
         root = merkle.tree_hash(seq + 1, reader)
-        note = sign_checkpoint(Checkpoint(signer.name, seq + 1, root), signer)
-        repo.insert_all(session, [(CheckpointRow, [repo.checkpoint_row(seq + 1, root, note, now)])])
+        # The licence map is derived from what the entry says, as the log's would be.
+        parties = KeyParties(dict(session.execute(select(KeyRow.key_id, KeyRow.party_id)).all()))
+        store = DbNodeStore(session, roots={seq: map_root_at(session, seq)})
+        licence_map = LicenceMap(store, size=seq, parties=parties)
+        map_root = licence_map.apply([Leaf(seq, at, bytes(last.leaf_hash), signed)])
+        note = sign_checkpoint(map_checkpoint(signer.name, seq + 1, root, map_root), signer)
+        cp_row = repo.checkpoint_row(seq + 1, root, note, now, map_root)
+        repo.insert_all(
+            session, [(MapNodeRow, store.node_rows(seq + 1)), (CheckpointRow, [cp_row])]
+        )
     return seq
 
 

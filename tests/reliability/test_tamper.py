@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +25,13 @@ import sqlalchemy as sa
 from ledger.client import LogClient
 from ledger.client.audit import FailureCode, LogAuditor
 from ledger.core import merkle
+from ledger.core.checkpoint import open_checkpoint, sign_checkpoint
 from ledger.core.leaf import LEAF_MAGIC
+from ledger.core.licmap import map_checkpoint
 from ledger.core.note import NoteVerifier
 from ledger.server.dbaudit import audit_database
 from tests.reliability.conftest import ServedLog
+from tests.reliability.logs import log_signer
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +85,7 @@ class Target:
     size: int
     checkpoint_sizes: list[int]
     rng: random.Random
+    key_file: Path
 
 
 Sql = Callable[[str, dict[str, Any]], Any]
@@ -192,6 +197,26 @@ def _checkpoint_root(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
     ), restore
 
 
+def _wrong_map_signed(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
+    """A checkpoint re-signed with the log key, committing a licence map root that is not the
+    map of its entries (a log whose map was computed wrongly before it signed)."""
+    size = t.rng.choice([s for s in t.checkpoint_sizes if s > 0])
+    signer = log_signer(t.key_file)
+
+    def resign(note: str) -> str:
+        cp, _ = open_checkpoint(note, signer.verifier())
+        return sign_checkpoint(map_checkpoint(cp.origin, size, cp.root_hash, b"\x11" * 32), signer)
+
+    restore = _change(sql, "checkpoints", "note", size, resign)
+    row = f"tree_size {size}"
+    tamper = Tamper(
+        ("checkpoints", row, F.MAP_ROOT_MISMATCH),
+        {"checkpoints": row},
+        (F.MAP_ROOT_MISMATCH, None, size),
+    )
+    return tamper, restore
+
+
 def _signature_byte(rng: random.Random, leaf: bytes) -> int:
     return len(leaf) - 1 - rng.randrange(64)
 
@@ -209,6 +234,7 @@ TAMPERS = [
     ("tree_hashes row deleted", _tree_hash_deleted),
     ("checkpoints.note signature", _checkpoint_note),
     ("checkpoints.root_hash", _checkpoint_root),
+    ("checkpoints.note re-signed with a wrong map root", _wrong_map_signed),
 ]
 
 
@@ -221,6 +247,7 @@ def test_the_audits_name_the_tampered_row(shared_log: ServedLog, case: str, tamp
         client.log_info()["tree_size"],
         sorted({a["tree_size"] for a in shared_log.acks}),
         random.Random(SEED + sum(map(ord, case))),
+        shared_log.key_file,
     )
     verifier = NoteVerifier.from_vkey(shared_log.vkey)
     with superuser(shared_log.database_url) as sql:

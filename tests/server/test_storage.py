@@ -42,6 +42,7 @@ TABLES = {
     "grant_content": "sha256",
     "grant_events": "kind",
     "cosigned_checkpoints": "note",
+    "map_nodes": "node",
 }
 
 

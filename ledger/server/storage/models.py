@@ -44,6 +44,7 @@ APPEND_ONLY_TABLES = (
     "grant_content",
     "grant_events",
     "cosigned_checkpoints",
+    "map_nodes",
 )
 
 
@@ -102,7 +103,24 @@ class CheckpointRow(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The licence map root the note commits (docs/FORMAT.md §14); NULL only for a checkpoint
+    #: signed before the log derived its map (a database from before revision 0003).
+    map_root: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     __table_args__ = (_hash_check("root_hash"),)
+
+
+class MapNodeRow(Base):
+    """A node of the licence map (``ledger.core.vmap.encode_node``), named by its hash.
+
+    Content-addressed, so nodes of every version live side by side and none is ever rewritten;
+    ``size`` is the log size whose map update first wrote it.
+    """
+
+    __tablename__ = "map_nodes"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    node: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (_hash_check("hash"),)
 
 
 class KeyRow(Base):

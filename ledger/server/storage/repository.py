@@ -128,6 +128,8 @@ class AppendReads:
     taken_grant_ids: set[str]
     border_root: bytes | None = None
     hashes_since: dict[int, bytes] | None = None
+    #: The latest checkpoint's size and map root (None for a checkpoint from before the map).
+    map_head: tuple[int, bytes | None] | None = None
 
 
 #: The most stored hashes ``read_for_append`` reads from an index on (an append of n leaves
@@ -140,6 +142,11 @@ _TREE_HASHES_SINCE = (
     .limit(RECENT_HASHES_MAX + 1)
 )
 _ROOT_AT = select(CheckpointRow.root_hash).where(CheckpointRow.tree_size == bindparam("size"))
+_MAP_HEAD = (
+    select(CheckpointRow.tree_size, CheckpointRow.map_root)
+    .order_by(CheckpointRow.tree_size.desc())
+    .limit(1)
+)
 
 
 def read_for_append(
@@ -159,6 +166,7 @@ def read_for_append(
             return p.query(lookup.on(p.dialect), {name: wanted}) if wanted else Rows()
 
         last = p.query(_LAST_ENTRY)
+        map_head = p.query(_MAP_HEAD)
         existing = ask(_SEQS_OF_STATEMENTS, "hashes", statement_hashes)
         key_ids = list(key_ids)
         keys = ask(_KEYS_BY_ID, "ids", key_ids)
@@ -184,12 +192,20 @@ def read_for_append(
         grants={bytes(g[1]): g for g in grants.rows},
         grant_events=grant_events,
         taken_grant_ids={g for (g,) in taken.rows},
+        map_head=_map_head(map_head.rows),
     )
     if border_size is not None:
         out.border_root = bytes(root.rows[0][0]) if root.rows else None
         if len(recent.rows) <= RECENT_HASHES_MAX:
             out.hashes_since = {i: bytes(h) for i, h in recent.rows}
     return out
+
+
+def _map_head(rows: list[tuple[Any, ...]]) -> tuple[int, bytes | None] | None:
+    if not rows:
+        return None
+    size, root = rows[0]
+    return size, None if root is None else bytes(root)
 
 
 # --- log identity ---------------------------------------------------------------------------------
@@ -264,9 +280,17 @@ class SessionHashReader:
 
 
 def checkpoint_row(
-    tree_size: int, root_hash: bytes, note: str, created_at: datetime
+    tree_size: int, root_hash: bytes, note: str, created_at: datetime, map_root: bytes | None
 ) -> dict[str, object]:
-    return {"tree_size": tree_size, "root_hash": root_hash, "note": note, "created_at": created_at}
+    """A ``checkpoints`` row; ``map_root`` is the licence map root the note commits (None only
+    for a note without a map line)."""
+    return {
+        "tree_size": tree_size,
+        "root_hash": root_hash,
+        "note": note,
+        "created_at": created_at,
+        "map_root": map_root,
+    }
 
 
 def latest_size(session: Session) -> int:

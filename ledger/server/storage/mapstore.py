@@ -1,0 +1,145 @@
+"""The licence map in the database: ``vmap.MapNodeStore`` over ``map_nodes`` and the map roots of
+``checkpoints`` (docs/FORMAT.md §14).
+
+Nodes are content-addressed and never rewritten, so a process may keep any node it has read or
+written, forever and for every version: ``NodeCache`` is that memory, shared by the transactions
+of a process. A map update first walks the paths it will change, one depth at a time, reading
+every node the cache lacks at that depth in one query (``DbNodeStore.prefetch``); the update
+itself then runs on the cache. The nodes a transaction writes go in with its other rows, and the
+root goes in the checkpoint row of the size it was derived at.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import NotFound
+from ledger.core.licmap import KeyParties, LicenceMap
+from ledger.core.vmap import (
+    MAP_EMPTY_HASH,
+    MapLeaf,
+    MapNode,
+    decode_node,
+    encode_node,
+)
+from ledger.server.storage.models import CheckpointRow, MapNodeRow
+from ledger.server.storage.repository import _lookup, _rows
+
+__all__ = ["DbNodeStore", "NodeCache", "licence_map_at", "map_root_at"]
+
+_NODES_BY_HASH = _lookup(select(MapNodeRow.hash, MapNodeRow.node), MapNodeRow.hash, "hashes")
+_MAP_ROOT_AT = select(CheckpointRow.map_root).where(CheckpointRow.tree_size == bindparam("size"))
+
+
+class NodeCache:
+    """Map nodes by hash, kept across transactions (a node never changes). Bounded: when it holds
+    ``max_nodes``, it is emptied and refilled from the database as paths are walked again."""
+
+    def __init__(self, max_nodes: int = 1_000_000) -> None:
+        self.max_nodes = max_nodes
+        self.nodes: dict[bytes, MapNode] = {}
+
+    def add(self, nodes: Mapping[bytes, MapNode]) -> None:
+        if len(self.nodes) + len(nodes) > self.max_nodes:
+            self.nodes.clear()
+        self.nodes.update(nodes)
+
+
+class DbNodeStore:
+    """``MapNodeStore`` over a session. Reads go through ``cache``; writes are collected in
+    ``written`` and ``roots`` for the caller to insert with its transaction's other rows."""
+
+    def __init__(
+        self,
+        session: Session,
+        cache: NodeCache | None = None,
+        roots: Mapping[int, bytes] | None = None,
+    ) -> None:
+        self.session = session
+        self.cache = cache if cache is not None else NodeCache()
+        self.roots: dict[int, bytes] = {0: MAP_EMPTY_HASH, **(roots or {})}
+        self.written: dict[bytes, MapNode] = {}
+
+    def get_node(self, node_hash: bytes) -> MapNode:
+        node = self.cache.nodes.get(node_hash)
+        if node is None:
+            found = self._read([node_hash])
+            if node_hash not in found:
+                raise NotFound(f"map node {node_hash.hex()} is not stored")
+            node = found[node_hash]
+        return node
+
+    def root_at(self, version: int) -> bytes:
+        root = self.roots.get(version)
+        if root is None:
+            root = map_root_at(self.session, version)
+            self.roots[version] = root
+        return root
+
+    def put_nodes(self, nodes: Mapping[bytes, MapNode]) -> None:
+        self.written.update(nodes)
+        self.cache.add(nodes)
+
+    def put_root(self, version: int, root: bytes) -> None:
+        self.roots[version] = root
+
+    def prefetch(self, root: bytes, key_hashes: Iterable[bytes]) -> None:
+        """Read into the cache every stored node on the paths to ``key_hashes`` from ``root``:
+        one query per depth at which some node is missing, none when all are cached. Work is per
+        node on those paths, not per key and depth: each node splits its sorted range of keys."""
+        kints = sorted(int.from_bytes(h, "big") for h in key_hashes)
+        nodes = self.cache.nodes
+        frontier = [(root, 0, len(kints))]
+        depth = 0
+        while frontier:
+            missing = [at for at, _, _ in frontier if at not in nodes]
+            if missing:
+                self._read(missing)
+            below: list[tuple[bytes, int, int]] = []
+            bound = 1 << (255 - depth)
+            for at, lo, hi in frontier:
+                node = nodes.get(at)
+                if node is None or isinstance(node, MapLeaf):
+                    continue  # a leaf ends the path (a missing node fails later, in get_node)
+                # Keys lo..hi share the first ``depth`` bits; the first with bit ``depth`` set:
+                prefix = kints[lo] >> (256 - depth) << (256 - depth) if depth else 0
+                mid = bisect_left(kints, prefix | bound, lo, hi)
+                left, right = node
+                if lo < mid and left != MAP_EMPTY_HASH:
+                    below.append((left, lo, mid))
+                if mid < hi and right != MAP_EMPTY_HASH:
+                    below.append((right, mid, hi))
+            frontier = below
+            depth += 1
+
+    def _read(self, hashes: list[bytes]) -> dict[bytes, MapNode]:
+        rows = _rows(self.session, _NODES_BY_HASH, {"hashes": hashes})
+        found = {bytes(h): decode_node(bytes(data)) for h, data in rows}
+        self.cache.add(found)
+        return found
+
+    def node_rows(self, size: int) -> list[dict[str, Any]]:
+        """The rows of the nodes written so far, for ``map_nodes``, first written at ``size``."""
+        return [{"hash": h, "node": encode_node(n), "size": size} for h, n in self.written.items()]
+
+
+def map_root_at(session: Session, size: int) -> bytes:
+    """The map root committed with the checkpoint of ``size``; NotFound if there is none."""
+    root = _rows(session, _MAP_ROOT_AT, {"size": size}).scalar()
+    if root is None:
+        raise NotFound(f"no licence map root is recorded for tree size {size}")
+    return bytes(root)
+
+
+def licence_map_at(session: Session, size: int, cache: NodeCache | None = None) -> LicenceMap:
+    """A read-only view of the licence map at a checkpointed ``size`` (``get``, ``prove``,
+    ``root``); raises NotFound if that size has no map root. (Its key parties are not loaded:
+    it is not for applying entries.)"""
+    store = DbNodeStore(session, cache)
+    store.root_at(size)
+    return LicenceMap(store, size=size, parties=KeyParties())
