@@ -146,12 +146,15 @@ def complete_bundle(
     licence_map: MapReader,
     read_leaves: Callable[[Sequence[int]], Mapping[int, tuple[bytes, Leaf]]],
     inclusion_proofs: Callable[[Sequence[int]], Sequence[Sequence[bytes]]],
+    prefetch: Callable[[Sequence[bytes]], None] | None = None,
 ) -> EvidenceBundle:
     """The complete bundle for ``contents``: every required key's value and map proof
     (``licence_map``, the map whose root ``checkpoint`` commits), every entry those keys list
     (``read_leaves``: stored bytes and parsed leaf by seq, up to the checkpoint's size, including
     entries integrated after ``query.at``) with its inclusion proof (``inclusion_proofs``, in the
-    order of the seqs asked), and the verdicts over exactly those entries.
+    order of the seqs asked), and the verdicts over exactly those entries. ``prefetch``, if
+    given, is called with each round's keys before they are read (a store reads their paths in
+    a few batched queries).
 
     Raises InternalError if the map lists an entry ``read_leaves`` does not give: the map and the
     entries disagree, and no honest answer can be built. No I/O of its own.
@@ -164,9 +167,12 @@ def complete_bundle(
         stored.update(found)
         return {seq: pair[1] for seq, pair in found.items()}
 
-    closure = required_closure(
-        unique, query.buyer, lambda keys: {k: licence_map.get(k) for k in keys}, leaves
-    )
+    def values(keys: Sequence[bytes]) -> Mapping[bytes, tuple[int, ...]]:
+        if prefetch is not None:
+            prefetch(keys)
+        return {key: licence_map.get(key) for key in keys}
+
+    closure = required_closure(unique, query.buyer, values, leaves)
     if closure.omitted:
         key, seq = closure.omitted[0]
         raise InternalError(
