@@ -213,6 +213,7 @@ class FailureCode(StrEnum):
     # the licence map (FORMAT §14.7): both audits recompute it from the entries
     MAP_ROOT_MISMATCH = "map_root_mismatch"
     MAP_ROOT_MISSING = "map_root_missing"
+    MAP_NODE_MISMATCH = "map_node_mismatch"
     # the database audit only (ledger.server.dbaudit)
     LOG_KEY_MISMATCH = "log_key_mismatch"
     TREE_HASH_MISMATCH = "tree_hash_mismatch"

@@ -169,6 +169,36 @@ class ConsistencyProofSchema(Strict):
     hashes = fields.List(fields.String(), required=True)
 
 
+class MapProofArgs(Strict):
+    key = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[0-9a-f]{34}([0-9a-f]{32})?$", error="must be a licence map key in lowercase hex"
+        ),
+        metadata={"description": "a licence map key (FORMAT §14.1), lowercase hex"},
+    )
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
+
+
+class MapProofSchema(Strict):
+    tree_size = fields.Integer(required=True)
+    map_root = fields.String(required=True)
+    key = fields.String(required=True)
+    seqs = fields.List(fields.Integer(), required=True)
+    present = fields.Boolean(required=True)
+    proof = fields.String(required=True, metadata={"description": "FORMAT §14.4, base64"})
+
+
+class MapNodeSchema(Strict):
+    hash = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(["internal", "leaf"]))
+    left = fields.String()
+    right = fields.String()
+    key_hash = fields.String()
+    key = fields.String()
+    value = fields.String()
+
+
 class PartyKeySchema(Strict):
     key_id = fields.String(required=True)
     public_key = fields.String(required=True)
