@@ -71,7 +71,7 @@ from .bundle import (
     EvidenceBundle,
     EvidenceEntry,
     EvidenceQuery,
-    MapEntry,
+    MapMember,
     make_bundle,
 )
 from .complete import (
@@ -126,7 +126,7 @@ __all__ = [
     "EvidenceQuery",
     "EvidenceReport",
     "Failure",
-    "MapEntry",
+    "MapMember",
     "MapReader",
     "SignatureCheck",
     "check_answers",

@@ -112,7 +112,7 @@ class EvidenceEntry:
 
 
 @dataclass(frozen=True)
-class MapEntry:
+class MapMember:
     """One required licence-map key: its value (the seqs it lists; ``()`` for a key the map does
     not hold) and its map proof (written as the FORMAT §14.4 bytes, which are canonical, so a
     parsed proof is written back byte for byte) against the checkpoint's map root."""
@@ -140,7 +140,7 @@ class EvidenceBundle:
     entries: tuple[EvidenceEntry, ...]
     items: tuple[Verdict, ...]
     #: The required map keys (``complete.py``), in ascending key order, each once.
-    map: tuple[MapEntry, ...] = ()
+    map: tuple[MapMember, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,7 +177,7 @@ def make_bundle(
     contents: Iterable[str],
     leaves: Sequence[tuple[bytes, Leaf]],
     proofs: Mapping[int, Sequence[bytes]],
-    map_entries: Iterable[MapEntry] = (),
+    map_entries: Iterable[MapMember] = (),
 ) -> EvidenceBundle:
     """Assemble a bundle: verdicts computed with ``licensing`` over exactly ``leaves``.
 

@@ -37,7 +37,7 @@ from ..statements import (
     SignedStatement,
 )
 from ..vmap import MapProof
-from .bundle import EvidenceBundle, EvidenceQuery, MapEntry, make_bundle
+from .bundle import EvidenceBundle, EvidenceQuery, MapMember, make_bundle
 
 #: ``values(keys)``: the seqs each key lists (``()`` when the map does not hold it); a key left
 #: out of the answer is one the caller cannot answer for (a bundle without its proof).
@@ -190,6 +190,6 @@ def complete_bundle(
         leaves=[stored[s] for s in ordered],
         proofs=dict(zip(ordered, proofs, strict=True)),
         map_entries=[
-            MapEntry(key, seqs, licence_map.prove(key)) for key, seqs in closure.values.items()
+            MapMember(key, seqs, licence_map.prove(key)) for key, seqs in closure.values.items()
         ],
     )

@@ -24,7 +24,7 @@ from ..errors import (
 from ..licensing import REASONS, Verdict, check_use, format_instant, parse_instant
 from ..licmap import describe_key, encode_seqs
 from ..vmap import decode_proof
-from .bundle import BUNDLE_FORMAT, EvidenceBundle, EvidenceEntry, EvidenceQuery, MapEntry
+from .bundle import BUNDLE_FORMAT, EvidenceBundle, EvidenceEntry, EvidenceQuery, MapMember
 
 
 def _members(obj: object, names: Iterable[str], where: str) -> dict[str, Any]:
@@ -255,10 +255,10 @@ def _parse_verdict(obj: object, i: int) -> Verdict:
 _MAP_MEMBERS: Final = frozenset(("key", "seqs", "proof"))
 
 
-def _parse_map(value: object) -> tuple[MapEntry, ...]:
+def _parse_map(value: object) -> tuple[MapMember, ...]:
     """The ``map`` member: keys as lowercase hex of licence-map keys, strictly ascending; seqs
     as a map value spells them (§14.2) or empty for an absent key; canonical proofs (§14.4)."""
-    out: list[MapEntry] = []
+    out: list[MapMember] = []
     for i, obj in enumerate(_list(value, "map")):
         where = f"map[{i}]"
         m = _members(obj, _MAP_MEMBERS, where)
@@ -278,7 +278,7 @@ def _parse_map(value: object) -> tuple[MapEntry, ...]:
             raise MalformedBundle(f"{where}: {e.message}") from e
         if out and out[-1].key >= key:
             raise MalformedBundle("map must list its keys once each, in ascending order")
-        out.append(MapEntry(key, seqs, proof))
+        out.append(MapMember(key, seqs, proof))
     return tuple(out)
 
 

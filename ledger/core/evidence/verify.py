@@ -48,7 +48,7 @@ from .bundle import (
     VERDICT_MISMATCH,
     EvidenceBundle,
     EvidenceEntry,
-    MapEntry,
+    MapMember,
 )
 from .complete import required_closure
 
@@ -330,7 +330,7 @@ def _check_map(bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: Evide
             )
 
 
-def _check_map_entry(root: bytes, member: MapEntry, report: EvidenceReport) -> bool:
+def _check_map_entry(root: bytes, member: MapMember, report: EvidenceReport) -> bool:
     """One map proof (FORMAT §14.5 steps 7-8): membership with exactly its seqs, or absence."""
     try:
         if member.seqs:
