@@ -376,10 +376,16 @@ class SparseMerkleMap:
 
     def prove(self, key: bytes, version: int | None = None) -> MapProof:
         """The proof of what ``key``'s slot holds at ``version`` (default: the latest)."""
-        siblings, found = self._walk(key_hash(key), self._root(version))
+        return self.lookup(key, version)[1]
+
+    def lookup(self, key: bytes, version: int | None = None) -> tuple[bytes | None, MapProof]:
+        """``get`` and ``prove`` in one walk: the value (None if absent) and its proof."""
+        kh = key_hash(key)
+        siblings, found = self._walk(kh, self._root(version))
         if found is None:
-            return MapProof(tuple(siblings), None)
-        return MapProof(tuple(siblings), (found.key_hash, value_hash(found.value)))
+            return None, MapProof(tuple(siblings), None)
+        proof = MapProof(tuple(siblings), (found.key_hash, value_hash(found.value)))
+        return (found.value if found.key_hash == kh else None), proof
 
     def _root(self, version: int | None) -> bytes:
         return (
