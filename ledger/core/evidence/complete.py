@@ -137,9 +137,9 @@ class MapReader(Protocol):
     """The licence map at the checkpoint's size, as ``licmap.LicenceMap`` (and the server's
     ``mapstore.licence_map_at``) offer it."""
 
-    def get(self, key: bytes) -> tuple[int, ...]: ...
-
-    def prove(self, key: bytes) -> MapProof: ...
+    def lookup(self, key: bytes) -> tuple[tuple[int, ...], MapProof]:
+        """The key's seqs (() if absent) and its proof, from one walk."""
+        ...
 
 
 def complete_bundle(
@@ -173,10 +173,15 @@ def complete_bundle(
         stored.update(found)
         return {seq: pair[1] for seq, pair in found.items()}
 
+    proven: dict[bytes, MapProof] = {}
+
     def values(keys: Sequence[bytes]) -> Mapping[bytes, tuple[int, ...]]:
         if prefetch is not None:
             prefetch(keys)
-        return {key: licence_map.get(key) for key in keys}
+        out = {}
+        for key in keys:
+            out[key], proven[key] = licence_map.lookup(key)
+        return out
 
     closure = required_closure(unique, query.buyer, values, leaves)
     if closure.omitted:
@@ -196,6 +201,6 @@ def complete_bundle(
         leaves=[stored[s] for s in ordered],
         proofs=dict(zip(ordered, proofs, strict=True)),
         map_entries=[
-            MapMember(key, seqs, licence_map.prove(key)) for key, seqs in closure.values.items()
+            MapMember(key, seqs, proven[key]) for key, seqs in closure.values.items()
         ],
     )
