@@ -32,6 +32,7 @@ from ..licmap import checkpoint_map_root, describe_key, grant_key, key_key
 from ..note import NoteVerifier
 from ..policy import WitnessPolicy
 from ..sigcheck import SignatureCheck, cryptography_check
+from ..vmap import MapProof
 from .bundle import (
     BUNDLE_MALFORMED,
     ENTRY_OMITTED,
@@ -200,10 +201,15 @@ def build_account(
         stored.update(read_leaves(wanted) if wanted else {})
         return {s: stored[s][1] for s in seqs if s in stored}
 
+    proven: dict[bytes, MapProof] = {}
+
     def values(keys: Sequence[bytes]) -> Mapping[bytes, tuple[int, ...]]:
         if prefetch is not None:
             prefetch(keys)
-        return {key: licence_map.get(key) for key in keys}
+        out: dict[bytes, tuple[int, ...]] = {}
+        for key in keys:  # the value and its proof from one walk
+            out[key], proven[key] = licence_map.lookup(key)
+        return out
 
     grants = [stored[s][1] for s in sorted(stored)]
     closure = closure_from(initial_account_keys(query.key_id, grants), values, leaves)
@@ -224,7 +230,7 @@ def build_account(
     )
     members = tuple(
         sorted(
-            (MapMember(k, v, licence_map.prove(k)) for k, v in closure.values.items()),
+            (MapMember(k, v, proven[k]) for k, v in closure.values.items()),
             key=lambda m: m.key,
         )
     )
