@@ -16,7 +16,19 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ledger import __version__
-from ledger.cli import audit, content, evidence, grants, keys, log, party, report, tlog, witness
+from ledger.cli import (
+    account,
+    audit,
+    content,
+    evidence,
+    grants,
+    keys,
+    log,
+    party,
+    report,
+    tlog,
+    witness,
+)
 from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 from ledger.client import ServerError
 from ledger.core.errors import LedgerError, VerificationError
@@ -28,6 +40,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     grants,
     log,
     evidence,
+    account,
     report,
     audit,
     tlog,

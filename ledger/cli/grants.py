@@ -71,6 +71,13 @@ def cmd_grant(args: argparse.Namespace) -> int:
         signed = builders.grants_for_items(key, buyer, items, terms)
     except LedgerError as e:
         raise CliError(e.message) from e
+    if len(signed) > 1 and terms.unit == "flat":
+        # docs/ACCOUNTS.md §1: a flat amount is owed per grant entry, so once per part.
+        raise CliError(
+            f"--per flat: {len(items)} items need {len(signed)} grants, and a flat price would "
+            "be owed once per grant; price them --per minute or --per clip, or grant them in "
+            "smaller sets, each with its own flat price"
+        )
     if len(signed) > 1:
         print(f"ledger: {len(items)} items split into {len(signed)} grants", file=sys.stderr)
     submit_and_show(args, signed, show=_show_grant)

@@ -163,6 +163,12 @@ class LogClient:
         """The verdict for one item with a one-item evidence bundle (verify it before use)."""
         return _object(self.get_json(f"/v1/content/{sha256}/status", buyer=buyer, use=use, at=at))
 
+    def account(self, key_id: str, start: str | None = None, end: str | None = None) -> Any:
+        """A party's account bundle over [start, end) (verify it with
+        ``ledger.core.evidence.account``)."""
+        params = {"from": start, "to": end}
+        return _object(self.get_json(f"/v1/parties/{key_id}/account", **params))
+
     def evidence(
         self, buyer: str, use: str, content: list[str], at: str | None = None
     ) -> dict[str, Any]:

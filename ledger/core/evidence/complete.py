@@ -94,10 +94,16 @@ def required_closure(
     """Walk the required keys from the question, in rounds: ask ``values`` for a round's keys,
     ``leaves`` for the entries they list that were not reached yet, and take the next round's
     keys from those entries. One call of each per round, so a server reads in batches."""
+    return closure_from(initial_keys(contents, buyer), values, leaves)
+
+
+def closure_from(initial: Iterable[bytes], values: ValuesOf, leaves: LeavesOf) -> Closure:
+    """``required_closure``'s walk from any first round of keys (each once, in order): a
+    statement of account starts it from a party's grants (``ledger.core.evidence.account``)."""
     out = Closure()
     seen_keys: set[bytes] = set()
     missing: set[int] = set()
-    frontier = initial_keys(contents, buyer)
+    frontier = list(dict.fromkeys(initial))
     seen_keys.update(frontier)
     while frontier:
         answered = values(frontier)
@@ -194,7 +200,5 @@ def complete_bundle(
         contents=unique,
         leaves=[stored[s] for s in ordered],
         proofs=dict(zip(ordered, proofs, strict=True)),
-        map_entries=[
-            MapMember(key, seqs, proven[key]) for key, seqs in closure.values.items()
-        ],
+        map_entries=[MapMember(key, seqs, proven[key]) for key, seqs in closure.values.items()],
     )
