@@ -115,7 +115,9 @@ def test_receipts_carry_the_root_of_the_checkpoint_of_their_size(client: FlaskCl
         resolved = client.get(f"/entries/{seq}", headers={"Accept": COSE})
         assert resolved.data == response.data
         assert resolved.headers["Location"] == f"/entries/{seq}"
-    assert client.get("/entries/0").content_type.startswith("text/html")  # people get the page
+    for accept in ("", "*/*", "text/html,*/*;q=0.8", "application/cose;q=0.1, text/html"):
+        page = client.get("/entries/0", headers={"Accept": accept} if accept else {})
+        assert page.content_type.startswith("text/html"), accept  # people get the page
     assert client.get(f"/v1/entries/{size}/receipt").status_code == 404
     unknown = client.get(f"/entries/{size}", headers={"Accept": COSE})
     assert unknown.status_code == 404

@@ -90,9 +90,11 @@ def resolve_receipt(seq: str) -> Response:
 
 
 def wants_cose() -> bool:
-    """Whether the request asks for a COSE or CBOR answer before HTML (SCRAPI clients do)."""
-    best = request.accept_mimetypes.best_match([COSE, CBOR, "text/html"])
-    return best in (COSE, CBOR)
+    """Whether the request names COSE or CBOR in ``Accept`` and prefers it to HTML (SCRAPI
+    clients do); ``*/*`` alone (curl, a script) still gets the page."""
+    accept = request.accept_mimetypes
+    named = any(value in (COSE, CBOR) and quality > 0 for value, quality in accept)
+    return named and accept.best_match([COSE, CBOR, "text/html"]) in (COSE, CBOR)
 
 
 @blp.route("/.well-known/scitt-keys")
