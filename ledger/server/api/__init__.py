@@ -16,6 +16,7 @@ from ledger.server.api import (
     log,
     maps,
     metrics,
+    scitt,
     search,
     tlog,
 )
@@ -53,9 +54,10 @@ def init_app(app: Flask) -> Api:
     app.url_map.converters[ENTRY_SEQ] = EntrySeqConverter  # before any route uses it
     api = LedgerApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
     api.register_converter(EntrySeqConverter, _seq_schema)
-    for module in (entries, log, maps, search, accounts, evidence, health, tlog, metrics):
+    for module in (entries, log, maps, search, accounts, evidence, health, tlog, metrics, scitt):
         api.register_blueprint(module.blp)
     api.register_blueprint(tlog.proof_blp)
+    api.register_blueprint(scitt.receipt_blp)
     register_error_handlers(app)
     return api
 
