@@ -28,6 +28,7 @@ from ledger.cli.common import (
     state_dir,
     write_output,
 )
+from ledger.cli.times import SPELLINGS, at_time
 from ledger.client import LogClient
 from ledger.client.evidence import Question, content_sha256, named_log, prove, status
 from ledger.client.proofs import write_entry_proof
@@ -231,7 +232,7 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
         parser.add_argument("--use", required=not is_prove, help="e.g. ai_training")
     else:
         parser.add_argument("--use", default="ai_training", help="default: %(default)s")
-    parser.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time (default: now)")
+    parser.add_argument("--at", metavar="TIME", type=at_time, help=f"{SPELLINGS} (default: now)")
     add_url_arg(parser)
     _add_verify_args(parser, online=True)
 
