@@ -9,9 +9,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError
+from ledger.cli.common import EXIT_OK, CliError, say
 from ledger.content.hashing import Skipped, collect, hash_files, make_progress
-from ledger.content.manifest import ManifestItem, write_manifest
+from ledger.content.manifest import ManifestItem, read_manifest, unique_items, write_manifest
+from ledger.core.errors import LedgerError
+
+
+def manifest_items(path: Path) -> list[ManifestItem]:
+    """``--manifest FILE``'s items, each content once (repeats said on stderr); CliError
+    (usage) naming the file and line of what is malformed."""
+    try:
+        items = read_manifest(path)
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    return listed_once(items)
+
+
+def listed_once(items: Sequence[ManifestItem]) -> list[ManifestItem]:
+    """``items`` with each content once; says on stderr which items repeat which."""
+    unique, repeats = unique_items(items)
+    for item, first in repeats:
+        say(f"{item.describe()} has the same content as {first.describe()}: listed once")
+    if repeats:
+        say(f"{len(repeats)} repeated item(s) left out, {len(unique)} distinct")
+    return unique
 
 
 def add_hash_args(parser: argparse.ArgumentParser) -> None:

@@ -28,12 +28,12 @@ from ledger.cli.common import (
     state_dir,
     write_output,
 )
+from ledger.cli.content import manifest_items
 from ledger.cli.times import SPELLINGS, at_time
 from ledger.client import LogClient
 from ledger.client.evidence import Question, content_sha256, named_log, prove, status
 from ledger.client.proofs import write_entry_proof
 from ledger.client.trust import TrustedLog
-from ledger.content.manifest import read_manifest
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import (
@@ -160,10 +160,7 @@ def _prove_request(args: argparse.Namespace) -> tuple[Question, list[str]]:
         raise CliError("--buyer and --use are required with --manifest or --content")
     question = _question(args)
     if args.manifest is not None:
-        try:
-            contents = [item.sha256 for item in read_manifest(args.manifest)]
-        except LedgerError as e:
-            raise CliError(e.message) from e
+        contents = [item.sha256 for item in manifest_items(args.manifest)]
     else:
         contents = [content_hash(c) for c in args.content]
     if not contents:

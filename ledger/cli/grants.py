@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ledger.cli.common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key, say
-from ledger.cli.content import add_hash_args, hash_paths
+from ledger.cli.content import add_hash_args, hash_paths, listed_once, manifest_items
 from ledger.cli.submit import add_log_args, report, submit_and_show, trusted_log
 from ledger.cli.times import SPELLINGS, statement_end, statement_time
 from ledger.client.grants import VerifiedGrant, fetch_verified_grants
 from ledger.client.submit import Submitted
 from ledger.client.trust import TrustedLog
-from ledger.content.manifest import ManifestItem, read_manifest
+from ledger.content.manifest import ManifestItem
 from ledger.core import builders
 from ledger.core.errors import LedgerError, NotYourGrant
 from ledger.core.keys import SigningKey, parse_key_id
@@ -103,34 +103,27 @@ def _items(args: argparse.Namespace) -> list[builders.Item]:
     if bool(args.paths) == bool(args.manifest):
         raise CliError("give the content as PATH... or as --manifest FILE (one of the two)")
     if args.manifest:
-        try:
-            found = read_manifest(args.manifest)
-        except LedgerError as e:
-            raise CliError(e.message) from e
+        found = manifest_items(args.manifest)
     else:
-        found = hash_paths(args.paths, args.jobs, args.progress)
-    unique: dict[str, ManifestItem] = {}
-    for m in found:
-        if m.sha256 in unique:
-            print(
-                f"ledger: {m.path} has the same content as {unique[m.sha256].path}: listed once",
-                file=sys.stderr,
-            )
-        else:
-            unique[m.sha256] = m
-    return [_item(m, args) for m in unique.values()]
+        found = listed_once(hash_paths(args.paths, args.jobs, args.progress))
+    return [_item(m, args) for m in found]
 
 
 def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
+    if m.bytes is None:
+        raise CliError(
+            f"the size of {m.describe()} is unknown: a grant needs each file's size; list the"
+            " files with ledger hash --out FILE"
+        )
     duration = m.duration_s if m.duration_s is not None else args.duration
     if duration is None:
         raise CliError(
-            f"the duration of {m.path or m.sha256} is unknown: give --duration SECONDS"
+            f"the duration of {m.describe()} is unknown: give --duration SECONDS"
             " (used for every item whose duration could not be read)"
         )
     media = m.media_type or args.media_type
     if media is None:
-        raise CliError(f"the media type of {m.path or m.sha256} is unknown: give --media-type")
+        raise CliError(f"the media type of {m.describe()} is unknown: give --media-type")
     return builders.Item(sha256=m.sha256, bytes=m.bytes, duration_s=duration, media_type=media)
 
 

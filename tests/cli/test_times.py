@@ -131,7 +131,8 @@ def test_end_before_start_names_both_instants(tmp_path: Path) -> None:
     assert made.returncode == 0
     args = ["grant", "--key", tmp_path / "k.pem", "--buyer", "ab" * 32, "--use", "ai_training"]
     args += ["--price", "1", "--currency", "USD", "--per", "clip"]
-    result = run_ledger(*args, "--start", "2030-01-01", "--end", "2029-12-31", tmp_path / "clip.mp4")
+    args += ["--start", "2030-01-01", "--end", "2029-12-31", tmp_path / "clip.mp4"]
+    result = run_ledger(*args)
     assert_one_line_failure(
         result, 2, "--end 2030-01-01T00:00:00Z must be later than --start 2030-01-01T00:00:00Z"
     )
