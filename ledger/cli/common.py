@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from ledger.client.trust import (
     resolve_log_key,
 )
 from ledger.core.errors import LedgerError
-from ledger.core.keys import SigningKey
+from ledger.core.keys import SigningKey, is_encrypted_pem
 from ledger.core.note import NoteVerifier, is_valid_key_name
 from ledger.core.policy import WitnessPolicy, parse_policy
 from ledger.files import atomic_write
@@ -169,20 +170,50 @@ def passphrase_from_env(var: str | None) -> bytes | None:
     return value.encode()
 
 
+def has_terminal() -> bool:
+    """Whether a person can be asked something (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def ask_passphrase(prompt: str) -> bytes:
+    """A passphrase typed at the terminal, not echoed; CliError when there is no terminal."""
+    if not has_terminal():
+        raise CliError(f"{prompt}: no terminal to ask on; give it with --passphrase-env VAR")
+    try:
+        typed = getpass.getpass(f"{prompt}: ")
+    except EOFError:
+        raise CliError("no passphrase given") from None
+    if not typed:
+        raise CliError("no passphrase given")
+    return typed.encode()
+
+
 def add_key_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", required=True, type=Path, help="your private key (PKCS8 PEM)")
-    parser.add_argument("--passphrase-env", metavar="VAR", help="the key passphrase is in $VAR")
+    parser.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="for an encrypted key: its passphrase is in $VAR (for scripts; else it is asked)",
+    )
 
 
 def load_key(args: argparse.Namespace) -> SigningKey:
     """The private key named by ``--key`` (and ``--passphrase-env``); never sent anywhere."""
-    path: Path = args.key
+    return read_key(args.key, args.passphrase_env)
+
+
+def read_key(path: Path, passphrase_env: str | None) -> SigningKey:
+    """A private key file; an encrypted one is opened with the passphrase in ``$passphrase_env``,
+    else one asked at the terminal (hidden). CliError (usage) saying what to do otherwise."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise CliError(f"cannot read key file {path}: {e.strerror}") from e
+    passphrase = passphrase_from_env(passphrase_env)
+    if passphrase is None and is_encrypted_pem(data):
+        passphrase = ask_passphrase(f"Passphrase for {path}")
     try:
-        return SigningKey.from_pem(data, passphrase_from_env(args.passphrase_env))
+        return SigningKey.from_pem(data, passphrase)
     except LedgerError as e:
         raise CliError(f"{path}: {e.message}") from e
 

@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
+from ledger.cli.common import EXIT_OK, add_key_args, load_key, read_key
 from ledger.cli.submit import add_log_args, submit_and_show
 from ledger.core import builders
-from ledger.core.errors import LedgerError
-from ledger.core.keys import SigningKey, parse_key_id
+from ledger.core.keys import parse_key_id
 from ledger.core.statements import KEY_REVOCATION_REASONS, SignedStatement
 
 
@@ -33,7 +32,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     """Hand your party over from --key to --new-key (key.rotate, signed by both)."""
     old = load_key(args)
-    new = _load_other_key(args.new_key, args.new_passphrase_env)
+    new = read_key(args.new_key, args.new_passphrase_env)
     signed = builders.key_rotate(old, new)
     return _submit_and_print(args, signed, old_key_id=old.key_id, key_id=new.key_id)
 
@@ -44,15 +43,6 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
     target = parse_key_id(args.key_id, "--key-id") if args.key_id else key.key_id
     signed = builders.key_revoke(key, target, args.reason)
     return _submit_and_print(args, signed, revoked=target)
-
-
-def _load_other_key(path: Path, passphrase_env: str | None) -> SigningKey:
-    try:
-        return SigningKey.from_pem(path.read_bytes(), passphrase_from_env(passphrase_env))
-    except OSError as e:
-        raise CliError(f"cannot read key file {path}: {e.strerror}") from e
-    except LedgerError as e:
-        raise CliError(f"{path}: {e.message}") from e
 
 
 def register(sub: Any) -> None:
@@ -70,7 +60,11 @@ def register(sub: Any) -> None:
     rot = sub.add_parser("rotate", help=cmd_rotate.__doc__, description=cmd_rotate.__doc__)
     add_key_args(rot)
     rot.add_argument("--new-key", required=True, type=Path, help="the new key (ledger keygen)")
-    rot.add_argument("--new-passphrase-env", metavar="VAR", help="the new key's passphrase")
+    rot.add_argument(
+        "--new-passphrase-env",
+        metavar="VAR",
+        help="for an encrypted new key: its passphrase is in $VAR (else it is asked)",
+    )
     add_log_args(rot)
     rot.set_defaults(func=cmd_rotate)
 
