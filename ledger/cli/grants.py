@@ -102,10 +102,7 @@ def _terms(args: argparse.Namespace) -> builders.TermsSpec:
 def _items(args: argparse.Namespace) -> list[builders.Item]:
     if bool(args.paths) == bool(args.manifest):
         raise CliError("give the content as PATH... or as --manifest FILE (one of the two)")
-    if args.manifest:
-        found = manifest_items(args.manifest)
-    else:
-        found = listed_once(hash_paths(args.paths, args.jobs, args.progress))
+    found = manifest_items(args.manifest) if args.manifest else listed_once(hash_paths(args))
     return [_item(m, args) for m in found]
 
 
