@@ -16,8 +16,22 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ledger import __version__
-from ledger.cli import audit, content, evidence, grants, keys, log, party, report, tlog, witness
-from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
+from ledger.cli import (
+    audit,
+    completion,
+    content,
+    evidence,
+    grants,
+    keys,
+    log,
+    party,
+    report,
+    serve,
+    tlog,
+    witness,
+)
+from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError, refuse_overwrite
+from ledger.cli.parser import LedgerParser, check_options
 from ledger.client import ServerError
 from ledger.core.errors import LedgerError, VerificationError
 
@@ -32,11 +46,13 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     audit,
     tlog,
     witness,
+    serve,
+    completion,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = LedgerParser(
         prog="ledger",
         description="Consent Ledger: sign, submit, prove and verify content licences.",
         epilog="Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 server or network error.",
@@ -49,9 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # "the same command" (cli/submit)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    check_options(parser, words)
+    args = parser.parse_args(words)
+    args.argv = words  # "the same command" (cli/submit)
+    args.parser = parser  # for `ledger completion`
     try:
+        refuse_overwrite(args)  # before any work: a bundle fetched for nothing
         code = int(args.func(args))
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at exit
         return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ from ledger.files import atomic_write
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"
+#: seconds to wait for an answer to one request (``--timeout``)
+DEFAULT_TIMEOUT = 30.0
 
 
 class CliError(Exception):
@@ -218,16 +221,48 @@ def read_key(path: Path, passphrase_env: str | None) -> SigningKey:
         raise CliError(f"{path}: {e.message}") from e
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def add_url_arg(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--timeout``: every command that talks to the log server takes both."""
     parser.add_argument(
         "--url",
         default=os.environ.get("LEDGER_URL", DEFAULT_URL),
         help="the log server (default: $LEDGER_URL or %(default)s)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a request the server has not answered within SECONDS (default:"
+        " %(default)g; a write is tried up to 4 times)",
+    )
 
 
 def client(args: argparse.Namespace) -> LogClient:
-    return LogClient(args.url)
+    return LogClient(args.url, timeout=args.timeout)
+
+
+def add_force_arg(parser: argparse.ArgumentParser) -> None:
+    """``--force``, for a command that writes ``--out``: without it an existing file is kept
+    (``refuse_overwrite``, checked before any work)."""
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+
+def refuse_overwrite(args: argparse.Namespace) -> None:
+    """CliError (usage) when ``--out`` names an existing file and ``--force`` was not given."""
+    out = getattr(args, "out", None)
+    if out is not None and getattr(args, "force", True) is False and os.path.lexists(out):
+        raise CliError(f"{out} exists: give --force to overwrite it, or another --out")
 
 
 def write_output(path: Path, data: bytes) -> None:

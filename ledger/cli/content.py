@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, say
+from ledger.cli.common import EXIT_OK, CliError, add_force_arg, say
 from ledger.content.hashing import (
     EMPTY,
     EXCLUDED,
@@ -152,5 +152,6 @@ def register(sub: Any) -> None:
         type=Path,
         help="write a manifest for grant/prove: JSON if FILE ends in .json, else CSV",
     )
+    add_force_arg(p)
     add_hash_args(p)
     p.set_defaults(func=cmd_hash)

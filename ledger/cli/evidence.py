@@ -18,6 +18,7 @@ from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
     CliError,
+    add_force_arg,
     add_log_key_args,
     add_url_arg,
     client,
@@ -256,5 +257,6 @@ def register(sub: Any) -> None:
         help="instead: entry SEQ's offline proof file (c2sp.org/tlog-proof@v1)",
     )
     prove.add_argument("--out", required=True, help="where to write the bundle or proof file")
+    add_force_arg(prove)
     _add_question_args(prove, use_required=True)
     prove.set_defaults(func=cmd_prove)
