@@ -73,8 +73,8 @@ def _terms(args: argparse.Namespace) -> builders.TermsSpec:
     start = args.start or datetime.now(UTC).replace(microsecond=0)
     if args.end <= start:
         raise CliError(
-            f"--end {format_timestamp(args.end)} must be later than --start"
-            f" {format_timestamp(start)} (default: now)"
+            f"--end must be later than --start (default: now): {format_timestamp(args.end)} is"
+            f" not after {format_timestamp(start)}"
         )
     say(
         f"term from {format_timestamp(start)} until {format_timestamp(args.end)}, that instant"

@@ -21,7 +21,7 @@ def did_you_mean(word: str, candidates: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidate, or ``""`` when none is close."""
     lowered = {c.lower(): c for c in candidates}
     close = [lowered[word.lower()]] if word.lower() in lowered else []
-    close = close or difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    close = close or difflib.get_close_matches(word, candidates, n=1, cutoff=0.7)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

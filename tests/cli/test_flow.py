@@ -185,7 +185,7 @@ GRANT = ["grant", "--key", "k.pem", "--buyer", "ab" * 32]
         ([*GRANT, *GRANT_TERMS], "PATH... or"),
         ([*GRANT, *GRANT_TERMS, "--revocable", "a.mp4"], "--revocable and --notice-days N go"),
         ([*GRANT, *GRANT_TERMS, "--start", "2031-01-01", "a.mp4"], "--end must be later than"),
-        ([*GRANT, *GRANT_TERMS[:-1], "someday", "a.mp4"], "is not a date like 2027-12-31"),
+        ([*GRANT, *GRANT_TERMS[:-1], "someday", "a.mp4"], "'someday' is not a time: give"),
         ([*GRANT, *GRANT_TERMS, "--manifest", "bad.csv"], "a CSV manifest starts with"),
         ([*GRANT, *GRANT_TERMS, "--currency", "XXX", "a.mp4"], "ISO 4217"),
         ([*GRANT, *GRANT_TERMS, "--price", "2,50", "a.mp4"], "amount"),

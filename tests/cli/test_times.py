@@ -134,5 +134,5 @@ def test_end_before_start_names_both_instants(tmp_path: Path) -> None:
     args += ["--start", "2030-01-01", "--end", "2029-12-31", tmp_path / "clip.mp4"]
     result = run_ledger(*args)
     assert_one_line_failure(
-        result, 2, "--end 2030-01-01T00:00:00Z must be later than --start 2030-01-01T00:00:00Z"
+        result, 2, "--end must be later than --start (default: now): 2030-01-01T00:00:00Z is not"
     )
