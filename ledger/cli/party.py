@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, add_key_args, load_key, read_key
+from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, read_key
 from ledger.cli.submit import add_log_args, submit_and_show
 from ledger.core import builders
 from ledger.core.keys import parse_key_id
@@ -22,8 +23,26 @@ def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines
     return EXIT_OK
 
 
+#: What a pseudonym may hold (docs/FORMAT.md §3: ASCII only, so that it reads the same everywhere).
+PSEUDONYM_CHARS = "1-64 ASCII letters, digits, '.', '_', '-' and spaces"
+
+
+def _check_pseudonym(name: str) -> None:
+    """A pseudonym outside ASCII refused here, naming the character and an ASCII spelling;
+    the rest of the rule is the statement's own (``builders.party_register``)."""
+    odd = [c for c in name if not c.isascii()]
+    if odd:
+        plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        hint = f" (e.g. {plain!r})" if plain.strip() else ""
+        raise CliError(
+            f"--name {name!r}: {odd[0]!r} is not allowed; a pseudonym is {PSEUDONYM_CHARS}"
+            f" (docs/FORMAT.md §3){hint}"
+        )
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     """Register your key under a pseudonym (party.register, self-signed)."""
+    _check_pseudonym(args.name)
     key = load_key(args)
     signed = builders.party_register(key, args.name, identity_commitment=args.identity_commitment)
     return _submit_and_print(args, signed, key_id=key.key_id)
@@ -48,7 +67,9 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     reg = sub.add_parser("register", help=cmd_register.__doc__, description=cmd_register.__doc__)
     add_key_args(reg)
-    reg.add_argument("--name", required=True, metavar="PSEUDONYM", help="1-64 letters/digits")
+    reg.add_argument(
+        "--name", required=True, metavar="PSEUDONYM", help=f"{PSEUDONYM_CHARS}, as in 'Studio Nord'"
+    )
     reg.add_argument(
         "--identity-commitment",
         metavar="HEX",

@@ -33,11 +33,11 @@ from tests.cli.clitools import assert_one_line_failure, run_ledger
         (
             ["status", "ab", "--buyr", "cd"],
             "ledger status: error: unknown option --buyr (did you mean '--buyer'?)",
-        ),  # noqa: E501
+        ),
         (
             ["grant", "--key", "k", "--bUyer", "x"],
             "unknown option --bUyer (did you mean '--buyer'?)",
-        ),  # noqa: E501
+        ),
         (["hash", ".", "--exlude", "*.txt"], "unknown option --exlude (did you mean '--exclude'?)"),
         (["grant", "--use", "ai_trainng"], "(did you mean 'ai_training'?)"),
         (["report", "b.json", "--out", "r", "--format", "PDF"], "(did you mean 'pdf'?)"),
@@ -247,3 +247,18 @@ def test_the_readme_lists_every_subcommand() -> None:
     for name in ("witness",):
         for sub in subcommands(top[name]):
             assert f"{sub}" in table
+
+
+# --- papercuts ------------------------------------------------------------------------------------
+
+
+def test_a_pseudonym_outside_ascii_is_refused_naming_the_character(tmp_path: Path) -> None:
+    """docs/FORMAT.md §3 allows ASCII letters only: the help says so, and the refusal names the
+    character and an ASCII spelling, before the key is even read."""
+    result = run_ledger(
+        "register", "--key", tmp_path / "absent.pem", "--name", "Café Lumière", "--url=x"
+    )
+    assert_one_line_failure(
+        result, 2, "--name 'Café Lumière': 'é' is not allowed", "(e.g. 'Cafe Lumiere')"
+    )
+    assert "ASCII letters" in run_ledger("register", "--help").stdout
