@@ -2,8 +2,8 @@
 
 Everything is deterministic: keys come from fixed 32-byte seeds, statements carry fixed issued_at
 values and nonces, and Ed25519 signatures are deterministic (RFC 8032). The vectors are built with
-the pure core only (builders, Leaf, merkle, checkpoint, the licence map), so a change to any byte the core produces
-shows up as a diff of golden.json.
+the pure core only (builders, Leaf, merkle, checkpoint, the licence map), so a change to any byte
+the core produces shows up as a diff of golden.json.
 
 Usage::
 
@@ -31,7 +31,6 @@ from ledger.core import builders, merkle  # noqa: E402
 from ledger.core.checkpoint import sign_checkpoint  # noqa: E402
 from ledger.core.iso import ISO_3166_ALPHA2, ISO_4217  # noqa: E402
 from ledger.core.keys import SigningKey  # noqa: E402
-from ledger.core.licmap import derive_map, map_checkpoint  # noqa: E402
 from ledger.core.leaf import (  # noqa: E402
     GENESIS_PREV_HASH,
     LEAF_MAGIC,
@@ -40,6 +39,7 @@ from ledger.core.leaf import (  # noqa: E402
     leaf_hash,
     micros_from_datetime,
 )
+from ledger.core.licmap import derive_map, map_checkpoint  # noqa: E402
 from ledger.core.note import NoteSigner  # noqa: E402
 from ledger.core.statements import (  # noqa: E402
     STATEMENT_HASH_CONTEXT,
@@ -192,9 +192,7 @@ def build() -> dict[str, Any]:
     log_key = seeded("log")
     signer = NoteSigner.from_private_key(ORIGIN, log_key.private_key)
     map_root = derive_map(parsed).root  # the licence map of the log (FORMAT §14.8)
-    checkpoint = map_checkpoint(
-        ORIGIN, len(leaves), merkle.tree_hash(len(leaves), store), map_root
-    )
+    checkpoint = map_checkpoint(ORIGIN, len(leaves), merkle.tree_hash(len(leaves), store), map_root)
     keys = {name: _key_vectors(seeded(name), seed) for name, seed in SEEDS.items()}
     keys["log"].update(
         note_key_name=ORIGIN,

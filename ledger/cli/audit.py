@@ -115,9 +115,18 @@ def _print(args: argparse.Namespace, report: AuditReport, what: str) -> None:
     print(
         f"{what} ok: {report.origin} tree size {report.tree_size} root "
         f"{report.root_hash.hex()}; {report.entries_checked} entries checked in "
-        f"{report.seconds:.1f} s ({rate:,.0f}/s)",
+        f"{report.seconds:.1f} s ({rate:,.0f}/s); "
+        + _map_summary(report.map_roots_checked, report.checkpoints_without_map),
         flush=True,
     )
+
+
+def _map_summary(checked: int, without: int) -> str:
+    """What the audit said of the licence map roots, in words."""
+    text = f"licence map recomputed, its root checked in {checked} checkpoint(s)"
+    if without:
+        text += f"; {without} checkpoint(s) signed before the log committed its map (no map line)"
+    return text
 
 
 def _database_audit(args: argparse.Namespace, vkey: str | None) -> int:
@@ -141,7 +150,8 @@ def _database_audit(args: argparse.Namespace, vkey: str | None) -> int:
         print(
             f"database ok: tree size {report.tree_size} root {report.root_hash.hex()}; "
             f"{report.tree_hashes_checked} tree hashes and {report.checkpoints_checked} "
-            f"checkpoints checked in {report.seconds:.1f} s",
+            f"checkpoints checked in {report.seconds:.1f} s; "
+            + _map_summary(report.map_roots_checked, report.checkpoints_without_map),
             flush=True,
         )
     for failure in report.failures:

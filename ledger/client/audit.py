@@ -16,7 +16,14 @@ checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.m
    signed root. With ``all_checkpoints`` every stored checkpoint (the empty tree's included) is
    also verified against the root of its prefix and, by the log's consistency proof, against the
    head (slow: two requests
-   per tree size; for tests and small logs).
+   per tree size; for tests and small logs);
+4. the licence map (FORMAT §14) recomputed from the entries (``core.mapaudit.MapReplay``: one map
+   in memory, the latest, never a version per checkpoint) has the root that every checkpoint
+   verified in step 1 or 3 commits in its ``consent-ledger/map/v1`` line. On a mismatch the first
+   key that differs is found by walking the server's map (``/v1/map/node``) down from the signed
+   root where it differs from the recomputed one, and named (``map_root_mismatch``). A checkpoint
+   without the line is counted as signed before the log committed its map, unless an earlier
+   checkpoint had one (``map_root_missing``).
 
 ``follow_once`` then extends the audit to a newer checkpoint: signature, no rollback, no fork,
 a consistency proof from the audited size, and the new entries (the chain continues).
@@ -53,13 +60,19 @@ from ledger.core.auditing import (
     check_entry,
     check_leaf,
     check_rules,
+    map_missing_failure,
+    map_root_failure,
 )
 from ledger.core.checkpoint import Checkpoint, open_checkpoint
-from ledger.core.errors import AuditFailed, LedgerError, NotFound
+from ledger.core.errors import AuditFailed, LedgerError, MapRootMissing, NotFound
 from ledger.core.evidence import gc_paused
+from ledger.core.licmap import AuditedStatement, checkpoint_map_root
 from ledger.core.logstate import AcceptanceReplay
+from ledger.core.mapaudit import MapReplay, checked_reader, first_difference, node_from_json
 from ledger.core.note import NoteVerifier
 from ledger.core.sigcheck import cryptography_check
+from ledger.core.statements import Statement, parse_statement
+from ledger.core.vmap import MapNode
 from ledger.sigverify import signature_check
 
 # The audit's pure parts live in the core (ledger.core.auditing), shared with
@@ -95,6 +108,10 @@ class AuditReport:
     seconds: float
     failure: Failure | None = None
     checkpoints_checked: int = 0
+    #: checkpoints whose licence map root was checked against the recomputed map
+    map_roots_checked: int = 0
+    #: checkpoints verified that commit no map root (signed before the log committed its map)
+    checkpoints_without_map: int = 0
 
     def __bool__(self) -> bool:
         return self.failure is None
@@ -113,6 +130,8 @@ class AuditReport:
             "root_hash": self.root_hash.hex(),
             "entries_checked": self.entries_checked,
             "checkpoints_checked": self.checkpoints_checked,
+            "map_roots_checked": self.map_roots_checked,
+            "checkpoints_without_map": self.checkpoints_without_map,
             "seconds": round(self.seconds, 3),
             "failure": None if self.failure is None else self.failure.to_json(),
         }
@@ -128,6 +147,7 @@ class LogSource(Protocol):
     def checkpoint(self, tree_size: int | None = None) -> str: ...
     def entries(self, start: int, limit: int) -> dict[str, Any]: ...
     def consistency_proof(self, first: int, second: int) -> dict[str, Any]: ...
+    def map_node(self, node_hash: bytes) -> dict[str, Any]: ...
 
 
 def _is_not_found(e: LedgerError) -> bool:
@@ -152,7 +172,8 @@ class PageResult:
     statement_hashes: list[bytes] = field(default_factory=list)
     prev_hashes: list[bytes] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
-    #: ``strict`` only: each entry's statement, as JSON (it crosses a process boundary).
+    #: Each entry's statement, as JSON (it crosses a process boundary): the licence map is
+    #: derived from it, and ``strict`` replays the append rules over it.
     bodies: list[Any] = field(default_factory=list)
     problem: tuple[FailureCode, str] | None = None
     served: int = 0
@@ -198,8 +219,7 @@ def _check_entries(
             break
         result.leaf_hashes.append(facts.leaf_hash)
         result.statement_hashes.append(facts.statement_hash)
-        if strict:
-            result.bodies.append(facts.body)
+        result.bodies.append(facts.body)
         result.prev_hashes.append(facts.prev_hash)
         result.times.append(facts.integrated_at)
 
@@ -233,7 +253,8 @@ class LogAuditor:
     default: a ``LogClient`` for ``source.base_url``). ``on_entry(seq, leaf_hash,
     statement_hash)`` is called in log order for every entry that passed, ``on_checkpoint(size)``
     for every stored checkpoint verified (``all_checkpoints``). Signatures are verified with
-    PyNaCl when it is installed, unless ``accelerate`` is False (``cryptography`` only).
+    PyNaCl when it is installed, unless ``accelerate`` is False (``cryptography`` only). The
+    licence map is carried between rounds of ``follow_once``, never recomputed from scratch.
     """
 
     def __init__(
@@ -268,6 +289,16 @@ class LogAuditor:
         self.head = Checkpoint(verifier.name, 0, merkle.EMPTY_ROOT)
         self.checkpoints_checked = 0
         self._target = self.head  # the checkpoint being audited up to
+        self._reset_map()
+
+    def _reset_map(self) -> None:
+        #: The licence map of the audited prefix, recomputed from its entries.
+        self.map = MapReplay()
+        #: The smallest size of a verified checkpoint that committed a map root.
+        self.map_since: int | None = None
+        self.map_roots_checked = 0
+        self.checkpoints_without_map = 0
+        self._map_last: tuple[int, bytes | None] | None = None  # (size, root) checked last
 
     # --- public ----------------------------------------------------------------------------------
 
@@ -276,6 +307,8 @@ class LogAuditor:
         self.state = ChainState()
         self.rules = AcceptanceReplay()
         self.head = Checkpoint(self.verifier.name, 0, merkle.EMPTY_ROOT)
+        self.checkpoints_checked = 0
+        self._reset_map()
         return self._run(self._advance)
 
     def follow_once(self) -> AuditReport:
@@ -300,10 +333,12 @@ class LogAuditor:
             seconds=time.perf_counter() - started,
             failure=failure,
             checkpoints_checked=self.checkpoints_checked,
+            map_roots_checked=self.map_roots_checked,
+            checkpoints_without_map=self.checkpoints_without_map,
         )
 
     def _advance(self) -> None:
-        new = self._latest_checkpoint()
+        new, signed = self._latest_checkpoint()
         old = self.head
         if new.tree_size < old.tree_size:
             raise AuditStop(
@@ -316,20 +351,24 @@ class LogAuditor:
         if new.tree_size == old.tree_size:
             if new.root_hash != old.root_hash:
                 raise AuditStop(_fork(old, new))
+            if signed:  # the same tree, perhaps another map: check the map it commits too
+                self._check_map(new)
             return
         if old.tree_size:
             self._check_consistency(old, new)
         self._stream(old.tree_size, new)
         self.head = new
 
-    def _latest_checkpoint(self) -> Checkpoint:
+    def _latest_checkpoint(self) -> tuple[Checkpoint, bool]:
+        """The latest checkpoint, and whether the log signed it (an old log that has none yet
+        gives the empty tree, unsigned)."""
         try:
             note = self.source.checkpoint()
         except LedgerError as e:
             if not _is_not_found(e):
                 raise
-            return Checkpoint(self.verifier.name, 0, merkle.EMPTY_ROOT)  # an empty log
-        return self._open(note, None)
+            return Checkpoint(self.verifier.name, 0, merkle.EMPTY_ROOT), False
+        return self._open(note, None), True
 
     def _open(self, note: str, tree_size: int | None) -> Checkpoint:
         try:
@@ -394,6 +433,7 @@ class LogAuditor:
                     tree_size=head.tree_size,
                 )
             )
+        self._check_map(head)
 
     def _fold(self, page: PageResult) -> None:
         """Apply a checked page in order: chain links, tree, callbacks; then its problem."""
@@ -405,9 +445,11 @@ class LogAuditor:
             if i == len(page.leaf_hashes):
                 break  # the failing entry: linked, now its own problem is reported
             st.push(page.leaf_hashes[i], t)
+            seq, h = st.size - 1, page.statement_hashes[i]
+            stmt = _statement(seq, page.bodies[i])
+            self.map.add(seq, AuditedStatement(stmt, h))
             if self.strict:
-                h = page.statement_hashes[i]
-                check_rules(self.rules, st.size - 1, page.bodies[i], h, t)
+                check_rules(self.rules, seq, stmt, h, t)
             if self.on_entry is not None:
                 self.on_entry(st.size - 1, page.leaf_hashes[i], page.statement_hashes[i])
             if self.all_checkpoints:
@@ -499,9 +541,57 @@ class LogAuditor:
             )
         if 0 < size < self._target.tree_size:  # every tree extends the empty one (FORMAT §5.3)
             self._check_consistency(cp, self._target)
+        self._check_map(cp)
         self.checkpoints_checked += 1
         if self.on_checkpoint is not None:
             self.on_checkpoint(size)
+
+    # --- the licence map (step 4) -----------------------------------------------------------------
+
+    def _check_map(self, cp: Checkpoint) -> None:
+        """The map root ``cp`` commits is the root of the map recomputed from its entries (the
+        replay holds exactly ``cp.tree_size`` entries here); raises AuditStop."""
+        try:
+            claimed: bytes | None = checkpoint_map_root(cp)
+        except MapRootMissing as e:
+            claimed = None
+            missing = e
+        if self._map_last == (cp.tree_size, claimed):
+            return  # the head is also a stored checkpoint: checked once
+        self._map_last = (cp.tree_size, claimed)
+        if claimed is None:
+            if self.map_since is not None:
+                raise AuditStop(map_missing_failure(cp.tree_size, self.map_since, missing.message))
+            self.checkpoints_without_map += 1
+            return
+        if self.map_since is None:
+            self.map_since = cp.tree_size
+        root = self.map.root_at(cp.tree_size)
+        self.map_roots_checked += 1
+        if root != claimed:
+            raise AuditStop(self._map_mismatch(cp.tree_size, root, claimed))
+
+    def _map_mismatch(self, size: int, root: bytes, claimed: bytes) -> Failure:
+        """The failure for a wrong map root, naming the first key that differs when the server
+        serves the nodes of the map it signed (``/v1/map/node``)."""
+
+        def server_node(node_hash: bytes) -> MapNode:
+            return node_from_json(self.source.map_node(node_hash))
+
+        try:
+            diff = first_difference(root, self.map.get_node, claimed, checked_reader(server_node))
+        except LedgerError as e:
+            return map_root_failure(size, root, claimed, None, f"the server's map: {e.message}")
+        return map_root_failure(size, root, claimed, diff, None)
+
+
+def _statement(seq: int, body: Any) -> Statement:
+    """The statement an entry's verified bytes hold (the map is derived from it)."""
+    try:
+        return parse_statement(body)
+    except LedgerError as e:
+        message = f"the licence map cannot be derived from this entry: {e.message}"
+        raise AuditStop(Failure(FailureCode.STATEMENT_INVALID, message, seq=seq)) from e
 
 
 def _fork(old: Checkpoint, new: Checkpoint) -> Failure:

@@ -127,6 +127,16 @@ class LogClient:
     def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
         return _object(self.get_json("/v1/proofs/consistency", first=first, second=second))
 
+    def map_proof(self, key: bytes, tree_size: int | None = None) -> dict[str, Any]:
+        """``GET /v1/map/proof``: the licence map's value for ``key`` (its bytes) and its proof
+        at ``tree_size`` (default: the latest checkpoint); verify with ``core.vmap``."""
+        return _object(self.get_json("/v1/map/proof", key=key.hex(), tree_size=tree_size))
+
+    def map_node(self, node_hash: bytes) -> dict[str, Any]:
+        """``GET /v1/map/node/{hash}``: a stored licence map node (``core.mapaudit.node_from_json``
+        reads it; ``checked_reader`` checks it against its hash)."""
+        return _object(self.get_json(f"/v1/map/node/{node_hash.hex()}"))
+
     def append(self, envelope: dict[str, Any] | bytes) -> dict[str, Any]:
         """``POST /v1/entries``: one signed envelope (a dict, or its JSON bytes to send as is)."""
         return _object(self._post("/v1/entries", envelope))

@@ -42,9 +42,10 @@ from .leaf import (
     split_leaf,
 )
 from .logstate import AcceptanceReplay
+from .mapaudit import MapDifference
 from .merkle import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, stored_hash_index
 from .sigcheck import SignatureCheck, cryptography_check
-from .statements import STATEMENT_SIGNING_CONTEXT, parse_statement, statement_hash
+from .statements import STATEMENT_SIGNING_CONTEXT, Statement, statement_hash
 
 __all__ = [
     "AuditStop",
@@ -59,6 +60,8 @@ __all__ = [
     "check_leaf",
     "check_leaf_signatures",
     "check_part_signatures",
+    "map_missing_failure",
+    "map_root_failure",
     "required_signer_ids",
 ]
 
@@ -207,6 +210,10 @@ class FailureCode(StrEnum):
     CONSISTENCY_INVALID = "consistency_invalid"
     ROLLBACK = "rollback"
     FORK = "fork"
+    # the licence map (FORMAT §14.7): both audits recompute it from the entries
+    MAP_ROOT_MISMATCH = "map_root_mismatch"
+    MAP_ROOT_MISSING = "map_root_missing"
+    MAP_NODE_MISMATCH = "map_node_mismatch"
     # the database audit only (ledger.server.dbaudit)
     LOG_KEY_MISMATCH = "log_key_mismatch"
     TREE_HASH_MISMATCH = "tree_hash_mismatch"
@@ -219,7 +226,8 @@ class FailureCode(StrEnum):
 @dataclass(frozen=True)
 class Failure:
     """One thing found wrong: its code, where (seq or tree size; table and row for a database
-    audit), and a sentence saying what differs."""
+    audit; the licence map key, as ``licmap.describe_key`` names it, for the map), and a sentence
+    saying what differs."""
 
     code: FailureCode
     message: str
@@ -227,6 +235,7 @@ class Failure:
     tree_size: int | None = None
     table: str | None = None
     row: str | None = None
+    key: str | None = None
 
     def where(self) -> str:
         if self.table is not None:
@@ -240,9 +249,8 @@ class Failure:
         return f"[{self.code}] {where + ': ' if where else ''}{self.message}"
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("code", "seq", "tree_size", "table", "row")} | {
-            "message": self.message
-        }
+        fields = ("code", "seq", "tree_size", "table", "row", "key")
+        return {k: getattr(self, k) for k in fields} | {"message": self.message}
 
 
 class AuditStop(Exception):
@@ -403,11 +411,57 @@ class ChainState:
         self.size += 1
 
 
-def check_rules(rules: AcceptanceReplay, seq: int, body: Any, h: bytes, integrated_at: int) -> None:
-    """Replay the append rules for entry ``seq`` (its statement already verified, as JSON);
+def check_rules(
+    rules: AcceptanceReplay, seq: int, stmt: Statement, h: bytes, integrated_at: int
+) -> None:
+    """Replay the append rules for entry ``seq`` (its statement already verified and parsed);
     raises ``AuditStop`` (``rule_violated``) if the log should have refused it. No I/O."""
-    stmt = parse_statement(body)
     refusal = rules.step(stmt, h, integrated_at)
     if refusal is not None:
         message = f"the log should have refused this {stmt.type_name}: {refusal}"
         raise AuditStop(Failure(FailureCode.RULE_VIOLATED, message, seq=seq))
+
+
+# --- the licence map: what both audits say when a checkpoint's map root is wrong -----------------
+
+
+def map_root_failure(
+    size: int,
+    root: bytes,
+    claimed: bytes,
+    diff: MapDifference | None,
+    unknown: str | None,
+    **where: Any,
+) -> Failure:
+    """``map_root_mismatch`` for the checkpoint of ``size``: it commits ``claimed``, the map of
+    its entries has ``root``; ``diff`` is the first key that differs (``mapaudit``), or
+    ``unknown`` says why it could not be found. ``where`` adds the table and row."""
+    if diff is not None:
+        first = f"the first key that differs is {diff.describe()}"
+    else:
+        first = f"the first key that differs could not be found ({unknown})"
+    message = (
+        f"the checkpoint commits licence map root {claimed.hex()}, the map of its {size} entries "
+        f"has root {root.hex()}; {first}. The log signed a licence map its entries do not give: "
+        "map proofs and evidence against this checkpoint cannot be trusted. Keep this output and "
+        "the checkpoint, report them to the log's operator and witnesses, and verify evidence "
+        "only against checkpoints an audit passed"
+    )
+    return Failure(
+        FailureCode.MAP_ROOT_MISMATCH,
+        message,
+        tree_size=size,
+        key=None if diff is None else diff.key_text(),
+        **where,
+    )
+
+
+def map_missing_failure(size: int, since: int, why: str, **where: Any) -> Failure:
+    """``map_root_missing``: the checkpoint of ``size`` commits no map root although the one of
+    size ``since`` did (a log that commits its map does so in every later checkpoint)."""
+    message = (
+        f"{why}; the checkpoint of size {since} committed one, and a log commits its licence map "
+        "in every checkpoint after the first that does: this checkpoint hides the map from "
+        "verifiers. Report it to the log's operator and witnesses"
+    )
+    return Failure(FailureCode.MAP_ROOT_MISSING, message, tree_size=size, **where)

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Final
+from typing import Final, Protocol
 
 from .checkpoint import Checkpoint
 from .encoding import HASH_SIZE, b64_decode, b64_encode, hash_from_hex
@@ -52,7 +52,7 @@ from .statements import (
     KeyRevoke,
     KeyRotate,
     PartyRegister,
-    SignedStatement,
+    Statement,
 )
 from .vmap import MapNodeStore, MapProof, SparseMerkleMap
 
@@ -64,8 +64,10 @@ __all__ = [
     "TAG_GRANT_ID",
     "TAG_KEY",
     "TAG_PARTY",
+    "AuditedStatement",
     "KeyParties",
     "LicenceMap",
+    "MapEntry",
     "checkpoint_map_root",
     "content_key",
     "decode_seqs",
@@ -218,7 +220,27 @@ class KeyParties:
         return self.attached.get(key_id, key_id)
 
 
-def entry_keys(signed: SignedStatement, parties: KeyParties) -> list[bytes]:
+class MapEntry(Protocol):
+    """What the derivation reads of an entry: its statement and its statement hash.
+    ``SignedStatement`` is one; an audit that verified the signatures itself passes a lighter
+    one (``AuditedStatement``)."""
+
+    @property
+    def statement(self) -> Statement: ...
+
+    @property
+    def statement_hash(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class AuditedStatement:
+    """A ``MapEntry`` for a statement whose signatures the caller has verified."""
+
+    statement: Statement
+    statement_hash: bytes
+
+
+def entry_keys(signed: MapEntry, parties: KeyParties) -> list[bytes]:
     """The map keys under which the entry holding ``signed`` is listed, each once (FORMAT §14.2).
 
     The single rule of the derivation. Reads the statement only (never the log's acceptance
@@ -292,7 +314,7 @@ class LicenceMap:
         """
         return self.apply_statements((leaf.seq, leaf.signed) for leaf in leaves)
 
-    def apply_statements(self, entries: Iterable[tuple[int, SignedStatement]]) -> bytes:
+    def apply_statements(self, entries: Iterable[tuple[int, MapEntry]]) -> bytes:
         """``apply`` for (seq, signed statement) pairs. All or nothing: if it raises, the map
         (tree, size and key parties) is as it was."""
         batch = list(entries)

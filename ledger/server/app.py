@@ -15,7 +15,7 @@ from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, Una
 from ledger.core.licmap import map_checkpoint
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.core.vmap import MAP_EMPTY_HASH
-from ledger.server import api, logs, metrics, ratelimit
+from ledger.server import api, logs, metrics, ratelimit, web
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
 from ledger.server.api.pipeline import RequestPipeline
 from ledger.server.config import Config
@@ -82,7 +82,7 @@ def create_app(config: Config | None = None) -> Flask:
         gate=gate,
     )
     ledger.init_app(app)
-    api.init_app(app)
+    web.init_app(app, api.init_app(app))
     try:
         init_tlog(ledger, signer.verifier())
     except LedgerError:

@@ -13,7 +13,17 @@ READ ONLY transaction; SQLite: a read-only connection in one read transaction) a
   the leaves (tlog layout, via ``merkle.stored_hashes_for_leaves`` over a ``CompactRange``);
 * ``checkpoints``: each note verifies under the log key, its size and root are the row's columns,
   its root is the root of the leaves up to its size; none lies beyond the log, and one exists at
-  the head.
+  the head;
+* the licence map (FORMAT §14): recomputed from the entries (``core.mapaudit.MapReplay``, one
+  version per checkpoint, only the latest kept in memory), its root must be the one each note
+  commits in its ``consent-ledger/map/v1`` line (``map_root_mismatch``, naming the first key that
+  differs, found by walking the stored nodes of the signed root down where they differ from the
+  recomputed ones). A note without the line is a checkpoint signed before the log committed its
+  map, unless an earlier one had the line (``map_root_missing``). The ``map_root`` column must be
+  the root the note commits (NULL for a note without the line), as proofs are walked from it
+  (``checkpoint_row_mismatch``);
+* ``map_nodes``: every stored node is the node its hash names (``map_node_mismatch``), so every
+  proof the server walks from a signed root is one a verifier accepts.
 
 Memory stays flat: the three tables are streamed in key order side by side. Each table reports
 its first failure (``Failure.table`` and ``row`` say which row, ``message`` what differs); a
@@ -43,13 +53,25 @@ from ledger.core.auditing import (
     LeafFacts,
     check_leaf,
     check_rules,
+    map_missing_failure,
+    map_root_failure,
 )
-from ledger.core.checkpoint import open_checkpoint
-from ledger.core.errors import LedgerError
+from ledger.core.checkpoint import Checkpoint, open_checkpoint
+from ledger.core.errors import LedgerError, MapRootMissing, NotFound
 from ledger.core.leaf import format_log_time, micros_from_datetime
+from ledger.core.licmap import AuditedStatement, checkpoint_map_root
 from ledger.core.logstate import AcceptanceReplay
+from ledger.core.mapaudit import MapReplay, checked_reader, first_difference
 from ledger.core.note import NoteVerifier
-from ledger.server.storage.models import CheckpointRow, EntryRow, LogMetaRow, TreeHashRow
+from ledger.core.statements import parse_statement
+from ledger.core.vmap import MapNode, decode_node, hash_of
+from ledger.server.storage.models import (
+    CheckpointRow,
+    EntryRow,
+    LogMetaRow,
+    MapNodeRow,
+    TreeHashRow,
+)
 
 CHUNK = 2000
 
@@ -63,6 +85,9 @@ class DbAuditReport:
     root_hash: bytes = merkle.EMPTY_ROOT
     checkpoints_checked: int = 0
     tree_hashes_checked: int = 0
+    map_roots_checked: int = 0
+    map_nodes_checked: int = 0
+    checkpoints_without_map: int = 0
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
 
@@ -80,6 +105,9 @@ class DbAuditReport:
             "root_hash": self.root_hash.hex(),
             "checkpoints_checked": self.checkpoints_checked,
             "tree_hashes_checked": self.tree_hashes_checked,
+            "map_roots_checked": self.map_roots_checked,
+            "map_nodes_checked": self.map_nodes_checked,
+            "checkpoints_without_map": self.checkpoints_without_map,
             "seconds": round(self.seconds, 3),
             "failures": [f.to_json() for f in self.failures],
         }
@@ -155,6 +183,8 @@ class _TableAudit:
         self.hashes = _Peek(_rows(conn, TreeHashRow.__table__, TreeHashRow.idx))
         self.checkpoints = _Peek(_rows(conn, CheckpointRow.__table__, CheckpointRow.tree_size))
         self.last_checkpoint = 0
+        self.map: MapReplay | None = MapReplay()  # None once an entry could not be read
+        self.map_since: int | None = None
 
     def fail(self, table: str, row: str, code: FailureCode, message: str, **where: Any) -> None:
         """Record the first failure of ``table``; later ones of the same table are dropped."""
@@ -167,7 +197,8 @@ class _TableAudit:
             if not self._entry(row):
                 break
         self._check_tails()
-        order = ("log_meta", "entries", "tree_hashes", "checkpoints")
+        self._check_map_nodes()
+        order = ("log_meta", "entries", "tree_hashes", "checkpoints", "map_nodes")
         self.report.failures = [self.failed[t] for t in order if t in self.failed]
         self.report.tree_size = self.state.size
         self.report.root_hash = self.state.tree.root()
@@ -205,15 +236,33 @@ class _TableAudit:
         h = merkle.leaf_hash(leaf)
         if "entries" not in self.failed and facts is not None:
             self._check_columns(row, facts)
-        if self.strict and "entries" not in self.failed and facts is not None:
-            try:
-                check_rules(self.rules, pos, facts.body, facts.statement_hash, facts.integrated_at)
-            except AuditStop as stop:
-                self.fail("entries", f"seq {pos}", stop.failure.code, stop.failure.message, seq=pos)
+        if facts is not None:
+            self._map_entry(pos, facts)
+        else:
+            self.map = None  # the map cannot be derived past an unreadable entry
         self._check_tree_hashes(pos, h)
         self.state.push(h, 0 if facts is None else facts.integrated_at)
         self._check_checkpoints_up_to(pos + 1)
         return True
+
+    def _map_entry(self, pos: int, facts: LeafFacts) -> None:
+        """Add the entry to the map replay (and, ``strict``, replay the append rules)."""
+        try:
+            stmt = parse_statement(facts.body)
+        except LedgerError as e:
+            self.fail(
+                "entries", f"seq {pos}", FailureCode.STATEMENT_INVALID,
+                f"the licence map cannot be derived from this entry: {e.message}", seq=pos,
+            )  # fmt: skip
+            self.map = None
+            return
+        if self.map is not None:
+            self.map.add(pos, AuditedStatement(stmt, facts.statement_hash))
+        if self.strict and "entries" not in self.failed:
+            try:
+                check_rules(self.rules, pos, stmt, facts.statement_hash, facts.integrated_at)
+            except AuditStop as stop:
+                self.fail("entries", f"seq {pos}", stop.failure.code, stop.failure.message, seq=pos)
 
     def _leaf_facts(self, pos: int, leaf: bytes) -> LeafFacts | None:
         try:
@@ -320,6 +369,82 @@ class _TableAudit:
                 "checkpoints", fail_row, FailureCode.ROOT_MISMATCH,
                 f"signs root {cp.root_hash.hex()}, the leaves give {root.hex()}", **where,
             )  # fmt: skip
+        else:
+            self._check_map(row, cp)
+
+    def _check_map(self, row: Any, cp: Checkpoint) -> None:
+        """The map root the note commits is the recomputed one (see the module doc)."""
+        fail_row = f"tree_size {row.tree_size}"
+        try:
+            claimed: bytes | None = checkpoint_map_root(cp)
+        except MapRootMissing:
+            claimed = None
+        column = None if row.map_root is None else bytes(row.map_root)
+        if column != claimed:
+            shown = "none" if claimed is None else claimed.hex()
+            self.fail(
+                "checkpoints", fail_row, FailureCode.CHECKPOINT_ROW_MISMATCH,
+                f"the note commits licence map root {shown}, the map_root column says "
+                f"{'NULL' if column is None else column.hex()}: proofs and evidence are walked "
+                "from the column; restore it from the note (or a backup)", tree_size=row.tree_size,
+            )  # fmt: skip
+            return
+        try:
+            claimed = checkpoint_map_root(cp)
+        except MapRootMissing as e:
+            if self.map_since is not None:
+                failure = map_missing_failure(
+                    row.tree_size, self.map_since, e.message, table="checkpoints", row=fail_row
+                )
+                self.failed.setdefault("checkpoints", failure)
+            else:
+                self.report.checkpoints_without_map += 1
+            return
+        if self.map_since is None:
+            self.map_since = row.tree_size
+        if self.map is None or self.map.size != row.tree_size:
+            return  # an entry could not be read: the entries table reports it
+        root = self.map.root_at(row.tree_size)
+        self.report.map_roots_checked += 1
+        if root != claimed:
+            replay = self.map
+            diff, unknown = None, None
+            try:
+                stored = checked_reader(self._stored_node)
+                diff = first_difference(root, replay.get_node, claimed, stored)
+            except LedgerError as e:
+                unknown = f"the stored map of the signed root cannot be walked: {e.message}"
+            failure = map_root_failure(
+                row.tree_size, root, claimed, diff, unknown, table="checkpoints", row=fail_row
+            )
+            self.failed.setdefault("checkpoints", failure)
+
+    def _stored_node(self, node_hash: bytes) -> MapNode:
+        data = self.conn.execute(
+            select(MapNodeRow.node).where(MapNodeRow.hash == node_hash)
+        ).scalar()
+        if data is None:
+            raise NotFound(f"map node {node_hash.hex()} is not stored")
+        return decode_node(bytes(data))
+
+    # --- map_nodes -------------------------------------------------------------------------------
+
+    def _check_map_nodes(self) -> None:
+        """Every stored node hashes to the hash it is stored under (streamed: flat memory)."""
+        for row in _rows(self.conn, MapNodeRow.__table__, MapNodeRow.hash):
+            self.report.map_nodes_checked += 1
+            key = bytes(row.hash)
+            try:
+                ok = hash_of(decode_node(bytes(row.node))) == key
+            except LedgerError:
+                ok = False
+            if not ok:
+                self.fail(
+                    "map_nodes", f"hash {key.hex()}", FailureCode.MAP_NODE_MISMATCH,
+                    "the stored node is not the node its hash names (changed or damaged): "
+                    "map proofs through it fail; restore the row from a backup",
+                )  # fmt: skip
+                return
 
     # --- after the last entry --------------------------------------------------------------------
 

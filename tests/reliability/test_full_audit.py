@@ -64,6 +64,11 @@ def test_clean_log_passes_strict_with_every_checkpoint(shared_log: ServedLog) ->
     # every transaction of the fill left a checkpoint (batches share one), and the empty tree's
     # was signed when the log was created
     assert report.checkpoints_checked == len({0} | {a["tree_size"] for a in shared_log.acks})
+    # the licence map recomputed from the entries has the root every checkpoint commits
+    assert (report.map_roots_checked, report.checkpoints_without_map) == (
+        report.checkpoints_checked,
+        0,
+    )
 
 
 def test_clean_database_passes(shared_log: ServedLog) -> None:
@@ -71,6 +76,7 @@ def test_clean_database_passes(shared_log: ServedLog) -> None:
     assert report, report.failures
     assert report.tree_size == LogClient(shared_log.url).log_info()["tree_size"]
     assert report.checkpoints_checked == len({0} | {a["tree_size"] for a in shared_log.acks})
+    assert report.map_roots_checked == report.checkpoints_checked
 
 
 def test_the_wrong_log_key_fails_on_the_checkpoint(shared_log: ServedLog, tmp_path: Path) -> None:

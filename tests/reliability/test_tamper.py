@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +25,21 @@ import sqlalchemy as sa
 from ledger.client import LogClient
 from ledger.client.audit import FailureCode, LogAuditor
 from ledger.core import merkle
-from ledger.core.leaf import LEAF_MAGIC
+from ledger.core.checkpoint import open_checkpoint, sign_checkpoint
+from ledger.core.leaf import LEAF_MAGIC, parse_leaf
+from ledger.core.licmap import (
+    KeyParties,
+    describe_key,
+    encode_seqs,
+    entry_keys,
+    grant_key,
+    map_checkpoint,
+)
 from ledger.core.note import NoteVerifier
+from ledger.core.vmap import SparseMerkleMap, encode_node
 from ledger.server.dbaudit import audit_database
 from tests.reliability.conftest import ServedLog
+from tests.reliability.logs import log_signer
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +53,7 @@ def superuser(url: str) -> Iterator[Callable[[str, dict[str, Any]], Any]]:
     """A connection that may change append-only rows; yields ``run(sql, params)``."""
     if url.startswith("sqlite"):
         conn = sqlite3.connect(sa.engine.make_url(url).database or "")
-        for table in ("entries", "tree_hashes", "checkpoints"):
+        for table in ("entries", "tree_hashes", "checkpoints", "map_nodes"):
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         try:
@@ -73,6 +85,7 @@ class Tamper:
     db: tuple[str, str, FailureCode]  # table, row, code: the database audit's first failure
     db_tables: dict[str, str]  # every failing table -> its first bad row
     http: tuple[FailureCode, int | None, int | None] | None  # code, seq, tree size; or n/a
+    key: str | None = None  # the licence map key both audits must name, if any
 
 
 @dataclass
@@ -81,23 +94,24 @@ class Target:
     size: int
     checkpoint_sizes: list[int]
     rng: random.Random
+    key_file: Path
 
 
 Sql = Callable[[str, dict[str, Any]], Any]
 Restore = Callable[[Sql], None]
-KEYS = {"entries": "seq", "tree_hashes": "idx", "checkpoints": "tree_size"}
+KEYS = {"entries": "seq", "tree_hashes": "idx", "checkpoints": "tree_size", "map_nodes": "hash"}
 
 
-def _read(sql: Sql, table: str, column: str, key: int) -> Any:
+def _read(sql: Sql, table: str, column: str, key: Any) -> Any:
     (value,) = sql(f"SELECT {column} FROM {table} WHERE {KEYS[table]} = :k", {"k": key})[0]
     return value if isinstance(value, str) else bytes(value)
 
 
-def _write(sql: Sql, table: str, column: str, key: int, value: Any) -> None:
+def _write(sql: Sql, table: str, column: str, key: Any, value: Any) -> None:
     sql(f"UPDATE {table} SET {column} = :v WHERE {KEYS[table]} = :k", {"v": value, "k": key})
 
 
-def _change(sql: Sql, table: str, column: str, key: int, edit: Callable[[Any], Any]) -> Restore:
+def _change(sql: Sql, table: str, column: str, key: Any, edit: Callable[[Any], Any]) -> Restore:
     """Apply ``edit`` to one stored value; returns how to put the original back."""
     original = _read(sql, table, column, key)
     _write(sql, table, column, key, edit(original))
@@ -192,6 +206,90 @@ def _checkpoint_root(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
     ), restore
 
 
+def _wrong_map_signed(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
+    """A checkpoint re-signed with the log key, committing a licence map root that is not the
+    map of its entries (a log whose map was computed wrongly before it signed)."""
+    size = t.rng.choice([s for s in t.checkpoint_sizes if s > 0])
+    signer = log_signer(t.key_file)
+
+    def resign(note: str) -> str:
+        cp, _ = open_checkpoint(note, signer.verifier())
+        return sign_checkpoint(map_checkpoint(cp.origin, size, cp.root_hash, b"\x11" * 32), signer)
+
+    restore_note = _change(sql, "checkpoints", "note", size, resign)
+    restore_column = _change(sql, "checkpoints", "map_root", size, lambda _: b"\x11" * 32)
+    row = f"tree_size {size}"
+    tamper = Tamper(
+        ("checkpoints", row, F.MAP_ROOT_MISMATCH),
+        {"checkpoints": row},
+        (F.MAP_ROOT_MISMATCH, None, size),
+    )
+    return tamper, lambda again: (restore_note(again), restore_column(again))
+
+
+def _map_omitting_an_acceptance(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
+    """The log computed its map wrongly and signed it: the checkpoint of a random size commits
+    the map of its entries without one ``grant.accept`` (the map's nodes stored as the log
+    stores them, the column and the re-signed note naming its root). Both audits must name that
+    checkpoint and the accepted grant's ``grant`` key, the one key whose list differs."""
+    rows = sql("SELECT seq, leaf, type FROM entries ORDER BY seq", {})
+    accepts = [seq for seq, _, kind in rows if kind == "grant.accept"]
+    omitted = t.rng.choice(accepts)
+    size = _first_checkpoint_after(t, omitted)
+    suffixes: dict[bytes, list[int]] = {}
+    parties = KeyParties()
+    for seq, leaf, _ in rows[:size]:
+        keys = entry_keys(parse_leaf(bytes(leaf)).signed, parties)
+        if seq != omitted:
+            for key in keys:
+                suffixes.setdefault(key, []).append(seq)
+    wrong = SparseMerkleMap()
+    root = wrong.append_values(1, {k: encode_seqs(v) for k, v in suffixes.items()})
+    for h, node in wrong.store.nodes.items():  # type: ignore[attr-defined]
+        sql(
+            "INSERT INTO map_nodes (hash, node, size) VALUES (:h, :n, :s) "
+            "ON CONFLICT (hash) DO NOTHING",
+            {"h": h, "n": encode_node(node), "s": size},
+        )
+    signer = log_signer(t.key_file)
+
+    def resign(note: str) -> str:
+        cp, _ = open_checkpoint(note, signer.verifier())
+        return sign_checkpoint(map_checkpoint(cp.origin, size, cp.root_hash, root), signer)
+
+    restore_note = _change(sql, "checkpoints", "note", size, resign)
+    restore_column = _change(sql, "checkpoints", "map_root", size, lambda _: root)
+    accepted = parse_leaf(bytes(rows[omitted][1])).signed.statement
+    row = f"tree_size {size}"
+    tamper = Tamper(
+        ("checkpoints", row, F.MAP_ROOT_MISMATCH),
+        {"checkpoints": row},
+        (F.MAP_ROOT_MISMATCH, None, size),
+        key=describe_key(grant_key(accepted.grant_hash)),  # type: ignore[attr-defined]
+    )
+    return tamper, lambda again: (restore_note(again), restore_column(again))
+
+
+def _map_root_column(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
+    """One byte of a checkpoint's ``map_root`` column: proofs would be walked from a root the
+    note does not commit. Not served as such over HTTP (proofs against it just fail)."""
+    size = t.rng.choice(t.checkpoint_sizes)
+    restore = _change(sql, "checkpoints", "map_root", size, lambda v: _flip_byte(v, 0))
+    row = f"tree_size {size}"
+    tamper = Tamper(("checkpoints", row, F.CHECKPOINT_ROW_MISMATCH), {"checkpoints": row}, None)
+    return tamper, restore
+
+
+def _map_node(t: Target, sql: Sql) -> tuple[Tamper, Restore]:
+    """The last byte of a random stored map node (a child hash, or a value's last seq byte)."""
+    hashes = sorted(bytes(h) for (h,) in sql("SELECT hash FROM map_nodes", {}))
+    h = t.rng.choice(hashes)
+    restore = _change(sql, "map_nodes", "node", h, lambda v: _flip_byte(v, len(v) - 1))
+    row = f"hash {h.hex()}"
+    tamper = Tamper(("map_nodes", row, F.MAP_NODE_MISMATCH), {"map_nodes": row}, None)
+    return tamper, restore
+
+
 def _signature_byte(rng: random.Random, leaf: bytes) -> int:
     return len(leaf) - 1 - rng.randrange(64)
 
@@ -209,6 +307,10 @@ TAMPERS = [
     ("tree_hashes row deleted", _tree_hash_deleted),
     ("checkpoints.note signature", _checkpoint_note),
     ("checkpoints.root_hash", _checkpoint_root),
+    ("checkpoints.note re-signed with a wrong map root", _wrong_map_signed),
+    ("checkpoints.note re-signed with a map omitting an acceptance", _map_omitting_an_acceptance),
+    ("checkpoints.map_root", _map_root_column),
+    ("map_nodes.node", _map_node),
 ]
 
 
@@ -221,6 +323,7 @@ def test_the_audits_name_the_tampered_row(shared_log: ServedLog, case: str, tamp
         client.log_info()["tree_size"],
         sorted({a["tree_size"] for a in shared_log.acks}),
         random.Random(SEED + sum(map(ord, case))),
+        shared_log.key_file,
     )
     verifier = NoteVerifier.from_vkey(shared_log.vkey)
     with superuser(shared_log.database_url) as sql:
@@ -228,7 +331,7 @@ def test_the_audits_name_the_tampered_row(shared_log: ServedLog, case: str, tamp
     try:
         _check_database_audit(shared_log.database_url, verifier, expected, why)
         if expected.http is not None:
-            _check_http_audit(client, verifier, expected.http, why)
+            _check_http_audit(client, verifier, expected.http, expected.key, why)
     finally:
         with superuser(shared_log.database_url) as sql:
             restore(sql)
@@ -240,6 +343,8 @@ def _check_database_audit(url: str, verifier: NoteVerifier, expected: Tamper, wh
     first = report.failure
     assert first is not None, why
     assert (first.table, first.row, first.code) == expected.db, f"{first} ({why})"
+    if expected.key is not None:
+        assert first.key == expected.key, f"{first} ({why})"
     assert {f.table: f.row for f in report.failures} == expected.db_tables, (report.failures, why)
 
 
@@ -247,6 +352,7 @@ def _check_http_audit(
     client: LogClient,
     verifier: NoteVerifier,
     expected: tuple[FailureCode, int | None, int | None],
+    key: str | None,
     why: str,
 ) -> None:
     # every stored checkpoint is read only with all_checkpoints: the latest one is always read
@@ -254,3 +360,5 @@ def _check_http_audit(
     failure = auditor.audit().failure
     assert failure is not None, why
     assert (failure.code, failure.seq, failure.tree_size) == expected, f"{failure} ({why})"
+    if key is not None:
+        assert failure.key == key, f"{failure} ({why})"

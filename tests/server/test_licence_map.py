@@ -15,11 +15,11 @@ from ledger.core.keys import SigningKey
 from ledger.core.leaf import parse_leaf
 from ledger.core.licmap import LicenceMap, checkpoint_map_root, content_key, derive_map
 from ledger.core.statements import SignedStatement
-from ledger.core.vmap import MAP_EMPTY_HASH, verify_map_proof
+from ledger.core.vmap import MAP_EMPTY_HASH, key_hash, verify_map_proof
 from ledger.server.service import LogService
 from ledger.server.storage import db as ledger_db
 from ledger.server.storage import repository as repo
-from ledger.server.storage.mapstore import licence_map_at
+from ledger.server.storage.mapstore import DbNodeStore, NodeCache, licence_map_at, map_root_at
 from ledger.server.storage.models import CheckpointRow
 from tests.support.factories import T0, seeded_key
 
@@ -96,6 +96,29 @@ def test_every_checkpoint_commits_the_map_of_its_entries(
         report = verify_map_proof(stored.root, absent, stored.prove(absent))
         assert report.ok
         assert report.present is False
+
+
+def test_prefetch_reads_every_node_an_update_walks(
+    service: LogService,
+    creator_key: SigningKey,
+    buyer_key: SigningKey,
+    make_grant: Callable[..., SignedStatement],
+) -> None:
+    """With a cold cache, one prefetch brings every node on the paths to the keys asked about
+    (present and absent ones): the walks that follow need no database read."""
+    for batch in _history(creator_key, buyer_key, make_grant):
+        service.append(batch)
+    with service.db.read_session() as session:
+        size = repo.latest_size(session)
+        derived = derive_map(_leaves(service, size))
+        keys = [key for key, _ in derived.items()] + [content_key("ee" * 32)]
+        root = map_root_at(session, size)
+        store = DbNodeStore(session, NodeCache(), roots={size: root})
+        store.prefetch(root, [key_hash(k) for k in keys])
+    store.session = None  # type: ignore[assignment]  # any read now would fail
+    cached = LicenceMap(store, size=size)
+    for key in keys:
+        assert cached.get(key) == derived.get(key)
 
 
 def test_two_writers_sharing_a_database_keep_one_map(

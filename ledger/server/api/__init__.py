@@ -8,7 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
-from ledger.server.api import entries, evidence, health, log, metrics, search, tlog
+from ledger.server.api import entries, evidence, health, log, maps, metrics, search, tlog
 from ledger.server.api.context import ENTRY_SEQ, SEQ_PATTERN, EntrySeqConverter
 from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, register_error_handlers
 from ledger.server.api.schemas import ProblemSchema
@@ -39,14 +39,11 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("OPENAPI_REDOC_PATH", "/docs")
-    app.config.setdefault(
-        "OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
-    )
+    # No ReDoc page (a script from a CDN): ``/docs`` is the explorer's (``ledger.server.web``).
     app.url_map.converters[ENTRY_SEQ] = EntrySeqConverter  # before any route uses it
     api = LedgerApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
     api.register_converter(EntrySeqConverter, _seq_schema)
-    for module in (entries, log, search, evidence, health, tlog, metrics):
+    for module in (entries, log, maps, search, evidence, health, tlog, metrics):
         api.register_blueprint(module.blp)
     api.register_blueprint(tlog.proof_blp)
     register_error_handlers(app)

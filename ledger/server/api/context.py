@@ -66,6 +66,18 @@ def immutable_read_session() -> Iterator[Session]:
         yield session
 
 
+#: Items per page when a request does not say (at most the log's page maximum).
+DEFAULT_PAGE_SIZE = 100
+
+
+def page_limit(asked: int | None) -> int:
+    """``asked``, or the default page (at most the log's page maximum); 400 beyond that maximum."""
+    max_page = ledger().config.max_page_size
+    if asked is not None and asked > max_page:
+        raise InvalidParameter(f"limit must be at most {max_page}")
+    return min(DEFAULT_PAGE_SIZE, max_page) if asked is None else asked
+
+
 def hex64(value: str, name: str) -> str:
     """A 64-hex-digit path parameter in its one spelling, lowercase; 400 otherwise."""
     if not _HEX64.fullmatch(value):

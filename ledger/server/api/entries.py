@@ -8,9 +8,16 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 
-from ledger.core.errors import InvalidParameter, InvalidRequest, LedgerError, quoted
+from ledger.core.errors import InvalidRequest, LedgerError, quoted
 from ledger.core.statements import SignedStatement
-from ledger.server.api.context import SEQ_PATTERN, ledger, path_parameter, read_session, seq_param
+from ledger.server.api.context import (
+    SEQ_PATTERN,
+    ledger,
+    page_limit,
+    path_parameter,
+    read_session,
+    seq_param,
+)
 from ledger.server.api.parsing import Blueprint, raw_json_body
 from ledger.server.api.problems import problem_body
 from ledger.server.api.schemas import (
@@ -25,8 +32,6 @@ from ledger.server.api.schemas import (
 from ledger.server.reads import log as log_reads
 from ledger.server.reads.published import signed_size
 from ledger.server.service import Appended
-
-DEFAULT_PAGE_SIZE = 100
 
 blp = Blueprint("entries", __name__, url_prefix="/v1/entries", description="Log entries")
 
@@ -57,10 +62,7 @@ class Entries(MethodView):
     @blp.response(200, EntryPageSchema)
     def get(self, args: dict[str, int]) -> dict[str, Any]:
         """Page through the log in order, for mirroring it."""
-        max_page = ledger().config.max_page_size
-        limit = args.get("limit", min(DEFAULT_PAGE_SIZE, max_page))
-        if limit > max_page:
-            raise InvalidParameter(f"limit must be at most {max_page}")
+        limit = page_limit(args.get("limit"))
         with read_session() as session:
             return log_reads.list_entries(session, args["start"], limit)
 

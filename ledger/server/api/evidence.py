@@ -17,8 +17,9 @@ from ledger.server.reads import evidence as evidence_reads
 blp = Blueprint("evidence", __name__, url_prefix="/v1", description="Licence status and evidence")
 
 
-def _answer(**question: Any) -> dict[str, Any]:
-    """Common arguments of both use cases: log identity and the log's clock."""
+def licence_question(**question: Any) -> dict[str, Any]:
+    """The arguments of both licence use cases (status, evidence): the question, the log's identity
+    and its clock. The explorer's pages ask through it too."""
     lg = ledger()
     return {
         "identity": evidence_reads.LogIdentity(lg.origin, lg.verifier_key),
@@ -39,7 +40,7 @@ class Status(MethodView):
     @blp.response(200, StatusSchema)
     def get(self, args: dict[str, str], sha256: str) -> dict[str, Any]:
         """Is this content licensed to ``buyer`` for ``use`` at ``at`` (default now), with proof."""
-        question = _answer(
+        question = licence_question(
             sha256=hex64(sha256, "sha256"),
             buyer=hex64(args["buyer"], "buyer"),
             use=args["use"],
@@ -62,7 +63,7 @@ class Evidence(MethodView):
         """One self-contained evidence bundle for a list of content hashes."""
         body = _evidence_request()
         with read_session() as session:
-            bundle = evidence_reads.build_evidence(session, **_answer(**body))
+            bundle = evidence_reads.build_evidence(session, **licence_question(**body))
         return Response(json.dumps(bundle.to_json()), mimetype="application/json")
 
 

@@ -40,7 +40,8 @@ from ledger.server.ratelimit import RateLimits
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
-#: Endpoints answered without the database: liveness, the API's documents, and the metrics (which
+#: Endpoints answered without the database: liveness, the API's documents (and ``/docs``, the
+#: explorer's assets), and the metrics (which
 #: report ``ledger_database_up`` themselves). Every other routed request passes the gate first,
 #: but for the cached full tiles the tile fast path answers: immutable, and cached only after a
 #: request that passed it.
@@ -48,7 +49,8 @@ WITHOUT_DATABASE = frozenset(
     {
         "health.Healthz",
         "api-docs.openapi_json",
-        "api-docs.openapi_redoc",
+        "web.docs",
+        "web.static",
         "metrics.Metrics",
         "static",
     }

@@ -169,6 +169,36 @@ class ConsistencyProofSchema(Strict):
     hashes = fields.List(fields.String(), required=True)
 
 
+class MapProofArgs(Strict):
+    key = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[0-9a-f]{34}([0-9a-f]{32})?$", error="must be a licence map key in lowercase hex"
+        ),
+        metadata={"description": "a licence map key (FORMAT §14.1), lowercase hex"},
+    )
+    tree_size = QueryInteger(validate=NON_NEGATIVE)
+
+
+class MapProofSchema(Strict):
+    tree_size = fields.Integer(required=True)
+    map_root = fields.String(required=True)
+    key = fields.String(required=True)
+    seqs = fields.List(fields.Integer(), required=True)
+    present = fields.Boolean(required=True)
+    proof = fields.String(required=True, metadata={"description": "FORMAT §14.4, base64"})
+
+
+class MapNodeSchema(Strict):
+    hash = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(["internal", "leaf"]))
+    left = fields.String()
+    right = fields.String()
+    key_hash = fields.String()
+    key = fields.String()
+    value = fields.String()
+
+
 class PartyKeySchema(Strict):
     key_id = fields.String(required=True)
     public_key = fields.String(required=True)
@@ -204,6 +234,53 @@ class GrantSchema(GrantSummarySchema):
 class ContentSchema(Strict):
     sha256 = fields.String(required=True)
     grants = fields.List(fields.Nested(GrantSummarySchema), required=True)
+
+
+class PartyGrantsArgs(Strict):
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={
+            "description": "grants of each role, newest first: default 100, or the log's "
+            "page maximum if that is lower"
+        },
+    )
+
+
+class PartyGrantsSchema(Strict):
+    party_id = fields.String(required=True)
+    made = fields.List(fields.Nested(GrantSummarySchema), required=True)
+    made_total = fields.Integer(required=True)
+    received = fields.List(fields.Nested(GrantSummarySchema), required=True)
+    received_total = fields.Integer(required=True)
+
+
+class SearchArgs(Strict):
+    q = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^(0|[1-9][0-9]{0,17}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+            r"|[0-9a-f]{64})$",
+            error="must be a seq, a lowercase grant id (UUID), or 64 lowercase hex digits",
+        ),
+        metadata={
+            "description": "a seq, a grant id, or a content hash, statement hash or key id "
+            "(each in its one spelling: lowercase)"
+        },
+    )
+
+
+class SearchMatchSchema(Strict):
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["entry", "grant", "party", "content"])
+    )
+    id = fields.String(required=True)
+    api = fields.String(required=True, metadata={"description": "where the API serves it"})
+
+
+class SearchSchema(Strict):
+    query = fields.String(required=True, metadata={"description": "the query as read"})
+    shape = fields.String(required=True, validate=validate.OneOf(["seq", "grant_id", "hex64"]))
+    matches = fields.List(fields.Nested(SearchMatchSchema), required=True)
 
 
 class HealthSchema(Strict):

@@ -10,12 +10,21 @@ from ledger.server.api.context import (
     HEX64_PATTERN,
     UUID_PATTERN,
     hex64,
+    page_limit,
     path_parameter,
     read_session,
     uuid_param,
 )
 from ledger.server.api.parsing import Blueprint
-from ledger.server.api.schemas import ContentSchema, GrantSchema, PartySchema
+from ledger.server.api.schemas import (
+    ContentSchema,
+    GrantSchema,
+    PartyGrantsArgs,
+    PartyGrantsSchema,
+    PartySchema,
+    SearchArgs,
+    SearchSchema,
+)
 from ledger.server.reads import search as search_reads
 
 blp = Blueprint("search", __name__, url_prefix="/v1", description="Parties, grants and content")
@@ -31,6 +40,30 @@ class Party(MethodView):
         """The party that holds (or held) a key, with all its keys and their status."""
         with read_session() as session:
             return search_reads.party(session, hex64(key_id, "key_id"))
+
+
+@blp.route(
+    "/parties/<key_id>/grants",
+    parameters=[path_parameter("key_id", HEX64_PATTERN, "a key id: SHA-256 of the raw key")],
+)
+class PartyGrants(MethodView):
+    @blp.arguments(PartyGrantsArgs, location="query")
+    @blp.response(200, PartyGrantsSchema)
+    def get(self, args: dict[str, int], key_id: str) -> dict[str, Any]:
+        """The grants the party made and received, newest first, and how many in all."""
+        limit = page_limit(args.get("limit"))
+        with read_session() as session:
+            return search_reads.party_grants(session, hex64(key_id, "key_id"), limit)
+
+
+@blp.route("/search")
+class Search(MethodView):
+    @blp.arguments(SearchArgs, location="query")
+    @blp.response(200, SearchSchema)
+    def get(self, args: dict[str, str]) -> dict[str, Any]:
+        """What a seq, grant id, content hash, statement hash or key id names in the log."""
+        with read_session() as session:
+            return search_reads.search(session, args["q"])
 
 
 @blp.route(

@@ -11,6 +11,7 @@ root goes in the checkpoint row of the size it was derived at.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -89,23 +90,30 @@ class DbNodeStore:
 
     def prefetch(self, root: bytes, key_hashes: Iterable[bytes]) -> None:
         """Read into the cache every stored node on the paths to ``key_hashes`` from ``root``:
-        one query per depth at which some node is missing, none when all are cached."""
-        frontier = {root: [int.from_bytes(h, "big") for h in key_hashes]}
+        one query per depth at which some node is missing, none when all are cached. Work is per
+        node on those paths, not per key and depth: each node splits its sorted range of keys."""
+        kints = sorted(int.from_bytes(h, "big") for h in key_hashes)
+        nodes = self.cache.nodes
+        frontier = [(root, 0, len(kints))]
         depth = 0
         while frontier:
-            missing = [h for h in frontier if h not in self.cache.nodes]
+            missing = [at for at, _, _ in frontier if at not in nodes]
             if missing:
                 self._read(missing)
-            below: dict[bytes, list[int]] = {}
-            shift = 255 - depth
-            for at, kints in frontier.items():
-                node = self.cache.nodes.get(at)
+            below: list[tuple[bytes, int, int]] = []
+            bound = 1 << (255 - depth)
+            for at, lo, hi in frontier:
+                node = nodes.get(at)
                 if node is None or isinstance(node, MapLeaf):
                     continue  # a leaf ends the path (a missing node fails later, in get_node)
-                for k in kints:
-                    child = node[(k >> shift) & 1]
-                    if child != MAP_EMPTY_HASH:
-                        below.setdefault(child, []).append(k)
+                # Keys lo..hi share the first ``depth`` bits; the first with bit ``depth`` set:
+                prefix = kints[lo] >> (256 - depth) << (256 - depth) if depth else 0
+                mid = bisect_left(kints, prefix | bound, lo, hi)
+                left, right = node
+                if lo < mid and left != MAP_EMPTY_HASH:
+                    below.append((left, lo, mid))
+                if mid < hi and right != MAP_EMPTY_HASH:
+                    below.append((right, mid, hi))
             frontier = below
             depth += 1
 

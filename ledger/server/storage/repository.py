@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, insert, select
+from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -419,3 +419,26 @@ def insert_all(session: Session, inserts: Sequence[tuple[type, Sequence[dict[str
 
 def _table(model: type) -> Table:
     return cast(Table, cast(Any, model).__table__)
+
+
+# --- lookups for the explorer's search and party pages -------------------------------------------
+
+
+def entry_seq_by_statement_hash(session: Session, statement_hash: bytes) -> int | None:
+    """The seq of the entry holding the statement with this hash, or None."""
+    stmt = select(EntryRow.seq).where(EntryRow.statement_hash == statement_hash)
+    return session.scalar(stmt)
+
+
+def grants_of_party(session: Session, party_id: str, role: str, limit: int) -> list[GrantRow]:
+    """The party's latest ``limit`` grants as ``creator`` or ``buyer``, newest first."""
+    column = {"creator": GrantRow.creator_party, "buyer": GrantRow.buyer_party}[role]
+    stmt = select(GrantRow).where(column == party_id).order_by(GrantRow.seq.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def count_grants_of_party(session: Session, party_id: str, role: str) -> int:
+    column = {"creator": GrantRow.creator_party, "buyer": GrantRow.buyer_party}[role]
+    return int(
+        session.scalar(select(func.count()).select_from(GrantRow).where(column == party_id)) or 0
+    )

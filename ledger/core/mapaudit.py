@@ -1,0 +1,354 @@
+"""What an auditor needs to check the licence map a log signs (FORMAT §14.7), in flat memory.
+
+* ``LatestNodeStore``: a ``vmap.MapNodeStore`` that keeps only the latest version of the map.
+  Nodes are reference-counted (by their parents, and the root by the store); a node no longer
+  reachable from the latest root is dropped as soon as an update replaces it. So the memory of a
+  replay is that of one map (about two nodes per key), not of every version it went through
+  (O(log n) nodes per changed key per version). Older versions cannot be read back.
+* ``MapReplay``: the licence map recomputed from the entries as an audit folds them in log order
+  (``licmap.LicenceMap.apply``), one version per checkpointed size asked for, the entries in
+  between applied together when a root is asked for.
+* ``node_to_json`` / ``node_from_json``: a stored node as ``GET /v1/map/node/{hash}`` serves it
+  (README's API table).
+* ``first_difference``: where two maps differ, the first key in key-hash order whose value (or
+  presence) differs, found by walking both trees down from their roots only where their hashes
+  differ (O(log n) nodes per differing path). The other map's nodes are read through any
+  function (an HTTP client's ``/v1/map/node``, a database's node table) and each is checked
+  against the hash it was asked for before it is believed.
+
+Pure: no I/O here beyond the node-reading functions the caller passes in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .encoding import HASH_SIZE
+from .errors import InvalidEncoding, InvalidParameter, MalformedProof, MapProofInvalid, NotFound
+from .licmap import LicenceMap, MapEntry, decode_seqs, describe_key
+from .vmap import KEY_BITS, MAP_EMPTY_HASH, MapLeaf, MapNode, hash_of, key_hash
+
+__all__ = [
+    "LatestNodeStore",
+    "MapDifference",
+    "MapReplay",
+    "NodeReader",
+    "checked_reader",
+    "first_difference",
+    "first_key_under",
+    "node_from_json",
+    "node_to_json",
+]
+
+_EMPTY: Final = MAP_EMPTY_HASH
+
+#: Reads the node whose hash is given; raises NotFound (or a server error) when it cannot.
+NodeReader = Callable[[bytes], MapNode]
+
+
+class LatestNodeStore:
+    """``MapNodeStore`` holding the nodes of the latest version only (see the module doc).
+
+    ``written`` counts every node ``put_nodes`` added (the nodes the replay wrote, across all
+    versions); ``last_written`` holds the hashes added by the latest update, for an auditor that
+    compares them with a server's stored nodes of that version.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, MapNode] = {}
+        self.refs: dict[bytes, int] = {}
+        self.version = 0
+        self.root = _EMPTY
+        self.written = 0
+        self.last_written: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def get_node(self, node_hash: bytes) -> MapNode:
+        try:
+            return self.nodes[node_hash]
+        except KeyError:
+            raise NotFound(f"map node {node_hash.hex()} is not in the latest map") from None
+
+    def root_at(self, version: int) -> bytes:
+        if version != self.version:
+            raise NotFound(f"only the latest map (version {self.version}) is kept, not {version}")
+        return self.root
+
+    def put_nodes(self, nodes: Mapping[bytes, MapNode]) -> None:
+        """Add the nodes of an update; a node already stored is left as it is."""
+        refs, stored = self.refs, self.nodes
+        added = [h for h in nodes if h not in stored]
+        for h in added:
+            node = nodes[h]
+            stored[h] = node
+            refs[h] = refs.get(h, 0)
+            if not isinstance(node, MapLeaf):
+                for child in node:
+                    if child != _EMPTY:
+                        refs[child] = refs.get(child, 0) + 1
+        self.written += len(added)
+        self.last_written = added
+
+    def put_root(self, version: int, root: bytes) -> None:
+        """Make ``root`` the latest version's and drop what only older versions reached."""
+        if version <= self.version and (version, root) != (self.version, self.root):
+            raise InvalidParameter(f"map version {version} is not after {self.version}")
+        old, self.root, self.version = self.root, root, version
+        if root != _EMPTY:
+            self.refs[root] = self.refs.get(root, 0) + 1
+        self._release(old)
+        for h in self.last_written:  # written by the update but not part of its tree
+            if self.refs.get(h) == 0:
+                self._drop(h)
+
+    def _release(self, h: bytes) -> None:
+        if h == _EMPTY or h not in self.refs:
+            return
+        self.refs[h] -= 1
+        if self.refs[h] == 0:
+            self._drop(h)
+
+    def _drop(self, h: bytes) -> None:
+        """Remove a node nothing refers to, and release its children (iteratively)."""
+        stack = [h]
+        while stack:
+            at = stack.pop()
+            node = self.nodes.pop(at, None)
+            self.refs.pop(at, None)
+            if node is None or isinstance(node, MapLeaf):
+                continue
+            for child in node:
+                if child == _EMPTY or child not in self.refs:
+                    continue
+                self.refs[child] -= 1
+                if self.refs[child] == 0:
+                    stack.append(child)
+
+
+class MapReplay:
+    """The licence map of the audited prefix, recomputed from its entries in log order.
+
+    ``add`` queues the next entry; ``root_at(size)`` applies the queued entries as one version
+    (the map is a function of its (key, value) pairs, so how entries are grouped into versions
+    does not change any root) and returns the root of the first ``size`` entries. Memory: one
+    map (``LatestNodeStore``) and at most ``batch`` queued entries: past that many they are
+    applied as a version of their own, whether or not a root was asked for (a log whose
+    checkpoints commit no map root). ``seconds`` is the time spent applying (for benchmarks).
+    """
+
+    def __init__(self, batch: int = 1000) -> None:
+        self.batch = batch
+        self.store = LatestNodeStore()
+        self.map = LicenceMap(self.store)
+        self._pending: list[tuple[int, MapEntry]] = []
+        self.seconds = 0.0
+
+    @property
+    def size(self) -> int:
+        """The entries added so far (applied or queued)."""
+        return self.map.size + len(self._pending)
+
+    def add(self, seq: int, entry: MapEntry) -> None:
+        if seq != self.size:
+            raise InvalidParameter(f"the map replay expects entry {self.size} next, not {seq}")
+        self._pending.append((seq, entry))
+        if len(self._pending) >= self.batch:
+            self._apply()
+
+    def root_at(self, size: int) -> bytes:
+        """The root of the map of entries [0, size); ``size`` must be the entries added so far.
+
+        Raises InvalidParameter otherwise (the replay cannot go back: it keeps one version)."""
+        if size != self.size:
+            raise InvalidParameter(f"the map replay holds {self.size} entries, not {size}")
+        self._apply()
+        return self.map.root
+
+    def _apply(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            started = time.perf_counter()
+            self.map.apply_statements(batch)
+            self.seconds += time.perf_counter() - started
+
+    def get_node(self, node_hash: bytes) -> MapNode:
+        """A node of the latest map (a ``NodeReader`` for ``first_difference``)."""
+        return self.store.get_node(node_hash)
+
+
+# --- a node on the wire ---------------------------------------------------------------------------
+
+
+def node_to_json(node_hash: bytes, node: MapNode) -> dict[str, Any]:
+    """``{"hash", "type": "internal", "left", "right"}`` or ``{"hash", "type": "leaf",
+    "key_hash", "key", "value"}``, every field lowercase hex (an empty child is
+    ``vmap.MAP_EMPTY_HASH``). The hash is the node's own (``vmap.hash_of``): a reader checks it."""
+    if isinstance(node, MapLeaf):
+        return {
+            "hash": node_hash.hex(),
+            "type": "leaf",
+            "key_hash": node.key_hash.hex(),
+            "key": node.key.hex(),
+            "value": node.value.hex(),
+        }
+    left, right = node
+    return {"hash": node_hash.hex(), "type": "internal", "left": left.hex(), "right": right.hex()}
+
+
+def node_from_json(obj: object) -> MapNode:
+    """``node_to_json`` read back; raises MalformedProof for anything else. It does not check the
+    node's hash: ``checked_reader`` does, against the hash that was asked for."""
+    try:
+        if not isinstance(obj, dict):
+            raise ValueError("not an object")
+        if obj.get("type") == "internal":
+            left, right = (_hex(obj[k], HASH_SIZE) for k in ("left", "right"))
+            return (left, right)
+        if obj.get("type") == "leaf":
+            return MapLeaf(_hex(obj["key_hash"], HASH_SIZE), _hex(obj["key"]), _hex(obj["value"]))
+        raise ValueError("type is neither internal nor leaf")
+    except (KeyError, TypeError, ValueError) as e:
+        raise MalformedProof(f"not a map node: {e}") from e
+
+
+def _hex(text: object, size: int | None = None) -> bytes:
+    if not isinstance(text, str) or text != text.lower():
+        raise ValueError("a field is not lowercase hex")
+    raw = bytes.fromhex(text)
+    if size is not None and len(raw) != size:
+        raise ValueError(f"a hash is {size} bytes")
+    return raw
+
+
+# --- where two maps differ ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapDifference:
+    """The first key (in key-hash order) whose value differs between two maps.
+
+    ``key`` is the key's bytes (from the expected map's leaf, else from the other map's leaf when
+    they hash to ``key_hash``; None if neither shows it), ``expected`` and ``claimed`` the two
+    values (None: absent from that map).
+    """
+
+    key_hash: bytes
+    key: bytes | None
+    expected: bytes | None
+    claimed: bytes | None
+
+    def key_text(self) -> str:
+        """``content 3220…`` (``licmap.describe_key``), or the key hash where the key is unknown."""
+        if self.key is not None:
+            try:
+                return describe_key(self.key)
+            except InvalidEncoding:
+                return f"key {self.key.hex()}"
+        return f"key hash {self.key_hash.hex()}"
+
+    def describe(self) -> str:
+        """``content 3220…: the entries list seqs [4, 9], the log's map lists [4]``."""
+        return (
+            f"{self.key_text()}: the entries list {_seqs_text(self.expected)}, "
+            f"the log's map lists {_seqs_text(self.claimed)}"
+        )
+
+
+def _seqs_text(value: bytes | None) -> str:
+    if value is None:
+        return "nothing (no such key)"
+    try:
+        return "seqs " + ", ".join(str(s) for s in decode_seqs(value))
+    except InvalidEncoding:
+        return f"the value {value.hex()} (not a list of seqs)"
+
+
+def checked_reader(read: NodeReader) -> NodeReader:
+    """``read`` that refuses a node whose hash is not the one asked for (MapProofInvalid): an
+    untrusted source's nodes are believed only for the hash that names them."""
+
+    def get(node_hash: bytes) -> MapNode:
+        node = read(node_hash)
+        if hash_of(node) != node_hash:
+            raise MapProofInvalid(f"the map node served for {node_hash.hex()} has another hash")
+        return node
+
+    return get
+
+
+def first_difference(
+    expected_root: bytes,
+    expected: NodeReader,
+    claimed_root: bytes,
+    claimed: NodeReader,
+) -> MapDifference | None:
+    """The first key in key-hash order whose value differs between the map at ``expected_root``
+    (nodes read with ``expected``) and the one at ``claimed_root`` (``claimed``; pass it through
+    ``checked_reader`` when it is not trusted). None when the roots are equal.
+
+    Walks only the subtrees whose hashes differ, left (bit 0) before right. Raises whatever the
+    readers raise (NotFound for a node not stored), and MapProofInvalid for a tree that is not a
+    map (an internal node below depth 256).
+    """
+    walk = _Walk(expected, claimed)
+    return walk.diff(expected_root, claimed_root, 0)
+
+
+class _Walk:
+    def __init__(self, expected: NodeReader, claimed: NodeReader) -> None:
+        self.readers = (expected, claimed)
+
+    def node(self, side: int, h: bytes) -> MapNode | None:
+        return None if h == _EMPTY else self.readers[side](h)
+
+    def diff(self, eh: bytes, ch: bytes, depth: int) -> MapDifference | None:
+        if eh == ch:
+            return None
+        e, c = self.node(0, eh), self.node(1, ch)
+        if isinstance(e, MapLeaf | None) and isinstance(c, MapLeaf | None):
+            return _leaf_difference(e, c)
+        if depth >= KEY_BITS:
+            raise MapProofInvalid("a map tree has an internal node below depth 256")
+        el, er = _children(e, eh, depth)
+        cl, cr = _children(c, ch, depth)
+        return self.diff(el, cl, depth + 1) or self.diff(er, cr, depth + 1)
+
+
+def _children(node: MapNode | None, h: bytes, depth: int) -> tuple[bytes, bytes]:
+    """The two subtrees under ``node`` at ``depth``; a leaf sits alone on its key's side."""
+    if node is None:
+        return _EMPTY, _EMPTY
+    if isinstance(node, MapLeaf):
+        bit = node.key_hash[depth >> 3] >> (7 - (depth & 7)) & 1
+        return (_EMPTY, h) if bit else (h, _EMPTY)
+    return node
+
+
+def _leaf_difference(e: MapLeaf | None, c: MapLeaf | None) -> MapDifference | None:
+    """Two subtrees of at most one key each, with different hashes: the first key that differs."""
+    if e is not None and c is not None and e.key_hash == c.key_hash:
+        return MapDifference(e.key_hash, e.key, e.value, c.value)
+    # Different keys (or one side empty): the smaller key is in one map and not the other.
+    if e is not None and (c is None or e.key_hash < c.key_hash):
+        return MapDifference(e.key_hash, e.key, e.value, None)
+    assert c is not None  # the hashes differ, so both cannot be empty
+    key = c.key if key_hash(c.key) == c.key_hash else None
+    return MapDifference(c.key_hash, key, None, c.value)
+
+
+def first_key_under(root: bytes, read: NodeReader) -> MapLeaf | None:
+    """The leaf with the smallest key hash in the subtree ``root`` (None if it is empty)."""
+    at = root
+    for _ in range(KEY_BITS + 1):
+        if at == _EMPTY:
+            return None
+        node = read(at)
+        if isinstance(node, MapLeaf):
+            return node
+        at = node[0] if node[0] != _EMPTY else node[1]
+    raise MapProofInvalid("a map tree has an internal node below depth 256")
