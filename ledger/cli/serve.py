@@ -81,10 +81,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = Config.from_env()
     except BadSetting as e:
         raise CliError(str(e)) from e
-    bind = os.environ.get("LEDGER_BIND") if args.host is None and args.port is None else None
-    if not bind:
-        check_port(config.host, config.port)
-        bind = _bind(config.host, config.port)
+    # LEDGER_HOST/LEDGER_PORT (or the flags), never gunicorn's own LEDGER_BIND: one address to
+    # check before starting and to print
+    check_port(config.host, config.port)
+    bind = _bind(config.host, config.port)
     ledger = Ledger.of(create_app(config))
     ledger.db.engine.dispose()  # the workers open their own connections
     print(f"url        http://{bind}")
