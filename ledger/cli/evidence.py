@@ -217,7 +217,9 @@ def _add_verify_args(parser: argparse.ArgumentParser, online: bool) -> None:
         help="a witness policy (c2sp.org/tlog-policy): the checkpoint's cosignatures must meet "
         "its quorum, and each witness's time is reported",
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also say which library checks signatures"
+    )
 
 
 def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> None:

@@ -262,3 +262,10 @@ def test_a_pseudonym_outside_ascii_is_refused_naming_the_character(tmp_path: Pat
         result, 2, "--name 'Café Lumière': 'é' is not allowed", "(e.g. 'Cafe Lumiere')"
     )
     assert "ASCII letters" in run_ledger("register", "--help").stdout
+
+
+def test_every_option_of_every_command_says_what_it_is_for() -> None:
+    for path, parser in walk(build_parser()):
+        for action in parser._actions:
+            if action.option_strings:
+                assert action.help, (path, action.option_strings)
