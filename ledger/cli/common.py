@@ -259,9 +259,12 @@ def add_force_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def refuse_overwrite(args: argparse.Namespace) -> None:
-    """CliError (usage) when ``--out`` names an existing file and ``--force`` was not given."""
+    """CliError (usage) when ``--out`` names an existing file and ``--force`` was not given (a
+    folder is left to the write, which says it cannot write there)."""
     out = getattr(args, "out", None)
-    if out is not None and getattr(args, "force", True) is False and os.path.lexists(out):
+    if out is None or getattr(args, "force", True) is not False or os.path.isdir(out):
+        return
+    if os.path.lexists(out):
         raise CliError(f"{out} exists: give --force to overwrite it, or another --out")
 
 

@@ -321,6 +321,7 @@ def test_log_prints_the_checked_head_and_pins_the_key(
     assert_one_line_failure(run_ledger("log", "--log-key", malformed, env=env), 2, "--log-key: ")
 
 
+@pytest.mark.slow  # starts gunicorn
 def test_log_and_audit_work_on_a_fresh_log(database_url: str, tmp_path: Path) -> None:
     # docs/FORMAT.md §6: a new log signs the empty tree, so a client has a head from the start,
     # and its next head is trusted without a consistency proof from size 0 (there is none).

@@ -21,6 +21,8 @@ from ledger.server.config import PROJECT_ROOT
 from tests.cli.clitools import assert_one_line_failure, ledger_cmd, run_ledger, value
 from tests.support.live import free_port
 
+pytestmark = pytest.mark.slow  # gunicorn, started per test
+
 
 class Served:
     def __init__(self, proc: subprocess.Popen[str], url: str, out: Path, err: Path) -> None:
