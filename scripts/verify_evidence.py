@@ -3,7 +3,8 @@
     python scripts/verify_evidence.py BUNDLE --log-key 'origin+1234abcd+AQ...' [--policy FILE]
 
 Checks the checkpoint signature under the log key, every inclusion proof, every statement signature
-and chain link, and recomputes every verdict from the entries (docs/FORMAT.md §13). Prints what it
+and chain link, the licence-map proofs that no entry the verdicts rest on was left out, and
+recomputes every verdict from the entries (docs/FORMAT.md §13). Prints what it
 checked, the verdicts and each failure. Exit 0 only when every check holds (a "not licensed"
 verdict is a result, not a failure), 1 when a check fails, 2 for a usage error. Uses PyNaCl for
 signatures when it is installed (``--no-accel``: ``cryptography`` only). ``--policy``: a witness

@@ -32,18 +32,27 @@ from ledger.cli.common import (
 from ledger.cli.content import manifest_items
 from ledger.cli.times import SPELLINGS, at_time
 from ledger.client import LogClient
-from ledger.client.evidence import Question, content_sha256, named_log, prove, status
+from ledger.client.evidence import (
+    Question,
+    buyer_key_id,
+    content_sha256,
+    named_log,
+    prove,
+    status,
+)
 from ledger.client.proofs import write_entry_proof
 from ledger.client.trust import TrustedLog
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import (
     EvidenceReport,
+    check_question,
     format_posix,
     load_bundle,
     summary_lines,
     verify_bundle,
 )
+from ledger.core.licensing import check_use, parse_instant
 from ledger.core.note import NoteVerifier
 from ledger.sigverify import signature_check
 
@@ -78,7 +87,10 @@ def _print_report(report: EvidenceReport) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Verify an evidence bundle offline: checkpoint, proofs, signatures, chain, every verdict."""
+    """Verify an evidence bundle offline: checkpoint, proofs, signatures, chain, the map proofs
+    that nothing was left out, every verdict; and with --manifest/--buyer/--use/--at, that it
+    answers the question you asked."""
+    asked = _asked(args)
     try:
         data = Path(args.bundle).read_bytes()
     except OSError as e:
@@ -94,7 +106,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise CliError(
             "--log-key is required: no key is pinned for the bundle's log and it names none"
         )
-    return _print_report(_verify(bundle, args, key.verifier))
+    report = _verify(bundle, args, key.verifier)
+    return _print_report(check_question(report, **asked))
+
+
+def _asked(args: argparse.Namespace) -> dict[str, Any]:
+    """The question ``verify`` binds the bundle to: the parts given, checked before anything
+    is read (a bad use or time is a usage error, exit 2)."""
+    try:
+        asked: dict[str, Any] = {
+            "buyer": None if args.buyer is None else buyer_key_id(args.buyer),
+            "use": None if args.use is None else check_use(args.use),
+            "at": None if args.at is None else parse_instant(args.at, "--at"),
+        }
+        if args.manifest is not None:
+            asked["contents"] = [item.sha256 for item in read_manifest(args.manifest)]
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    return asked
 
 
 # --- ledger status -----------------------------------------------------------------------------
@@ -240,6 +269,15 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
 def register(sub: Any) -> None:
     verify = sub.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
     verify.add_argument("bundle", help="an evidence bundle (JSON)")
+    asked = verify.add_argument_group(
+        "the question asked (each given part must be what the bundle answers: query_mismatch)"
+    )
+    asked.add_argument(
+        "--manifest", type=Path, help="a content manifest: the items, in order (duplicates once)"
+    )
+    asked.add_argument("--buyer", metavar="KEY_ID", help="the buyer's key id")
+    asked.add_argument("--use", help="e.g. ai_training")
+    asked.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time")
     _add_verify_args(verify, online=False)
     verify.set_defaults(func=cmd_verify)
 

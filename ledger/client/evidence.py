@@ -32,7 +32,7 @@ from ledger.core.licensing import check_use, parse_instant
 from ledger.core.note import NoteVerifier
 from ledger.core.policy import WitnessPolicy
 
-__all__ = ["Question", "content_sha256", "named_log", "prove", "status"]
+__all__ = ["Question", "buyer_key_id", "content_sha256", "named_log", "prove", "status"]
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -63,6 +63,13 @@ def content_sha256(value: str | Path) -> str:
     raise InvalidParameter(f"{value} is neither a file nor a sha256 (64 hex digits)")
 
 
+def buyer_key_id(text: str) -> str:
+    """A buyer's key id as given (64 hex digits), lowercased; raises InvalidParameter."""
+    if not _HEX64.fullmatch(text):
+        raise InvalidParameter("--buyer must be a key id (64 hex digits)")
+    return text.lower()
+
+
 @dataclass(frozen=True)
 class Question:
     """Is each content hash licensed to ``buyer`` for ``use`` at ``at`` (RFC 3339; None: now)?
@@ -80,9 +87,7 @@ class Question:
         check_use(use)
         if at is not None:
             parse_instant(at)
-        if not _HEX64.fullmatch(buyer):
-            raise InvalidParameter("--buyer must be a key id (64 hex digits)")
-        return cls(buyer.lower(), use, at)
+        return cls(buyer_key_id(buyer), use, at)
 
     @property
     def at_posix(self) -> int | None:

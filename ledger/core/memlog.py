@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from .checkpoint import sign_checkpoint
-from .evidence import EvidenceBundle, EvidenceQuery, make_bundle
+from .evidence import EvidenceBundle, EvidenceQuery, complete_bundle, make_bundle
 from .leaf import GENESIS_PREV_HASH, Leaf, leaf_hash, micros_from_datetime
 from .licmap import LicenceMap, map_checkpoint
 from .merkle import MemoryHashStore, inclusion_proof, tree_hash
@@ -59,13 +59,24 @@ class MemoryLog:
     def bundle(
         self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None = None
     ) -> EvidenceBundle:
-        """A bundle over the entries ``seqs`` (default: every entry integrated by ``query.at``)."""
-        wanted = (
-            [leaf.seq for leaf in self.parsed if leaf.integrated_at <= query.at]
-            if seqs is None
-            else sorted(set(seqs))
-        )
+        """The complete bundle as the server builds it (``complete_bundle``: every required map
+        key and every entry it lists); with ``seqs``, a bundle over exactly those entries and
+        without map proofs (for tests of what the verifier makes of an incomplete one)."""
         size = len(self.leaves)
+        if seqs is None:
+            return complete_bundle(
+                origin=self.signer.name,
+                verifier_key=self.verifier_key,
+                checkpoint=self.checkpoint(),
+                query=query,
+                contents=contents,
+                licence_map=self.licence_map,
+                read_leaves=lambda wanted: {s: (self.leaves[s], self.parsed[s]) for s in wanted},
+                inclusion_proofs=lambda wanted: [
+                    inclusion_proof(size, s, self.store) for s in wanted
+                ],
+            )
+        wanted = sorted(set(seqs))
         return make_bundle(
             origin=self.signer.name,
             verifier_key=self.verifier_key,

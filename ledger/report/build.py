@@ -30,6 +30,7 @@ from ledger.core.evidence import (
     LEAF_HASH_MISMATCH,
     LEAF_INVALID,
     LOG_KEY_MISMATCH,
+    MAP_CODES,
     QUORUM_NOT_MET,
     SEQ_MISMATCH,
     VERDICT_MISMATCH,
@@ -409,6 +410,7 @@ def _global_steps(ctx: _Context, key: NoteVerifier, key_from_bundle: bool) -> li
             "hash, statement signatures, inclusion proof, chain links (table below)"
             + ("" if cp is not None else "; inclusion proofs NOT CHECKED: no verified checkpoint"),
         ),
+        _map_step(ctx),
         Step(
             "Cited entries present",
             FAIL if missing else PASS,
@@ -448,9 +450,27 @@ def _witness_step(ctx: _Context) -> Step:
     )
 
 
+def _map_step(ctx: _Context) -> Step:
+    """The licence-map proofs: no entry the verdicts rest on was left out (FORMAT §13.3 step 6)."""
+    name = "Nothing left out (licence map)"
+    failures = [f for f in ctx.result.failures if f.code in MAP_CODES]
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        return Step(name, FAIL, f"{failures[0]}{more}")
+    root = ctx.result.map_root
+    if root is None:
+        return Step(name, NOT_CHECKED, "not checked: the checkpoint did not verify")
+    return Step(
+        name,
+        PASS,
+        f"{ctx.result.map_keys_verified:,} map keys proven against the map root "
+        f"{root.hex()} the checkpoint commits: every entry they list is in the bundle",
+    )
+
+
 def _entries_status(ctx: _Context) -> str:
     """FAIL when an entry failed; NOT CHECKED when the proofs could not be checked at all."""
-    failed = {f.code for f in ctx.result.failures if f.seq is not None}
+    failed = {f.code for f in ctx.result.failures if f.seq is not None and f.code not in MAP_CODES}
     if failed or ctx.result.entries_verified != len(ctx.entries):
         return FAIL
     return PASS if ctx.result.checkpoint is not None else NOT_CHECKED

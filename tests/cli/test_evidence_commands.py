@@ -20,7 +20,7 @@ from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.note import NoteSigner
 from ledger.server.config import PROJECT_ROOT
-from tests.support.evidence_helpers import BUNDLE, LOG_
+from tests.support.evidence_helpers import BUNDLE, LICENSED, LOG_, REFUSED, UNKNOWN, B
 from tests.support.factories import seeded_key
 from tests.support.live import LiveServer
 
@@ -73,6 +73,59 @@ def test_verify_exit_codes(tmp_path: Path, command: str, accel: list[str]) -> No
     garbage.write_text('{"format": 1, "format": 2}')
     assert verify(garbage).returncode == 1
     assert verify(tmp_path / "missing.json").returncode == 2
+
+
+def _manifest(tmp_path: Path, hashes: list[str], name: str = "asked.json") -> Path:
+    path = tmp_path / name
+    write_manifest(path, [ManifestItem(h, 1, path=f"clip{i}.mp4") for i, h in enumerate(hashes)])
+    return path
+
+
+def test_verify_binds_the_bundle_to_the_question_asked(tmp_path: Path) -> None:
+    """``--manifest``/``--buyer``/``--use``/``--at``: each part given must be what the bundle
+    answers (query_mismatch, naming the part), duplicates in the manifest counted once."""
+    path = write(tmp_path, BUNDLE)
+    asked = [LICENSED, REFUSED, UNKNOWN, LICENSED]
+    question = [
+        "--manifest", _manifest(tmp_path, asked), "--buyer", B.key_id.upper(),
+        "--use", "ai_training", "--at", BUNDLE["query"]["at"].replace(".000000", ""),
+    ]  # fmt: skip
+
+    def verify(*extra: str | Path) -> subprocess.CompletedProcess[str]:
+        return ledger("verify", path, "--log-key", LOG_.verifier_key, *question, *extra)
+
+    honest = verify()
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+    assert "nothing the verdicts rest on was left out" in honest.stdout
+    other_items = _manifest(tmp_path, [LICENSED, UNKNOWN], "other.json")
+    for extra, fragment in (
+        (["--manifest", other_items], "1 answered and not asked about"),
+        (["--buyer", "aa" * 32], f"answers buyer {B.key_id}, not {'aa' * 32}"),
+        (["--use", "ai_inference"], "answers use ai_training, not ai_inference"),
+        (["--at", "2026-03-01T00:00:00Z"], "not 2026-03-01T00:00:00.000000Z as asked"),
+    ):
+        wrong = verify(*extra)  # argparse: the last of a repeated option wins
+        assert wrong.returncode == 1, wrong.stdout
+        assert "query_mismatch" in wrong.stdout
+        assert fragment in wrong.stdout
+    bad = verify("--use", "world_domination")
+    assert bad.returncode == 2
+    assert "use" in bad.stderr
+
+
+def test_a_changed_no_grant_item_no_longer_passes(tmp_path: Path) -> None:
+    """The hole of issue 18: a ``no_grant`` item's hash changed still recomputed to ``no_grant``.
+    Now the item's content key has no map proof in the bundle; with --manifest, also the
+    question differs."""
+    bundle = copy.deepcopy(BUNDLE)
+    bundle["items"][2]["sha256"] = "12" * 32
+    path = write(tmp_path, bundle)
+    plain = ledger("verify", path, "--log-key", LOG_.verifier_key)
+    assert plain.returncode == 1
+    assert "map_proof_missing" in plain.stdout
+    asked = _manifest(tmp_path, [LICENSED, REFUSED, UNKNOWN])
+    bound = ledger("verify", path, "--log-key", LOG_.verifier_key, "--manifest", asked)
+    assert "query_mismatch" in bound.stdout
 
 
 def test_verify_script_loads_no_web_or_database_library(tmp_path: Path) -> None:

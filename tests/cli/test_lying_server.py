@@ -1,25 +1,31 @@
 """The client catches a server that lies: tampered entries, bad proofs, forked or rolled-back
-checkpoints, another signing key. A real HTTP proxy sits in front of the real server and rewrites
-its answers; the forged checkpoints are correctly signed with the log's own key (the test owns the
-key file), so only the client's consistency and inclusion checks can catch them. Each lie must
-end the command with exit code 1, one line saying why, and the client state left as it was.
+checkpoints, another signing key, licence answers with an entry left out. A real HTTP proxy sits
+in front of the real server and rewrites its answers; the forged checkpoints are correctly signed
+with the log's own key (the test owns the key file), so only the client's consistency and
+inclusion checks can catch them. Each lie must end the command with exit code 1, one line saying
+why, and the client state left as it was; a licence answer that leaves an entry out ends it with
+exit code 1 and the verifier's report naming ``entry_omitted``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.client import LogClient
+from ledger.core import builders
 from ledger.core.checkpoint import Checkpoint, sign_checkpoint
 from ledger.core.encoding import sha256
 from ledger.core.keys import SigningKey
-from ledger.core.leaf import LEAF_MAGIC, leaf_hash
+from ledger.core.leaf import LEAF_MAGIC, leaf_hash, parse_leaf
+from ledger.core.licensing import LicenceState, parse_instant
 from ledger.core.note import NoteSigner
 from tests.cli.clitools import assert_one_line_failure, mp4, run_ledger, value
 from tests.support.live import LiveServer
@@ -269,3 +275,87 @@ def test_an_origin_cannot_steer_the_state_out_of_its_folder(
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["state"]
     assert (state / "%2E." / "checkpoint").is_file()
+
+
+# --- a server that leaves entries out of its licence answers (issue 18) ------------------------
+
+
+def _licence_history(url: str) -> tuple[str, str]:
+    """C and B registered; a grant of one clip to B, accepted, then revoked with no notice (so
+    the clip is not licensed now). Returns (buyer key id, clip)."""
+    creator, buyer = SigningKey.generate(), SigningKey.generate()
+    log = LogClient(url)
+    clip = sha256(b"a clip the server would rather call licensed").hex()
+    log.append(builders.party_register(creator, "creator").to_json())
+    log.append(builders.party_register(buyer, "buyer").to_json())
+    terms = builders.TermsSpec(revocable=True, notice_days=0)
+    g = builders.grant(creator, buyer.key_id, str(uuid.uuid4()), [builders.Item(clip, 1, 1)], terms)
+    log.append(g.to_json())
+    log.append(builders.grant_accept(buyer, g.statement_hash).to_json())
+    log.append(builders.grant_revoke(creator, g.statement_hash, datetime.now(UTC)).to_json())
+    return buyer.key_id, clip
+
+
+def omit(bundle: dict[str, Any], kind: str) -> None:
+    """A careful liar: leave out every entry of type ``kind`` and restate every verdict as the
+    remaining entries give it, so that only the map can tell."""
+    kept = [
+        (entry, leaf)
+        for entry in bundle["entries"]
+        if (leaf := parse_leaf(base64.b64decode(entry["leaf"]))).signed.type_name != kind
+    ]
+    assert len(kept) < len(bundle["entries"]), f"no {kind} to leave out"
+    bundle["entries"] = [entry for entry, _ in kept]
+    q = bundle["query"]
+    state = LicenceState.replay([leaf for _, leaf in kept], parse_instant(q["at"]))
+    bundle["items"] = [
+        state.verdict(item["sha256"], q["buyer"], q["use"]).to_json() for item in bundle["items"]
+    ]
+
+
+def omitting(kind: str) -> Callable[..., bytes]:
+    """A lie that leaves ``kind`` out of every status answer and evidence bundle."""
+
+    def lie(method: str, path: str, status: int, body: bytes) -> bytes:
+        if status != 200 or not (path.startswith("/v1/evidence") or "/status" in path):
+            return body
+        doc = json.loads(body)
+        bundle = doc.get("evidence", doc)
+        omit(bundle, kind)
+        if bundle is not doc:  # the status restates its own evidence's verdict
+            doc.update(bundle["items"][0])
+        return json.dumps(doc).encode()
+
+    return lie
+
+
+@pytest.mark.parametrize("kind", ["grant.revoke", "grant"])
+def test_an_omitting_server_is_caught_by_status_prove_and_verify(
+    live: LiveServer, proxy: LyingProxy, tmp_path: Path, kind: str
+) -> None:
+    buyer, clip = _licence_history(live.url)
+    vkey = LogClient(live.url).log_info()["verifier_key"]
+    common = ["--buyer", buyer, "--url", proxy.url, "--log-key", vkey, "--state", tmp_path / "s"]
+    honest = run_ledger("status", clip, *common)
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+    assert "NOT licensed (revoked)" in honest.stdout
+
+    proxy.lie = omitting(kind)
+    status = run_ledger("status", clip, *common)
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "entry_omitted" in status.stdout
+    assert f"{clip}  LICENSED" not in status.stdout
+    out = tmp_path / "bundle.json"
+    prove = run_ledger("prove", "--content", clip, "--use", "ai_training", "--out", out, *common)
+    assert prove.returncode == 1, prove.stdout + prove.stderr
+    assert "entry_omitted" in prove.stdout
+    assert not out.exists()  # a bundle that does not verify is not written
+
+    # The same lie, saved by someone who did not check it, is caught offline.
+    bundle = LogClient(proxy.url).evidence(buyer, "ai_training", [clip], None)
+    assert bundle["items"][0]["reason"] == {"grant.revoke": "licensed", "grant": "no_grant"}[kind]
+    saved = tmp_path / "lie.json"
+    saved.write_text(json.dumps(bundle))
+    verify = run_ledger("verify", saved, "--log-key", vkey)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert "entry_omitted" in verify.stdout

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ledger.core.canonical import canonicalize
+from ledger.core.checkpoint import Checkpoint
 from ledger.core.evidence import (
     FAILURE_CODES,
     EvidenceBundle,
@@ -17,6 +18,7 @@ from ledger.core.evidence import (
 )
 from ledger.core.leaf import micros_from_datetime
 from ledger.core.licensing import REASONS, LicenceState
+from ledger.core.licmap import checkpoint_map_root
 from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +47,15 @@ def test_worked_bundle_verifies_under_the_documented_key() -> None:
     assert [e["seq"] for e in bundle["entries"]] == list(range(7))
     # RFC 8785 bytes are what `ledger prove` writes; the parser round-trips them.
     assert EvidenceBundle.from_json(bundle).to_bytes() == canonicalize(bundle)
+
+
+def test_worked_bundle_commits_the_map_root_of_section_14_8() -> None:
+    bundle = json.loads(BLOCKS["bundle"])
+    checkpoint = Checkpoint.parse(bundle["checkpoint"].split("\n\n")[0] + "\n")
+    roots = json.loads(SCRIPT.doc_blocks(FORMAT, "map-example")["roots"])
+    assert checkpoint_map_root(checkpoint).hex() == roots[str(checkpoint.tree_size)]
+    assert len(bundle["map"]) == 8  # the required keys §13.4 lists
+    assert [m["seqs"] for m in bundle["map"] if m["key"].startswith("05")] == [[0, 5], [1], [5, 6]]
 
 
 def test_the_documented_revocation_takes_effect_on_april_first() -> None:

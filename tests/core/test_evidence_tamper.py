@@ -1,14 +1,19 @@
 """The offline verifier: an honest bundle verifies; every tampered bundle fails with its exact code,
-with ``cryptography`` alone and with the PyNaCl accelerator."""
+with ``cryptography`` alone and with the PyNaCl accelerator; every entry left out of a bundle, and
+every lie about the licence map, is caught (FORMAT §13.3 step 6), also over random histories."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ledger.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.core.encoding import b64_decode, b64_encode
 from ledger.core.errors import VerificationError
 from ledger.core.evidence import (
@@ -19,7 +24,9 @@ from ledger.core.evidence import (
     check_bundle,
     verify_bundle,
 )
-from ledger.core.leaf import leaf_hash
+from ledger.core.leaf import leaf_hash, micros_from_datetime
+from ledger.core.licensing import LicenceState
+from ledger.core.licmap import content_key, grant_key
 from ledger.core.memlog import MemoryLog
 from ledger.core.note import NoteSigner
 from tests.support.evidence_helpers import (
@@ -33,6 +40,9 @@ from tests.support.evidence_helpers import (
     B,
     build_log,
 )
+from tests.support.histories import ACTIONS, CONTENT, KEYS, history
+from tests.support.histories import T0 as HISTORY_T0
+from tests.support.scripts import load_script
 
 
 def test_honest_bundle_verifies_and_recomputes_each_verdict() -> None:
@@ -121,7 +131,7 @@ def _seq_changed(b: dict[str, Any]) -> None:
 
 
 def _format_changed(b: dict[str, Any]) -> None:
-    b["format"] = "consent-ledger/evidence/v2"
+    b["format"] = "consent-ledger/evidence/v1"  # a v1 bundle cannot show completeness
 
 
 def _entries_reordered(b: dict[str, Any]) -> None:
@@ -148,8 +158,8 @@ TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("checkpoint-body", _checkpoint_body, "checkpoint_invalid"),
     ("verdict-no-to-yes", _verdict_no_to_yes, "verdict_mismatch"),
     ("grant-seq-changed", _grant_seq_changed, "verdict_mismatch"),
-    ("entry-removed", _entry_removed, "entry_missing"),
-    ("entry-removed-uncited", _entry_removed_and_uncited, "verdict_mismatch"),
+    ("entry-removed", _entry_removed, "entry_omitted"),
+    ("entry-removed-uncited", _entry_removed_and_uncited, "entry_omitted"),
     ("foreign-checkpoint", _foreign_checkpoint, "checkpoint_invalid"),
     ("foreign-log-key-in-bundle", _foreign_log_in_bundle, "log_key_mismatch"),
     ("seq-changed", _seq_changed, "seq_mismatch"),
@@ -221,3 +231,172 @@ def test_a_broken_chain_link_is_reported(forged_seq: int) -> None:
     report = verify_bundle(bundle, log.verifier_key)
     assert report.codes[0] == "chain_broken"
     assert report.failures[0].seq == forged_seq
+
+
+# --- omissions and the licence map (the §13.4 example: one entry of each kind) ----------------
+
+EXAMPLE = load_script("make_evidence_example")
+EXAMPLE_LOG = EXAMPLE.example_log()
+EXAMPLE_KEY, EXAMPLE_BUNDLE = EXAMPLE.build()
+CLIP1 = EXAMPLE_BUNDLE["items"][0]["sha256"]
+UNGRANTED = EXAMPLE_BUNDLE["items"][2]["sha256"]
+
+
+def _member(b: dict[str, Any], key: bytes) -> dict[str, Any]:
+    return next(m for m in b["map"] if m["key"] == key.hex())
+
+
+def _drop_entry(seq: int) -> Callable[[dict[str, Any]], None]:
+    """Leave entry ``seq`` out, and take it out of every verdict citing it: a careful liar."""
+
+    def tamper(b: dict[str, Any]) -> None:
+        b["entries"] = [e for e in b["entries"] if e["seq"] != seq]
+        for item in b["items"]:
+            if seq in item["entries"]:
+                item["entries"].remove(seq)
+
+    return tamper
+
+
+def _map_proof_altered(b: dict[str, Any]) -> None:
+    member = _member(b, content_key(CLIP1))
+    member["proof"] = _flip(member["proof"], len(b64_decode(member["proof"])) - 1)  # value hash
+
+
+def _proof_for_another_key(b: dict[str, Any]) -> None:
+    clip2 = b["items"][1]["sha256"]  # listed under the same grant: same seqs, other key
+    _member(b, content_key(CLIP1))["proof"] = _member(b, content_key(clip2))["proof"]
+
+
+def _absence_claimed_for_a_present_key(b: dict[str, Any]) -> None:
+    _drop_entry(2)(b)  # hide the grant, and say no grant ever covered the clip
+    _member(b, content_key(CLIP1))["seqs"] = []
+
+
+def _absence_proof_of_another_key(b: dict[str, Any]) -> None:
+    _drop_entry(2)(b)
+    member = _member(b, content_key(CLIP1))
+    member["seqs"], member["proof"] = [], _member(b, content_key(UNGRANTED))["proof"]
+
+
+def _value_shortened(b: dict[str, Any]) -> None:
+    grant = EXAMPLE_LOG.parsed[2].signed.statement_hash
+    _drop_entry(4)(b)  # the revocation, and the map's word that it exists
+    _member(b, grant_key(grant))["seqs"] = [2, 3]
+
+
+def _map_member_removed(b: dict[str, Any]) -> None:
+    grant = EXAMPLE_LOG.parsed[2].signed.statement_hash
+    b["map"].remove(_member(b, grant_key(grant)))
+    _drop_entry(4)(b)
+
+
+def _checkpoint_without_map_line(b: dict[str, Any]) -> None:
+    cp = open_checkpoint(b["checkpoint"], EXAMPLE_LOG.signer.verifier())[0]
+    plain = Checkpoint(cp.origin, cp.tree_size, cp.root_hash)
+    b["checkpoint"] = sign_checkpoint(plain, EXAMPLE_LOG.signer)
+
+
+def _map_unsorted(b: dict[str, Any]) -> None:
+    b["map"].reverse()
+
+
+def _map_key_uppercase(b: dict[str, Any]) -> None:
+    b["map"][0]["key"] = b["map"][0]["key"].upper()
+
+
+def _map_key_unknown_tag(b: dict[str, Any]) -> None:
+    b["map"][0]["key"] = "09" + b["map"][0]["key"][2:]
+
+
+def _map_seqs_descending(b: dict[str, Any]) -> None:
+    member = next(m for m in b["map"] if len(m["seqs"]) > 1)
+    member["seqs"].reverse()
+
+
+def _map_proof_trailing_byte(b: dict[str, Any]) -> None:
+    b["map"][0]["proof"] = b64_encode(b64_decode(b["map"][0]["proof"]) + b"\x00")
+
+
+OMISSIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("registration-removed", _drop_entry(1), "entry_omitted"),  # the buyer's
+    ("creator-registration-removed", _drop_entry(0), "entry_omitted"),
+    ("grant-removed", _drop_entry(2), "entry_omitted"),
+    ("acceptance-removed", _drop_entry(3), "entry_omitted"),
+    ("revocation-removed", _drop_entry(4), "entry_omitted"),
+    ("key-rotation-removed", _drop_entry(5), "entry_omitted"),
+    ("key-revocation-removed", _drop_entry(6), "entry_omitted"),
+    ("map-proof-altered", _map_proof_altered, "map_proof_invalid"),
+    ("map-proof-for-another-key", _proof_for_another_key, "map_proof_invalid"),
+    ("absence-claimed-for-present-key", _absence_claimed_for_a_present_key, "map_key_present"),
+    # The ungranted clip's absence is shown by the leaf of clip 1 on its path: that very proof
+    # shows clip 1 present.
+    ("absence-proof-of-another-key", _absence_proof_of_another_key, "map_key_present"),
+    ("map-value-shortened", _value_shortened, "map_value_mismatch"),
+    ("map-member-removed", _map_member_removed, "map_proof_missing"),
+    ("checkpoint-without-map-line", _checkpoint_without_map_line, "map_root_missing"),
+    ("map-unsorted", _map_unsorted, "bundle_malformed"),
+    ("map-key-uppercase", _map_key_uppercase, "bundle_malformed"),
+    ("map-key-unknown-tag", _map_key_unknown_tag, "bundle_malformed"),
+    ("map-seqs-descending", _map_seqs_descending, "bundle_malformed"),
+    ("map-proof-trailing-byte", _map_proof_trailing_byte, "bundle_malformed"),
+]
+
+
+def test_the_example_bundle_carries_every_kind_of_entry_and_verifies() -> None:
+    kinds = [leaf.signed.type_name for leaf in EXAMPLE_LOG.parsed]
+    assert kinds == [
+        "party.register", "party.register", "grant", "grant.accept", "grant.revoke",
+        "key.rotate", "key.revoke",
+    ]  # fmt: skip
+    assert [e["seq"] for e in EXAMPLE_BUNDLE["entries"]] == list(range(7))
+    assert verify_bundle(EXAMPLE_BUNDLE, EXAMPLE_KEY)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"), [pytest.param(f, c, id=name) for name, f, c in OMISSIONS]
+)
+def test_an_omission_or_a_map_lie_fails_with_its_code(
+    tamper: Callable[[dict[str, Any]], None], code: str
+) -> None:
+    bundle = copy.deepcopy(EXAMPLE_BUNDLE)
+    tamper(bundle)
+    report = verify_bundle(bundle, EXAMPLE_KEY)
+    assert not report
+    assert report.failures[0].code == code, report.failures
+    if code == "entry_omitted":  # it names the entry left out and the key listing it
+        assert report.failures[0].seq is not None
+        assert "under " in report.failures[0].message
+
+
+def test_an_entry_omitted_is_named_with_the_key_that_lists_it() -> None:
+    bundle = copy.deepcopy(EXAMPLE_BUNDLE)
+    _drop_entry(4)(bundle)
+    [failure] = verify_bundle(bundle, EXAMPLE_KEY).failures
+    grant = EXAMPLE_LOG.parsed[2].signed.statement_hash.hex()
+    assert (failure.code, failure.seq) == ("entry_omitted", 4)
+    assert f"lists entry 4 under grant {grant}" in failure.message
+
+
+# --- property: over random histories, every bundle verifies and every omission is caught ------
+
+
+@settings(max_examples=60, deadline=None)
+@given(ACTIONS, st.integers(0, len(KEYS) - 1), st.integers(0, 20))
+def test_random_histories_complete_bundles_and_every_omission(
+    actions: list[tuple[str, int, int, int]], buyer: int, minutes: int
+) -> None:
+    log = history(actions)
+    at = micros_from_datetime(HISTORY_T0 + timedelta(minutes=minutes, seconds=30))
+    query = EvidenceQuery(KEYS[buyer].key_id, "ai_training", at)
+    bundle = log.bundle(query, CONTENT).to_json()
+    report = verify_bundle(bundle, log.verifier_key)
+    assert report, report.failures
+    # Complete: each verdict is the one the whole log gives, not only the bundle's entries.
+    whole = LicenceState.replay(log.parsed, at)
+    assert list(report.verdicts) == [whole.verdict(c, query.buyer, query.use) for c in CONTENT]
+    for entry in bundle["entries"]:
+        partial = copy.deepcopy(bundle)
+        _drop_entry(entry["seq"])(partial)
+        codes = verify_bundle(partial, log.verifier_key).codes
+        assert "entry_omitted" in codes, (entry["seq"], codes)

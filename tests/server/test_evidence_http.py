@@ -134,7 +134,7 @@ def test_evidence_bundle_for_many_items(world: World) -> None:
     )
     assert resp.status_code == 200, resp.get_json()
     bundle = resp.get_json()
-    assert bundle["format"] == "consent-ledger/evidence/v1"
+    assert bundle["format"] == "consent-ledger/evidence/v2"
     assert bundle["query"]["at"] == at.replace("Z", ".000000Z")
     assert [i["sha256"] for i in bundle["items"]] == [A, A2, OFFER, REVOKED, NONE]
     seqs = [e["seq"] for e in bundle["entries"]]
@@ -145,6 +145,29 @@ def test_evidence_bundle_for_many_items(world: World) -> None:
     reasons = ["licensed", "licensed", "not_accepted", "revoked", "no_grant"]
     assert [v.reason for v in report.verdicts] == reasons
     assert [i["reason"] for i in bundle["items"]] == reasons
+
+
+def test_answers_are_complete_and_any_omission_fails(world: World, service: LogService) -> None:
+    """The server includes every entry the licence map lists under a required key (FORMAT §13.2):
+    a grant of the item to another buyer, and entries integrated after ``at``; removing any one
+    of them from its answer fails verification with entry_omitted."""
+    other = builders.grant(
+        C, OB.key_id, str(uuid.uuid4()), [builders.Item(REVOKED, 1, 1)], builders.TermsSpec()
+    )
+    other_seq = service.append_one(other).seq
+    before_revocation = format_log_time(micros_from_datetime(world.times["accept_revocable"]))
+    body = _status(world, REVOKED, at=before_revocation)
+    assert body["reason"] == "licensed"
+    bundle = body["evidence"]
+    seqs = {e["seq"] for e in bundle["entries"]}
+    assert {other_seq, world.seqs["revoke"]} <= seqs  # another buyer's grant; a later entry
+    assert {2} <= seqs  # the other buyer's registration: its key is the other grant's buyer
+    report = verify_bundle(bundle, world.vkey())
+    assert report, report.failures
+    assert report.map_keys_verified == len(bundle["map"])
+    for seq in sorted(seqs):
+        partial = {**bundle, "entries": [e for e in bundle["entries"] if e["seq"] != seq]}
+        assert "entry_omitted" in verify_bundle(partial, world.vkey()).codes, seq
 
 
 def test_status_on_an_empty_log_is_not_found(client: FlaskClient) -> None:

@@ -15,7 +15,12 @@ verdict per item. ``verify_bundle`` checks, in this order:
    are checked as one batch that does not hash a shared interior node twice,
    ``ledger.core.multiproof``, with exactly the single-proof outcome for every entry);
 4. the hash chain between consecutive entries present (``chain_broken``);
-5. per item: that the entries it cites are present (``entry_missing``) and that its verdict equals
+5. the licence map (``complete.py``): the checkpoint commits a map root (``map_root_missing``);
+   every map proof in the bundle verifies against it with exactly the seqs claimed
+   (``map_proof_invalid``, ``map_key_absent``, ``map_key_present``, ``map_value_mismatch``);
+   every key the verdicts rest on, walked from the question, has a proof (``map_proof_missing``)
+   and every entry it lists is in the bundle (``entry_omitted``): nothing was left out;
+6. per item: that the entries it cites are present (``entry_missing``) and that its verdict equals
    the verdict **recomputed** from the verified entries with ``ledger.core.licensing``
    (``verdict_mismatch``). The server's verdict is never trusted.
 
@@ -31,7 +36,8 @@ Signature checks use ``cryptography`` unless a faster ``SignatureCheck`` is pass
 passes PyNaCl's when it is installed; see ``ledger/sigverify.py``). No I/O here.
 
 The package: ``bundle.py`` (the model, the failure codes, ``make_bundle``), ``parse.py`` (the JSON
-shape, with its fast paths) and ``verify.py`` (the checks above, ``summary_lines``). Callers
+shape, with its fast paths), ``complete.py`` (the required map keys, ``complete_bundle``) and
+``verify.py`` (the checks above, ``summary_lines``). Callers
 import from ``ledger.core.evidence``; the names below are its public ones.
 """
 
@@ -45,11 +51,19 @@ from .bundle import (
     CHECKPOINT_INVALID,
     COSIGNATURE_INVALID,
     ENTRY_MISSING,
+    ENTRY_OMITTED,
     FAILURE_CODES,
     INCLUSION_PROOF_INVALID,
     LEAF_HASH_MISMATCH,
     LEAF_INVALID,
     LOG_KEY_MISMATCH,
+    MAP_CODES,
+    MAP_KEY_ABSENT,
+    MAP_KEY_PRESENT,
+    MAP_PROOF_INVALID,
+    MAP_PROOF_MISSING,
+    MAP_ROOT_MISSING,
+    MAP_VALUE_MISMATCH,
     QUERY_MISMATCH,
     QUORUM_NOT_MET,
     SEQ_MISMATCH,
@@ -57,7 +71,14 @@ from .bundle import (
     EvidenceBundle,
     EvidenceEntry,
     EvidenceQuery,
+    MapMember,
     make_bundle,
+)
+from .complete import (
+    MapReader,
+    complete_bundle,
+    entry_required_keys,
+    required_closure,
 )
 from .parse import (
     load_bundle,
@@ -67,6 +88,7 @@ from .verify import (
     Failure,
     check_answers,
     check_bundle,
+    check_question,
     format_posix,
     gc_paused,
     summary_lines,
@@ -81,11 +103,19 @@ __all__ = [
     "CHECKPOINT_INVALID",
     "COSIGNATURE_INVALID",
     "ENTRY_MISSING",
+    "ENTRY_OMITTED",
     "FAILURE_CODES",
     "INCLUSION_PROOF_INVALID",
     "LEAF_HASH_MISMATCH",
     "LEAF_INVALID",
     "LOG_KEY_MISMATCH",
+    "MAP_CODES",
+    "MAP_KEY_ABSENT",
+    "MAP_KEY_PRESENT",
+    "MAP_PROOF_INVALID",
+    "MAP_PROOF_MISSING",
+    "MAP_ROOT_MISSING",
+    "MAP_VALUE_MISMATCH",
     "QUERY_MISMATCH",
     "QUORUM_NOT_MET",
     "SEQ_MISMATCH",
@@ -96,14 +126,20 @@ __all__ = [
     "EvidenceQuery",
     "EvidenceReport",
     "Failure",
+    "MapMember",
+    "MapReader",
     "SignatureCheck",
     "check_answers",
     "check_bundle",
+    "check_question",
+    "complete_bundle",
     "cryptography_check",
+    "entry_required_keys",
     "format_posix",
     "gc_paused",
     "load_bundle",
     "make_bundle",
+    "required_closure",
     "summary_lines",
     "verify_bundle",
 ]

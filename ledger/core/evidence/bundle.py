@@ -1,8 +1,9 @@
 """The evidence bundle's model (docs/FORMAT.md §13), its failure codes, and ``make_bundle``.
 
-An ``EvidenceBundle`` is the log's checkpoint, the deciding entries (leaf bytes and inclusion
-proofs) and a verdict per content item; ``parse.py`` reads its JSON shape and ``verify.py``
-checks it. No I/O here.
+An ``EvidenceBundle`` is the log's checkpoint, the entries its verdicts rest on (leaf bytes and
+inclusion proofs), the licence-map proofs showing that no other entry is listed under the keys
+they rest on (``map``), and a verdict per content item; ``parse.py`` reads its JSON shape,
+``complete.py`` says which map keys are required and ``verify.py`` checks it. No I/O here.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ from typing import Any, Final
 
 from ..canonical import canonicalize
 from ..encoding import b64_encode
+from ..errors import (
+    EntryOmitted,
+    MapKeyAbsent,
+    MapKeyPresent,
+    MapProofInvalid,
+    MapRootMissing,
+    MapValueMismatch,
+)
 from ..leaf import Leaf, leaf_hash
 from ..licensing import LicenceState, Verdict, format_instant
+from ..vmap import MapProof
 
-BUNDLE_FORMAT: Final = "consent-ledger/evidence/v1"
+BUNDLE_FORMAT: Final = "consent-ledger/evidence/v2"
 
 # Failure codes of the offline verifier (stable; docs/FORMAT.md §13.3).
 BUNDLE_MALFORMED: Final = "bundle_malformed"
@@ -33,6 +43,24 @@ VERDICT_MISMATCH: Final = "verdict_mismatch"
 QUERY_MISMATCH: Final = "query_mismatch"
 QUORUM_NOT_MET: Final = "quorum_not_met"
 COSIGNATURE_INVALID: Final = "cosignature_invalid"
+# The licence map (docs/FORMAT.md §13.3 step 6, §14.5): the errors' own codes.
+MAP_ROOT_MISSING: Final = MapRootMissing.code
+MAP_PROOF_INVALID: Final = MapProofInvalid.code
+MAP_KEY_ABSENT: Final = MapKeyAbsent.code
+MAP_KEY_PRESENT: Final = MapKeyPresent.code
+MAP_VALUE_MISMATCH: Final = MapValueMismatch.code
+MAP_PROOF_MISSING: Final = "map_proof_missing"
+ENTRY_OMITTED: Final = EntryOmitted.code
+#: The codes of the licence-map step (FORMAT §13.3 step 6).
+MAP_CODES: Final = (
+    MAP_ROOT_MISSING,
+    MAP_PROOF_INVALID,
+    MAP_KEY_ABSENT,
+    MAP_KEY_PRESENT,
+    MAP_VALUE_MISMATCH,
+    MAP_PROOF_MISSING,
+    ENTRY_OMITTED,
+)
 FAILURE_CODES: Final = (
     BUNDLE_MALFORMED,
     LOG_KEY_MISMATCH,
@@ -48,6 +76,7 @@ FAILURE_CODES: Final = (
     QUERY_MISMATCH,
     QUORUM_NOT_MET,
     COSIGNATURE_INVALID,
+    *MAP_CODES,
 )
 
 
@@ -83,6 +112,24 @@ class EvidenceEntry:
 
 
 @dataclass(frozen=True)
+class MapMember:
+    """One required licence-map key: its value (the seqs it lists; ``()`` for a key the map does
+    not hold) and its map proof (written as the FORMAT §14.4 bytes, which are canonical, so a
+    parsed proof is written back byte for byte) against the checkpoint's map root."""
+
+    key: bytes
+    seqs: tuple[int, ...]
+    proof: MapProof
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key.hex(),
+            "seqs": list(self.seqs),
+            "proof": b64_encode(self.proof.to_bytes()),
+        }
+
+
+@dataclass(frozen=True)
 class EvidenceBundle:
     """A self-contained answer for one buyer, use and time over many content items."""
 
@@ -92,6 +139,8 @@ class EvidenceBundle:
     query: EvidenceQuery
     entries: tuple[EvidenceEntry, ...]
     items: tuple[Verdict, ...]
+    #: The required map keys (``complete.py``), in ascending key order, each once.
+    map: tuple[MapMember, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +149,7 @@ class EvidenceBundle:
             "checkpoint": self.checkpoint,
             "query": self.query.to_json(),
             "entries": [e.to_json() for e in self.entries],
+            "map": [m.to_json() for m in self.map],
             "items": [v.to_json() for v in self.items],
         }
 
@@ -127,13 +177,16 @@ def make_bundle(
     contents: Iterable[str],
     leaves: Sequence[tuple[bytes, Leaf]],
     proofs: Mapping[int, Sequence[bytes]],
+    map_entries: Iterable[MapMember] = (),
 ) -> EvidenceBundle:
     """Assemble a bundle: verdicts computed with ``licensing`` over exactly ``leaves``.
 
     ``leaves`` are (stored bytes, parsed leaf) pairs, each once; ``proofs`` maps each seq to its
-    inclusion proof against ``checkpoint``. Duplicate content hashes collapse to their first
-    occurrence. The verifier recomputes the verdicts over the same entries, so a server that uses
-    this function and an honest verifier always agree. No I/O.
+    inclusion proof against ``checkpoint``; ``map_entries`` are put in key order (use
+    ``complete.complete_bundle`` to get a bundle with every required key and entry). Duplicate
+    content hashes collapse to their first occurrence. The verifier recomputes the verdicts over
+    the same entries, so a server that uses this function and an honest verifier always agree.
+    No I/O.
     """
     state = LicenceState.replay((leaf for _, leaf in leaves), query.at)
     unique = list(dict.fromkeys(contents))
@@ -142,4 +195,5 @@ def make_bundle(
         EvidenceEntry(leaf.seq, data, leaf_hash(data), tuple(proofs[leaf.seq]))
         for data, leaf in sorted(leaves, key=lambda pair: pair[1].seq)
     )
-    return EvidenceBundle(origin, verifier_key, checkpoint, query, entries, items)
+    ordered_map = tuple(sorted(map_entries, key=lambda m: m.key))
+    return EvidenceBundle(origin, verifier_key, checkpoint, query, entries, items, ordered_map)

@@ -22,7 +22,9 @@ from ..errors import (
     MalformedBundle,
 )
 from ..licensing import REASONS, Verdict, check_use, format_instant, parse_instant
-from .bundle import BUNDLE_FORMAT, EvidenceBundle, EvidenceEntry, EvidenceQuery
+from ..licmap import describe_key, encode_seqs
+from ..vmap import decode_proof
+from .bundle import BUNDLE_FORMAT, EvidenceBundle, EvidenceEntry, EvidenceQuery, MapMember
 
 
 def _members(obj: object, names: Iterable[str], where: str) -> dict[str, Any]:
@@ -250,12 +252,46 @@ def _parse_verdict(obj: object, i: int) -> Verdict:
     return Verdict(v["sha256"], v["licensed"], v["reason"], grant_seq, seqs, tuple(conflicts))
 
 
+_MAP_MEMBERS: Final = frozenset(("key", "seqs", "proof"))
+
+
+def _parse_map(value: object) -> tuple[MapMember, ...]:
+    """The ``map`` member: keys as lowercase hex of licence-map keys, strictly ascending; seqs
+    as a map value spells them (§14.2) or empty for an absent key; canonical proofs (§14.4)."""
+    out: list[MapMember] = []
+    for i, obj in enumerate(_list(value, "map")):
+        where = f"map[{i}]"
+        m = _members(obj, _MAP_MEMBERS, where)
+        key_text = _str(m["key"], f"{where}.key")
+        try:
+            key = bytes.fromhex(key_text)
+            if key.hex() != key_text:
+                raise ValueError(key_text)
+            describe_key(key)
+            seqs = tuple(_int(s, f"{where}.seqs") for s in _list(m["seqs"], f"{where}.seqs"))
+            if seqs:
+                encode_seqs(seqs)
+            proof = decode_proof(b64_decode(m["proof"], what=f"{where}.proof"))
+        except ValueError as e:
+            raise MalformedBundle(f"{where}.key must be a licence map key in lowercase hex") from e
+        except LedgerError as e:
+            raise MalformedBundle(f"{where}: {e.message}") from e
+        if out and out[-1].key >= key:
+            raise MalformedBundle("map must list its keys once each, in ascending order")
+        out.append(MapMember(key, seqs, proof))
+    return tuple(out)
+
+
 def parse_bundle(obj: object) -> EvidenceBundle:
     """The bundle of the parsed JSON ``obj``; raises MalformedBundle. Verifies nothing."""
-    names = ("format", "log", "checkpoint", "query", "entries", "items")
+    if isinstance(obj, dict) and obj.get("format") != BUNDLE_FORMAT:
+        raise MalformedBundle(
+            f"format must be {BUNDLE_FORMAT!r}, not {obj.get('format')!r}: a bundle of another "
+            "version cannot show that nothing was left out; ask the log for a new one "
+            "('ledger prove')"
+        )
+    names = ("format", "log", "checkpoint", "query", "entries", "map", "items")
     b = _members(obj, names, "bundle")
-    if b["format"] != BUNDLE_FORMAT:
-        raise MalformedBundle(f"format must be {BUNDLE_FORMAT!r}")
     log = _members(b["log"], ("origin", "verifier_key"), "log")
     entries = _parse_entries(b["entries"])
     if any(a.seq >= b_.seq for a, b_ in itertools.pairwise(entries)):
@@ -272,6 +308,7 @@ def parse_bundle(obj: object) -> EvidenceBundle:
         _parse_query(b["query"]),
         entries,
         items,
+        _parse_map(b["map"]),
     )
 
 

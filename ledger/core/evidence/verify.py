@@ -1,4 +1,4 @@
-"""The offline verifier of evidence bundles: the five checks of ``ledger.core.evidence``'s
+"""The offline verifier of evidence bundles: the checks of ``ledger.core.evidence``'s
 docstring, in that order, and ``summary_lines`` to read a report. No I/O here.
 """
 
@@ -21,11 +21,13 @@ from ..errors import (
 )
 from ..leaf import Leaf, check_chain, parse_leaf
 from ..licensing import LicenceState, Verdict, format_instant
+from ..licmap import checkpoint_map_root, describe_key, encode_seqs
 from ..merkle import LEAF_PREFIX
 from ..multiproof import InclusionBatch
 from ..note import NoteVerifier
 from ..policy import WitnessPolicy, verify_cosigned_checkpoint
 from ..sigcheck import SignatureCheck, cryptography_check
+from ..vmap import verify_membership, verify_non_membership
 from .bundle import (
     BAD_SIGNATURE,
     BUNDLE_MALFORMED,
@@ -33,17 +35,22 @@ from .bundle import (
     CHECKPOINT_INVALID,
     COSIGNATURE_INVALID,
     ENTRY_MISSING,
+    ENTRY_OMITTED,
     INCLUSION_PROOF_INVALID,
     LEAF_HASH_MISMATCH,
     LEAF_INVALID,
     LOG_KEY_MISMATCH,
+    MAP_PROOF_MISSING,
+    MAP_ROOT_MISSING,
     QUERY_MISMATCH,
     QUORUM_NOT_MET,
     SEQ_MISMATCH,
     VERDICT_MISMATCH,
     EvidenceBundle,
     EvidenceEntry,
+    MapMember,
 )
+from .complete import required_closure
 
 _sha256: Final = hashlib.sha256
 
@@ -76,6 +83,9 @@ class EvidenceReport:
     #: The verdicts recomputed from the verified entries, in item order.
     verdicts: tuple[Verdict, ...] = ()
     entries_verified: int = 0
+    #: The map root the checkpoint commits, and how many required map keys were proven.
+    map_root: bytes | None = None
+    map_keys_verified: int = 0
     #: With a policy: (witness policy name, cosignature time in POSIX seconds) of each witness
     #: counted towards the quorum, in policy order. Empty without a policy or when it failed.
     witness_times: list[tuple[str, int]] = field(default_factory=list)
@@ -148,6 +158,7 @@ def _verify_bundle(
     if policy is not None and report.checkpoint is not None:
         _check_witnesses(parsed.checkpoint, policy, verifier, report)
     leaves = _check_entries(parsed, report, check)
+    _check_map(parsed, leaves, report)
     _check_items(parsed, leaves, report)
     return report
 
@@ -272,10 +283,70 @@ def _check_entry(
     return leaf
 
 
+def _check_map(bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: EvidenceReport) -> None:
+    """Step 6: every map proof against the checkpoint's map root, then the required keys walked
+    from the question (``complete.required_closure``): each must have a proof, and every entry
+    its value lists must be in the bundle."""
+    cp = report.checkpoint
+    if cp is None:
+        return  # the checkpoint did not verify: there is no root to check against
+    try:
+        root = checkpoint_map_root(cp)
+    except LedgerError as e:
+        report.fail(MAP_ROOT_MISSING, f"{e.message}; ask the log for a checkpoint with its map")
+        return
+    report.map_root = root
+    proven: dict[bytes, tuple[int, ...]] = {}
+    for member in bundle.map:
+        if _check_map_entry(root, member, report):
+            proven[member.key] = member.seqs
+    report.map_keys_verified = len(proven)
+    claimed = {m.key for m in bundle.map}
+    present = {e.seq for e in bundle.entries}
+
+    def values(keys: Sequence[bytes]) -> dict[bytes, tuple[int, ...]]:
+        for key in keys:
+            if key not in claimed:
+                report.fail(
+                    MAP_PROOF_MISSING,
+                    f"no map proof for {describe_key(key)}, which the verdicts rest on: the "
+                    "bundle cannot show that nothing was left out; ask the log for a new one",
+                )
+        return {k: proven[k] for k in keys if k in proven}  # a failed proof is not followed
+
+    def found(seqs: Sequence[int]) -> dict[int, Leaf]:
+        # An entry present but failing its own checks was reported in step 4: not omitted.
+        return {s: leaves[s] for s in seqs if s in leaves}
+
+    closure = required_closure((v.sha256 for v in bundle.items), bundle.query.buyer, values, found)
+    for key, seq in closure.omitted:
+        if seq not in present:
+            report.fail(
+                ENTRY_OMITTED,
+                f"the log's map lists entry {seq} under {describe_key(key)}, and the bundle does "
+                "not carry it: the answer may rest on a partial history; ask the log for the "
+                "complete bundle, and do not rely on this one",
+                seq=seq,
+            )
+
+
+def _check_map_entry(root: bytes, member: MapMember, report: EvidenceReport) -> bool:
+    """One map proof (FORMAT §14.5 steps 7-8): membership with exactly its seqs, or absence."""
+    try:
+        if member.seqs:
+            verify_membership(root, member.key, encode_seqs(member.seqs), member.proof)
+        else:
+            verify_non_membership(root, member.key, member.proof)
+    except LedgerError as e:
+        report.fail(e.code, f"{describe_key(member.key)}: {e.message}")
+        return False
+    return True
+
+
 def _check_items(
     bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: EvidenceReport
 ) -> None:
-    """Step 5: cited entries present, and every verdict recomputed from the verified entries."""
+    """Step 7: cited entries present, and every verdict recomputed from the verified entries."""
     q = bundle.query
     state = LicenceState.replay(leaves.values(), q.at)
     present = {e.seq for e in bundle.entries}
@@ -322,16 +393,54 @@ def check_answers(
     A client that asked about ``contents`` (duplicates allowed) for ``buyer``, ``use`` and ``at``
     (None: "now", any time) must get a bundle about exactly that, items in the order asked.
     """
+    return check_question(report, buyer=buyer, use=use, at=at, contents=contents)
+
+
+def check_question(
+    report: EvidenceReport,
+    *,
+    buyer: str | None = None,
+    use: str | None = None,
+    at: int | None = None,
+    contents: Sequence[str] | None = None,
+) -> EvidenceReport:
+    """``check_answers`` for the parts of the question given (None: not asked about), each
+    mismatch a ``query_mismatch`` that names the part: what an auditor binding a bundle to the
+    question they asked (``ledger verify --manifest --buyer --use --at``) checks."""
     bundle = report.bundle
     if bundle is None:
         return report
     q = bundle.query
-    asked = list(dict.fromkeys(c.lower() for c in contents))
-    if (q.buyer, q.use) != (buyer, use) or (at is not None and q.at != at):
-        report.fail(QUERY_MISMATCH, "the bundle answers another buyer, use or time")
-    if [v.sha256 for v in bundle.items] != asked:
-        report.fail(QUERY_MISMATCH, "the bundle's items are not the content asked about")
+    asked: list[tuple[str, str | None, str]] = [
+        ("buyer", buyer and buyer.lower(), q.buyer),
+        ("use", use, q.use),
+        ("at", None if at is None else format_instant(at), format_instant(q.at)),
+    ]
+    for name, value, claimed in asked:
+        if value is not None and claimed != value:
+            report.fail(
+                QUERY_MISMATCH,
+                f"the bundle answers {name} {claimed}, not {value} as asked: it answers another "
+                "question",
+            )
+    if contents is not None:
+        wanted = list(dict.fromkeys(c.lower() for c in contents))
+        items = [v.sha256 for v in bundle.items]
+        if items != wanted:
+            report.fail(QUERY_MISMATCH, _items_difference(items, wanted))
     return report
+
+
+def _items_difference(items: Sequence[str], wanted: Sequence[str]) -> str:
+    extra = [s for s in items if s not in set(wanted)]
+    lacking = [s for s in wanted if s not in set(items)]
+    if extra or lacking:
+        return (
+            f"the bundle's items are not the content asked about: {len(lacking)} asked about "
+            f"and not answered (first {lacking[:1]}), {len(extra)} answered and not asked about "
+            f"(first {extra[:1]})"
+        )
+    return "the bundle's items are the content asked about, in another order"
 
 
 # --- reading a report ----------------------------------------------------------------------------
@@ -350,6 +459,12 @@ def summary_lines(report: EvidenceReport) -> list[str]:
         # A witness's clock, not the log's: independent evidence the tree existed by then.
         lines.append(f"witness    {name} cosigned at {format_posix(seconds)}")
     lines.append(f"entries    {report.entries_verified} verified")
+    if report.map_root is not None:
+        complete = ": nothing the verdicts rest on was left out" if report else ""
+        lines.append(
+            f"map        {report.map_keys_verified} keys proven against map root "
+            f"{report.map_root.hex()}{complete}"
+        )
     counts: dict[str, int] = {}
     for verdict in report.verdicts:
         counts[verdict.reason] = counts.get(verdict.reason, 0) + 1
