@@ -30,7 +30,7 @@ from ledger.cli.common import (
     write_output,
 )
 from ledger.cli.content import manifest_items
-from ledger.cli.times import SPELLINGS, at_time
+from ledger.cli.times import SPELLINGS, at_time, instant_arg
 from ledger.client import LogClient
 from ledger.client.evidence import (
     Question,
@@ -120,7 +120,7 @@ def _asked(args: argparse.Namespace) -> dict[str, Any]:
             "at": None if args.at is None else parse_instant(args.at, "--at"),
         }
         if args.manifest is not None:
-            asked["contents"] = [item.sha256 for item in read_manifest(args.manifest)]
+            asked["contents"] = [item.sha256 for item in manifest_items(args.manifest)]
     except LedgerError as e:
         raise CliError(e.message) from e
     return asked
@@ -277,7 +277,7 @@ def register(sub: Any) -> None:
     )
     asked.add_argument("--buyer", metavar="KEY_ID", help="the buyer's key id")
     asked.add_argument("--use", help="e.g. ai_training")
-    asked.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time")
+    asked.add_argument("--at", metavar="TIME", type=instant_arg, help=SPELLINGS)
     _add_verify_args(verify, online=False)
     verify.set_defaults(func=cmd_verify)
 

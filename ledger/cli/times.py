@@ -93,6 +93,12 @@ def at_time(text: str) -> str | None:
     return format_utc(_argument(text, end_of_day=False))
 
 
+def instant_arg(text: str) -> str:
+    """An argparse type for an instant to compare with one already recorded (``verify --at``):
+    its RFC 3339 UTC spelling (``now`` is this moment)."""
+    return format_utc(_argument(text, end_of_day=False))
+
+
 def _whole_seconds(moment: datetime, text: str) -> datetime:
     if moment.microsecond:
         raise argparse.ArgumentTypeError(f"{text!r}: statements carry whole seconds")

@@ -194,7 +194,5 @@ def complete_bundle(
         contents=unique,
         leaves=[stored[s] for s in ordered],
         proofs=dict(zip(ordered, proofs, strict=True)),
-        map_entries=[
-            MapMember(key, seqs, proven[key]) for key, seqs in closure.values.items()
-        ],
+        map_entries=[MapMember(key, seqs, proven[key]) for key, seqs in closure.values.items()],
     )
