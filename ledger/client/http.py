@@ -71,6 +71,10 @@ class LogClient:
             # refused, reset, timed out, or closed before a whole answer (RemoteDisconnected,
             # IncompleteRead): the request may have been acted on all the same
             reason = getattr(e, "reason", e)
+            if isinstance(reason, TimeoutError):  # socket.timeout is TimeoutError since 3.10
+                raise ServerError(
+                    f"no answer from {self.base_url} within {self.timeout:g} s", retryable=True
+                ) from e
             raise ServerError(f"cannot reach {self.base_url}: {reason}", retryable=True) from e
 
     def _refusal(self, method: str, path: str, status: int, body: bytes) -> ServerError:
