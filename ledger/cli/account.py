@@ -13,7 +13,7 @@ from typing import Any
 from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
-    CliError,
+    add_force_arg,
     add_url_arg,
     client,
     load_key,
@@ -21,11 +21,10 @@ from ledger.cli.common import (
     write_output,
 )
 from ledger.cli.evidence import _add_verify_args, _done, _online_log
+from ledger.cli.times import SPELLINGS, end_instant_arg, instant_arg
 from ledger.client.accounts import JOURNALS, account, summary_lines, to_csv, to_journal
 from ledger.core.canonical import canonicalize
-from ledger.core.errors import LedgerError
 from ledger.core.evidence import summary_lines as evidence_lines
-from ledger.core.licensing import parse_instant
 from ledger.sigverify import signature_check
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -43,13 +42,6 @@ def cmd_account(args: argparse.Namespace) -> int:
     """What your party earned (as creator) and owes (as buyer) over a period, verified offline
     first: checkpoint, entries, inclusion and map proofs, and the statement recomputed."""
     key_id = _key_id(args)
-    for name in ("from_", "to"):
-        value = getattr(args, name)
-        if value is not None:
-            try:
-                parse_instant(value, "--" + name.rstrip("_"))
-            except LedgerError as e:
-                raise CliError(e.message) from e
     trusted = _online_log(args, client(args))
     name, check = signature_check(accelerate=not args.no_accel)
     bundle, report = account(
@@ -96,8 +88,19 @@ def register(sub: Any) -> None:
         "the party",
     )
     p.add_argument("--passphrase-env", metavar="VAR", help="the key passphrase is in $VAR")
-    p.add_argument("--from", dest="from_", metavar="TIME", help="start, included (RFC 3339 UTC)")
-    p.add_argument("--to", metavar="TIME", help="end, excluded (RFC 3339 UTC; default: now)")
+    p.add_argument(
+        "--from",
+        dest="from_",
+        metavar="TIME",
+        type=instant_arg,
+        help=f"start, included: {SPELLINGS}",
+    )
+    p.add_argument(
+        "--to",
+        metavar="TIME",
+        type=end_instant_arg,
+        help=f"end, excluded (a bare date: the end of that day): {SPELLINGS} (default: now)",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the statement as JSON")
     fmt.add_argument("--csv", action="store_true", help="one row per item, for spreadsheets")
@@ -109,6 +112,7 @@ def register(sub: Any) -> None:
         help="a plain-text journal for hledger (default) or beancount",
     )
     p.add_argument("--out", metavar="FILE", help="also write the verified account bundle here")
+    add_force_arg(p)
     add_url_arg(p)
     _add_verify_args(p, online=True)
     p.set_defaults(func=cmd_account)

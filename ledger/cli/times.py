@@ -99,6 +99,12 @@ def instant_arg(text: str) -> str:
     return format_utc(_argument(text, end_of_day=False))
 
 
+def end_instant_arg(text: str) -> str:
+    """``instant_arg`` for the end of a period (excluded): a bare date means the end of that day,
+    as for ``--end``, so ``--to 2026-12-31`` covers all of 31 December."""
+    return format_utc(_argument(text, end_of_day=True))
+
+
 def _whole_seconds(moment: datetime, text: str) -> datetime:
     if moment.microsecond:
         raise argparse.ArgumentTypeError(f"{text!r}: statements carry whole seconds")
