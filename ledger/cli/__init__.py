@@ -16,7 +16,19 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ledger import __version__
-from ledger.cli import audit, content, evidence, grants, keys, log, party, report, tlog, witness
+from ledger.cli import (
+    audit,
+    content,
+    evidence,
+    grants,
+    keys,
+    log,
+    offers,
+    party,
+    report,
+    tlog,
+    witness,
+)
 from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
 from ledger.client import ServerError
 from ledger.core.errors import LedgerError, VerificationError
@@ -26,6 +38,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     party,
     content,
     grants,
+    offers,
     log,
     evidence,
     report,

@@ -4,10 +4,13 @@ byte (the lying proxy the CLI tests use is ``tests.support.proxy.LyingProxy``)."
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import struct
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 # --- the command ----------------------------------------------------------------------------------
@@ -28,9 +31,50 @@ def run_ledger(
         text=True,
         env={**os.environ, **(env or {})},
         cwd=cwd,
+        stdin=subprocess.DEVNULL,  # never a terminal (keygen would offer a passphrase)
         timeout=120,
         check=False,
     )
+
+
+def run_ledger_tty(
+    *args: str | Path, answers: Sequence[str] = (), env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """``ledger ARGS`` on a pseudo-terminal, as a person runs it: each time it prompts (output
+    ending in ``": "``), the next of ``answers`` is typed. Returns the exit code and everything
+    the terminal showed (typed passphrases are not echoed, so they appear only if leaked)."""
+    primary, secondary = os.openpty()
+    proc = subprocess.Popen(
+        [*ledger_cmd(), *map(str, args)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    os.close(secondary)
+    shown, pending, deadline = b"", list(answers), time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(primary, 4096)
+                except OSError:  # EIO: the command closed the terminal (it exited)
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+                if pending and shown.rstrip(b" ").endswith(b":"):
+                    os.write(primary, pending.pop(0).encode() + b"\n")
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(primary)
+        if proc.poll() is None:
+            proc.kill()
+    return code, shown.decode(errors="replace").replace("\r\n", "\n")
 
 
 def value(output: str, name: str) -> str:
