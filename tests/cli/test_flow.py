@@ -219,7 +219,8 @@ def test_unreachable_server_exits_3_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["register", "rotate", "revoke-key", "hash", "grant", "accept", "revoke"]
+    "command",
+    ["register", "rotate", "revoke-key", "hash", "grant", "accept", "revoke", "show", "offers"],
 )
 def test_every_command_has_help(command: str) -> None:
     result = run_ledger(command, "--help")
