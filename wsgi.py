@@ -1,10 +1,13 @@
-"""WSGI entry point: ``gunicorn wsgi:app``, or ``python wsgi.py`` for the built-in server."""
+"""WSGI entry point: ``gunicorn wsgi:app``. ``python wsgi.py [--host H] [--port P]`` is
+``ledger serve``: gunicorn with gunicorn.conf.py, never a development server."""
+
+import sys
 
 from ledger.server.app import create_app
-from ledger.server.extension import Ledger
-
-app = create_app()
 
 if __name__ == "__main__":
-    cfg = Ledger.of(app).config
-    app.run(host=cfg.host, port=cfg.port, threaded=True)
+    from ledger.cli import main
+
+    sys.exit(main(["serve", *sys.argv[1:]]))
+
+app = create_app()

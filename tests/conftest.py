@@ -96,10 +96,36 @@ def _pg_reachable() -> str | None:
 _PG_PROBLEM = _pg_reachable()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+#: The fast subset (README, "Set up on a fresh machine"): every test but the slow ones, on SQLite.
+FAST_SUBSET = "not slow and not postgres"
+#: What the runs take on this project's CI machine (2 CPUs), to say before the dots start.
+FULL_RUN, FAST_RUN = "about 20 minutes", "about 2 minutes"
+#: Fixtures that start real servers (gunicorn, a browser): a test that uses one is slow.
+SERVER_FIXTURES = frozenset({"live", "live_server", "served_log", "shared_log", "story"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts real servers (``SERVER_FIXTURES``), so that the fast
+    subset (``FAST_SUBSET``) leaves them out without each module having to say so."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     if _PG_PROBLEM is None:
-        return f"PostgreSQL leg: ON ({PG_ADMIN_URL})"
-    return f"PostgreSQL leg: SKIPPED - server not reachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"
+        lines = [f"PostgreSQL leg: ON ({PG_ADMIN_URL})"]
+    else:
+        lines = [f"PostgreSQL leg: SKIPPED - server not reachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"]
+    marks = config.getoption("markexpr", "")
+    if not marks and not config.getoption("file_or_dir"):
+        lines.append(
+            f"The full suite takes {FULL_RUN} on 2 CPUs. The fast subset, {FAST_RUN}:"
+            f' python -m pytest -m "{FAST_SUBSET}"'
+        )
+    elif marks == FAST_SUBSET:
+        lines.append(f"The fast subset: {FAST_RUN} on 2 CPUs (the full suite: {FULL_RUN}).")
+    return lines
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

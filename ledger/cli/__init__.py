@@ -17,7 +17,9 @@ from types import ModuleType
 
 from ledger import __version__
 from ledger.cli import (
+    account,
     audit,
+    completion,
     content,
     evidence,
     grants,
@@ -26,10 +28,12 @@ from ledger.cli import (
     offers,
     party,
     report,
+    serve,
     tlog,
     witness,
 )
-from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError
+from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError, refuse_overwrite
+from ledger.cli.parser import LedgerParser, check_options
 from ledger.client import ServerError
 from ledger.core.errors import LedgerError, VerificationError
 
@@ -41,15 +45,18 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     offers,
     log,
     evidence,
+    account,
     report,
     audit,
     tlog,
     witness,
+    serve,
+    completion,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = LedgerParser(
         prog="ledger",
         description="Consent Ledger: sign, submit, prove and verify content licences.",
         epilog="Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 server or network error.",
@@ -62,9 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # "the same command" (cli/submit)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    check_options(parser, words)
+    args = parser.parse_args(words)
+    args.argv = words  # "the same command" (cli/submit)
+    args.parser = parser  # for `ledger completion`
     try:
+        refuse_overwrite(args)  # before any work: a bundle fetched for nothing
         code = int(args.func(args))
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at exit
         return code

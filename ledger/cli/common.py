@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,13 +20,15 @@ from ledger.client.trust import (
     resolve_log_key,
 )
 from ledger.core.errors import LedgerError
-from ledger.core.keys import SigningKey
+from ledger.core.keys import SigningKey, is_encrypted_pem
 from ledger.core.note import NoteVerifier, is_valid_key_name
 from ledger.core.policy import WitnessPolicy, parse_policy
 from ledger.files import atomic_write
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:8000"
+#: seconds to wait for an answer to one request (``--timeout``)
+DEFAULT_TIMEOUT = 30.0
 
 
 class CliError(Exception):
@@ -169,34 +173,99 @@ def passphrase_from_env(var: str | None) -> bytes | None:
     return value.encode()
 
 
+def has_terminal() -> bool:
+    """Whether a person can be asked something (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def ask_passphrase(prompt: str) -> bytes:
+    """A passphrase typed at the terminal, not echoed; CliError when there is no terminal."""
+    if not has_terminal():
+        raise CliError(f"{prompt}: no terminal to ask on; give it with --passphrase-env VAR")
+    try:
+        typed = getpass.getpass(f"{prompt}: ")
+    except EOFError:
+        raise CliError("no passphrase given") from None
+    if not typed:
+        raise CliError("no passphrase given")
+    return typed.encode()
+
+
 def add_key_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", required=True, type=Path, help="your private key (PKCS8 PEM)")
-    parser.add_argument("--passphrase-env", metavar="VAR", help="the key passphrase is in $VAR")
+    parser.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="for an encrypted key: its passphrase is in $VAR (for scripts; else it is asked)",
+    )
 
 
 def load_key(args: argparse.Namespace) -> SigningKey:
     """The private key named by ``--key`` (and ``--passphrase-env``); never sent anywhere."""
-    path: Path = args.key
+    return read_key(args.key, args.passphrase_env)
+
+
+def read_key(path: Path, passphrase_env: str | None) -> SigningKey:
+    """A private key file; an encrypted one is opened with the passphrase in ``$passphrase_env``,
+    else one asked at the terminal (hidden). CliError (usage) saying what to do otherwise."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise CliError(f"cannot read key file {path}: {e.strerror}") from e
+    passphrase = passphrase_from_env(passphrase_env)
+    if passphrase is None and is_encrypted_pem(data):
+        passphrase = ask_passphrase(f"Passphrase for {path}")
     try:
-        return SigningKey.from_pem(data, passphrase_from_env(args.passphrase_env))
+        return SigningKey.from_pem(data, passphrase)
     except LedgerError as e:
         raise CliError(f"{path}: {e.message}") from e
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def add_url_arg(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--timeout``: every command that talks to the log server takes both."""
     parser.add_argument(
         "--url",
         default=os.environ.get("LEDGER_URL", DEFAULT_URL),
         help="the log server (default: $LEDGER_URL or %(default)s)",
     )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a request the server has not answered within SECONDS (default:"
+        " %(default)g; a write is tried up to 4 times)",
+    )
 
 
 def client(args: argparse.Namespace) -> LogClient:
-    return LogClient(args.url)
+    return LogClient(args.url, timeout=args.timeout)
+
+
+def add_force_arg(parser: argparse.ArgumentParser) -> None:
+    """``--force``, for a command that writes ``--out``: without it an existing file is kept
+    (``refuse_overwrite``, checked before any work)."""
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+
+def refuse_overwrite(args: argparse.Namespace) -> None:
+    """CliError (usage) when ``--out`` names an existing file and ``--force`` was not given (a
+    folder is left to the write, which says it cannot write there)."""
+    out = getattr(args, "out", None)
+    if out is None or getattr(args, "force", True) is not False or os.path.isdir(out):
+        return
+    if os.path.lexists(out):
+        raise CliError(f"{out} exists: give --force to overwrite it, or another --out")
 
 
 def write_output(path: Path, data: bytes) -> None:

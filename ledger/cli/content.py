@@ -9,9 +9,39 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError
-from ledger.content.hashing import Skipped, collect, hash_files, make_progress
-from ledger.content.manifest import ManifestItem, write_manifest
+from ledger.cli.common import EXIT_OK, CliError, add_force_arg, say
+from ledger.content.hashing import (
+    EMPTY,
+    EXCLUDED,
+    HIDDEN,
+    Selection,
+    Skipped,
+    collect,
+    hash_files,
+    make_progress,
+)
+from ledger.content.manifest import ManifestItem, read_manifest, unique_items, write_manifest
+from ledger.core.errors import LedgerError
+
+
+def manifest_items(path: Path) -> list[ManifestItem]:
+    """``--manifest FILE``'s items, each content once (repeats said on stderr); CliError
+    (usage) naming the file and line of what is malformed."""
+    try:
+        items = read_manifest(path)
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    return listed_once(items)
+
+
+def listed_once(items: Sequence[ManifestItem]) -> list[ManifestItem]:
+    """``items`` with each content once; says on stderr which items repeat which."""
+    unique, repeats = unique_items(items)
+    for item, first in repeats:
+        say(f"{item.describe()} has the same content as {first.describe()}: listed once")
+    if repeats:
+        say(f"{len(repeats)} repeated item(s) left out, {len(unique)} distinct")
+    return unique
 
 
 def add_hash_args(parser: argparse.ArgumentParser) -> None:
@@ -28,38 +58,74 @@ def add_hash_args(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="progress bar on stderr (auto: when stderr is a terminal)",
     )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave out files and folders whose name, or path under the folder given, matches"
+        " PATTERN (shell-style: '*.txt', 'proxies/*'); repeatable",
+    )
+    parser.add_argument(
+        "--include-hidden",
+        action="store_true",
+        help="also hash hidden files and folders (.DS_Store, .git), left out by default",
+    )
+    parser.add_argument(
+        "--include-empty", action="store_true", help="also hash empty files, left out by default"
+    )
 
 
-def hash_paths(paths: Sequence[Path], jobs: int, progress_mode: str) -> list[ManifestItem]:
-    """Hash every file under ``paths``; says on stderr what it skipped and why."""
-    if jobs < 1:
+#: What each reason for leaving a file out is called, and the option that takes it instead.
+_LEFT_OUT = {
+    HIDDEN: ("hidden", "--include-hidden hashes them"),
+    EMPTY: ("empty", "--include-empty hashes them"),
+    EXCLUDED: ("matching --exclude", None),
+}
+
+
+def hash_paths(args: argparse.Namespace) -> list[ManifestItem]:
+    """Hash every file under ``args.paths`` that the options select (``add_hash_args``); says
+    on stderr what it left out and skipped, and why."""
+    if args.jobs < 1:
         raise CliError("--jobs must be at least 1")
+    selection = Selection(tuple(args.exclude), args.include_hidden, args.include_empty)
     try:
-        files, skipped = collect(paths)
+        files, skipped = collect(args.paths, selection)
     except FileNotFoundError as e:
         raise CliError(f"no such file or folder: {e.filename}") from e
     except OSError as e:
         raise CliError(f"cannot read {e.filename}: {e.strerror}") from e
-    progress = make_progress(files, progress_mode)
+    progress = make_progress(files, args.progress)
     items: list[ManifestItem] = []
-    for result in hash_files(files, jobs, progress):
+    for result in hash_files(files, args.jobs, progress):
         if isinstance(result, Skipped):
             skipped.append(result)
         else:
             items.append(result)
     progress.finish()
-    for s in skipped:
-        print(f"ledger: skipped {s.path}: {s.reason}", file=sys.stderr)
-    if skipped:
-        print(f"ledger: {len(skipped)} path(s) skipped, {len(items)} hashed", file=sys.stderr)
+    _say_left_out([s for s in skipped if s.reason in _LEFT_OUT])
+    errors = [s for s in skipped if s.reason not in _LEFT_OUT]
+    for s in errors:
+        say(f"skipped {s.path}: {s.reason}")
+    if errors:
+        say(f"{len(errors)} path(s) skipped, {len(items)} hashed")
     if not items:
         raise CliError("no files to hash")
     return items
 
 
+def _say_left_out(left_out: Sequence[Skipped]) -> None:
+    for reason, (words, opt_in) in _LEFT_OUT.items():
+        paths = [s.path for s in left_out if s.reason == reason]
+        if paths:
+            shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+            say(f"left out {len(paths)} {words}: {shown}" + (f" ({opt_in})" if opt_in else ""))
+
+
 def cmd_hash(args: argparse.Namespace) -> int:
     """SHA-256 (streamed), size, media type and duration of files and folders (recursive)."""
-    items = hash_paths(args.paths, args.jobs, args.progress)
+    items = hash_paths(args)
     for i in items:
         duration = "-" if i.duration_s is None else str(i.duration_s)
         print(f"{i.sha256}  {i.bytes}  {duration}  {i.media_type or '-'}  {i.path}")
@@ -86,5 +152,6 @@ def register(sub: Any) -> None:
         type=Path,
         help="write a manifest for grant/prove: JSON if FILE ends in .json, else CSV",
     )
+    add_force_arg(p)
     add_hash_args(p)
     p.set_defaults(func=cmd_hash)

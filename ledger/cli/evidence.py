@@ -19,6 +19,7 @@ from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
     CliError,
+    add_force_arg,
     add_log_key_args,
     add_url_arg,
     client,
@@ -29,6 +30,8 @@ from ledger.cli.common import (
     state_dir,
     write_output,
 )
+from ledger.cli.content import manifest_items
+from ledger.cli.times import SPELLINGS, at_time, instant_arg
 from ledger.client import LogClient
 from ledger.client.evidence import (
     Question,
@@ -40,7 +43,7 @@ from ledger.client.evidence import (
 )
 from ledger.client.proofs import write_entry_proof
 from ledger.client.trust import TrustedLog
-from ledger.content.manifest import ManifestItem, read_manifest
+from ledger.content.manifest import ManifestItem
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import (
@@ -137,7 +140,7 @@ def _asked(args: argparse.Namespace) -> dict[str, Any]:
             "at": None if args.at is None else parse_instant(args.at, "--at"),
         }
         if args.manifest is not None:
-            items = read_manifest(args.manifest)
+            items = manifest_items(args.manifest)
             asked["contents"] = [item.sha256 for item in items]
             asked["files"] = items
     except LedgerError as e:
@@ -212,10 +215,7 @@ def _prove_request(
     question = _question(args)
     files: list[ManifestItem] = []
     if args.manifest is not None:
-        try:
-            files = read_manifest(args.manifest)
-        except LedgerError as e:
-            raise CliError(e.message) from e
+        files = manifest_items(args.manifest)
         contents = [item.sha256 for item in files]
     else:
         contents = [content_hash(c) for c in args.content]
@@ -271,7 +271,9 @@ def _add_verify_args(parser: argparse.ArgumentParser, online: bool) -> None:
         help="a witness policy (c2sp.org/tlog-policy): the checkpoint's cosignatures must meet "
         "its quorum, and each witness's time is reported",
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also say which library checks signatures"
+    )
 
 
 def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> None:
@@ -284,7 +286,7 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
         parser.add_argument("--use", required=not is_prove, help="e.g. ai_training")
     else:
         parser.add_argument("--use", default="ai_training", help="default: %(default)s")
-    parser.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time (default: now)")
+    parser.add_argument("--at", metavar="TIME", type=at_time, help=f"{SPELLINGS} (default: now)")
     add_url_arg(parser)
     _add_verify_args(parser, online=True)
 
@@ -300,7 +302,7 @@ def register(sub: Any) -> None:
     )
     asked.add_argument("--buyer", metavar="KEY_ID", help="the buyer's key id")
     asked.add_argument("--use", help="e.g. ai_training")
-    asked.add_argument("--at", metavar="TIME", help="RFC 3339 UTC time")
+    asked.add_argument("--at", metavar="TIME", type=instant_arg, help=SPELLINGS)
     _add_verify_args(verify, online=False)
     verify.set_defaults(func=cmd_verify)
 
@@ -320,5 +322,6 @@ def register(sub: Any) -> None:
         help="instead: entry SEQ's offline proof file (c2sp.org/tlog-proof@v1)",
     )
     prove.add_argument("--out", required=True, help="where to write the bundle or proof file")
+    add_force_arg(prove)
     _add_question_args(prove, use_required=True)
     prove.set_defaults(func=cmd_prove)

@@ -12,18 +12,27 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key
-from ledger.cli.content import add_hash_args, hash_paths
+from ledger.cli.common import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    CliError,
+    add_key_args,
+    has_terminal,
+    load_key,
+    say,
+)
+from ledger.cli.content import add_hash_args, hash_paths, listed_once, manifest_items
 from ledger.cli.submit import add_log_args, report, submit_and_show, trusted_log
+from ledger.cli.times import SPELLINGS, statement_end, statement_time
 from ledger.client.grants import VerifiedGrant, fetch_verified_grants
 from ledger.client.parties import VerifiedParty, verified_party
 from ledger.client.submit import Submitted
 from ledger.client.trust import TrustedLog, VerifiedCheckpoint
-from ledger.content.manifest import ManifestItem, read_manifest
+from ledger.content.manifest import ManifestItem
 from ledger.core import builders
 from ledger.core.errors import LedgerError, NotYourGrant
 from ledger.core.keys import SigningKey, parse_key_id
@@ -34,28 +43,11 @@ UNITS = {"minute": "per_minute", "clip": "per_clip", "flat": "flat"}
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def when(text: str) -> datetime:
-    """A date (``2027-12-31``, midnight UTC), an instant (``2027-12-31T18:00:00Z``) or ``now``."""
-    if text == "now":
-        # Statements carry whole seconds. Round up, so that "now" never lies before the moment
-        # the log integrates the statement (a revocation with no notice period would be refused).
-        now = datetime.now(UTC)
-        return now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date like 2027-12-31 or 2027-12-31T18:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(microsecond=0)
-
-
 def grant_id_arg(text: str) -> str:
-    if not _UUID_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a grant id (a lowercase UUID)")
-    return text
+    """A grant id, a UUID in either case (the log spells it in lowercase)."""
+    if not _UUID_RE.fullmatch(text.lower()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a grant id (a UUID)")
+    return text.lower()
 
 
 # --- grant ---------------------------------------------------------------------------------------
@@ -66,7 +58,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     key = load_key(args)
     terms = _terms(args)
     try:
-        buyer = parse_key_id(args.buyer, "--buyer")
+        buyer = parse_key_id(args.buyer.lower(), "--buyer")
     except LedgerError as e:
         raise CliError(e.message) from e
     items = _items(args)  # after the cheap checks: hashing footage may take minutes
@@ -74,6 +66,13 @@ def cmd_grant(args: argparse.Namespace) -> int:
         signed = builders.grants_for_items(key, buyer, items, terms)
     except LedgerError as e:
         raise CliError(e.message) from e
+    if len(signed) > 1 and terms.unit == "flat":
+        # docs/ACCOUNTS.md §1: a flat amount is owed per grant entry, so once per part.
+        raise CliError(
+            f"--per flat: {len(items)} items need {len(signed)} grants, and a flat price would "
+            "be owed once per grant; price them --per minute or --per clip, or grant them in "
+            "smaller sets, each with its own flat price"
+        )
     if len(signed) > 1:
         print(f"ledger: {len(items)} items split into {len(signed)} grants", file=sys.stderr)
     submit_and_show(args, signed, show=_show_grant)
@@ -91,7 +90,14 @@ def _terms(args: argparse.Namespace) -> builders.TermsSpec:
         raise CliError("--revocable and --notice-days N go together")
     start = args.start or datetime.now(UTC).replace(microsecond=0)
     if args.end <= start:
-        raise CliError("--end must be later than --start (default: now)")
+        raise CliError(
+            f"--end must be later than --start (default: now): {format_timestamp(args.end)} is"
+            f" not after {format_timestamp(start)}"
+        )
+    say(
+        f"term from {format_timestamp(start)} until {format_timestamp(args.end)}, that instant"
+        " excluded (a bare --end date is the end of that day, UTC)"
+    )
     return builders.TermsSpec(
         uses=tuple(dict.fromkeys(args.use)),
         start=start,
@@ -114,35 +120,25 @@ def _terms(args: argparse.Namespace) -> builders.TermsSpec:
 def _items(args: argparse.Namespace) -> list[builders.Item]:
     if bool(args.paths) == bool(args.manifest):
         raise CliError("give the content as PATH... or as --manifest FILE (one of the two)")
-    if args.manifest:
-        try:
-            found = read_manifest(args.manifest)
-        except LedgerError as e:
-            raise CliError(e.message) from e
-    else:
-        found = hash_paths(args.paths, args.jobs, args.progress)
-    unique: dict[str, ManifestItem] = {}
-    for m in found:
-        if m.sha256 in unique:
-            print(
-                f"ledger: {m.path} has the same content as {unique[m.sha256].path}: listed once",
-                file=sys.stderr,
-            )
-        else:
-            unique[m.sha256] = m
-    return [_item(m, args) for m in unique.values()]
+    found = manifest_items(args.manifest) if args.manifest else listed_once(hash_paths(args))
+    return [_item(m, args) for m in found]
 
 
 def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
+    if m.bytes is None:
+        raise CliError(
+            f"the size of {m.describe()} is unknown: a grant needs each file's size; list the"
+            " files with ledger hash --out FILE"
+        )
     duration = m.duration_s if m.duration_s is not None else args.duration
     if duration is None:
         raise CliError(
-            f"the duration of {m.path or m.sha256} is unknown: give --duration SECONDS"
+            f"the duration of {m.describe()} is unknown: give --duration SECONDS"
             " (used for every item whose duration could not be read)"
         )
     media = m.media_type or args.media_type
     if media is None:
-        raise CliError(f"the media type of {m.path or m.sha256} is unknown: give --media-type")
+        raise CliError(f"the media type of {m.describe()} is unknown: give --media-type")
     return builders.Item(sha256=m.sha256, bytes=m.bytes, duration_s=duration, media_type=media)
 
 
@@ -219,7 +215,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 def _confirm(question: str) -> None:
     """Ask ``question`` at the terminal; CliError unless the answer is yes. Without a terminal
     (a script, a pipe) there is nobody to ask: refuse, saying how to agree in advance."""
-    if not sys.stdin.isatty():
+    if not has_terminal():
         raise CliError(
             "nothing signed: accept asks before it signs, and there is no terminal to ask on;"
             " read the terms above (or ledger show GRANT_ID) and run it again with --yes"
@@ -249,17 +245,39 @@ def _grant_parser(sub: Any) -> None:
     p = sub.add_parser("grant", help=cmd_grant.__doc__, description=cmd_grant.__doc__)
     add_key_args(p)
     p.add_argument("--buyer", required=True, metavar="KEY_ID", help="the buyer's key id")
-    p.add_argument("--use", action="append", required=True, choices=sorted(USES))
+    p.add_argument(
+        "--use", action="append", required=True, choices=sorted(USES), help="a use (repeatable)"
+    )
     p.add_argument("--price", required=True, metavar="AMOUNT", help="a decimal like 2.50")
     p.add_argument("--currency", required=True, help="ISO 4217, e.g. USD")
     p.add_argument("--per", required=True, choices=sorted(UNITS), help="what the price is per")
-    p.add_argument("--start", type=when, help="when the licence starts (default: now)")
-    p.add_argument("--end", type=when, required=True, help="when it ends, e.g. 2027-12-31")
-    p.add_argument("--exclusive", action="store_true")
+    p.add_argument(
+        "--start",
+        type=statement_time,
+        metavar="TIME",
+        help=f"when the licence starts: {SPELLINGS}; a date is its first instant, UTC"
+        " (default: now)",
+    )
+    p.add_argument(
+        "--end",
+        type=statement_end,
+        required=True,
+        metavar="TIME",
+        help="when it ends, that instant excluded: a date like 2030-12-31 means the end of that"
+        " day, UTC (stored as 2031-01-01T00:00:00Z); or an instant with any offset",
+    )
+    p.add_argument(
+        "--exclusive", action="store_true", help="an exclusive licence (docs/LICENSING.md)"
+    )
     p.add_argument("--revocable", action="store_true", help="the creator may revoke it")
     p.add_argument("--notice-days", type=int, metavar="N", help="notice before a revocation")
     p.add_argument("--territory", action="append", help="ISO 3166 code; default worldwide")
-    p.add_argument("--prohibit", action="append", choices=sorted(PROHIBITIONS))
+    p.add_argument(
+        "--prohibit",
+        action="append",
+        choices=sorted(PROHIBITIONS),
+        help="something the buyer must not do with it (repeatable)",
+    )
     p.add_argument("--attribution", action="store_true", help="the buyer must credit you")
     p.add_argument("--sublicensing", action="store_true", help="the buyer may sublicense")
     p.add_argument("--duration", type=int, metavar="SECONDS", help="for items of unknown length")
@@ -286,6 +304,12 @@ def register(sub: Any) -> None:
     rev = sub.add_parser("revoke", help=cmd_revoke.__doc__, description=cmd_revoke.__doc__)
     add_key_args(rev)
     rev.add_argument("grant_ids", nargs=1, type=grant_id_arg, metavar="GRANT_ID")
-    rev.add_argument("--effective", type=when, required=True, help="a date, instant or 'now'")
+    rev.add_argument(
+        "--effective",
+        type=statement_time,
+        required=True,
+        metavar="TIME",
+        help=f"from when: {SPELLINGS} (a date is its first instant, UTC)",
+    )
     add_log_args(rev)
     rev.set_defaults(func=cmd_revoke)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, passphrase_from_env
+from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, read_key
 from ledger.cli.submit import add_log_args, submit_and_show
 from ledger.core import builders
-from ledger.core.errors import LedgerError
-from ledger.core.keys import SigningKey, parse_key_id
+from ledger.core.keys import parse_key_id
 from ledger.core.statements import KEY_REVOCATION_REASONS, SignedStatement
 
 
@@ -23,8 +23,26 @@ def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines
     return EXIT_OK
 
 
+#: What a pseudonym may hold (docs/FORMAT.md §3: ASCII only, so that it reads the same everywhere).
+PSEUDONYM_CHARS = "1-64 ASCII letters, digits, '.', '_', '-' and spaces"
+
+
+def _check_pseudonym(name: str) -> None:
+    """A pseudonym outside ASCII refused here, naming the character and an ASCII spelling;
+    the rest of the rule is the statement's own (``builders.party_register``)."""
+    odd = [c for c in name if not c.isascii()]
+    if odd:
+        plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        hint = f" (e.g. {plain!r})" if plain.strip() else ""
+        raise CliError(
+            f"--name {name!r}: {odd[0]!r} is not allowed; a pseudonym is {PSEUDONYM_CHARS}"
+            f" (docs/FORMAT.md §3){hint}"
+        )
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     """Register your key under a pseudonym (party.register, self-signed)."""
+    _check_pseudonym(args.name)
     key = load_key(args)
     signed = builders.party_register(key, args.name, identity_commitment=args.identity_commitment)
     return _submit_and_print(args, signed, key_id=key.key_id)
@@ -33,7 +51,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     """Hand your party over from --key to --new-key (key.rotate, signed by both)."""
     old = load_key(args)
-    new = _load_other_key(args.new_key, args.new_passphrase_env)
+    new = read_key(args.new_key, args.new_passphrase_env)
     signed = builders.key_rotate(old, new)
     return _submit_and_print(args, signed, old_key_id=old.key_id, key_id=new.key_id)
 
@@ -46,19 +64,12 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
     return _submit_and_print(args, signed, revoked=target)
 
 
-def _load_other_key(path: Path, passphrase_env: str | None) -> SigningKey:
-    try:
-        return SigningKey.from_pem(path.read_bytes(), passphrase_from_env(passphrase_env))
-    except OSError as e:
-        raise CliError(f"cannot read key file {path}: {e.strerror}") from e
-    except LedgerError as e:
-        raise CliError(f"{path}: {e.message}") from e
-
-
 def register(sub: Any) -> None:
     reg = sub.add_parser("register", help=cmd_register.__doc__, description=cmd_register.__doc__)
     add_key_args(reg)
-    reg.add_argument("--name", required=True, metavar="PSEUDONYM", help="1-64 letters/digits")
+    reg.add_argument(
+        "--name", required=True, metavar="PSEUDONYM", help=f"{PSEUDONYM_CHARS}, as in 'Studio Nord'"
+    )
     reg.add_argument(
         "--identity-commitment",
         metavar="HEX",
@@ -70,7 +81,11 @@ def register(sub: Any) -> None:
     rot = sub.add_parser("rotate", help=cmd_rotate.__doc__, description=cmd_rotate.__doc__)
     add_key_args(rot)
     rot.add_argument("--new-key", required=True, type=Path, help="the new key (ledger keygen)")
-    rot.add_argument("--new-passphrase-env", metavar="VAR", help="the new key's passphrase")
+    rot.add_argument(
+        "--new-passphrase-env",
+        metavar="VAR",
+        help="for an encrypted new key: its passphrase is in $VAR (else it is asked)",
+    )
     add_log_args(rot)
     rot.set_defaults(func=cmd_rotate)
 

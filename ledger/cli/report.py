@@ -17,6 +17,7 @@ from ledger.cli.common import (
     EXIT_OK,
     EXIT_VERIFY,
     CliError,
+    add_force_arg,
     add_log_key_args,
     offline_log_key,
     read_policy,
@@ -128,6 +129,7 @@ def register(sub: Any) -> None:
     report = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
     report.add_argument("bundle", metavar="BUNDLE", help="the evidence bundle (JSON)")
     report.add_argument("--out", required=True, type=Path, help="the report file to write")
+    add_force_arg(report)
     report.add_argument(
         "--format",
         choices=FORMATS,

@@ -80,8 +80,8 @@ def register(sub: Any) -> None:
     serve.add_argument(
         "--log", required=True, metavar="VKEY[,VKEY...]", help="verifier keys of the logs to follow"
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8100)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument("--port", type=int, default=8100, help="port to listen on (%(default)s)")
     serve.set_defaults(func=cmd_serve)
     vkey = wsub.add_parser("vkey", help=cmd_vkey.__doc__, description=cmd_vkey.__doc__)
     add_key_args(vkey)

@@ -71,6 +71,10 @@ class LogClient:
             # refused, reset, timed out, or closed before a whole answer (RemoteDisconnected,
             # IncompleteRead): the request may have been acted on all the same
             reason = getattr(e, "reason", e)
+            if isinstance(reason, TimeoutError):  # socket.timeout is TimeoutError since 3.10
+                raise ServerError(
+                    f"no answer from {self.base_url} within {self.timeout:g} s", retryable=True
+                ) from e
             raise ServerError(f"cannot reach {self.base_url}: {reason}", retryable=True) from e
 
     def _refusal(self, method: str, path: str, status: int, body: bytes) -> ServerError:
@@ -167,6 +171,12 @@ class LogClient:
     def status(self, sha256: str, buyer: str, use: str, at: str | None = None) -> dict[str, Any]:
         """The verdict for one item with a one-item evidence bundle (verify it before use)."""
         return _object(self.get_json(f"/v1/content/{sha256}/status", buyer=buyer, use=use, at=at))
+
+    def account(self, key_id: str, start: str | None = None, end: str | None = None) -> Any:
+        """A party's account bundle over [start, end) (verify it with
+        ``ledger.core.evidence.account``)."""
+        params = {"from": start, "to": end}
+        return _object(self.get_json(f"/v1/parties/{key_id}/account", **params))
 
     def evidence(
         self, buyer: str, use: str, content: list[str], at: str | None = None

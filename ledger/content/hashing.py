@@ -2,7 +2,8 @@
 
 ``collect`` expands the paths a user named into regular files, recursively and in a stable order
 (command-line order, then by name within each folder), and lists everything it did *not* take with
-the reason (symlinked folders, sockets, unreadable folders...). ``hash_files`` reads each file once
+the reason: left out on purpose (hidden, empty, excluded by a pattern: ``Selection``) or skipped
+(symlinked folders, sockets, unreadable folders...). ``hash_files`` reads each file once
 in large chunks into a reused buffer (``readinto``: no per-chunk allocation), optionally on several
 threads (``hashlib`` releases the GIL while it hashes), and also reads the media type from the
 first bytes and, for MP4/MOV, the duration from ``moov/mvhd``. Files that fail while being read
@@ -11,6 +12,7 @@ are reported as skipped, never silently dropped.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import stat
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from ledger.content.manifest import ManifestItem
@@ -42,22 +44,76 @@ class Skipped:
     reason: str
 
 
-def collect(paths: Sequence[Path]) -> tuple[list[FileToHash], list[Skipped]]:
-    """Regular files under ``paths``; raises FileNotFoundError for a named path that is absent."""
+#: Why a file or folder was left out on purpose (``Selection``), each with its opt-in.
+HIDDEN, EMPTY, EXCLUDED = "hidden", "empty", "excluded"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which files under the named folders to take. By default hidden files and folders (a name
+    starting with ``.``: ``.DS_Store``, ``.git``) and empty files are left out; ``exclude``
+    patterns (``fnmatch``, e.g. ``*.txt``, ``proxies/*``) match a name or the path relative to
+    the folder named. A hidden file named explicitly is taken."""
+
+    exclude: tuple[str, ...] = ()
+    include_hidden: bool = False
+    include_empty: bool = False
+
+    def left_out(self, path: Path, relative: PurePosixPath | None, size: int | None) -> str | None:
+        """Why ``path`` is left out (HIDDEN, EMPTY, EXCLUDED), or None to take it. ``relative``
+        is its path under the folder named (None: named itself); ``size`` None for a folder."""
+        names = [path.name] if relative is None else [path.name, str(relative)]
+        if any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in self.exclude):
+            return EXCLUDED
+        if relative is not None and path.name.startswith(".") and not self.include_hidden:
+            return HIDDEN
+        if size == 0 and not self.include_empty:
+            return EMPTY
+        return None
+
+
+def collect(
+    paths: Sequence[Path], selection: Selection | None = None
+) -> tuple[list[FileToHash], list[Skipped]]:
+    """Regular files under ``paths``, and what was not taken: left out by ``selection`` (the
+    reason is HIDDEN, EMPTY or EXCLUDED) or skipped (any other reason). Raises
+    FileNotFoundError for a named path that is absent."""
+    selection = selection or Selection()
     files: list[FileToHash] = []
     skipped: list[Skipped] = []
     for path in paths:
         st = path.stat()  # follows a symlink the user named explicitly
         if stat.S_ISDIR(st.st_mode):
-            _walk(path, files, skipped)
+            _walk(path, PurePosixPath(), selection, files, skipped)
         elif stat.S_ISREG(st.st_mode):
-            files.append(FileToHash(path, st.st_size))
+            _take(path, None, st.st_size, selection, files, skipped)
         else:
             skipped.append(Skipped(str(path), "not a regular file"))
     return files, skipped
 
 
-def _walk(folder: Path, files: list[FileToHash], skipped: list[Skipped]) -> None:
+def _take(
+    path: Path,
+    relative: PurePosixPath | None,
+    size: int,
+    selection: Selection,
+    files: list[FileToHash],
+    skipped: list[Skipped],
+) -> None:
+    reason = selection.left_out(path, relative, size)
+    if reason is None:
+        files.append(FileToHash(path, size))
+    else:
+        skipped.append(Skipped(str(path), reason))
+
+
+def _walk(
+    folder: Path,
+    under: PurePosixPath,
+    selection: Selection,
+    files: list[FileToHash],
+    skipped: list[Skipped],
+) -> None:
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -65,14 +121,18 @@ def _walk(folder: Path, files: list[FileToHash], skipped: list[Skipped]) -> None
         skipped.append(Skipped(str(folder), f"cannot list folder: {e.strerror}"))
         return
     for entry in entries:
-        path = folder / entry.name
+        path, relative = folder / entry.name, under / entry.name
         try:
             if entry.is_symlink() and entry.is_dir():
                 skipped.append(Skipped(str(path), "symlink to a folder (not followed)"))
             elif entry.is_dir(follow_symlinks=False):
-                _walk(path, files, skipped)
+                reason = selection.left_out(path, relative, None)
+                if reason is None:
+                    _walk(path, relative, selection, files, skipped)
+                else:
+                    skipped.append(Skipped(f"{path}{os.sep}", reason))
             elif entry.is_file():  # a regular file, or a symlink to one
-                files.append(FileToHash(path, entry.stat().st_size))
+                _take(path, relative, entry.stat().st_size, selection, files, skipped)
             else:
                 skipped.append(Skipped(str(path), "not a regular file"))
         except OSError as e:

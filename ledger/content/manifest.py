@@ -1,6 +1,6 @@
 """Content manifests: the list of files that ``ledger hash`` writes and ``grant``/``prove`` read.
 
-Two equivalent encodings, chosen by the file name's ending:
+Two equivalent encodings are written, chosen by the file name's ending:
 
 - JSON (``.json``): ``{"manifest": "consent-ledger/v1", "items": [ITEM, ...]}`` where ITEM is
   ``{"path": str, "sha256": 64 lowercase hex, "bytes": int, "duration_s": int | null,
@@ -8,9 +8,22 @@ Two equivalent encodings, chosen by the file name's ending:
 - CSV (anything else, e.g. ``.csv``): a header row ``sha256,bytes,duration_s,media_type,path``
   then one row per file; an empty ``duration_s`` or ``media_type`` cell means unknown.
 
-``path`` is informational (where the file was when hashed); the content is identified by
-``sha256`` alone. Reading is strict: a malformed manifest raises ``InvalidManifest`` naming the
-row. No I/O beyond the manifest file itself.
+Reading also takes what other tools write, since a buyer's list of files rarely comes from us:
+
+- a UTF-8 byte order mark (Excel), CRLF line ends, blank lines and ``#`` comment lines;
+- hex in either case (PowerShell's ``Get-FileHash`` writes uppercase), kept in lowercase;
+- a CSV whose header names its columns in any order and case, where the hash column is
+  ``sha256`` or ``hash`` (``Get-FileHash | Export-Csv`` writes ``"Algorithm","Hash","Path"``;
+  its ``Algorithm`` must then be SHA256) and the other columns are optional;
+- ``sha256sum`` / ``shasum -a 256`` output (``HASH  path`` or ``HASH *path``, with coreutils'
+  ``\\`` escapes), their ``--tag`` form ``SHA256 (path) = HASH``, and lists of one hash a line.
+
+What a format does not say (a size, a duration) is None: ``prove`` needs only the hashes,
+``grant`` refuses an item without a size. ``path`` is informational (where the file was when
+hashed); the content is identified by ``sha256`` alone. A malformed manifest raises
+``InvalidManifest`` naming the file (``read_manifest``) and the line. Repeated contents are kept,
+each item with the line it was read from, for the caller to report (``unique_items``). No I/O
+beyond the manifest file itself.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +41,13 @@ from ledger.core.errors import InvalidManifest
 
 MANIFEST_TAG = "consent-ledger/v1"
 CSV_FIELDS = ("sha256", "bytes", "duration_s", "media_type", "path")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+#: ``sha256sum`` / ``shasum -a 256`` lines: ``HASH  path`` (text mode) or ``HASH *path``
+#: (binary mode), a ``\`` first when the path is escaped; a single space; or a bare hash.
+_SUM_LINE = re.compile(r"(\\?)([0-9a-fA-F]{64})(?:(?:  | \*| )(.*))?")
+#: the BSD and ``--tag`` form: ``SHA256 (path) = HASH``.
+_TAG_LINE = re.compile(r"(\\?)SHA256 \((.*)\) = ([0-9a-fA-F]{64})")
+_HASH_COLUMNS = ("sha256", "hash")
 
 
 @dataclass(frozen=True)
@@ -36,10 +55,17 @@ class ManifestItem:
     """One hashed file."""
 
     sha256: str
-    bytes: int
+    bytes: int | None
     duration_s: int | None = None
     media_type: str | None = None
     path: str = ""
+    #: where the item was read (``line 7``, ``item 3``): for messages, not part of the item
+    where: str | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """The item for a message: its path (else its hash) and where it was read."""
+        name = self.path or self.sha256
+        return name if self.where is None else f"{name} ({self.where})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,10 +80,11 @@ class ManifestItem:
 def _item(raw: dict[str, Any], where: str) -> ManifestItem:
     sha = raw.get("sha256")
     if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
-        raise InvalidManifest(f"{where}: sha256 must be 64 lowercase hex digits")
+        shown = sha[:80] if isinstance(sha, str) else sha
+        raise InvalidManifest(f"{where}: sha256 must be 64 hex digits, not {shown!r}")
     size = raw.get("bytes")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidManifest(f"{where}: bytes must be a non-negative integer")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise InvalidManifest(f"{where}: bytes must be a non-negative integer or empty")
     duration = raw.get("duration_s")
     if duration is not None and (
         not isinstance(duration, int) or isinstance(duration, bool) or duration < 0
@@ -69,59 +96,144 @@ def _item(raw: dict[str, Any], where: str) -> ManifestItem:
     path = raw.get("path", "")
     if not isinstance(path, str):
         raise InvalidManifest(f"{where}: path must be a string")
-    return ManifestItem(sha, size, duration, media_type, path)
+    return ManifestItem(sha.lower(), size, duration, media_type, path, where)
 
 
 def _int_cell(cell: str, name: str, where: str) -> int | None:
     if cell == "":
         return None
-    if not cell.isdigit():
+    if not (cell.isascii() and cell.isdigit()):
         raise InvalidManifest(f"{where}: {name} must be a non-negative integer")
     return int(cell)
 
 
 def parse_manifest(text: str, *, is_json: bool) -> list[ManifestItem]:
-    """Parse manifest text (JSON or CSV); raises ``InvalidManifest``."""
+    """Parse manifest text (JSON, or any of the line formats); raises ``InvalidManifest``."""
+    text = text.removeprefix("\ufeff")
     if is_json:
-        try:
-            doc = json.loads(text)
-        except ValueError as e:
-            raise InvalidManifest(f"not JSON: {e}") from e
-        if not isinstance(doc, dict) or doc.get("manifest") != MANIFEST_TAG:
-            raise InvalidManifest(f'a JSON manifest is {{"manifest": "{MANIFEST_TAG}", ...}}')
-        items = doc.get("items")
-        if not isinstance(items, list):
-            raise InvalidManifest("items must be a list")
-        return [
-            _item(raw if isinstance(raw, dict) else {}, f"item {i}") for i, raw in enumerate(items)
-        ]
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or tuple(rows[0]) != CSV_FIELDS:
-        raise InvalidManifest(f"a CSV manifest starts with the header {','.join(CSV_FIELDS)}")
+        return _parse_json(text)
+    lines = text.splitlines()
+    first = next((line.strip() for line in lines if _holds_item(line)), None)
+    if first is None:
+        raise InvalidManifest("no items: the manifest is empty")
+    if _SUM_LINE.fullmatch(first) or _TAG_LINE.fullmatch(first):
+        return _parse_sums(lines)
+    return _parse_csv(text)
+
+
+def _holds_item(line: str) -> bool:
+    """Whether a line holds an item (not blank, not a ``#`` comment)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _parse_json(text: str) -> list[ManifestItem]:
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise InvalidManifest(f"not JSON: {e}") from e
+    if not isinstance(doc, dict) or doc.get("manifest") != MANIFEST_TAG:
+        raise InvalidManifest(f'a JSON manifest is {{"manifest": "{MANIFEST_TAG}", ...}}')
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise InvalidManifest("items must be a list")
+    return [_item(raw if isinstance(raw, dict) else {}, f"item {i}") for i, raw in enumerate(items)]
+
+
+def _unescape(path: str) -> str:
+    """coreutils' escaping of a path holding a backslash or a newline (the line starts with
+    ``\\``): ``\\\\`` is a backslash, ``\\n`` a newline."""
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), path)
+
+
+def _parse_sums(lines: list[str]) -> list[ManifestItem]:
+    """``sha256sum``/``shasum -a 256`` output (either form) or a list of hashes."""
     out = []
-    for n, row in enumerate(rows[1:], start=2):
+    for n, line in enumerate(lines, start=1):
+        if not _holds_item(line):
+            continue
         where = f"line {n}"
-        if len(row) != len(CSV_FIELDS):
-            raise InvalidManifest(f"{where}: expected {len(CSV_FIELDS)} cells, got {len(row)}")
-        sha, size, duration, media_type, path = row
+        text = line.strip()  # a path's own leading or trailing spaces are lost: rare, harmless
+        if match := _SUM_LINE.fullmatch(text):
+            escaped, sha, path = match.group(1), match.group(2), match.group(3) or ""
+        elif match := _TAG_LINE.fullmatch(text):
+            escaped, path, sha = match.groups()
+        else:
+            raise InvalidManifest(
+                f"{where}: expected a SHA-256 and a path as sha256sum writes them"
+                f" (HASH  path), not {text[:80]!r}"
+            )
+        out.append(_item({"sha256": sha, "path": _unescape(path) if escaped else path}, where))
+    return out
+
+
+def _parse_csv(text: str) -> list[ManifestItem]:
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    out = []
+    for row in reader:
+        where = f"line {reader.line_num}"
+        if not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue  # blank lines, comments (and Export-Csv's "#TYPE ..." line)
+        if header is None:
+            header = [cell.strip().lower() for cell in row]
+            _check_header(header, where)
+            continue
+        if len(row) != len(header):
+            raise InvalidManifest(f"{where}: expected {len(header)} cells, got {len(row)}")
+        cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
+        if cells.get("algorithm", "sha256").lower() != "sha256":
+            raise InvalidManifest(f"{where}: the algorithm is {cells['algorithm']}, not SHA256")
         raw = {
-            "sha256": sha,
-            "bytes": _int_cell(size, "bytes", where),
-            "duration_s": _int_cell(duration, "duration_s", where),
-            "media_type": media_type or None,
-            "path": path,
+            "sha256": next(cells[c] for c in _HASH_COLUMNS if c in cells),
+            "bytes": _int_cell(cells.get("bytes", ""), "bytes", where),
+            "duration_s": _int_cell(cells.get("duration_s", ""), "duration_s", where),
+            "media_type": cells.get("media_type") or None,
+            "path": cells.get("path", ""),
         }
         out.append(_item(raw, where))
     return out
 
 
+def _check_header(header: list[str], where: str) -> None:
+    if sum(header.count(c) for c in _HASH_COLUMNS) != 1 or len(set(header)) != len(header):
+        raise InvalidManifest(
+            f"{where}: a CSV manifest starts with the header {','.join(CSV_FIELDS)} (a sha256 or"
+            f" hash column, the others optional), not {','.join(header)[:80]!r};"
+            " or give one SHA-256 a line, as sha256sum writes them"
+        )
+
+
+def unique_items(
+    items: Sequence[ManifestItem],
+) -> tuple[list[ManifestItem], list[tuple[ManifestItem, ManifestItem]]]:
+    """The items with each content once (its first item), and each later item that repeats a
+    content, paired with that first item."""
+    first: dict[str, ManifestItem] = {}
+    repeats = []
+    for item in items:
+        if item.sha256 in first:
+            repeats.append((item, first[item.sha256]))
+        else:
+            first[item.sha256] = item
+    return list(first.values()), repeats
+
+
 def read_manifest(path: Path) -> list[ManifestItem]:
-    """Read a manifest file; JSON when its name ends in ``.json``, CSV otherwise."""
+    """Read a manifest file: JSON when its name ends in ``.json``, else CSV or a list of
+    SHA-256 lines (detected). Each item's ``where`` names the file and its line (or item).
+    Raises ``InvalidManifest``, its message starting with the file's name."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidManifest(f"cannot read manifest {path}: {e}") from e
-    return parse_manifest(text, is_json=str(path).lower().endswith(".json"))
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as e:
+        raise InvalidManifest(f"cannot read manifest {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise InvalidManifest(f"{path}: not UTF-8 text (byte {e.start})") from e
+    try:
+        items = parse_manifest(text, is_json=str(path).lower().endswith(".json"))
+    except InvalidManifest as e:
+        raise InvalidManifest(f"{path}: {e.message}") from e
+    return [replace(i, where=f"{path}, {i.where}") for i in items]
 
 
 def format_manifest(items: Iterable[ManifestItem], *, as_json: bool) -> str:
@@ -135,7 +247,7 @@ def format_manifest(items: Iterable[ManifestItem], *, as_json: bool) -> str:
         writer.writerow(
             [
                 i.sha256,
-                i.bytes,
+                "" if i.bytes is None else i.bytes,
                 "" if i.duration_s is None else i.duration_s,
                 i.media_type or "",
                 i.path,

@@ -218,6 +218,21 @@ class MalformedBundle(InvalidRequest):
     title = "Malformed evidence bundle"
 
 
+class MalformedReceipt(InvalidRequest):
+    """A COSE receipt that is not the shape docs/FORMAT.md §15 defines (RFC 9942)."""
+
+    code = "malformed_receipt"
+    title = "Malformed receipt"
+
+
+class MalformedSignedStatement(InvalidRequest):
+    """A COSE_Sign1 signed statement sent to ``POST /entries`` that is not the shape
+    docs/FORMAT.md §15.6 maps to a statement."""
+
+    code = "malformed_signed_statement"
+    title = "Malformed signed statement"
+
+
 # --- A cryptographic check failed. -------------------------------------------------------------
 
 

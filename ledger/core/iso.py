@@ -418,3 +418,32 @@ ISO_4217: frozenset[str] = frozenset(
         "ZWG",
     ]
 )
+
+#: The ISO 4217 minor unit (the exponent: digits after the decimal point) of every code in
+#: ``ISO_4217``, from the ISO 4217 maintenance agency's List One (the "Minor unit" column, as
+#: amended to include XCG and ZWG). Every other currency of the list has 2.
+_MINOR_UNIT_0: frozenset[str] = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "ISK",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+_MINOR_UNIT_3: frozenset[str] = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
+ISO_4217_MINOR_UNITS: dict[str, int] = {
+    code: 0 if code in _MINOR_UNIT_0 else 3 if code in _MINOR_UNIT_3 else 2
+    for code in sorted(ISO_4217)
+}

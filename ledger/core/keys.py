@@ -36,6 +36,15 @@ _Y_ORDER_8 = 2707385501144840649318225287225658788936804267575313519463743609750
 _SMALL_ORDER_Y = frozenset({0, 1, _P - 1, _Y_ORDER_8, _P - _Y_ORDER_8})
 
 
+#: The PEM label of an encrypted PKCS8 private key (RFC 7468 §11).
+_ENCRYPTED_PEM_LABEL = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+def is_encrypted_pem(data: bytes) -> bool:
+    """Whether PEM ``data`` holds an encrypted PKCS8 private key (it needs a passphrase)."""
+    return _ENCRYPTED_PEM_LABEL in data
+
+
 def key_id(public_key: bytes) -> str:
     """Lowercase hex SHA-256 of the raw 32-byte public key."""
     return sha256(public_key).hex()
@@ -185,12 +194,18 @@ class SigningKey:
         """Load a PKCS8 PEM private key; raises InvalidKey if it is not an Ed25519 key."""
         try:
             key = serialization.load_pem_private_key(data, password=passphrase)
-        except (
-            TypeError
-        ) as e:  # password given for an unencrypted key or missing for an encrypted one
-            raise InvalidKey(f"cannot load private key: {e}") from e
+        except TypeError as e:  # a passphrase for a plain key, or none for an encrypted one
+            raise InvalidKey(
+                "the key is encrypted: a passphrase is needed"
+                if passphrase is None
+                else "the key is not encrypted: give no passphrase"
+            ) from e
         except (ValueError, UnsupportedAlgorithm) as e:
-            raise InvalidKey("cannot load private key (wrong passphrase or not PKCS8 PEM)") from e
+            raise InvalidKey(
+                "wrong passphrase"
+                if passphrase is not None and is_encrypted_pem(data)
+                else "not a PKCS8 PEM private key"
+            ) from e
         if not isinstance(key, Ed25519PrivateKey):
             raise InvalidKey("the PEM file does not hold an Ed25519 private key")
         return cls(key)

@@ -332,6 +332,12 @@ class LicenceState:
             known = self._key_cache[key_id] = frozenset(seqs)
         return known
 
+    def grant_entries(self, statement_hash: bytes) -> tuple[int, ...]:
+        """The entries a grant rests on, ascending: the grant, its counted acceptance and
+        revocation, a refused acceptance that explains a key problem, and the key entries of
+        every key that signed or is named (docs/LICENSING.md §7, "a deciding grant")."""
+        return tuple(sorted(self._grant_evidence(self.grants[statement_hash])))
+
     def _grant_evidence(self, record: _GrantRecord) -> set[int]:
         seqs = {record.seq}
         stmt = record.grant

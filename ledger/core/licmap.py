@@ -342,6 +342,11 @@ class LicenceMap:
         value = self.tree.get(key, size)
         return () if value is None else decode_seqs(value)
 
+    def lookup(self, key: bytes, size: int | None = None) -> tuple[tuple[int, ...], MapProof]:
+        """``get`` and ``prove`` in one walk of the tree."""
+        value, proof = self.tree.lookup(key, size)
+        return (() if value is None else decode_seqs(value)), proof
+
     def prove(self, key: bytes, size: int | None = None) -> MapProof:
         """The proof of ``key``'s value (or absence) at ``size`` (default: the latest)."""
         return self.tree.prove(key, size)

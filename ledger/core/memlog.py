@@ -15,9 +15,11 @@ from datetime import datetime
 
 from .checkpoint import sign_checkpoint
 from .evidence import EvidenceBundle, EvidenceQuery, complete_bundle, make_bundle
+from .evidence.account import AccountBundle, AccountQuery, build_account
 from .leaf import GENESIS_PREV_HASH, Leaf, leaf_hash, micros_from_datetime
+from .licensing import LicenceState
 from .licmap import LicenceMap, map_checkpoint
-from .merkle import MemoryHashStore, inclusion_proof, tree_hash
+from .merkle import MemoryHashStore, inclusion_proof, inclusion_proofs, tree_hash
 from .note import NoteSigner
 from .statements import SignedStatement
 
@@ -85,4 +87,30 @@ class MemoryLog:
             contents=contents,
             leaves=[(self.leaves[s], self.parsed[s]) for s in wanted],
             proofs={s: inclusion_proof(size, s, self.store) for s in wanted},
+        )
+
+    def account(self, query: AccountQuery) -> AccountBundle:
+        """The account bundle of ``query``'s party against the latest checkpoint, built as the
+        server builds it: from the grants the append rules let in naming the party."""
+        state = LicenceState.replay(self.parsed, 2**63 - 1)
+        party = state.party(query.key_id)
+        grant_seqs = [
+            r.seq
+            for r in state.grants.values()
+            if party is not None
+            and r.key_problem is None
+            and party in (r.creator_party, r.buyer_party)
+        ]
+        size = len(self.leaves)
+        return build_account(
+            origin=self.signer.name,
+            verifier_key=self.verifier_key,
+            checkpoint=self.checkpoint(),
+            query=query,
+            grant_seqs=grant_seqs,
+            licence_map=self.licence_map,
+            read_leaves=lambda seqs: {
+                s: (self.leaves[s], self.parsed[s]) for s in seqs if s < size
+            },
+            inclusion_proofs=lambda seqs: inclusion_proofs(size, seqs, self.store),
         )

@@ -419,9 +419,9 @@ def root_from_inclusion_proof(
     # skipping the levels that have no sibling). One hash per level with a sibling: a proof of
     # any other length is one the RFC's loop rejects (step 4a: too many; step 5: too few).
     inner = (index ^ (tree_size - 1)).bit_length()
-    border = (index >> inner).bit_count()
-    if len(proof) != inner + border:
-        few_or_many = "few" if len(proof) < inner + border else "many"
+    expected = inclusion_proof_size(index, tree_size)
+    if len(proof) != expected:
+        few_or_many = "few" if len(proof) < expected else "many"
         raise MalformedProof(f"inclusion proof has too {few_or_many} hashes")
     # Each step is node_hash(p, r) or node_hash(r, p): SHA-256(0x01 || left || right).
     r, node, bits = leaf_hash, _NODE_HASH_STATE.copy, index
@@ -441,6 +441,35 @@ def root_from_inclusion_proof(
         h.update(r)
         r = h.digest()
     return r
+
+
+def inclusion_proof_size(index: int, tree_size: int) -> int:
+    """How many hashes the inclusion proof of leaf ``index`` in a tree of ``tree_size`` holds
+    (0 <= index < tree_size): one per level below the root where its path has a sibling."""
+    inner = (index ^ (tree_size - 1)).bit_length()
+    return inner + (index >> inner).bit_count()
+
+
+def root_from_consistency_proof(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes
+) -> bytes:
+    """The root of the tree of ``size2`` that ``proof`` leads to from ``root1`` at ``size1``
+    (0 < size1 < size2), RFC 9162 §2.1.4.2 with step 7's check of root1; what a verifier that is
+    given the newer root only through a signature over it (a COSE consistency receipt) needs.
+
+    Raises InvalidParameter for sizes out of order, MalformedProof for a proof of the wrong shape,
+    ProofError if the proof does not lead to ``root1``. No I/O.
+    """
+    _check_consistency_sizes(size1, size2)
+    if size1 == size2:
+        raise InvalidParameter("a consistency proof needs a smaller first size")
+    _require_hash(root1, "root1")
+    if not proof:
+        raise MalformedProof("consistency proof is empty")
+    fr, sr = _consistency_roots(size1, size2, proof, root1)
+    if fr != root1:
+        raise ProofError("consistency proof does not lead to root1")
+    return sr
 
 
 def verify_inclusion(

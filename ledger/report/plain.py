@@ -8,11 +8,10 @@ is the verifier's job. No I/O here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from ledger.core.statements import USES, Consideration, Terms
+from ledger.core.statements import USES, Consideration, Terms, format_timestamp
 
 USE_WORDS: Final = {
     "ai_training": "AI training",
@@ -43,15 +42,6 @@ def use_words(use: str) -> str:
     return USE_WORDS.get(use, use)
 
 
-def format_instant(moment: datetime) -> str:
-    """A statement instant for people: ``1 Mar 2026`` at midnight UTC, else with the time."""
-    moment = moment.astimezone(UTC)
-    day = f"{moment.day} {moment:%b %Y}"
-    if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
-        return day
-    return f"{day} {moment:%H:%M:%S} UTC"
-
-
 def format_amount(consideration: Consideration) -> str:
     """``2.50 USD per minute`` or ``a flat fee of 100 EUR``; the amount exactly as signed."""
     amount = _decimal_text(consideration.amount)
@@ -76,10 +66,11 @@ def _uses_clause(terms: Terms) -> str:
 
 
 def _term_clause(terms: Terms) -> str:
-    start = format_instant(terms.start)
+    # The exact signed instants: "until 31 Dec 2030" would hide whether that day is included.
+    start = format_timestamp(terms.start)
     if terms.end is None:
         return f"from {start}, with no end date"
-    return f"from {start} until {format_instant(terms.end)}"
+    return f"from {start} up to (not including) {format_timestamp(terms.end)}"
 
 
 def _revocation_clause(revocable: bool, notice_days: int | None) -> str:

@@ -1,4 +1,4 @@
-"""The log server: everything that runs inside ``gunicorn wsgi:app`` (or ``python wsgi.py``).
+"""The log server: everything that runs inside ``gunicorn wsgi:app`` (or ``ledger serve``).
 
 Flask, SQLAlchemy, psycopg, alembic and marshmallow are imported from this package only.
 

@@ -14,6 +14,7 @@ from ledger.core.checkpoint import sign_checkpoint
 from ledger.core.errors import InvalidKey, LedgerError, LogIdentityMismatch, Unavailable
 from ledger.core.licmap import map_checkpoint
 from ledger.core.note import NoteSigner, NoteVerifier
+from ledger.core.receipts import ReceiptSigner
 from ledger.core.vmap import MAP_EMPTY_HASH
 from ledger.server import api, logs, metrics, ratelimit, web
 from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
@@ -80,6 +81,7 @@ def create_app(config: Config | None = None) -> Flask:
         metrics=app_metrics,
         witnessed=config.witness_policy_file is not None,
         gate=gate,
+        receipts=ReceiptSigner(key.private_key, config.origin),
     )
     ledger.init_app(app)
     web.init_app(app, api.init_app(app))

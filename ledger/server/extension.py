@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from flask import Flask, current_app
 
+from ledger.core.receipts import ReceiptSigner
 from ledger.server.config import Config
 from ledger.server.metrics import Metrics
 from ledger.server.publisher import WitnessPublisher
@@ -38,6 +39,8 @@ class Ledger:
     #: Prepares the database on the first request that finds it answering
     #: (``ledger.server.readiness``); every request that reads or writes the log passes it.
     gate: DatabaseGate
+    #: Signs COSE receipts with the log's key (docs/FORMAT.md §15), each root once.
+    receipts: ReceiptSigner
     #: True when a witness policy is set: only checkpoints cosigned to its quorum are published
     #: (``ledger.server.reads.published``). Fixed for the app's life.
     witnessed: bool = False

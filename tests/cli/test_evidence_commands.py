@@ -165,6 +165,7 @@ def _populate(url: str, clip_file: Path) -> tuple[str, str, str]:
     return buyer.key_id, clip, other
 
 
+@pytest.mark.slow  # starts gunicorn
 def test_status_and_prove_against_a_live_server(database_url: str, tmp_path: Path) -> None:
     clip_file = tmp_path / "clip.mp4"
     clip_file.write_bytes(b"not really a video" * 1000)
@@ -213,7 +214,7 @@ def test_status_and_prove_against_a_live_server(database_url: str, tmp_path: Pat
         write_manifest(manifest, [ManifestItem(clip, 1, path="clip.mp4"), ManifestItem(other, 5)])
         from_manifest = ledger(
             "prove", "--buyer", buyer, "--use", "ai_training", "--manifest", manifest,
-            "--out", out, "--url", url,
+            "--out", out, "--force", "--url", url,
         )  # fmt: skip
         assert from_manifest.returncode == 0, from_manifest.stdout + from_manifest.stderr
         assert "2: 2 licensed" in from_manifest.stdout

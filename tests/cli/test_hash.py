@@ -104,7 +104,7 @@ def test_folders_recursively_in_a_stable_order_and_skips_are_said(tmp_path: Path
     os.symlink(root / "b", root / "link-to-b")  # a folder symlink: not followed
     os.symlink(root / "a.mp4", root / "z-link.mp4")  # a file symlink: hashed
     os.mkfifo(root / "pipe")
-    result = run_ledger("hash", root, "--jobs", "3")
+    result = run_ledger("hash", root, "--jobs", "3", "--include-hidden")
     assert result.returncode == 0, result.stderr
     shown = [line[4] for line in hash_lines(result.stdout)]
     names = [".hidden", "a.mp4", "b/10.mp4", "b/2.mp4", "b/c/deep.txt", "z-link.mp4"]
@@ -115,7 +115,45 @@ def test_folders_recursively_in_a_stable_order_and_skips_are_said(tmp_path: Path
     assert f"skipped {root / 'pipe'}: not a regular file" in result.stderr
     assert "2 path(s) skipped, 6 hashed" in result.stderr
     # one thread gives the same lines
-    assert run_ledger("hash", root, "--jobs", "1").stdout == result.stdout
+    assert run_ledger("hash", root, "--jobs", "1", "--include-hidden").stdout == result.stdout
+
+
+def test_hidden_and_empty_files_are_left_out_unless_asked_and_exclude_patterns(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "footage"
+    _footage(root)
+    (root / ".DS_Store").write_bytes(b"finder")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "b" / "c" / "notes.txt").write_text("notes")
+    result = run_ledger("hash", root)
+    assert result.returncode == 0, result.stderr
+    assert [Path(line[4]).relative_to(root).as_posix() for line in hash_lines(result.stdout)] == [
+        "a.mp4", "b/10.mp4", "b/2.mp4", "b/c/deep.txt", "b/c/notes.txt",
+    ]  # fmt: skip
+    assert (
+        f"ledger: left out 3 hidden: {root / '.DS_Store'}, {root / '.git'}/, {root / '.hidden'}"
+        " (--include-hidden hashes them)" in result.stderr
+    )
+    assert f"ledger: left out 1 empty: {root / 'empty.mp4'} (--include-empty" in result.stderr
+    assert "skipped" not in result.stderr  # left out on purpose is not an error
+
+    every = run_ledger("hash", root, "--include-hidden", "--include-empty")
+    relative = {Path(line[4]).relative_to(root).as_posix() for line in hash_lines(every.stdout)}
+    assert {".DS_Store", ".git/HEAD", ".hidden", "empty.mp4"} <= relative
+
+    # a pattern matches a name anywhere, or the path under the folder given; folders too
+    picked = run_ledger("hash", root, "--exclude", "*.txt", "--exclude", "b/1*")
+    assert picked.returncode == 0, picked.stderr
+    assert [Path(line[4]).relative_to(root).as_posix() for line in hash_lines(picked.stdout)] == [
+        "a.mp4", "b/2.mp4",
+    ]  # fmt: skip
+    assert "ledger: left out 3 matching --exclude:" in picked.stderr
+    # a hidden file named explicitly is taken; an excluded one is not
+    named = run_ledger("hash", root / ".hidden", root / "a.mp4", "--exclude", "a.*")
+    assert [line[4] for line in hash_lines(named.stdout)] == [str(root / ".hidden")]
 
 
 @pytest.mark.parametrize("name", ["footage.json", "footage.csv"])
@@ -129,8 +167,8 @@ def test_out_writes_a_manifest_of_what_was_printed(tmp_path: Path, name: str) ->
         for sha, size, d, k, p in hash_lines(result.stdout)
     ]
     assert read_manifest(tmp_path / name) == expected
-    assert expected[1].duration_s == 1
-    assert expected[1].media_type == "video/mp4"
+    assert expected[0].duration_s == 1  # a.mp4 (.hidden is left out)
+    assert expected[0].media_type == "video/mp4"
 
 
 def test_progress_bar_when_asked_and_not_when_piped(tmp_path: Path) -> None:

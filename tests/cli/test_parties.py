@@ -30,7 +30,7 @@ RICH_WORDS = [
     "may be used for AI training; not for generative AI training, AI inference or data mining",
     "not for replicating the likeness of people shown or replicating voices",
     "in DE and FR",
-    "from 1 Jan 2027",
+    "from 2027-01-01T00:00:00Z",
     "revocable with 30 days' notice",
     "exclusive",
     "2.50 USD per minute",

@@ -92,7 +92,7 @@ PLAIN_TERMS = [
     "may be used for AI training and data mining",
     "not for generative AI training or AI inference",
     "worldwide",
-    "from 1 Jan 2026 until 31 Dec 2099",
+    "from 2026-01-01T00:00:00Z up to (not including) 2099-12-31T00:00:00Z",
     "revocable with 30 days' notice",
     "2.50 USD per minute",
     "attribution required",

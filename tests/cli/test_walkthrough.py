@@ -53,6 +53,7 @@ def test_readme_walkthrough_runs_as_written(live: LiveServer, tmp_path: Path) ->
         ["bash", "-e", "-u", "-o", "pipefail", "-c", walkthrough()],
         cwd=tmp_path,
         env=env,
+        stdin=subprocess.DEVNULL,  # as in CI, whatever runs pytest: no passphrase prompts
         capture_output=True,
         text=True,
         timeout=300,

@@ -39,6 +39,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "TooManyItems": ("too_many_items", 413),
     "AtInFuture": ("at_in_future", 400),
     "MalformedBundle": ("bundle_malformed", 400),
+    "MalformedReceipt": ("malformed_receipt", 400),
+    "MalformedSignedStatement": ("malformed_signed_statement", 400),
     # A cryptographic check failed.
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),

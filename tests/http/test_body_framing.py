@@ -1,6 +1,7 @@
 """Request bodies over raw sockets, against the servers the project runs: gunicorn as deployed
 (the repository's gunicorn.conf.py; gthread on SQLite and PostgreSQL, gevent on PostgreSQL) and
-the embedded default's server (``python wsgi.py``: Werkzeug's development server on SQLite).
+the README's serve command (``ledger serve``: gunicorn with that config on the embedded SQLite
+default).
 
 Every body that is malformed, cut short or over its limit, whatever its framing, gets a 4xx
 ``application/problem+json`` with a stable code, and the log does not grow. The bodies that are
@@ -16,7 +17,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -28,7 +28,7 @@ import pytest
 
 from ledger.core import builders
 from ledger.core.keys import SigningKey
-from ledger.server.config import PROJECT_ROOT
+from tests.cli.clitools import ledger_cmd
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.support.live import LiveServer, free_port
 
@@ -162,14 +162,12 @@ class Row:
     framing: Callable[[str], Framing]
     status: int
     code: str | None  # None: the request is answered, not refused
-    #: the code where a server answers otherwise: gunicorn refuses some framings itself;
-    #: Werkzeug's server cannot tell a cut-short chunked body from a broken one
+    #: the code where gunicorn answers otherwise: it refuses some framings itself
     gunicorn: str | None = None
-    werkzeug: str | None = None
     paths: tuple[str, ...] = field(default=tuple(LIMITS))
 
     def expected_code(self, server: str) -> str | None:
-        return {"gunicorn": self.gunicorn, "werkzeug": self.werkzeug}[server] or self.code
+        return {"gunicorn": self.gunicorn}[server] or self.code
 
 
 ROWS = [
@@ -179,19 +177,12 @@ ROWS = [
     Row(chunked_missing_crlf, 400, "malformed_body"),
     Row(chunked_bad_extension, 400, "malformed_body"),
     Row(chunked_oversized, 413, "payload_too_large"),
-    Row(chunked_cut_in_chunk, 400, "incomplete_body", werkzeug="malformed_body"),
-    Row(chunked_without_last_chunk, 400, "incomplete_body", werkzeug="malformed_body"),
+    Row(chunked_cut_in_chunk, 400, "incomplete_body"),
+    Row(chunked_without_last_chunk, 400, "incomplete_body"),
     Row(length_valid, 0, None),
     Row(length_short, 400, "incomplete_body"),
     Row(length_over_limit, 413, "payload_too_large"),
-    # Werkzeug's server keeps the last of two Content-Lengths (here one byte more than sent)
-    Row(
-        length_conflicting,
-        400,
-        "malformed_body",
-        gunicorn="malformed_http",
-        werkzeug="incomplete_body",
-    ),
+    Row(length_conflicting, 400, "malformed_body", gunicorn="malformed_http"),
     Row(length_and_chunked, 400, "malformed_body", gunicorn="malformed_http"),
     Row(length_huge, 413, "payload_too_large"),
     Row(length_not_a_number, 400, "malformed_body", gunicorn="malformed_http"),
@@ -314,8 +305,8 @@ def test_body_framings_under_gunicorn(
             assert "Traceback" not in server.stderr(), server.stderr_tail()
 
 
-def test_body_framings_under_the_embedded_server(tmp_path: Path) -> None:
-    """``python wsgi.py``, as the README runs it, on its default SQLite database."""
+def test_body_framings_under_the_readme_serve_command(tmp_path: Path) -> None:
+    """``ledger serve``, as the README runs it, on an SQLite database."""
     port = free_port()
     env = {
         **os.environ,
@@ -327,11 +318,11 @@ def test_body_framings_under_the_embedded_server(tmp_path: Path) -> None:
     stderr = tmp_path / "wsgi.stderr"
     with open(stderr, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "wsgi.py"], cwd=PROJECT_ROOT, env=env, stdout=err, stderr=err
-        )
+            [*ledger_cmd(), "serve"], cwd=tmp_path, env=env, stdout=err, stderr=err
+        )  # the command execs gunicorn: its master is this process, and SIGTERM stops it
     try:
         _wait_ready(port, proc, stderr)
-        check_table(port, "werkzeug")
+        check_table(port, "gunicorn")
     finally:
         proc.terminate()
         proc.wait(10)
@@ -406,4 +397,4 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], stderr: Path) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"python wsgi.py not ready\n{stderr.read_text()[-4000:]}")
+    raise AssertionError(f"ledger serve not ready\n{stderr.read_text()[-4000:]}")

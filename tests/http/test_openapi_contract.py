@@ -24,6 +24,7 @@ EXAMPLES = {
     "sha256": "ab" * 32,
     "grant_id": "0b0e3f9c-7d5e-4a1e-9f3c-2a6b8c1d4e5f",
     "tile_path": "0/000",
+    "kid": "A" * 43,
     "node_hash": "ab" * 32,
 }
 #: Values each path parameter's pattern must refuse, and the server with it.

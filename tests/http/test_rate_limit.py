@@ -133,6 +133,7 @@ def test_requests_that_match_no_route_are_not_counted(make_app: AppFactory) -> N
     _assert_rate_limited(client.post("/v1/entries", json=_register()))
 
 
+@pytest.mark.slow  # waits out a rate window
 def test_a_refusal_by_the_shortest_window_is_not_counted_by_the_longer(
     make_app: AppFactory,
 ) -> None:

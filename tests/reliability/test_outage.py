@@ -64,6 +64,7 @@ def private_pg_url(private_pg: PrivatePostgres) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
 def test_postgresql_outage_with_dead_workers(
@@ -78,6 +79,7 @@ def test_postgresql_outage_with_dead_workers(
         audit_log(HttpLog(server.url), acks)
 
 
+@pytest.mark.slow
 def test_sqlite_outage_with_dead_workers(tmp_path: Path) -> None:
     volume = tmp_path / "volume"
     server = _server(f"sqlite:///{volume / 'ledger.db'}", tmp_path, "gthread")

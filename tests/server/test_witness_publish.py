@@ -111,6 +111,7 @@ def test_bad_policies_refuse_to_start(witnessed: Witnessed, config: Config) -> N
         create_app(dataclasses.replace(config, witness_policy_file=bad.with_name("missing")))
 
 
+@pytest.mark.slow
 def test_the_background_publisher_under_gunicorn(database_url: str, tmp_path: Path) -> None:
     log = log_signer(tmp_path / "log-key.pem")
     ws = [make_witness(tmp_path, 1, log)]

@@ -94,10 +94,16 @@ def required_closure(
     """Walk the required keys from the question, in rounds: ask ``values`` for a round's keys,
     ``leaves`` for the entries they list that were not reached yet, and take the next round's
     keys from those entries. One call of each per round, so a server reads in batches."""
+    return closure_from(initial_keys(contents, buyer), values, leaves)
+
+
+def closure_from(initial: Iterable[bytes], values: ValuesOf, leaves: LeavesOf) -> Closure:
+    """``required_closure``'s walk from any first round of keys (each once, in order): a
+    statement of account starts it from a party's grants (``ledger.core.evidence.account``)."""
     out = Closure()
     seen_keys: set[bytes] = set()
     missing: set[int] = set()
-    frontier = initial_keys(contents, buyer)
+    frontier = list(dict.fromkeys(initial))
     seen_keys.update(frontier)
     while frontier:
         answered = values(frontier)
@@ -131,9 +137,9 @@ class MapReader(Protocol):
     """The licence map at the checkpoint's size, as ``licmap.LicenceMap`` (and the server's
     ``mapstore.licence_map_at``) offer it."""
 
-    def get(self, key: bytes) -> tuple[int, ...]: ...
-
-    def prove(self, key: bytes) -> MapProof: ...
+    def lookup(self, key: bytes) -> tuple[tuple[int, ...], MapProof]:
+        """The key's seqs (() if absent) and its proof, from one walk."""
+        ...
 
 
 def complete_bundle(
@@ -167,10 +173,15 @@ def complete_bundle(
         stored.update(found)
         return {seq: pair[1] for seq, pair in found.items()}
 
+    proven: dict[bytes, MapProof] = {}
+
     def values(keys: Sequence[bytes]) -> Mapping[bytes, tuple[int, ...]]:
         if prefetch is not None:
             prefetch(keys)
-        return {key: licence_map.get(key) for key in keys}
+        out = {}
+        for key in keys:
+            out[key], proven[key] = licence_map.lookup(key)
+        return out
 
     closure = required_closure(unique, query.buyer, values, leaves)
     if closure.omitted:
@@ -189,7 +200,5 @@ def complete_bundle(
         contents=unique,
         leaves=[stored[s] for s in ordered],
         proofs=dict(zip(ordered, proofs, strict=True)),
-        map_entries=[
-            MapMember(key, seqs, licence_map.prove(key)) for key, seqs in closure.values.items()
-        ],
+        map_entries=[MapMember(key, seqs, proven[key]) for key, seqs in closure.values.items()],
     )

@@ -8,7 +8,18 @@ from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
-from ledger.server.api import entries, evidence, health, log, maps, metrics, search, tlog
+from ledger.server.api import (
+    accounts,
+    entries,
+    evidence,
+    health,
+    log,
+    maps,
+    metrics,
+    scitt,
+    search,
+    tlog,
+)
 from ledger.server.api.context import ENTRY_SEQ, SEQ_PATTERN, EntrySeqConverter
 from ledger.server.api.problems import PROBLEM_MEDIA_TYPE, register_error_handlers
 from ledger.server.api.schemas import ProblemSchema
@@ -43,9 +54,10 @@ def init_app(app: Flask) -> Api:
     app.url_map.converters[ENTRY_SEQ] = EntrySeqConverter  # before any route uses it
     api = LedgerApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
     api.register_converter(EntrySeqConverter, _seq_schema)
-    for module in (entries, log, maps, search, evidence, health, tlog, metrics):
+    for module in (entries, log, maps, search, accounts, evidence, health, tlog, metrics, scitt):
         api.register_blueprint(module.blp)
     api.register_blueprint(tlog.proof_blp)
+    api.register_blueprint(scitt.receipt_blp)
     register_error_handlers(app)
     return api
 

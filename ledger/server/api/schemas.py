@@ -287,6 +287,18 @@ class HealthSchema(Strict):
     status = fields.String(required=True)
 
 
+class AccountArgs(Strict):
+    from_ = fields.String(
+        data_key="from",
+        validate=INSTANT,
+        metadata={"description": "start of the period, included (RFC 3339 UTC); default: none"},
+    )
+    to = fields.String(
+        validate=INSTANT,
+        metadata={"description": "end of the period, excluded (RFC 3339 UTC); default: none"},
+    )
+
+
 class StatusArgs(Strict):
     buyer = fields.String(required=True, validate=HEX64, metadata={"description": "key id"})
     use = fields.String(required=True, validate=USE, metadata={"description": "e.g. ai_training"})

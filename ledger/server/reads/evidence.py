@@ -101,7 +101,7 @@ def resolve_at(
     return size, note, max(now_us, last_us)
 
 
-def _read_leaves(session: Session, seqs: Iterable[int]) -> dict[int, tuple[bytes, Leaf]]:
+def read_leaves(session: Session, seqs: Iterable[int]) -> dict[int, tuple[bytes, Leaf]]:
     """Stored leaves by seq, parsed without re-verifying signatures."""
     out: dict[int, tuple[bytes, Leaf]] = {}
     for part in _chunks(sorted(set(seqs))):
@@ -138,7 +138,7 @@ def build_evidence(
         query=EvidenceQuery(buyer, use, t),
         contents=contents,
         licence_map=licence_map,
-        read_leaves=lambda seqs: _read_leaves(session, seqs),
+        read_leaves=lambda seqs: read_leaves(session, seqs),
         inclusion_proofs=lambda seqs: merkle.inclusion_proofs(size, seqs, hashes),
         # Each round's map paths in one query per depth, not one per node.
         prefetch=lambda keys: paths.prefetch(root, [key_hash(k) for k in keys]),

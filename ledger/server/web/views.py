@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ledger.core.errors import InvalidParameter, LedgerError
 from ledger.core.licensing import check_use, parse_instant
 from ledger.report.plain import reason_words
+from ledger.server.api import scitt
 from ledger.server.api.context import hex64, ledger, read_session, seq_param, uuid_param
 from ledger.server.api.evidence import licence_question
 from ledger.server.reads import evidence as evidence_reads
@@ -127,6 +128,8 @@ def _page_of(match: dict[str, str]) -> str:
 @blp.get("/entries/<seq>")
 def entry(seq: str) -> Response:
     """One entry: its statement, signer, chain link and the files that prove it."""
+    if scitt.wants_cose():  # SCRAPI's Resolve Receipt shares this path (docs/FORMAT.md §15)
+        return scitt.resolve_receipt(seq)
     n = seq_param(seq)
     with read_session() as session:
         data = log_reads.get_entry(session, n)

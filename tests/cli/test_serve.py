@@ -1,0 +1,158 @@
+"""``ledger serve``: gunicorn with the project's gunicorn.conf.py on a real SQLite database, run as
+a user runs it; what it prints at start, one log line per request, ``--host/--port`` and a busy
+port explained."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.server.config import PROJECT_ROOT
+from tests.cli.clitools import assert_one_line_failure, ledger_cmd, run_ledger, value
+from tests.support.live import free_port
+
+pytestmark = pytest.mark.slow  # gunicorn, started per test
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], url: str, out: Path, err: Path) -> None:
+        self.proc, self.url, self.out, self.err = proc, url, out, err
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+            return bytes(resp.read())
+
+
+def _serve_env(folder: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LEDGER_DATABASE_URL": f"sqlite:///{folder / 'ledger.db'}",
+        "LEDGER_LOG_KEY_FILE": str(folder / "log-key.pem"),
+        "LEDGER_WORKERS": "1",
+        "LEDGER_THREADS": "2",
+    }
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    port = free_port()
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [*ledger_cmd(), "serve", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            env=_serve_env(tmp_path),
+            cwd=tmp_path,
+            start_new_session=True,  # its own process group: gunicorn's workers stop with it
+        )
+    server = Served(proc, f"http://127.0.0.1:{port}", out, err)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                server.get("/readyz")
+                break
+            except OSError:
+                assert proc.poll() is None, err.read_text()
+                assert time.monotonic() < deadline, err.read_text()
+                time.sleep(0.2)
+        yield server
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_serve_runs_gunicorn_and_says_what_it_serves(served: Served, tmp_path: Path) -> None:
+    printed = served.out.read_text()
+    log = json.loads(served.get("/v1/log"))
+    assert value(printed, "url") == served.url
+    assert value(printed, "origin") == log["origin"]
+    assert value(printed, "log_key") == log["verifier_key"]
+    assert value(printed, "database") == f"sqlite:///{tmp_path / 'ledger.db'}"
+    stderr = served.err.read_text()
+    assert "Starting gunicorn" in stderr
+    assert "gunicorn.conf.py" in stderr
+    assert "development server" not in stderr
+    # the real command against it: the printed key is the one it verifies checkpoints under
+    checked = run_ledger(
+        "log", "--url", served.url, "--log-key", value(printed, "log_key"),
+        "--state", tmp_path / "state",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_serve_logs_each_request_once(served: Served) -> None:
+    for _ in range(3):
+        served.get("/v1/checkpoint")
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [
+            json.loads(line)
+            for line in served.err.read_text().splitlines()
+            if line.startswith("{") and '"/v1/checkpoint"' in line
+        ]
+        if len(lines) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(lines) == 3
+    assert all(line["path"] == "/v1/checkpoint" and line["status"] == 200 for line in lines)
+
+
+def test_serve_explains_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*ledger_cmd(), "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_serve_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
+        )
+    assert_one_line_failure(
+        result, 2, f"port {port} on 127.0.0.1 is in use", "--port N or LEDGER_PORT=N"
+    )
+    assert not (tmp_path / "ledger.db").exists()  # refused before anything was created
+
+
+def test_serve_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    result = run_ledger("serve", env={"LEDGER_PORT": "eighty"})
+    assert_one_line_failure(result, 2, "LEDGER_PORT")
+
+
+def test_python_wsgi_py_is_ledger_serve(tmp_path: Path) -> None:
+    shown = subprocess.run(
+        [sys.executable, PROJECT_ROOT / "wsgi.py", "--help"],
+        cwd=tmp_path,
+        env=_serve_env(tmp_path),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "usage: ledger serve" in shown.stdout
+    assert "--port" in shown.stdout
+    assert not (tmp_path / "ledger.db").exists()  # --help built no app
