@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +293,11 @@ def _licence_history(url: str) -> tuple[str, str]:
     g = builders.grant(creator, buyer.key_id, str(uuid.uuid4()), [builders.Item(clip, 1, 1)], terms)
     log.append(g.to_json())
     log.append(builders.grant_accept(buyer, g.statement_hash).to_json())
-    log.append(builders.grant_revoke(creator, g.statement_hash, datetime.now(UTC)).to_json())
+    # Effective in whole seconds (FORMAT §1.2) at or after the log's clock when it arrives, even
+    # on a loaded machine (an earlier second would breach the notice period), then waited for.
+    effective = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    log.append(builders.grant_revoke(creator, g.statement_hash, effective).to_json())
+    time.sleep(max(0.0, (effective - datetime.now(UTC)).total_seconds()) + 0.1)
     return buyer.key_id, clip
 
 
