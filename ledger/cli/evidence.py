@@ -11,6 +11,7 @@ never pinned), said on stderr.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from ledger.client.evidence import (
 )
 from ledger.client.proofs import write_entry_proof
 from ledger.client.trust import TrustedLog
+from ledger.content.manifest import ManifestItem
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import (
@@ -52,8 +54,9 @@ from ledger.core.evidence import (
     summary_lines,
     verify_bundle,
 )
-from ledger.core.licensing import check_use, parse_instant
+from ledger.core.licensing import check_use, format_instant, parse_instant
 from ledger.core.note import NoteVerifier
+from ledger.report.plain import REASON_SHORT, answer_line
 from ledger.sigverify import signature_check
 
 
@@ -77,9 +80,25 @@ def _verify(bundle: object, args: argparse.Namespace, vkey: NoteVerifier) -> Evi
     return verify_bundle(bundle, vkey, **_checks(args))
 
 
-def _print_report(report: EvidenceReport) -> int:
+def _print_report(report: EvidenceReport, files: Sequence[ManifestItem] = ()) -> int:
+    """The answer first (when every check held), then what was verified, then, given the
+    manifest's ``files``, each file with its verdict."""
+    if report and report.bundle is not None:
+        q = report.bundle.query
+        verdicts = [(v.licensed, v.reason) for v in report.verdicts]
+        print(answer_line(verdicts, q.use, format_instant(q.at)))
     for line in summary_lines(report):
         print(line)
+    by_hash = {v.sha256: v for v in report.verdicts} if report else {}
+    for item in files:
+        v = by_hash.get(item.sha256)
+        if v is not None:
+            label = (
+                "licensed"
+                if v.licensed
+                else f"NOT licensed: {REASON_SHORT.get(v.reason, v.reason)}"
+            )
+            print(f"{label:<40} {item.path or item.sha256}")
     return EXIT_OK if report else EXIT_VERIFY
 
 
@@ -106,8 +125,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise CliError(
             "--log-key is required: no key is pinned for the bundle's log and it names none"
         )
+    files = asked.pop("files", [])
     report = _verify(bundle, args, key.verifier)
-    return _print_report(check_question(report, **asked))
+    return _print_report(check_question(report, **asked), files if args.verbose else ())
 
 
 def _asked(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,7 +140,9 @@ def _asked(args: argparse.Namespace) -> dict[str, Any]:
             "at": None if args.at is None else parse_instant(args.at, "--at"),
         }
         if args.manifest is not None:
-            asked["contents"] = [item.sha256 for item in manifest_items(args.manifest)]
+            items = manifest_items(args.manifest)
+            asked["contents"] = [item.sha256 for item in items]
+            asked["files"] = items
     except LedgerError as e:
         raise CliError(e.message) from e
     return asked
@@ -180,7 +202,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 # --- ledger prove ------------------------------------------------------------------------------
 
 
-def _prove_request(args: argparse.Namespace) -> tuple[Question, list[str]]:
+def _prove_request(
+    args: argparse.Namespace,
+) -> tuple[Question, list[str], list[ManifestItem]]:
     """The evidence request ``prove`` sends: the question and the content hashes.
 
     The one place that turns prove's arguments into a request; other proof modes (such as a
@@ -189,13 +213,15 @@ def _prove_request(args: argparse.Namespace) -> tuple[Question, list[str]]:
     if args.buyer is None or args.use is None:
         raise CliError("--buyer and --use are required with --manifest or --content")
     question = _question(args)
+    files: list[ManifestItem] = []
     if args.manifest is not None:
-        contents = [item.sha256 for item in manifest_items(args.manifest)]
+        files = manifest_items(args.manifest)
+        contents = [item.sha256 for item in files]
     else:
         contents = [content_hash(c) for c in args.content]
     if not contents:
         raise CliError("no content to prove")
-    return question, contents
+    return question, contents, files
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
@@ -203,7 +229,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     --entry), verify it offline, then write it."""
     if args.entry is not None:
         return _prove_entry(args, _online_log(args, client(args)))
-    question, contents = _prove_request(args)
+    question, contents, files = _prove_request(args)
     trusted = _online_log(args, client(args))
     bundle, report = prove(trusted.client, question, contents, trusted.verifier, **_checks(args))
     if not report:
@@ -211,8 +237,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return _print_report(report)
     _done(trusted)
     write_output(Path(args.out), canonicalize(bundle))
-    for line in summary_lines(report):
-        print(line)
+    _print_report(report, files)
     print(f"written    {args.out}")
     return EXIT_OK
 

@@ -2,8 +2,9 @@
 
 The private key never leaves the machine: statements are built and signed here and only the
 signed envelopes are sent. ``accept`` and ``revoke`` first fetch the grant and verify it locally
-(signatures, that it names your key in the right role, and its inclusion in a checkpoint
-consistent with what this machine saw) before signing anything that names its hash.
+(signatures, that it names a key of your party in the right role — any key of the party, as for
+the log: docs/LICENSING.md §1 —, and its inclusion in a checkpoint consistent with what this
+machine saw) before signing anything that names its hash; ``accept`` shows every term and asks.
 """
 
 from __future__ import annotations
@@ -15,18 +16,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, EXIT_VERIFY, CliError, add_key_args, load_key, say
+from ledger.cli.common import (
+    EXIT_OK,
+    EXIT_VERIFY,
+    CliError,
+    add_key_args,
+    has_terminal,
+    load_key,
+    say,
+)
 from ledger.cli.content import add_hash_args, hash_paths, listed_once, manifest_items
 from ledger.cli.submit import add_log_args, report, submit_and_show, trusted_log
 from ledger.cli.times import SPELLINGS, statement_end, statement_time
 from ledger.client.grants import VerifiedGrant, fetch_verified_grants
+from ledger.client.parties import VerifiedParty, verified_party
 from ledger.client.submit import Submitted
-from ledger.client.trust import TrustedLog
+from ledger.client.trust import TrustedLog, VerifiedCheckpoint
 from ledger.content.manifest import ManifestItem
 from ledger.core import builders
 from ledger.core.errors import LedgerError, NotYourGrant
 from ledger.core.keys import SigningKey, parse_key_id
 from ledger.core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
+from ledger.report.plain import join_words, term_clauses
 
 UNITS = {"minute": "per_minute", "clip": "per_clip", "flat": "flat"}
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -136,33 +147,60 @@ def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
 
 def _verified_grants(
     args: argparse.Namespace, key: SigningKey, role: str
-) -> tuple[TrustedLog, list[VerifiedGrant]]:
-    """Each grant in ``args.grant_ids`` checked and proven (``ledger.client.grants``), reported."""
+) -> tuple[TrustedLog, VerifiedCheckpoint, VerifiedParty, list[VerifiedGrant]]:
+    """Each grant in ``args.grant_ids`` checked and proven (``ledger.client.grants``): it names a
+    key of your party in ``role``, current or rotated away, and your key is still valid."""
     log = trusted_log(args)
     try:
-        checkpoint, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
+        checkpoint, party, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
     except NotYourGrant as e:
         raise CliError(e.message, EXIT_VERIFY) from e
-    report(log, checkpoint, f"{len(grants)} grant(s)")
-    return log, grants
+    report(log, checkpoint, f"{len(grants)} grant(s) and the keys of {party.pseudonym!r}")
+    return log, checkpoint, party, grants
 
 
-def _describe(g: Grant) -> str:
-    t = g.terms
-    end = "open-ended" if t.end is None else f"until {format_timestamp(t.end)}"
-    return (
-        f"grant {g.grant_id}: {len(g.content)} item(s) from {g.signer[:16]}…, uses"
-        f" {','.join(t.uses)}, {t.consideration.amount} {t.consideration.currency}"
-        f" {t.consideration.unit}, {end}"
-    )
+def grant_lines(
+    grant: Grant, creator: VerifiedParty | None = None, buyer: VerifiedParty | None = None
+) -> list[str]:
+    """A grant for people: who grants what to whom, and every term in the report's words, one
+    per line. Nothing is left out: each term the creator signed has its line."""
+    minutes, seconds = divmod(sum(c.duration_s for c in grant.content), 60)
+    media = join_words(sorted({c.media_type for c in grant.content}))
+    lines = [
+        f"from          {_party(grant.signer, creator)}",
+        f"to            {_party(grant.buyer, buyer)}",
+        f"content       {len(grant.content):,} item(s), {minutes:,} min {seconds} s in all"
+        f" ({media})",
+    ]
+    lines += [f"{topic:<13} {clause}" for topic, clause in term_clauses(grant.terms)]
+    if grant.terms.start > datetime.now(UTC):
+        lines.append(
+            f"{'':<13} not yet in force: the term starts {format_timestamp(grant.terms.start)}"
+        )
+    return lines
+
+
+def _party(key_id: str, party: VerifiedParty | None) -> str:
+    if party is None:
+        return f"key {key_id}"
+    return f"{party.pseudonym!r} (key {key_id})"
 
 
 def cmd_accept(args: argparse.Namespace) -> int:
-    """Accept grants made to your key, after verifying each one against the log."""
+    """Accept grants made to your party: verify each one against the log, show every term, and
+    sign only once you confirm (--yes for scripts)."""
     key = load_key(args)
-    log, grants = _verified_grants(args, key, "buyer")
+    log, checkpoint, party, grants = _verified_grants(args, key, "buyer")
     for g in grants:
-        print(f"ledger: accepting {_describe(g.grant)}", file=sys.stderr)
+        creator = verified_party(log, g.grant.signer, checkpoint)
+        print(f"ledger: grant {g.grant.grant_id}, seq {g.seq}", file=sys.stderr)
+        for line in grant_lines(g.grant, creator, party):
+            print(f"ledger:   {line}", file=sys.stderr)
+    if args.dry_run:
+        print("ledger: --dry-run: nothing signed", file=sys.stderr)
+        return EXIT_OK
+    if not args.yes:
+        _confirm(f"Accept {len(grants)} grant(s) on these terms, signed by {party.pseudonym!r}?")
     by_hash = {g.statement_hash.hex(): g.grant.grant_id for g in grants}
 
     def show(done: Submitted) -> None:
@@ -174,10 +212,25 @@ def cmd_accept(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _confirm(question: str) -> None:
+    """Ask ``question`` at the terminal; CliError unless the answer is yes. Without a terminal
+    (a script, a pipe) there is nobody to ask: refuse, saying how to agree in advance."""
+    if not has_terminal():
+        raise CliError(
+            "nothing signed: accept asks before it signs, and there is no terminal to ask on;"
+            " read the terms above (or ledger show GRANT_ID) and run it again with --yes"
+        )
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise CliError("nothing signed: not confirmed")
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
-    """Revoke a grant you made, from --effective on (if its terms allow)."""
+    """Revoke a grant your party made, from --effective on (if its terms allow)."""
     key = load_key(args)
-    log, (g,) = _verified_grants(args, key, "creator")
+    log, _, _, (g,) = _verified_grants(args, key, "creator")
     signed = builders.grant_revoke(key, g.statement_hash, args.effective)
     (done,) = submit_and_show(args, [signed], log)
     effective = format_timestamp(args.effective)
@@ -241,6 +294,10 @@ def register(sub: Any) -> None:
     acc = sub.add_parser("accept", help=cmd_accept.__doc__, description=cmd_accept.__doc__)
     add_key_args(acc)
     acc.add_argument("grant_ids", nargs="+", type=grant_id_arg, metavar="GRANT_ID")
+    acc.add_argument("--yes", "-y", action="store_true", help="accept without asking (for scripts)")
+    acc.add_argument(
+        "--dry-run", action="store_true", help="verify and show the terms; sign nothing"
+    )
     add_log_args(acc)
     acc.set_defaults(func=cmd_accept)
 

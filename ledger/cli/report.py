@@ -21,14 +21,16 @@ from ledger.cli.common import (
     add_log_key_args,
     offline_log_key,
     read_policy,
+    state_dir,
     write_output,
 )
 from ledger.client.evidence import named_log
-from ledger.client.trust import KeySource, LogKey
+from ledger.client.trust import KeySource, LogKey, urls_of
+from ledger.content.manifest import read_manifest
 from ledger.core.errors import LedgerError
 from ledger.core.evidence import load_bundle
 from ledger.report import FORMATS, build_report, render
-from ledger.report.model import MAX_LISTED
+from ledger.report.model import MAX_LISTED, FontsMissing
 
 
 def _named_log(data: bytes) -> tuple[str | None, str | None]:
@@ -44,6 +46,32 @@ def _note(key: LogKey) -> str:
     return "given with --log-key"
 
 
+def manifest_names(path: Path | None) -> dict[str, str]:
+    """The file names a manifest gives each content hash (several joined by ``, ``); empty
+    without a manifest. CliError (usage) for one that cannot be read."""
+    if path is None:
+        return {}
+    try:
+        items = read_manifest(path)
+    except LedgerError as e:
+        raise CliError(e.message) from e
+    names: dict[str, list[str]] = {}
+    for item in items:
+        names.setdefault(item.sha256, []).append(item.path or "(no name)")
+    return {sha256: ", ".join(paths) for sha256, paths in names.items()}
+
+
+def _known_url(args: argparse.Namespace, origin: str | None) -> str | None:
+    """The URL this machine reached the bundle's log at, if it did (one, else none)."""
+    if origin is None:
+        return None
+    try:
+        urls = urls_of(state_dir(args), origin)
+    except LedgerError:
+        return None  # an unreadable state folder only costs the report the log's URL
+    return urls[0] if len(urls) == 1 else None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Verify an evidence bundle again and write a report for people (HTML or PDF)."""
     bundle_path = Path(args.bundle)
@@ -56,7 +84,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(
             "PDF reports need fpdf2: pip install 'consent-ledger[report]' (or --format html)"
         )
-    key = offline_log_key(args, *_named_log(data), "bundle")
+    names = manifest_names(args.manifest)
+    origin, named = _named_log(data)
+    key = offline_log_key(args, origin, named, "bundle")
     given = key is not None and key.source is not KeySource.FIRST_USE
     report = build_report(
         data,
@@ -65,8 +95,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         log_key=key.verifier.to_vkey() if key is not None and given else None,
         log_key_note=None if key is None or not given else _note(key),
         policy=read_policy(args.policy),
+        names=names,
+        manifest_name=None if args.manifest is None else str(args.manifest),
+        log_url=args.log_url or _known_url(args, origin),
     )
-    write_output(Path(args.out), render(report, fmt))
+    try:
+        rendered = render(report, fmt)
+    except FontsMissing as e:
+        raise CliError(str(e)) from e
+    write_output(Path(args.out), rendered)
+    print(report.answer)  # the answer first, then whether it holds
+    if report.ok and not given:
+        print(
+            f"{args.out}: VERIFIED under the key the bundle itself names, not one you trust:"
+            " give --log-key (the log's key, obtained independently) for a verification"
+            " that means something"
+        )
+        return EXIT_OK
     if report.ok:
         print(f"{args.out}: VERIFIED ({len(report.steps)} checks passed)")
         return EXIT_OK
@@ -89,6 +134,19 @@ def register(sub: Any) -> None:
         "--format",
         choices=FORMATS,
         help="html or pdf (default: pdf if --out ends in .pdf, else html)",
+    )
+    report.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="FILE",
+        help="the buyer's manifest (ledger hash --out): its file names are shown next to each"
+        " content item",
+    )
+    report.add_argument(
+        "--log-url",
+        metavar="URL",
+        help="where the log answers, for the report's readers (default: the URL this machine"
+        " reached the bundle's log at, if it did)",
     )
     add_log_key_args(
         report,

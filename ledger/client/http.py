@@ -155,6 +155,11 @@ class LogClient:
         """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""
         return _object(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
 
+    def party_grants(self, key_id: str, limit: int | None = None) -> dict[str, Any]:
+        """``GET /v1/parties/{key_id}/grants``: the grants the party holding ``key_id`` made and
+        received (the latest ``limit`` of each, newest first), and how many in all."""
+        return _object(self.get_json(f"/v1/parties/{_hex_path(key_id)}/grants", limit=limit))
+
     def entry_proof(self, seq: int) -> str:
         """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
         return self.get_text(f"/v1/entries/{int(seq)}/proof")
@@ -181,6 +186,10 @@ class LogClient:
         if at is not None:
             body["at"] = at
         return _object(self.post_json("/v1/evidence", body))
+
+
+def _hex_path(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
 
 
 def _json(body: bytes, path: str) -> Any:

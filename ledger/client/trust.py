@@ -104,6 +104,12 @@ class LogKey:
         )
 
 
+def urls_of(state_dir: Path, origin: str) -> list[str]:
+    """The server URLs this machine has seen serve the log ``origin`` (``servers.json``)."""
+    servers = _read_json(state_dir / SERVERS_FILE)
+    return sorted(url for url, served in servers.items() if served == origin)
+
+
 def origin_dir(state_dir: Path, origin: str) -> Path:
     """The state folder's subfolder for ``origin`` (quoted: an origin never names a parent)."""
     name = urllib.parse.quote(origin, safe="")

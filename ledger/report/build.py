@@ -10,7 +10,7 @@ No I/O here: the caller reads the bundle and writes the rendering.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -72,7 +72,13 @@ from ledger.report.model import (
     Step,
     TermsGroup,
 )
-from ledger.report.plain import reason_words, term_clauses, terms_summary, use_words
+from ledger.report.plain import (
+    answer_line,
+    reason_words,
+    term_clauses,
+    terms_summary,
+    use_words,
+)
 from ledger.sigverify import signature_check
 
 TITLE: Final = "Consent Ledger evidence report"
@@ -122,9 +128,10 @@ def _replayed_keys(entries: Iterable[_Entry]) -> dict[str, logstate.KeyState]:
 class _Context:
     """The verified bundle plus lookups the sections share (names, grant labels, failures)."""
 
-    def __init__(self, bundle: EvidenceBundle, result: EvidenceReport) -> None:
+    def __init__(self, bundle: EvidenceBundle, result: EvidenceReport, log_url: str = "") -> None:
         self.bundle = bundle
         self.result = result
+        self.log_url = log_url
         self.entries = [_read_entry(e.seq, e.leaf) for e in bundle.entries]
         self.by_seq = {e.seq: e for e in self.entries}
         self.grant_labels: dict[int, str] = {}
@@ -178,6 +185,7 @@ def _question(ctx: _Context, key_source: str) -> list[tuple[str, str]]:
         ("Content items", f"{len(ctx.bundle.items):,}"),
         ("Log entries in the bundle", f"{len(ctx.bundle.entries):,}"),
         ("Log", ctx.bundle.origin),
+        ("Log URL", ctx.log_url or "not known to the machine that made this report"),
         ("Log key used to verify", key_source),
     ]
 
@@ -485,7 +493,7 @@ def _verdict_text(v: Verdict) -> str:
     return "licensed" if v.licensed else f"not licensed ({v.reason})"
 
 
-def _content(ctx: _Context) -> list[ContentRow]:
+def _content(ctx: _Context, names: Mapping[str, str]) -> list[ContentRow]:
     items: dict[str, ContentItem] = {}
     for e in ctx.entries:
         if isinstance(e.statement, Grant):
@@ -515,9 +523,25 @@ def _content(ctx: _Context) -> list[ContentRow]:
                 reason=reason_words(decided.reason),
                 conflicts=f"exclusivity conflict: {conflicts}" if conflicts else "",
                 agrees=mine == claimed,
+                name=names.get(claimed.sha256, ""),
+                licensed=None if mine is None else mine.licensed,
             )
         )
     return rows
+
+
+def _answer(ctx: _Context) -> str:
+    """The answer the report leads with: recomputed, or, for a bundle that failed, what it
+    claims, said so."""
+    q = ctx.bundle.query
+    if ctx.result and len(ctx.result.verdicts) == len(ctx.bundle.items):
+        return answer_line([(v.licensed, v.reason) for v in ctx.result.verdicts], q.use, _at(q.at))
+    claimed = answer_line([(v.licensed, v.reason) for v in ctx.bundle.items], q.use, _at(q.at))
+    return f"Not established: the bundle does not verify. It claims: {claimed}"
+
+
+def _at(micros: int) -> str:
+    return format_instant(micros)
 
 
 def _checkpoint(ctx: _Context | None, note: str, key: NoteVerifier | None) -> CheckpointView:
@@ -540,21 +564,50 @@ def _checkpoint(ctx: _Context | None, note: str, key: NoteVerifier | None) -> Ch
     )
 
 
+#: Columns of the "verify it yourself" commands: longer ones go on several lines, each a
+#: shell continuation (`` \``) between two arguments, so that no key or path is ever broken
+#: and a pasted command runs as it is.
+COMMAND_WIDTH: Final = 88
+
+
+def shell_command(*groups: Sequence[str]) -> str:
+    r"""A command from argument groups (each shell-quoted, kept on one line), continued with
+    `` \`` before a group that would pass ``COMMAND_WIDTH``."""
+    lines = [""]
+    for group in groups:
+        text = " ".join(shlex.quote(word) for word in group)
+        if lines[-1] and len(lines[-1]) + 1 + len(text) + 2 > COMMAND_WIDTH:
+            lines[-1] += " \\"
+            lines.append("    " + text)
+        else:
+            lines[-1] = f"{lines[-1]} {text}" if lines[-1] else text
+    return "\n".join(lines)
+
+
 def _reverify(
-    name: str, digest: str, vkey: str | None, tree_size: int | None
+    name: str,
+    digest: str,
+    vkey: str | None,
+    tree_size: int | None,
+    log_url: str = "",
+    manifest: str | None = None,
 ) -> list[tuple[str, str]]:
     # Every value is shell-quoted: the file name and (without --log-key) the key come from
     # outside, and a reader will paste these lines into a terminal.
-    bundle, key = shlex.quote(name), shlex.quote(vkey or "<the log's verifier key>")
+    key = vkey or "<the log's verifier key>"
     size = "<tree size above>" if tree_size is None else str(tree_size)
+    asked = [] if manifest is None else [("--manifest", manifest)]
+    base = log_url.rstrip("/") if log_url else "<the log's URL>"
     return [
         (
             "1. Check that you hold the same bundle: its SHA-256 must be " + digest + ".",
-            f"sha256sum {bundle}",
+            shell_command(("sha256sum", name)),
         ),
         (
             "2. Obtain the log's verifier key independently of this bundle: from the log's "
-            "operator, or as verifier_key from GET /v1/log on the log's server. This report used:",
+            "operator, or as verifier_key from GET /v1/log on the log's server"
+            + (f" ({log_url})" if log_url else "")
+            + ". This report used:",
             vkey or "(no usable key)",
         ),
         (
@@ -563,11 +616,14 @@ def _reverify(
             "checkpoint signature, every leaf hash, statement signature, inclusion proof and "
             "chain link, and "
             "recomputes every verdict; it exits 0 only when every check holds.",
-            f"python scripts/verify_evidence.py {bundle} --log-key {key}",
+            shell_command(("python", "scripts/verify_evidence.py", name), ("--log-key", key)),
         ),
         (
-            "The same check with the ledger command installed (pip install -r requirements.txt):",
-            f"ledger verify {bundle} --log-key {key}",
+            "The same check with the ledger command installed (pip install -r requirements.txt)"
+            + (", with the file names of the manifest:" if manifest else ":"),
+            shell_command(("ledger", "verify", name), ("--log-key", key), *asked, ("-v",))
+            if manifest
+            else shell_command(("ledger", "verify", name), ("--log-key", key)),
         ),
         (
             "4. To write a verifier of your own: the bundle format is specified byte for byte in "
@@ -579,7 +635,8 @@ def _reverify(
             "5. To check that the log has not rewritten its history since this checkpoint, fetch "
             "its latest checkpoint and a consistency proof from this tree size (docs/FORMAT.md "
             "section 5.3):",
-            f"GET /v1/checkpoint\nGET /v1/proofs/consistency?first={size}&second=<latest size>",
+            f"curl {base}/v1/checkpoint\n"
+            f"curl '{base}/v1/proofs/consistency?first={size}&second=<latest size>'",
         ),
     ]
 
@@ -610,8 +667,15 @@ def build_report(
     log_key_note: str | None = None,
     now: datetime | None = None,
     policy: WitnessPolicy | None = None,
+    names: Mapping[str, str] | None = None,
+    manifest_name: str | None = None,
+    log_url: str | None = None,
 ) -> Report:
     """Verify ``data`` (a bundle file's bytes) again and describe it.
+
+    ``names`` maps content hashes to the file names a buyer's manifest gives them (shown next
+    to each item; ``manifest_name`` is that manifest, for the commands to verify again), and
+    ``log_url`` is where the log answers, when the reader knows it.
 
     With a witness ``policy`` the checkpoint's cosignatures must meet its quorum, and each
     witness's cosignature time is shown as evidence of time independent of the log.
@@ -628,6 +692,7 @@ def build_report(
         "bundle_sha256": sha256(data).hex(),
         "generated_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "notes": _NOTES,
+        "log_url": log_url or "",
     }
     given = None if log_key is None else NoteVerifier.from_vkey(log_key)
     try:
@@ -655,10 +720,17 @@ def build_report(
     result = verify_bundle(obj, key, check=check, policy=policy)
     if result.bundle is None:
         return _unusable(base, [str(f) for f in result.failures], key)
-    ctx = _Context(result.bundle, result)
+    ctx = _Context(result.bundle, result, log_url or "")
     note = log_key_note or "given with --log-key"
     return _full(
-        base, ctx, key, key_from_bundle=given is None, witnessed=policy is not None, note=note
+        base,
+        ctx,
+        key,
+        key_from_bundle=given is None,
+        witnessed=policy is not None,
+        note=note,
+        names=names,
+        manifest=manifest_name,
     )
 
 
@@ -669,6 +741,8 @@ def _full(
     key_from_bundle: bool,
     witnessed: bool = False,
     note: str = "given with --log-key",
+    names: Mapping[str, str] | None = None,
+    manifest: str | None = None,
 ) -> Report:
     source = key.to_vkey() + (
         " (taken from the bundle: not independent)" if key_from_bundle else f" ({note})"
@@ -684,12 +758,18 @@ def _full(
         parties=_parties(ctx),
         terms=_terms(ctx),
         timeline=_timeline(ctx),
-        content=_content(ctx),
+        content=_content(ctx, names or {}),
         checkpoint=checkpoint,
         reverify=_reverify(
-            base["bundle_name"], base["bundle_sha256"], key.to_vkey(), checkpoint.tree_size
+            base["bundle_name"],
+            base["bundle_sha256"],
+            key.to_vkey(),
+            checkpoint.tree_size,
+            base["log_url"],
+            manifest,
         ),
         caveats=[KEY_FROM_BUNDLE] if key_from_bundle else [],
+        answer=_answer(ctx),
     )
 
 
@@ -707,7 +787,8 @@ def _unusable(base: dict[str, Any], failures: Sequence[str], key: NoteVerifier |
         timeline=[],
         content=[],
         checkpoint=_checkpoint(None, "", key),
-        reverify=_reverify(base["bundle_name"], base["bundle_sha256"], vkey, None),
+        reverify=_reverify(base["bundle_name"], base["bundle_sha256"], vkey, None, base["log_url"]),
+        answer="Not established: the file could not be read as an evidence bundle",
         caveats=[],
     )
 

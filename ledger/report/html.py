@@ -87,12 +87,16 @@ dl.kv dd { margin: 0; }
 .banner.bad { border-color: var(--bad); background: #ffebe9; }
 .banner.warn { border-color: #9a6700; background: #fff8c5; }
 .banner strong { font-size: 17px; }
+.answer { font-size: 20px; font-weight: 600; margin: 16px 0 4px; }
+tr.unlicensed td { background: #fff1f0; }
+td.mark { font-weight: 700; color: var(--bad); }
+td.mark.ok { color: var(--ok); }
 .banner ul { margin: 8px 0 0; padding-left: 20px; }
 .pass { color: var(--ok); font-weight: 600; }
 .fail { color: var(--bad); font-weight: 600; }
 .skip { color: var(--muted); font-weight: 600; }
-pre { background: #f6f8fa; border: 1px solid var(--line); padding: 8px 12px; white-space: pre-wrap;
-      word-break: break-all; }
+pre { background: #f6f8fa; border: 1px solid var(--line); padding: 8px 12px; white-space: pre;
+      overflow-x: auto; }
 .grant { border: 1px solid var(--line); border-radius: 6px; padding: 4px 14px 8px; margin: 10px 0;
          break-inside: avoid; page-break-inside: avoid; }
 .asked { font-weight: 600; color: #0550ae; }
@@ -251,8 +255,20 @@ def _timeline(report: Report) -> Markup:
     )
 
 
-def _content_row(row: ContentRow) -> list[object]:
+def _mark(row: ContentRow) -> Markup:
+    """The recomputed answer at a glance: a cross for content not licensed (with words, for a
+    reader who cannot tell colours apart), a tick for licensed."""
+    if row.licensed is None:
+        return el("td", "?", class_="mark")
+    if row.licensed:
+        return el("td", "\u2713", class_="mark ok")
+    return el("td", "\u2717 NOT", class_="mark")
+
+
+def _content_row(row: ContentRow, named: bool) -> list[object]:
     return [
+        _mark(row),
+        *([el("td", row.name, class_="long")] if named else []),
         _hash(row.sha256),
         el("td", "" if row.bytes is None else f"{row.bytes:,}", class_="num"),
         el("td", "" if row.duration_s is None else row.duration_s, class_="num"),
@@ -267,6 +283,8 @@ def _content_row(row: ContentRow) -> list[object]:
 def _content(report: Report) -> Markup:
     counts = [(v, r or "", n) for v, r, n in report.verdict_counts()]
     head = (
+        "Licensed",
+        *(["File (from the manifest)"] if report.named else []),
         "SHA-256",
         "Bytes",
         "Seconds",
@@ -281,7 +299,22 @@ def _content(report: Report) -> Markup:
         el("h2", f"5. Content ({len(report.content):,} items)"),
         _table(("Recomputed verdict", "Reason", "Items"), counts, class_="summary"),
         el("p", report.agreement_text()),
-        _table(head, [_content_row(r) for r in report.content], class_="content"),
+        _content_table(head, report),
+    )
+
+
+def _content_table(head: Iterable[str], report: Report) -> Markup:
+    rows = [
+        el("tr", _content_row(r, report.named), class_="unlicensed")
+        if r.licensed is False
+        else el("tr", _content_row(r, report.named))
+        for r in report.content
+    ]
+    return el(
+        "table",
+        el("thead", el("tr", [el("th", h) for h in head])),
+        el("tbody", rows),
+        class_="content",
     )
 
 
@@ -364,6 +397,7 @@ def render_html(report: Report) -> str:
             f"{report.generated_at}",
             class_="sub",
         ),
+        el("p", report.answer, class_="answer"),
         _banner(report),
         _question(report),
         _parties(report),

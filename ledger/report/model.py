@@ -13,6 +13,11 @@ from typing import Final
 PASS, FAIL, NOT_CHECKED, NOT_APPLICABLE = "PASS", "FAIL", "NOT CHECKED", "n/a"
 
 
+class FontsMissing(Exception):
+    """The fonts a PDF report embeds are not on this machine; the message says how to get
+    them (``pdf.font_files``)."""
+
+
 @dataclass(frozen=True)
 class Step:
     """One verification step the report command re-did: PASS, FAIL or NOT CHECKED.
@@ -100,6 +105,8 @@ class ContentRow:
     reason: str
     conflicts: str  # exclusivity conflicts between grants covering it, in words; usually ""
     agrees: bool
+    name: str = ""  # the file name(s) the buyer's manifest gives this content ("" without one)
+    licensed: bool | None = None  # the recomputed verdict (None: not recomputed)
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,15 @@ class Report:
     reverify: Sequence[tuple[str, str]]
     caveats: Sequence[str] = field(default_factory=tuple)
     notes: Sequence[str] = field(default_factory=tuple)
+    #: The answer, first: "1,200 of 5,000 clips licensed for AI training at T; 3,800 not: ..."
+    answer: str = ""
+    #: Where the log answers (its URL), when the reader's machine knows it; "" otherwise.
+    log_url: str = ""
+
+    @property
+    def named(self) -> bool:
+        """Whether the content rows carry file names (the report was given a manifest)."""
+        return any(row.name for row in self.content)
 
     @property
     def ok(self) -> bool:

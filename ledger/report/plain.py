@@ -127,3 +127,44 @@ REASON_WORDS: Final = {
 
 def reason_words(reason: str) -> str:
     return REASON_WORDS.get(reason, reason)
+
+
+#: Verdict reason codes as a few words for a count ("3,100 no grant, 700 revoked").
+REASON_SHORT: Final = {
+    "no_grant": "no grant",
+    "unknown_key": "signed by an unregistered key",
+    "key_revoked": "signed by a revoked key",
+    "use_not_permitted": "use not permitted",
+    "not_yet_valid": "term not yet started",
+    "expired": "term ended",
+    "revoked": "revoked",
+    "not_accepted": "not accepted",
+}
+
+
+def answer_line(verdicts: Sequence[tuple[bool, str]], use: str, at: str) -> str:
+    """The answer first, as a person asks it: ``1,200 of 5,000 clips licensed for AI training at
+    T; 3,800 not: 3,100 no grant, 700 revoked`` (``verdicts``: (licensed, reason) per item, in
+    any order; the reasons most frequent first)."""
+    total = len(verdicts)
+    licensed = sum(1 for ok, _ in verdicts if ok)
+    text = (
+        f"{licensed:,} of {total:,} clip{'' if total == 1 else 's'} licensed for"
+        f" {use_words(use)} at {at}"
+    )
+    counts: dict[str, int] = {}
+    for ok, reason in verdicts:
+        if not ok:
+            counts[reason] = counts.get(reason, 0) + 1
+    if not counts:
+        return text + ("; none unlicensed" if total else "")
+    why = ", ".join(
+        f"{n:,} {REASON_SHORT.get(reason, reason)}"
+        for reason, n in sorted(counts.items(), key=lambda t: (-t[1], t[0]))
+    )
+    return f"{text}; {total - licensed:,} not: {why}"
+
+
+def verdict_words(licensed: bool, reason: str) -> str:
+    """``licensed`` or ``NOT licensed: no grant covers it for this buyer`` (no Python values)."""
+    return "licensed" if licensed else f"NOT licensed: {reason_words(reason)}"

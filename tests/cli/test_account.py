@@ -75,7 +75,7 @@ def story(live: LiveServer, tmp_path: Path) -> dict[str, Any]:
         env, tmp_path, buyer, "jpy", "--price", "100", "--currency", "JPY", "--per", "minute"
     )
     for grant_id in (*usd.split(), *jpy.split()):
-        _ok(run_ledger("accept", "--key", tmp_path / "buyer.pem", grant_id, env=env))
+        _ok(run_ledger("accept", "--yes", "--key", tmp_path / "buyer.pem", grant_id, env=env))
     return {"env": env, "creator": creator, "buyer": buyer, "tmp": tmp_path}
 
 

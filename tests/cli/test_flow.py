@@ -62,10 +62,11 @@ def test_creator_grants_buyer_accepts_creator_revokes(
     [grant_id] = grant_ids(granted.stdout)
     assert "verified 1 new entry" in granted.stderr
 
-    accepted = run_ledger("accept", "--key", buyer_pem, grant_id, env=user_env)
+    accepted = run_ledger("accept", "--yes", "--key", buyer_pem, grant_id, env=user_env)
     assert accepted.returncode == 0, accepted.stderr
-    assert "accepting grant" in accepted.stderr
+    assert f"grant {grant_id}, seq" in accepted.stderr
     assert "2 item(s)" in accepted.stderr
+    assert "in DE and FR" in accepted.stderr
     revoked = run_ledger(
         "revoke", "--key", creator_pem, grant_id, "--effective", "now", env=user_env
     )
@@ -158,15 +159,18 @@ def test_accepting_a_grant_made_to_someone_else_fails_verification(
         env=user_env,
     )  # fmt: skip
     [grant_id] = grant_ids(granted.stdout)
-    result = run_ledger("accept", "--key", intruder_pem, grant_id, env=user_env)
-    assert_one_line_failure(result, 1, f"grant {grant_id} names", "as its buyer, not your key")
+    result = run_ledger("accept", "--yes", "--key", intruder_pem, grant_id, env=user_env)
+    assert_one_line_failure(
+        result, 1, f"grant {grant_id} names", "as its buyer, which is not a key of your party"
+    )
     not_mine = run_ledger(
         "revoke", "--key", intruder_pem, grant_id, "--effective", "2030-01-01", env=user_env
     )
-    assert_one_line_failure(not_mine, 1, "as its creator, not your key")
+    assert_one_line_failure(not_mine, 1, "as its creator, which is not a key of your party")
     unknown = run_ledger(
-        "accept", "--key", intruder_pem, "00000000-0000-4000-8000-000000000000", env=user_env
-    )
+        "accept", "--yes", "--key", intruder_pem, "00000000-0000-4000-8000-000000000000",
+        env=user_env,
+    )  # fmt: skip
     assert_one_line_failure(unknown, 3, "404")
 
 
@@ -215,7 +219,8 @@ def test_unreachable_server_exits_3_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["register", "rotate", "revoke-key", "hash", "grant", "accept", "revoke"]
+    "command",
+    ["register", "rotate", "revoke-key", "hash", "grant", "accept", "revoke", "show", "offers"],
 )
 def test_every_command_has_help(command: str) -> None:
     result = run_ledger(command, "--help")
@@ -238,8 +243,8 @@ def test_a_partly_refused_batch_reports_what_got_in(
             env=user_env,
         )  # fmt: skip
         ids += grant_ids(granted.stdout)
-    assert run_ledger("accept", "--key", buyer_pem, ids[0], env=user_env).returncode == 0
-    both = run_ledger("accept", "--key", buyer_pem, *ids, env=user_env)
+    assert run_ledger("accept", "--yes", "--key", buyer_pem, ids[0], env=user_env).returncode == 0
+    both = run_ledger("accept", "--yes", "--key", buyer_pem, *ids, env=user_env)
     assert_one_line_failure(both, 3, "grant.accept refused: already_accepted")
     assert value(both.stdout, "accepted") == ids[1]
     assert "verified 1 new entry" in both.stderr

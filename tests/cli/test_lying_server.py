@@ -192,7 +192,7 @@ def test_accept_verifies_the_grant_before_signing(
         edit_leaf(doc["entry"], lambda leaf: leaf.index(b'"amount":"' + price) + 10)
 
     proxy.lie = rewrite_json("/v1/grants/", cheaper)
-    result = run_ledger("accept", "--key", tmp_path / "buyer.pem", grant_id, env=env)
+    result = run_ledger("accept", "--yes", "--key", tmp_path / "buyer.pem", grant_id, env=env)
     assert_one_line_failure(result, 1, f"grant {grant_id} does not verify")
     assert LogClient(live.url).grant(grant_id)["accepted_seq"] is None  # nothing was signed
     assert state.read_bytes() == before

@@ -10,6 +10,7 @@ import dataclasses
 import html
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -59,7 +60,7 @@ from ledger.report.model import (
 )
 from ledger.server.config import PROJECT_ROOT
 from ledger.server.service import LogService
-from tests.cli.test_keygen import ledger_cmd, run
+from tests.cli.test_keygen import run
 from tests.core.test_purity import BANNED
 from tests.support.factories import seeded_key
 from tests.support.fresh import loaded_after_importing
@@ -179,8 +180,14 @@ def pdf_text(data: bytes) -> str:
 
 
 def squeeze(text: str) -> str:
-    """Without whitespace: a hash or a phrase wrapped over two lines still matches."""
-    return re.sub(r"\s+", "", text)
+    """Without whitespace: a hash or a phrase wrapped over two lines still matches (and a
+    command continued over lines, `` \\`` at a line's end, reads as the shell reads it)."""
+    return re.sub(r"\s+", "", shell_joined(text))
+
+
+def shell_joined(text: str) -> str:
+    """Commands continued over lines joined back into one, as a shell does."""
+    return re.sub(r"\s*\\\n\s*", " ", text)
 
 
 def expected_phrases(world: World) -> list[str]:
@@ -503,7 +510,7 @@ def test_values_from_the_bundle_are_escaped(world: World, tmp_path: Path) -> Non
     assert HOSTILE_FILE in html_text(doc)
     # The commands to paste into a terminal quote the hostile file name.
     command = f"python scripts/verify_evidence.py {shlex.quote(HOSTILE_FILE)} --log-key"
-    assert command in html_text(doc)
+    assert command in shell_joined(html_text(doc))
     pdf = tmp_path / "report.pdf"
     assert main(["report", str(path), "--out", str(pdf), "--log-key", world.vkey]) == 1
     assert "VERIFICATION FAILED" in pdf_text(pdf.read_bytes())
@@ -606,14 +613,17 @@ def test_the_printed_commands_verify_the_bundle(world: World, tmp_path: Path) ->
     report = build_report(world.path.read_bytes(), bundle_name="bundle.json", log_key=world.vkey)
     commands = [cmd for _, cmd in report.reverify if cmd.startswith(("python ", "ledger "))]
     assert len(commands) == 2
+    # by a real shell, continuation lines and all, with this venv's python and ledger first
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for command in commands:
-        argv = shlex.split(command.replace("scripts/", f"{PROJECT_ROOT}/scripts/"))
-        if argv[0] == "ledger":
-            argv = [*ledger_cmd(), *argv[1:]]
-        else:
-            argv[0] = sys.executable
         result = subprocess.run(
-            argv, cwd=world.path.parent, capture_output=True, text=True, timeout=120, check=False
+            ["bash", "-c", command.replace("scripts/", f"{PROJECT_ROOT}/scripts/")],
+            cwd=world.path.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert result.returncode == 0, (command, result.stdout, result.stderr)
         assert "every check holds" in result.stdout

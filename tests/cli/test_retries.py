@@ -98,7 +98,7 @@ def test_a_batch_whose_answer_was_lost_is_resent_and_logged_once(
     with LyingProxy(live.url) as proxy:
         proxy.drop_answer = drop_first("POST", "/v1/entries/batch")
         env = {"LEDGER_URL": proxy.url, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-        done = run_ledger("accept", "--key", buyer_file, *grant_ids, env=env)
+        done = run_ledger("accept", "--yes", "--key", buyer_file, *grant_ids, env=env)
     assert done.returncode == 0, done.stderr
     assert "POST /v1/entries/batch" in done.stderr
     assert "same signed bytes" in done.stderr

@@ -80,7 +80,7 @@ def test_every_time_option_takes_every_spelling(
     terms = LogClient(live.url).grant(grant_id)["entry"]["statement"]["terms"]
     assert (terms["start"], terms["end"]) == ("2026-01-01T00:00:00Z", "2031-01-01T00:00:00Z")
     # an uppercase grant id is the same grant
-    accepted = run_ledger("accept", "--key", buyer_pem, grant_id.upper(), env=user_env)
+    accepted = run_ledger("accept", "--yes", "--key", buyer_pem, grant_id.upper(), env=user_env)
     assert accepted.returncode == 0, accepted.stderr
 
     now = run_ledger("status", clip, "--buyer", buyer.upper(), "--at", "now", env=user_env)

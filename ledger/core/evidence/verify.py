@@ -378,11 +378,25 @@ def _grant_seq(item: Verdict) -> Sequence[int]:
 
 
 def _difference(claimed: Verdict, recomputed: Verdict) -> str:
-    for name in ("licensed", "reason", "grant_seq", "entries", "conflicts"):
+    if claimed.licensed != recomputed.licensed:  # in words, not as a Python value
+        said, given = (("licensed", "not licensed") if claimed.licensed else
+                       ("not licensed", "licensed"))  # fmt: skip
+        return f"the bundle says {said}; the entries give {given} ({recomputed.reason})"
+    for name in ("reason", "grant_seq", "entries", "conflicts"):
         a, b = getattr(claimed, name), getattr(recomputed, name)
         if a != b:
-            return f"the bundle says {name}={a!r}; the entries give {b!r}"
+            return f"the bundle says {name} {_plain(a)}; the entries give {_plain(b)}"
     return "verdicts differ"  # pragma: no cover - only the fields above exist
+
+
+def _plain(value: object) -> str:
+    """A verdict field for people: a code or number as it is, a list of seqs comma-separated,
+    none as "none" (never Python's ``None`` or ``(1, 2)``)."""
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, tuple):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
 
 
 def check_answers(
