@@ -203,11 +203,13 @@ ENTRY_CHECKS_TEXT: Final = (
 #: What the checks above cannot establish from the bundle alone (docs/LICENSING.md section 6).
 LIMITS_TITLE: Final = "What these checks cannot prove (docs/LICENSING.md, section 6)"
 LIMITS: Final = (
-    "That nothing was left out: a server that omits a revocation, a key revocation, an "
-    "acceptance or a conflicting grant produces a bundle that verifies and a wrong verdict. A full "
-    "audit of the log up to the checkpoint (ledger audit) sees every entry and detects omissions.",
+    "That the log computed its licence map correctly: the map proofs show what the signed map "
+    "lists, and that nothing it lists is missing here; that the map lists every entry of the log "
+    "is checked by auditors who replay the log (ledger audit recomputes the map and checks its "
+    "root in every checkpoint). A wrong map root is a signed statement by the log.",
     "That the checkpoint is the one everybody else sees: compare it with one obtained "
-    "independently, or check consistency proofs between checkpoints over time (step 5 above).",
+    "independently, check consistency proofs between checkpoints over time (step 5 above), or "
+    "verify with a witness policy (the witnesses' cosignatures cover the map root too).",
     "Who the parties are: a key is a pseudonym; identity commitments are resolved outside the log.",
     "Anything about entries logged after the time asked about, or after the checkpoint.",
 )
