@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.cli.common import (
     EXIT_OK,
+    EXIT_UNLICENSED,
     EXIT_VERIFY,
     CliError,
     add_force_arg,
@@ -26,6 +27,7 @@ from ledger.cli.common import (
     log_key_arg,
     offline_log_key,
     read_policy,
+    say,
     say_notices,
     state_dir,
     write_output,
@@ -126,8 +128,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "--log-key is required: no key is pinned for the bundle's log and it names none"
         )
     files = asked.pop("files", [])
-    report = _verify(bundle, args, key.verifier)
-    return _print_report(check_question(report, **asked), files if args.verbose else ())
+    report = check_question(_verify(bundle, args, key.verifier), **asked)
+    return _unlicensed(args, report, _print_report(report, files if args.verbose else ()))
+
+
+def _unlicensed(args: argparse.Namespace, report: EvidenceReport, code: int) -> int:
+    """``--fail-unlicensed``: exit 5 when every check held but some content is not licensed."""
+    if code == EXIT_OK and args.fail_unlicensed and any(not v.licensed for v in report.verdicts):
+        n = sum(not v.licensed for v in report.verdicts)
+        say(f"--fail-unlicensed: {n} of {len(report.verdicts)} item(s) not licensed")
+        return EXIT_UNLICENSED
+    return code
 
 
 def _asked(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,7 +207,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"verified against checkpoint {cp.origin} size {cp.tree_size}")
     for name, seconds in report.witness_times:
         print(f"witness {name} cosigned at {format_posix(seconds)}")
-    return EXIT_OK
+    return _unlicensed(args, report, EXIT_OK)
 
 
 # --- ledger prove ------------------------------------------------------------------------------
@@ -239,7 +250,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     write_output(Path(args.out), canonicalize(bundle))
     _print_report(report, files)
     print(f"written    {args.out}")
-    return EXIT_OK
+    return _unlicensed(args, report, EXIT_OK)
 
 
 def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
@@ -273,6 +284,12 @@ def _add_verify_args(parser: argparse.ArgumentParser, online: bool) -> None:
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also say which library checks signatures"
+    )
+    parser.add_argument(
+        "--fail-unlicensed",
+        action="store_true",
+        help="for pipelines: exit 5 when every check holds but some content is not licensed"
+        " (without it, 'not licensed' is an answer and exits 0)",
     )
 
 

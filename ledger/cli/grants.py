@@ -18,7 +18,6 @@ from typing import Any
 
 from ledger.cli.common import (
     EXIT_OK,
-    EXIT_VERIFY,
     CliError,
     add_key_args,
     has_terminal,
@@ -34,7 +33,7 @@ from ledger.client.submit import Submitted
 from ledger.client.trust import TrustedLog, VerifiedCheckpoint
 from ledger.content.manifest import ManifestItem
 from ledger.core import builders
-from ledger.core.errors import LedgerError, NotYourGrant
+from ledger.core.errors import LedgerError
 from ledger.core.keys import SigningKey, parse_key_id
 from ledger.core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
 from ledger.report.plain import join_words, term_clauses
@@ -151,10 +150,7 @@ def _verified_grants(
     """Each grant in ``args.grant_ids`` checked and proven (``ledger.client.grants``): it names a
     key of your party in ``role``, current or rotated away, and your key is still valid."""
     log = trusted_log(args)
-    try:
-        checkpoint, party, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
-    except NotYourGrant as e:
-        raise CliError(e.message, EXIT_VERIFY) from e
+    checkpoint, party, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
     report(log, checkpoint, f"{len(grants)} grant(s) and the keys of {party.pseudonym!r}")
     return log, checkpoint, party, grants
 
