@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import math
 import os
 import sys
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from ledger.client import LogClient
 from ledger.client.trust import (
@@ -118,6 +120,25 @@ def add_log_key_args(parser: argparse.ArgumentParser, default: str) -> None:
         help="folder keeping the pinned log key and last verified checkpoint"
         " (default: $XDG_CONFIG_HOME/consent-ledger or ~/.config/consent-ledger)",
     )
+
+
+def add_json_arg(parser: argparse.ArgumentParser) -> None:
+    """``--json``: the result as one JSON object on stdout, of the schema docs/CLI.md gives for
+    the command (messages stay on stderr; the exit code is the same)."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as one JSON object (schema: docs/CLI.md) instead of text",
+    )
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    """The one JSON object a ``--json`` command prints: one line, keys sorted."""
+    print(json.dumps(doc, sort_keys=True, ensure_ascii=False))
 
 
 def state_dir(args: argparse.Namespace) -> Path:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from ledger.cli.common import (
     EXIT_REFUSED,
     CliError,
+    add_json_arg,
     add_log_key_args,
     add_url_arg,
     client,
@@ -38,8 +39,10 @@ from ledger.core.statements import SignedStatement
 
 
 def add_log_args(parser: argparse.ArgumentParser) -> None:
-    """``--url``, ``--log-key`` and ``--state``: where the log is and what this machine trusts."""
+    """``--url``, ``--log-key`` and ``--state``: where the log is and what this machine trusts;
+    and ``--json``, as every command that talks to the log prints a result."""
     add_url_arg(parser)
+    add_json_arg(parser)
     add_log_key_args(
         parser,
         "the key pinned for the log, else trust on first use (the server's /v1/log, pinned once"
