@@ -151,3 +151,20 @@ def test_receipt_from_a_lying_log_is_refused_and_not_written(
                 assert got.returncode == 0, got.stderr
                 assert f"at tree size {old.tree_size}" in got.stdout
                 assert out.read_bytes() == receipt
+
+
+def test_receipt_errors_say_what_to_do(live: LiveServer, tmp_path: Path) -> None:
+    out = tmp_path / "r.cose"
+    beyond = LogClient(live.url).log_info()["tree_size"] + 100
+    got = run_ledger("receipt", str(beyond), "--out", out, "--url", live.url, "--state", tmp_path)
+    assert got.returncode == 3, got.stderr  # the server's refusal
+    assert "not_found" in got.stderr
+    assert not out.exists()
+    missing = run_ledger("verify-receipt", tmp_path / "none", "--leaf-hash", "ab" * 32)
+    assert missing.returncode == 2
+    assert "cannot read receipt" in missing.stderr
+    out.write_bytes(b"\xd2\x84")
+    note = tmp_path / "cp"
+    note.write_text("not a checkpoint")
+    no_key = run_ledger("verify-receipt", out, "--leaf-hash", "ab" * 32, "--checkpoint", note)
+    _failed(no_key, "malformed_receipt")  # the receipt is read first, and is not one
