@@ -40,6 +40,14 @@ _LAST_ENTRY = (
     select(EntryRow.seq, EntryRow.leaf_hash, EntryRow.leaf).order_by(EntryRow.seq.desc()).limit(1)
 )
 _LATEST_SIZE = select(CheckpointRow.tree_size).order_by(CheckpointRow.tree_size.desc()).limit(1)
+_LATEST_COSIGNED_SIZE = (
+    select(CosignedCheckpointRow.tree_size)
+    .order_by(CosignedCheckpointRow.tree_size.desc())
+    .limit(1)
+)
+_CHECKPOINT_ROOT = select(CheckpointRow.root_hash).where(
+    CheckpointRow.tree_size == bindparam("tree_size")
+)
 
 
 @dataclass(frozen=True)
@@ -318,6 +326,18 @@ def latest_size(session: Session) -> int:
     """The size of the latest signed checkpoint (0: none yet), without loading the checkpoint."""
     size = _rows(session, _LATEST_SIZE).scalar()
     return 0 if size is None else int(size)
+
+
+def latest_cosigned_size(session: Session) -> int:
+    """The size of the latest checkpoint cosigned to the witness quorum (0: none yet)."""
+    size = _rows(session, _LATEST_COSIGNED_SIZE).scalar()
+    return 0 if size is None else int(size)
+
+
+def checkpoint_root(session: Session, tree_size: int) -> bytes | None:
+    """The root hash the checkpoint of ``tree_size`` signs, or None if the log signed none."""
+    root = _rows(session, _CHECKPOINT_ROOT, {"tree_size": tree_size}).scalar()
+    return None if root is None else bytes(root)
 
 
 def latest_checkpoint(session: Session) -> CheckpointRow | None:
