@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,23 @@ def doc_blocks(doc: str, tag: str = TAG) -> dict[str, str]:
 def refill(doc: str, fresh: dict[str, str], tag: str = TAG) -> str:
     """``doc`` with the blocks of ``tag`` replaced by ``fresh``, block by block."""
     return _block_re(tag).sub(lambda m: m.group(1) + fresh[m.group(2)] + m.group(4), doc)
+
+
+def block_script(
+    blocks: Callable[[], dict[str, str]], tag: str, description: str, argv: list[str] | None
+) -> int:
+    """The ``main`` of a script that builds the blocks of ``tag`` in docs/FORMAT.md: prints them,
+    or with ``--update-doc`` refills them in place."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--update-doc", action="store_true")
+    args = parser.parse_args(argv)
+    if args.update_doc:
+        doc = FORMAT_PATH.read_text(encoding="utf-8")
+        FORMAT_PATH.write_text(refill(doc, blocks(), tag), "utf-8")
+    else:
+        for name, text in blocks().items():
+            sys.stdout.write(f"--- {name}\n{text}")
+    return 0
 
 
 def update_doc(doc: str) -> str:

@@ -10,7 +10,6 @@ the bytes are fixed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -72,15 +71,7 @@ def update_doc(doc: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update-doc", action="store_true")
-    args = parser.parse_args(argv)
-    if args.update_doc:
-        FORMAT_PATH.write_text(update_doc(FORMAT_PATH.read_text(encoding="utf-8")), "utf-8")
-    else:
-        for name, text in blocks().items():
-            sys.stdout.write(f"--- {name}\n{text}")
-    return 0
+    return evidence_example.block_script(blocks, TAG, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

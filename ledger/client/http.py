@@ -164,6 +164,10 @@ class LogClient:
         """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
         return self.get_text(f"/v1/entries/{int(seq)}/proof")
 
+    def receipt(self, seq: int) -> bytes:
+        """Entry ``seq``'s COSE receipt (RFC 9942; verify with ``core.receipts``)."""
+        return self.request("GET", f"/v1/entries/{int(seq)}/receipt")[2]
+
     def tlog_checkpoint(self) -> str:
         """The published (cosigned, with a witness policy) checkpoint of the tlog-tiles API."""
         return self.get_text("/tlog/checkpoint")

@@ -391,6 +391,27 @@ class TrustedLog:
                 f" {checkpoint.tree_size}: {e.message}"
             ) from e
 
+    def verify_root_at(self, tree_size: int, root: bytes, checkpoint: VerifiedCheckpoint) -> None:
+        """RFC 9162 §2.1.4.2: ``root`` is the root of the tree of ``tree_size``, a prefix of the
+        checkpoint's tree (equal to its root at the same size). Raises ProofError otherwise,
+        TrustError for a size beyond the checkpoint's."""
+        if tree_size > checkpoint.tree_size:
+            raise TrustError(
+                f"tree size {tree_size} is beyond the log's checkpoint of size"
+                f" {checkpoint.tree_size}"
+            )
+        hashes: list[bytes] = []
+        if tree_size < checkpoint.tree_size:
+            proof = self.client.consistency_proof(tree_size, checkpoint.tree_size)
+            hashes = _proof_hashes(proof, "consistency")
+        try:
+            verify_consistency(tree_size, checkpoint.tree_size, hashes, root, checkpoint.root_hash)
+        except LedgerError as e:
+            raise ProofError(
+                f"the root at tree size {tree_size} is not the log's: the checkpoint of size"
+                f" {checkpoint.tree_size} does not extend it ({e.message})"
+            ) from e
+
 
 def check_entry_leaf(entry: dict[str, Any], seq: int, expected: SignedStatement | None) -> bytes:
     """Decode and check a ``GET /v1/entries/{seq}``-shaped answer; returns the leaf bytes."""

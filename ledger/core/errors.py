@@ -256,6 +256,14 @@ class ProofError(VerificationError):
     title = "Invalid proof"
 
 
+class ReceiptRootMismatch(VerificationError):
+    """A COSE receipt (docs/FORMAT.md §15) whose root is not the root the log's checkpoint of
+    that size signs (or that is not consistent with the checkpoint the verifier trusts)."""
+
+    code = "receipt_root_mismatch"
+    title = "Receipt root mismatch"
+
+
 class MapProofInvalid(ProofError):
     """A verifiable-map proof does not lead to the map root for the key asked about."""
 

@@ -39,7 +39,13 @@ from .cose import (
     sig_structure,
 )
 from .encoding import HASH_SIZE
-from .errors import BadSignature, InvalidParameter, MalformedProof, MalformedReceipt
+from .errors import (
+    BadSignature,
+    InvalidParameter,
+    MalformedProof,
+    MalformedReceipt,
+    ReceiptRootMismatch,
+)
 from .merkle import (
     inclusion_proof_size,
     leaf_hash,
@@ -254,12 +260,34 @@ def verify_inclusion_receipt(data: bytes, leaf: bytes, public_key: bytes) -> Ver
     RFC 9942 §4.2: (1) decode; (2) apply the inclusion proof to SHA-256(0x00 || leaf), which gives
     a root (RFC 9162 §2.1.3.2); (3) check the signature with that root as the detached payload.
     """
+    return verify_inclusion_receipt_of_hash(data, leaf_hash(leaf), public_key)
+
+
+def verify_inclusion_receipt_of_hash(
+    data: bytes, entry_hash: bytes, public_key: bytes
+) -> VerifiedReceipt:
+    """``verify_inclusion_receipt`` given the entry's leaf hash (§4.3) instead of its bytes."""
+    if len(entry_hash) != HASH_SIZE:
+        raise MalformedProof(f"a leaf hash is {HASH_SIZE} bytes")
     receipt = decode_receipt(data)
     if receipt.kind != "inclusion":
         raise MalformedReceipt("this is a consistency receipt, not an inclusion receipt")
-    root = root_from_inclusion_proof(receipt.second, receipt.first, leaf_hash(leaf), receipt.path)
+    root = root_from_inclusion_proof(receipt.second, receipt.first, entry_hash, receipt.path)
     _check_signature(receipt, public_key, root)
     return VerifiedReceipt("inclusion", receipt.first, root, leaf_index=receipt.second)
+
+
+def check_receipt_root(verified: VerifiedReceipt, tree_size: int, root: bytes) -> None:
+    """The receipt's root is the one a checkpoint of ``tree_size`` (signature already checked by
+    the caller) signs; raises ReceiptRootMismatch otherwise, or when the sizes differ."""
+    if verified.tree_size != tree_size:
+        raise ReceiptRootMismatch(
+            f"the receipt is at tree size {verified.tree_size}, the checkpoint at {tree_size}"
+        )
+    if verified.root != root:
+        raise ReceiptRootMismatch(
+            f"the receipt's root at tree size {tree_size} is not the root its checkpoint signs"
+        )
 
 
 def verify_consistency_receipt(data: bytes, old_root: bytes, public_key: bytes) -> VerifiedReceipt:

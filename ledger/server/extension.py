@@ -18,6 +18,7 @@ from ledger.server.metrics import Metrics
 from ledger.server.publisher import WitnessPublisher
 from ledger.server.readiness import DatabaseGate
 from ledger.server.reads.published import SignedSizes
+from ledger.server.reads.receipts import CheckpointRoots
 from ledger.server.reads.tlog import FullTileCache
 from ledger.server.service import GroupCommitter, LogService
 from ledger.server.storage.db import Database
@@ -41,6 +42,8 @@ class Ledger:
     gate: DatabaseGate
     #: Signs COSE receipts with the log's key (docs/FORMAT.md §15), each root once.
     receipts: ReceiptSigner
+    #: Roots of signed checkpoints by size, for receipts (``ledger.server.reads.receipts``).
+    receipt_roots: CheckpointRoots = field(default_factory=CheckpointRoots)
     #: True when a witness policy is set: only checkpoints cosigned to its quorum are published
     #: (``ledger.server.reads.published``). Fixed for the app's life.
     witnessed: bool = False

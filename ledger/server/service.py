@@ -90,8 +90,11 @@ class LogService:
         #: The border of the tree this process last committed (merkle.border_indexes): the next
         #: transaction reads only the hashes stored since, with its other reads.
         self._border: _Border | None = None
-        #: Licence map nodes this process has read or written (they never change).
+        #: Licence map nodes this process has read or written (they never change), and the log
+        #: size up to which it holds every node written (the next append reads only the nodes
+        #: other processes wrote since, with its other reads, so its paths need no query).
         self._map_nodes = NodeCache()
+        self._map_synced: tuple[int, int] | None = None  # (log size, cache generation)
 
     def read_envelope(self, envelope: object) -> SignedStatement:
         """A wire envelope parsed and its signatures verified (``SignedStatement.from_json``)
@@ -138,6 +141,9 @@ class LogService:
             raise Unavailable("the database is unavailable; nothing was written") from e
         if border is not None:  # committed: its hashes are stored for good
             self._border = border
+            # Every node up to this size is cached now: read, caught up, or written (unless the
+            # cache was emptied meanwhile, which the generation tells).
+            self._map_synced = (border.size, self._map_nodes.generation)
         if self.on_commit is not None and batch:
             self._notify(batch, results)
         return batch, results
@@ -163,7 +169,10 @@ class LogService:
             grant_hashes=wanted.grant_hashes,
             grant_ids=wanted.grant_ids,
             border_size=None if border is None else border.size,
+            map_size=self._map_synced_size(),
         )
+        if reads.map_nodes_since is not None:
+            self._map_nodes.add_encoded(reads.map_nodes_since)
         reader = repo.SessionHashReader(session)
         if (
             border is not None
@@ -256,6 +265,12 @@ class LogService:
             ],
         )
         return root
+
+    def _map_synced_size(self) -> int | None:
+        synced = self._map_synced
+        if synced is None or synced[1] != self._map_nodes.generation:
+            return None
+        return synced[0]
 
     def _licence_map(self, session: Session, reads: repo.AppendReads, size: int) -> LicenceMap:
         """The licence map at ``size`` (the log's size under the lock), ready to apply the batch:

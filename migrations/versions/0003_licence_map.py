@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.CheckConstraint("length(hash) = 32", name=op.f("ck_map_nodes_hash_len")),
         sa.PrimaryKeyConstraint("hash", name=op.f("pk_map_nodes")),
     )
+    # An append reads the nodes other processes wrote since its own last one (service.py).
+    op.create_index(op.f("ix_map_nodes_size"), TABLE, ["size"])
     # Append-only, like every table of the log (revision 0002 says why this is written by hand).
     if op.get_bind().dialect.name == "sqlite":
         for action in ("UPDATE", "DELETE"):

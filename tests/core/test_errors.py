@@ -45,6 +45,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "VerificationError": ("verification_failed", 400),
     "BadSignature": ("bad_signature", 400),
     "ProofError": ("proof_invalid", 400),
+    "ReceiptRootMismatch": ("receipt_root_mismatch", 400),
     "MapProofInvalid": ("map_proof_invalid", 400),
     "MapKeyAbsent": ("map_key_absent", 400),
     "MapKeyPresent": ("map_key_present", 400),

@@ -19,12 +19,20 @@ from hypothesis import strategies as st
 from ledger.core import cbor, merkle
 from ledger.core.checkpoint import open_checkpoint
 from ledger.core.cose import key_thumbprint, sig_structure
-from ledger.core.errors import BadSignature, MalformedReceipt, ProofError
+from ledger.core.errors import (
+    BadSignature,
+    MalformedProof,
+    MalformedReceipt,
+    ProofError,
+    ReceiptRootMismatch,
+)
 from ledger.core.receipts import (
     ReceiptSigner,
+    check_receipt_root,
     decode_receipt,
     verify_consistency_receipt,
     verify_inclusion_receipt,
+    verify_inclusion_receipt_of_hash,
 )
 from ledger.core.tlogproof import format_proof, verify_proof
 from tests.support.scripts import load_script
@@ -97,6 +105,26 @@ def test_one_log_two_proof_formats_one_root() -> None:
             format_proof(seq, path, note), LOG.signer.verifier(), leaf=LOG.leaves[seq]
         )
         assert report.checkpoint.root_hash == verified.root
+
+
+def test_a_receipt_is_checked_against_the_checkpoint_of_its_size() -> None:
+    """check_receipt_root: the checkpoint's root at the receipt's size passes; another root, or
+    a checkpoint of another size, is receipt_root_mismatch. The leaf-hash entry point agrees
+    with the leaf-bytes one."""
+    cp, _ = open_checkpoint(LOG.checkpoint(), LOG.signer.verifier())
+    path = merkle.inclusion_proof(cp.tree_size, 2, LOG.store)
+    receipt = SIGNER.inclusion(cp.tree_size, 2, path, cp.root_hash)
+    by_hash = verify_inclusion_receipt_of_hash(
+        receipt, merkle.leaf_hash(LOG.leaves[2]), SIGNER.public_key
+    )
+    assert by_hash == verify_inclusion_receipt(receipt, LOG.leaves[2], SIGNER.public_key)
+    check_receipt_root(by_hash, cp.tree_size, cp.root_hash)
+    with pytest.raises(ReceiptRootMismatch):
+        check_receipt_root(by_hash, cp.tree_size, bytes(32))
+    with pytest.raises(ReceiptRootMismatch):
+        check_receipt_root(by_hash, cp.tree_size - 1, cp.root_hash)
+    with pytest.raises(MalformedProof):
+        verify_inclusion_receipt_of_hash(receipt, bytes(31), SIGNER.public_key)
 
 
 def test_the_receipt_key_is_the_checkpoint_key() -> None:

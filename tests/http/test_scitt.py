@@ -22,9 +22,14 @@ from pycose.messages import Sign1Message
 from ledger.core import builders
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.cose import key_thumbprint
+from ledger.core.errors import LedgerError
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteVerifier, parse_note
-from ledger.core.receipts import decode_receipt, verify_inclusion_receipt
+from ledger.core.receipts import (
+    decode_receipt,
+    verify_consistency_receipt,
+    verify_inclusion_receipt,
+)
 from ledger.core.scitt import HDR_SIGNATURES, STATEMENT_CONTENT_TYPE
 from ledger.core.statements import SignedStatement
 from tests.http.conftest import BUYER, CREATOR, OTHER, append, log_state
@@ -98,6 +103,41 @@ def test_the_key_set_holds_the_log_key_named_by_its_thumbprint(client: FlaskClie
     missing = client.get(f"/.well-known/scitt-keys/{other}")
     assert missing.status_code == 404
     assert _code(_problem(missing)) == "not_found"
+
+
+def test_consistency_receipts_lead_from_one_checkpoint_root_to_another(
+    client: FlaskClient,
+) -> None:
+    """GET /v1/proofs/consistency/receipt: a consistency receipt (§15.5) from a checkpoint's root
+    to the published one (or to the checkpoint of ``second``), verified by the core verifier."""
+    for key, name in ((CREATOR, "creator"), (BUYER, "buyer"), (OTHER, "other")):
+        append(client, builders.party_register(key, name))
+    size = client.get("/v1/log").get_json()["tree_size"]
+    log_key = _log_key(client)
+    latest = client.get("/v1/proofs/consistency/receipt?first=1")
+    assert latest.status_code == 200
+    assert latest.content_type == COSE
+    verified = verify_consistency_receipt(latest.data, _root_at(client, 1), log_key)
+    assert (verified.old_size, verified.tree_size) == (1, size)
+    assert verified.root == _root_at(client, size)
+    to_two = client.get(f"/v1/proofs/consistency/receipt?first=1&second={size - 1}")
+    assert to_two.status_code == 200
+    assert verify_consistency_receipt(to_two.data, _root_at(client, 1), log_key).root == (
+        _root_at(client, size - 1)
+    )
+    # from a root the log never had: refused by the verifier
+    with pytest.raises(LedgerError):
+        verify_consistency_receipt(latest.data, bytes(32), log_key)
+    for query, status, code in (
+        (f"first={size}", 400, "invalid_parameter"),  # first < second
+        (f"first=1&second={size + 1}", 400, "invalid_parameter"),  # beyond the published size
+        ("first=0", 400, "invalid_parameter"),
+        ("second=2", 400, "invalid_parameter"),  # first is required
+        ("first=1&second=1", 400, "invalid_parameter"),
+    ):
+        answer = client.get(f"/v1/proofs/consistency/receipt?{query}")
+        assert answer.status_code == status, query
+        assert answer.get_json()["code"] == code, query
 
 
 def test_receipts_carry_the_root_of_the_checkpoint_of_their_size(client: FlaskClient) -> None:

@@ -22,8 +22,9 @@ from ledger.server.api.body import request_body
 from ledger.server.api.context import SEQ_PATTERN, ledger, path_parameter, read_session, seq_param
 from ledger.server.api.parsing import Blueprint
 from ledger.server.api.problems import PROBLEM_TYPE_BASE, problem_for
+from ledger.server.api.schemas import ConsistencyArgs
 from ledger.server.logs import current
-from ledger.server.reads.receipts import entry_receipt
+from ledger.server.reads.receipts import consistency_receipt, entry_receipt
 
 COSE = "application/cose"
 CBOR = "application/cbor"
@@ -71,7 +72,9 @@ def receipt_or_pending(seq: int, *, pending_status: int) -> Response:
     ``Location`` to ask again while the entry is not yet inside a published tree."""
     lg = ledger()
     with read_session() as session:
-        receipt = entry_receipt(session, seq, lg.receipts, witnessed=lg.witnessed)
+        receipt = entry_receipt(
+            session, seq, lg.receipts, witnessed=lg.witnessed, roots=lg.receipt_roots
+        )
     location = f"/entries/{seq}"
     if receipt is None:
         headers = {"Location": location, "Retry-After": RETRY_AFTER}
@@ -167,7 +170,29 @@ class EntryReceipt(MethodView):
         n = seq_param(seq)
         lg = ledger()
         with read_session() as session:
-            receipt = entry_receipt(session, n, lg.receipts, witnessed=lg.witnessed)
+            receipt = entry_receipt(
+                session, n, lg.receipts, witnessed=lg.witnessed, roots=lg.receipt_roots
+            )
         if receipt is None:
             raise NotFound(f"entry {n} is not in a published tree of 2 entries or more (yet)")
+        return Response(receipt, content_type=COSE)
+
+
+@receipt_blp.route("/proofs/consistency/receipt")
+class ConsistencyReceipt(MethodView):
+    @receipt_blp.arguments(ConsistencyArgs, location="query")
+    @receipt_blp.response(200, content_type=COSE, description="a COSE receipt (RFC 9942 §4.3)")
+    def get(self, args: dict[str, int]) -> Response:
+        """The consistency receipt from tree size ``first`` to ``second`` (default: the
+        published size), which must be the size of a published checkpoint."""
+        lg = ledger()
+        with read_session() as session:
+            receipt = consistency_receipt(
+                session,
+                args["first"],
+                args.get("second"),
+                lg.receipts,
+                witnessed=lg.witnessed,
+                roots=lg.receipt_roots,
+            )
         return Response(receipt, content_type=COSE)

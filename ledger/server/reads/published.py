@@ -59,9 +59,9 @@ def published_checkpoint(session: Session, *, witnessed: bool) -> Published | No
 
 
 def published_size(session: Session, *, witnessed: bool) -> int:
-    """The tree size of ``published_checkpoint`` (0 before the first one)."""
-    published = published_checkpoint(session, witnessed=witnessed)
-    return 0 if published is None else published.tree_size
+    """The tree size of ``published_checkpoint`` (0 before the first one), read from the index
+    alone (no note is loaded)."""
+    return repo.latest_cosigned_size(session) if witnessed else repo.latest_size(session)
 
 
 class SignedSizes:

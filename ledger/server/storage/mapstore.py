@@ -43,11 +43,19 @@ class NodeCache:
     def __init__(self, max_nodes: int = 1_000_000) -> None:
         self.max_nodes = max_nodes
         self.nodes: dict[bytes, MapNode] = {}
+        #: Counts the times the cache was emptied (a caller that tracks what it holds checks it).
+        self.generation = 0
 
     def add(self, nodes: Mapping[bytes, MapNode]) -> None:
         if len(self.nodes) + len(nodes) > self.max_nodes:
             self.nodes.clear()
+            self.generation += 1
         self.nodes.update(nodes)
+
+    def add_encoded(self, rows: Iterable[tuple[bytes, bytes]]) -> None:
+        """Add stored rows (hash, ``encode_node`` bytes), decoding those not cached yet."""
+        known = self.nodes
+        self.add({h: decode_node(data) for h, data in rows if h not in known})
 
 
 class DbNodeStore:

@@ -119,7 +119,7 @@ class MapNodeRow(Base):
     __tablename__ = "map_nodes"
     hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     node: Mapped[bytes] = mapped_column(LargeBinary)
-    size: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
     __table_args__ = (_hash_check("hash"),)
 
 

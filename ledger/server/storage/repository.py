@@ -29,6 +29,7 @@ from ledger.server.storage.models import (
     KeyEndRow,
     KeyRow,
     LogMetaRow,
+    MapNodeRow,
     TreeHashRow,
 )
 
@@ -39,6 +40,14 @@ _LAST_ENTRY = (
     select(EntryRow.seq, EntryRow.leaf_hash, EntryRow.leaf).order_by(EntryRow.seq.desc()).limit(1)
 )
 _LATEST_SIZE = select(CheckpointRow.tree_size).order_by(CheckpointRow.tree_size.desc()).limit(1)
+_LATEST_COSIGNED_SIZE = (
+    select(CosignedCheckpointRow.tree_size)
+    .order_by(CosignedCheckpointRow.tree_size.desc())
+    .limit(1)
+)
+_CHECKPOINT_ROOT = select(CheckpointRow.root_hash).where(
+    CheckpointRow.tree_size == bindparam("tree_size")
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,9 @@ class AppendReads:
     hashes_since: dict[int, bytes] | None = None
     #: The latest checkpoint's size and map root (None for a checkpoint from before the map).
     map_head: tuple[int, bytes | None] | None = None
+    #: When a map size was given: every licence map node written after that size, as stored
+    #: (hash, ``vmap.encode_node`` bytes); None if there are more than ``RECENT_MAP_NODES_MAX``.
+    map_nodes_since: list[tuple[bytes, bytes]] | None = None
 
 
 #: The most stored hashes ``read_for_append`` reads from an index on (an append of n leaves
@@ -142,6 +154,18 @@ _TREE_HASHES_SINCE = (
     .limit(RECENT_HASHES_MAX + 1)
 )
 _ROOT_AT = select(CheckpointRow.root_hash).where(CheckpointRow.tree_size == bindparam("size"))
+#: The most map nodes ``read_for_append`` reads that other processes wrote since this one's last
+#: append (a statement writes about 2-3 keys' paths: ~10-60 nodes); beyond this many, the map
+#: update's prefetch reads only the paths it walks instead.
+RECENT_MAP_NODES_MAX = 20_000
+_MAP_NODES_SINCE = (
+    select(MapNodeRow.hash, MapNodeRow.node)
+    .where(MapNodeRow.size > bindparam("since"))
+    # In index order, so that even a generic plan (a prepared statement, which assumes a range
+    # matches a third of the table) walks the size index from ``since`` instead of the table.
+    .order_by(MapNodeRow.size)
+    .limit(RECENT_MAP_NODES_MAX + 1)
+)
 _MAP_HEAD = (
     select(CheckpointRow.tree_size, CheckpointRow.map_root)
     .order_by(CheckpointRow.tree_size.desc())
@@ -157,6 +181,7 @@ def read_for_append(
     grant_hashes: Iterable[bytes],
     grant_ids: Iterable[str],
     border_size: int | None = None,
+    map_size: int | None = None,
 ) -> AppendReads:
     """Everything the rules need for a batch, read at once (see ``AppendReads``)."""
     with Pipeline(session) as p:
@@ -175,7 +200,9 @@ def read_for_append(
         grants = ask(_GRANTS_BY_HASH, "hashes", grant_hashes)
         events = ask(_GRANT_EVENTS_BY_HASH, "hashes", grant_hashes)
         taken = ask(_GRANT_IDS, "ids", grant_ids)
-        root = recent = Rows()
+        root = recent = map_nodes = Rows()
+        if map_size is not None:
+            map_nodes = p.query(_MAP_NODES_SINCE, {"since": map_size})
         if border_size is not None:
             root = p.query(_ROOT_AT, {"size": border_size})
             recent = p.query(_TREE_HASHES_SINCE, {"since": stored_hash_count(border_size)})
@@ -194,6 +221,8 @@ def read_for_append(
         taken_grant_ids={g for (g,) in taken.rows},
         map_head=_map_head(map_head.rows),
     )
+    if map_size is not None and len(map_nodes.rows) <= RECENT_MAP_NODES_MAX:
+        out.map_nodes_since = [(bytes(h), bytes(n)) for h, n in map_nodes.rows]
     if border_size is not None:
         out.border_root = bytes(root.rows[0][0]) if root.rows else None
         if len(recent.rows) <= RECENT_HASHES_MAX:
@@ -297,6 +326,18 @@ def latest_size(session: Session) -> int:
     """The size of the latest signed checkpoint (0: none yet), without loading the checkpoint."""
     size = _rows(session, _LATEST_SIZE).scalar()
     return 0 if size is None else int(size)
+
+
+def latest_cosigned_size(session: Session) -> int:
+    """The size of the latest checkpoint cosigned to the witness quorum (0: none yet)."""
+    size = _rows(session, _LATEST_COSIGNED_SIZE).scalar()
+    return 0 if size is None else int(size)
+
+
+def checkpoint_root(session: Session, tree_size: int) -> bytes | None:
+    """The root hash the checkpoint of ``tree_size`` signs, or None if the log signed none."""
+    root = _rows(session, _CHECKPOINT_ROOT, {"tree_size": tree_size}).scalar()
+    return None if root is None else bytes(root)
 
 
 def latest_checkpoint(session: Session) -> CheckpointRow | None:
