@@ -36,6 +36,8 @@ SCHEMA_OF = {
     "status": "evidence",
     "prove": "evidence",
     "verify": "evidence",
+    "receipt": "receipt",
+    "verify-receipt": "verify-receipt",
 }
 #: --json commands whose format another document gives (docs/CLI.md says where)
 ELSEWHERE = {"account", "audit"}
@@ -160,6 +162,15 @@ def test_each_command_prints_json_of_its_schema(user_env: dict[str, str], tmp_pa
     entry = run_json("prove-entry", "prove", "--entry", "0", "--out", tmp_path / "p.txt", env=env)
     assert entry["out"] == str(tmp_path / "p.txt")
     assert (tmp_path / "p.txt").is_file()
+
+    got = run_json("receipt", "receipt", "1", "--out", tmp_path / "r.cose", env=env)
+    assert (got["entry"], got["out"]) == (1, str(tmp_path / "r.cose"))
+    leaf_hash = got["leaf_hash"]
+    checked = run_json(
+        "verify-receipt", "verify-receipt", tmp_path / "r.cose", "--leaf-hash", leaf_hash, env=env
+    )
+    assert (checked["entry"], checked["root_hash"]) == (1, got["root_hash"])
+    assert checked["checkpoint"] is None
 
     head = run_json("log", "log", env=env)
     assert head["tree_size"] >= accepted["accepted"][0]["seq"] + 1
