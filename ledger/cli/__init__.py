@@ -1,7 +1,9 @@
 """The ``ledger`` command for creators, buyers and auditors.
 
-Exit codes (``common.EXIT_*``): 0 ok, 1 verification failed, 2 usage error, 3 server or network
-error. Expected failures print one line on stderr, never a traceback.
+Exit codes (``common.EXIT_*``, ``common.EXIT_CODES``): 0 ok, 1 verification failed, 2 usage error,
+3 server or network unreachable or a 5xx, 4 the log refused the request by its rules (a 4xx
+problem, its code printed), 5 some content not licensed (``--fail-unlicensed``). Expected failures
+print one line on stderr, never a traceback.
 
 Each subcommand lives in a module of this package that exposes ``register(subparsers)``; the
 modules are listed in ``COMMAND_MODULES`` in the order ``ledger --help`` shows them.
@@ -33,10 +35,18 @@ from ledger.cli import (
     tlog,
     witness,
 )
-from ledger.cli.common import EXIT_SERVER, EXIT_USAGE, EXIT_VERIFY, CliError, refuse_overwrite
+from ledger.cli.common import (
+    EXIT_CODES,
+    EXIT_REFUSED,
+    EXIT_SERVER,
+    EXIT_USAGE,
+    EXIT_VERIFY,
+    CliError,
+    refuse_overwrite,
+)
 from ledger.cli.parser import LedgerParser, check_options
-from ledger.client import ServerError
-from ledger.core.errors import LedgerError, VerificationError
+from ledger.client import ServerError, ServerRefused
+from ledger.core.errors import LedgerError, NotYourGrant, VerificationError
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     keys,
@@ -61,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = LedgerParser(
         prog="ledger",
         description="Consent Ledger: sign, submit, prove and verify content licences.",
-        epilog="Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 server or network error.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"ledger {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -99,6 +109,10 @@ def _failure(e: CliError | LedgerError) -> tuple[str, int]:
     """The one line to print and the exit code for an expected failure."""
     if isinstance(e, CliError):
         return e.message, e.exit_code
+    if isinstance(e, ServerRefused):
+        return f"the log refused it ({e.problem_code or e.http_status}): {e.message}", EXIT_REFUSED
+    if isinstance(e, NotYourGrant):  # the log's own rule, checked before signing anything
+        return f"the log would refuse it ({e.code}): {e}", EXIT_REFUSED
     if isinstance(e, ServerError):
         return e.message, EXIT_SERVER
     if isinstance(e, VerificationError):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import math
 import os
 import sys
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from ledger.client import LogClient
 from ledger.client.trust import (
@@ -26,6 +29,16 @@ from ledger.core.policy import WitnessPolicy, parse_policy
 from ledger.files import atomic_write
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
+#: the log refused the request by its rules (a problem+json 4xx; its code is printed)
+EXIT_REFUSED = 4
+#: ``--fail-unlicensed``: every check held, but some content is not licensed
+EXIT_UNLICENSED = 5
+#: the one line ``ledger --help`` and the package docstring give
+EXIT_CODES = (
+    "Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 server or network unreachable or"
+    " a 5xx, 4 refused by the log's rules (its code printed), 5 some content not licensed"
+    " (--fail-unlicensed)."
+)
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: seconds to wait for an answer to one request (``--timeout``)
 DEFAULT_TIMEOUT = 30.0
@@ -107,6 +120,25 @@ def add_log_key_args(parser: argparse.ArgumentParser, default: str) -> None:
         help="folder keeping the pinned log key and last verified checkpoint"
         " (default: $XDG_CONFIG_HOME/consent-ledger or ~/.config/consent-ledger)",
     )
+
+
+def add_json_arg(parser: argparse.ArgumentParser) -> None:
+    """``--json``: the result as one JSON object on stdout, of the schema docs/CLI.md gives for
+    the command (messages stay on stderr; the exit code is the same)."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as one JSON object (schema: docs/CLI.md) instead of text",
+    )
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    """The one JSON object a ``--json`` command prints: one line, keys sorted."""
+    print(json.dumps(doc, sort_keys=True, ensure_ascii=False))
 
 
 def state_dir(args: argparse.Namespace) -> Path:
@@ -231,10 +263,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+def url_arg(text: str) -> str:
+    """``--url``: an http(s) URL with a host (a usage error, exit 2, otherwise)."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL: give the scheme too, e.g. http://{text}"
+            if "://" not in text
+            else f"{text!r} is not an http(s) URL"
+        )
+    return text
+
+
 def add_url_arg(parser: argparse.ArgumentParser) -> None:
     """``--url`` and ``--timeout``: every command that talks to the log server takes both."""
     parser.add_argument(
         "--url",
+        type=url_arg,
         default=os.environ.get("LEDGER_URL", DEFAULT_URL),
         help="the log server (default: $LEDGER_URL or %(default)s)",
     )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, add_force_arg, say
+from ledger.cli.common import EXIT_OK, CliError, add_force_arg, add_json_arg, print_json, say
 from ledger.content.hashing import (
     EMPTY,
     EXCLUDED,
@@ -126,7 +126,9 @@ def _say_left_out(left_out: Sequence[Skipped]) -> None:
 def cmd_hash(args: argparse.Namespace) -> int:
     """SHA-256 (streamed), size, media type and duration of files and folders (recursive)."""
     items = hash_paths(args)
-    for i in items:
+    if args.json:
+        print_json({"items": [_item_json(i) for i in items]})
+    for i in items if not args.json else ():
         duration = "-" if i.duration_s is None else str(i.duration_s)
         print(f"{i.sha256}  {i.bytes}  {duration}  {i.media_type or '-'}  {i.path}")
     if args.out is not None:
@@ -136,6 +138,11 @@ def cmd_hash(args: argparse.Namespace) -> int:
             raise CliError(f"cannot write {args.out}: {e.strerror}") from e
         print(f"ledger: wrote {len(items)} item(s) to {os.fspath(args.out)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _item_json(item: ManifestItem) -> dict[str, Any]:
+    keys = ("sha256", "bytes", "duration_s", "media_type", "path")
+    return {k: getattr(item, k) for k in keys}
 
 
 def register(sub: Any) -> None:
@@ -153,5 +160,6 @@ def register(sub: Any) -> None:
         help="write a manifest for grant/prove: JSON if FILE ends in .json, else CSV",
     )
     add_force_arg(p)
+    add_json_arg(p)
     add_hash_args(p)
     p.set_defaults(func=cmd_hash)

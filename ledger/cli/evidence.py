@@ -17,17 +17,22 @@ from typing import Any
 
 from ledger.cli.common import (
     EXIT_OK,
+    EXIT_UNLICENSED,
     EXIT_VERIFY,
     CliError,
     add_force_arg,
+    add_json_arg,
     add_log_key_args,
     add_url_arg,
     client,
     log_key_arg,
     offline_log_key,
+    print_json,
     read_policy,
+    say,
     say_notices,
     state_dir,
+    wants_json,
     write_output,
 )
 from ledger.cli.content import manifest_items
@@ -80,6 +85,44 @@ def _verify(bundle: object, args: argparse.Namespace, vkey: NoteVerifier) -> Evi
     return verify_bundle(bundle, vkey, **_checks(args))
 
 
+def evidence_json(
+    report: EvidenceReport, files: Sequence[ManifestItem] = (), out: str | None = None
+) -> dict[str, Any]:
+    """``status``, ``prove`` and ``verify`` with ``--json`` (docs/CLI.md): what was verified,
+    the question, each verdict (with its file's path when the manifest gives one), the counts."""
+    paths = {item.sha256: item.path for item in files if item.path}
+    cp = report.checkpoint
+    return {
+        "verified": bool(report),
+        "failures": [f.to_json() for f in report.failures],
+        "query": None if report.bundle is None else report.bundle.query.to_json(),
+        "checkpoint": None
+        if cp is None
+        else {"origin": cp.origin, "tree_size": cp.tree_size, "root_hash": cp.root_hash.hex()},
+        "verdicts": [{**v.to_json(), "path": paths.get(v.sha256)} for v in report.verdicts],
+        "licensed": sum(v.licensed for v in report.verdicts),
+        "not_licensed": sum(not v.licensed for v in report.verdicts),
+        "witnesses": [
+            {"name": name, "cosigned_at": format_posix(seconds)}
+            for name, seconds in report.witness_times
+        ],
+        "out": out,
+    }
+
+
+def _answer(
+    args: argparse.Namespace,
+    report: EvidenceReport,
+    files: Sequence[ManifestItem] = (),
+    out: str | None = None,
+) -> int:
+    """The report as ``--json`` asks, else for people; exit 1 when a check failed."""
+    if not wants_json(args):
+        return _print_report(report, files)
+    print_json(evidence_json(report, files, out))
+    return EXIT_OK if report else EXIT_VERIFY
+
+
 def _print_report(report: EvidenceReport, files: Sequence[ManifestItem] = ()) -> int:
     """The answer first (when every check held), then what was verified, then, given the
     manifest's ``files``, each file with its verdict."""
@@ -117,7 +160,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         bundle: Any = load_bundle(data)
     except LedgerError as e:
-        print(f"result     FAILED: bundle_malformed: {e.message}")
+        if wants_json(args):
+            malformed = EvidenceReport()
+            malformed.fail("bundle_malformed", e.message)
+            print_json(evidence_json(malformed))
+        else:
+            print(f"result     FAILED: bundle_malformed: {e.message}")
         return EXIT_VERIFY
     origin, named = named_log(bundle)
     key = offline_log_key(args, origin, named, "bundle")
@@ -126,8 +174,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "--log-key is required: no key is pinned for the bundle's log and it names none"
         )
     files = asked.pop("files", [])
-    report = _verify(bundle, args, key.verifier)
-    return _print_report(check_question(report, **asked), files if args.verbose else ())
+    report = check_question(_verify(bundle, args, key.verifier), **asked)
+    shown = files if args.verbose or wants_json(args) else ()
+    return _unlicensed(args, report, _answer(args, report, shown))
+
+
+def _unlicensed(args: argparse.Namespace, report: EvidenceReport, code: int) -> int:
+    """``--fail-unlicensed``: exit 5 when every check held but some content is not licensed."""
+    if code == EXIT_OK and args.fail_unlicensed and any(not v.licensed for v in report.verdicts):
+        n = sum(not v.licensed for v in report.verdicts)
+        say(f"--fail-unlicensed: {n} of {len(report.verdicts)} item(s) not licensed")
+        return EXIT_UNLICENSED
+    return code
 
 
 def _asked(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,7 +228,7 @@ def _question(args: argparse.Namespace) -> Question:
 def _checks(args: argparse.Namespace) -> dict[str, Any]:
     name, check = signature_check(accelerate=not args.no_accel)
     if args.verbose:
-        print(f"signatures {name}")
+        (say if wants_json(args) else print)(f"signatures {name}")
     return {"check": check, "policy": read_policy(args.policy)}
 
 
@@ -181,9 +239,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     trusted = _online_log(args, client(args))
     report = status(trusted.client, question, sha256, trusted.verifier, **_checks(args))
     if not report:
-        print("the server's answer does not verify:")
-        return _print_report(report)
+        if not wants_json(args):
+            print("the server's answer does not verify:")
+        return _answer(args, report)
     _done(trusted)
+    if wants_json(args):
+        return _unlicensed(args, report, _answer(args, report))
     verdict = report.verdicts[0]
     cp = report.checkpoint
     assert cp is not None  # a report without failures has a verified checkpoint
@@ -196,7 +257,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"verified against checkpoint {cp.origin} size {cp.tree_size}")
     for name, seconds in report.witness_times:
         print(f"witness {name} cosigned at {format_posix(seconds)}")
-    return EXIT_OK
+    return _unlicensed(args, report, EXIT_OK)
 
 
 # --- ledger prove ------------------------------------------------------------------------------
@@ -233,19 +294,26 @@ def cmd_prove(args: argparse.Namespace) -> int:
     trusted = _online_log(args, client(args))
     bundle, report = prove(trusted.client, question, contents, trusted.verifier, **_checks(args))
     if not report:
-        print(f"the server's bundle does not verify; {args.out} not written:")
-        return _print_report(report)
+        if not wants_json(args):
+            print(f"the server's bundle does not verify; {args.out} not written:")
+        return _answer(args, report)
     _done(trusted)
     write_output(Path(args.out), canonicalize(bundle))
+    if wants_json(args):
+        return _unlicensed(args, report, _answer(args, report, files, args.out))
     _print_report(report, files)
     print(f"written    {args.out}")
-    return EXIT_OK
+    return _unlicensed(args, report, EXIT_OK)
 
 
 def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
     """``prove --entry SEQ``: the entry's c2sp.org/tlog-proof@v1 file, checked with the log key."""
     report = write_entry_proof(trusted.client, args.entry, args.out, trusted.verifier)
     _done(trusted)
+    if wants_json(args):
+        tree_size = None if report is None else report.checkpoint.tree_size
+        print_json({"entry": args.entry, "tree_size": tree_size, "out": args.out})
+        return EXIT_OK
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")
     return EXIT_OK
@@ -276,6 +344,17 @@ def _add_verify_args(parser: argparse.ArgumentParser, online: bool) -> None:
     )
 
 
+def _add_answer_args(parser: argparse.ArgumentParser) -> None:
+    """What ``status``, ``prove`` and ``verify`` answer with: ``--fail-unlicensed``, ``--json``."""
+    parser.add_argument(
+        "--fail-unlicensed",
+        action="store_true",
+        help="for pipelines: exit 5 when every check holds but some content is not licensed"
+        " (without it, 'not licensed' is an answer and exits 0)",
+    )
+    add_json_arg(parser)
+
+
 def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> None:
     # prove checks --buyer and --use itself: with --entry it needs neither
     is_prove = parser.prog.endswith(" prove")
@@ -289,6 +368,7 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
     parser.add_argument("--at", metavar="TIME", type=at_time, help=f"{SPELLINGS} (default: now)")
     add_url_arg(parser)
     _add_verify_args(parser, online=True)
+    _add_answer_args(parser)
 
 
 def register(sub: Any) -> None:
@@ -304,6 +384,7 @@ def register(sub: Any) -> None:
     asked.add_argument("--use", help="e.g. ai_training")
     asked.add_argument("--at", metavar="TIME", type=instant_arg, help=SPELLINGS)
     _add_verify_args(verify, online=False)
+    _add_answer_args(verify)
     verify.set_defaults(func=cmd_verify)
 
     status = sub.add_parser("status", help=cmd_status.__doc__, description=cmd_status.__doc__)

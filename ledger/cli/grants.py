@@ -10,20 +10,23 @@ machine saw) before signing anything that names its hash; ``accept`` shows every
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ledger.cli.common import (
     EXIT_OK,
-    EXIT_VERIFY,
     CliError,
     add_key_args,
     has_terminal,
     load_key,
+    print_json,
     say,
+    wants_json,
 )
 from ledger.cli.content import add_hash_args, hash_paths, listed_once, manifest_items
 from ledger.cli.submit import add_log_args, report, submit_and_show, trusted_log
@@ -34,7 +37,7 @@ from ledger.client.submit import Submitted
 from ledger.client.trust import TrustedLog, VerifiedCheckpoint
 from ledger.content.manifest import ManifestItem
 from ledger.core import builders
-from ledger.core.errors import LedgerError, NotYourGrant
+from ledger.core.errors import LedgerError
 from ledger.core.keys import SigningKey, parse_key_id
 from ledger.core.statements import PROHIBITIONS, USES, Grant, GrantAccept, format_timestamp
 from ledger.report.plain import join_words, term_clauses
@@ -75,14 +78,37 @@ def cmd_grant(args: argparse.Namespace) -> int:
         )
     if len(signed) > 1:
         print(f"ledger: {len(items)} items split into {len(signed)} grants", file=sys.stderr)
-    submit_and_show(args, signed, show=_show_grant)
+    made: list[dict[str, Any]] = []
+    submit_and_show(args, signed, show=lambda done: _show_grant(done, made, wants_json(args)))
+    if wants_json(args):
+        print_json({"grants": made})
     return EXIT_OK
 
 
-def _show_grant(done: Submitted) -> None:
+def _show_grant(done: Submitted, made: list[dict[str, Any]], quiet: bool) -> None:
     stmt = done.signed.statement
     assert isinstance(stmt, Grant)
-    print(f"grant_id   {stmt.grant_id}  seq {done.seq}  items {len(stmt.content)}")
+    made.append({"grant_id": stmt.grant_id, "seq": done.seq, "items": len(stmt.content)})
+    if not quiet:
+        print(f"grant_id   {stmt.grant_id}  seq {done.seq}  items {len(stmt.content)}")
+
+
+def grant_json(grant: Grant) -> dict[str, Any]:
+    """A grant's statement fields for ``--json`` (docs/CLI.md): times in RFC 3339, amounts as
+    decimal strings, as the statement itself spells them."""
+    return {"creator": grant.signer, **_plain(dataclasses.asdict(grant))}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k not in ("signer", "nonce")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 def _terms(args: argparse.Namespace) -> builders.TermsSpec:
@@ -151,10 +177,7 @@ def _verified_grants(
     """Each grant in ``args.grant_ids`` checked and proven (``ledger.client.grants``): it names a
     key of your party in ``role``, current or rotated away, and your key is still valid."""
     log = trusted_log(args)
-    try:
-        checkpoint, party, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
-    except NotYourGrant as e:
-        raise CliError(e.message, EXIT_VERIFY) from e
+    checkpoint, party, grants = fetch_verified_grants(log, args.grant_ids, key.key_id, role)
     report(log, checkpoint, f"{len(grants)} grant(s) and the keys of {party.pseudonym!r}")
     return log, checkpoint, party, grants
 
@@ -198,17 +221,29 @@ def cmd_accept(args: argparse.Namespace) -> int:
             print(f"ledger:   {line}", file=sys.stderr)
     if args.dry_run:
         print("ledger: --dry-run: nothing signed", file=sys.stderr)
+        if wants_json(args):
+            print_json({"accepted": [], "dry_run": True})
         return EXIT_OK
     if not args.yes:
         _confirm(f"Accept {len(grants)} grant(s) on these terms, signed by {party.pseudonym!r}?")
     by_hash = {g.statement_hash.hex(): g.grant.grant_id for g in grants}
+    accepted: list[dict[str, Any]] = []
 
     def show(done: Submitted) -> None:
         stmt = done.signed.statement
         assert isinstance(stmt, GrantAccept)
-        print(f"accepted   {by_hash[stmt.grant_hash]}  seq {done.seq}")
+        accepted.append({"grant_id": by_hash[stmt.grant_hash], "seq": done.seq})
+        if not wants_json(args):
+            print(f"accepted   {by_hash[stmt.grant_hash]}  seq {done.seq}")
 
-    submit_and_show(args, [builders.grant_accept(key, g.statement_hash) for g in grants], log, show)
+    try:
+        signed = [builders.grant_accept(key, g.statement_hash) for g in grants]
+        submit_and_show(args, signed, log, show)
+    finally:  # a batch partly refused: what got in, before the refusal's one line
+        if wants_json(args) and accepted:
+            print_json({"accepted": accepted, "dry_run": False})
+    if wants_json(args) and not accepted:
+        print_json({"accepted": [], "dry_run": False})
     return EXIT_OK
 
 
@@ -234,7 +269,10 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     signed = builders.grant_revoke(key, g.statement_hash, args.effective)
     (done,) = submit_and_show(args, [signed], log)
     effective = format_timestamp(args.effective)
-    print(f"revoked    {g.grant.grant_id}  seq {done.seq}  effective {effective}")
+    if wants_json(args):
+        print_json({"grant_id": g.grant.grant_id, "seq": done.seq, "effective_at": effective})
+    else:
+        print(f"revoked    {g.grant.grant_id}  seq {done.seq}  effective {effective}")
     return EXIT_OK
 
 

@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, ask_passphrase, has_terminal, passphrase_from_env
+from ledger.cli.common import (
+    EXIT_OK,
+    CliError,
+    add_json_arg,
+    ask_passphrase,
+    has_terminal,
+    passphrase_from_env,
+    print_json,
+)
 from ledger.core.keys import SigningKey
 
 
@@ -49,6 +57,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         raise CliError(f"{path} exists; refusing to overwrite a key") from None
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror}") from e
+    if args.json:
+        print_json({"key_id": key.key_id, "public_key": key.public_key.b64, "out": str(path)})
+        return EXIT_OK
     print(f"key_id     {key.key_id}")
     print(f"public_key {key.public_key.b64}")
     return EXIT_OK
@@ -73,4 +84,5 @@ def register(sub: Any) -> None:
     how.add_argument(
         "--no-encrypt", action="store_true", help="do not offer encryption at a terminal"
     )
+    add_json_arg(keygen)
     keygen.set_defaults(func=cmd_keygen)

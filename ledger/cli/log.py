@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, say_notices
+from ledger.cli.common import EXIT_OK, print_json, say_notices, wants_json
 from ledger.cli.submit import add_log_args, trusted_log
 
 
@@ -17,6 +17,16 @@ def cmd_log(args: argparse.Namespace) -> int:
     log.save(verified)
     say_notices(log)
     cp = verified.checkpoint
+    if wants_json(args):
+        print_json(
+            {
+                "origin": cp.origin,
+                "log_key": log.verifier.to_vkey(),
+                "tree_size": cp.tree_size,
+                "root_hash": cp.root_hash.hex(),
+            }
+        )
+        return EXIT_OK
     print(f"origin     {cp.origin}")
     print(f"log_key    {log.verifier.to_vkey()}")
     print(f"tree_size  {cp.tree_size}")

@@ -13,8 +13,8 @@ import argparse
 import sys
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, add_key_args, load_key
-from ledger.cli.grants import grant_id_arg, grant_lines
+from ledger.cli.common import EXIT_OK, add_key_args, load_key, print_json, wants_json
+from ledger.cli.grants import grant_id_arg, grant_json, grant_lines
 from ledger.cli.submit import add_log_args, report, trusted_log
 from ledger.client.grants import GrantRecord, grant_record, open_offers
 from ledger.core.leaf import format_log_time
@@ -30,6 +30,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = grant_record(log, args.grant_id)
     report(log, record.checkpoint, f"grant {args.grant_id} and its history")
     g = record.grant
+    if wants_json(args):
+        print_json(_record_json(record, args.content))
+        return EXIT_OK
     print(f"grant         {g.grant.grant_id}")
     print(f"logged        seq {g.seq} at {format_log_time(record.integrated_at)}")
     for line in grant_lines(g.grant, record.creator, record.buyer):
@@ -41,6 +44,27 @@ def cmd_show(args: argparse.Namespace) -> int:
         for c in g.grant.content:
             print(f"{c.sha256}  {c.bytes:>12}  {c.duration_s:>6} s  {c.media_type}")
     return EXIT_OK
+
+
+def _record_json(record: GrantRecord, content: bool) -> dict[str, Any]:
+    """``show --json`` (docs/CLI.md): the grant, its parties, acceptance and revocation."""
+    g, accepted, revoked = record.grant, record.acceptance, record.revocation
+    grant = grant_json(g.grant)
+    if not content:
+        grant["content"] = None
+    revocation = None
+    if revoked is not None and isinstance(revoked.statement, GrantRevoke):
+        effective = format_timestamp(revoked.statement.effective_at)
+        revocation = {"seq": revoked.seq, "effective_at": effective}
+    return {
+        "grant": grant,
+        "seq": g.seq,
+        "logged_at": format_log_time(record.integrated_at),
+        "creator_pseudonym": record.creator.pseudonym,
+        "buyer_pseudonym": record.buyer.pseudonym,
+        "accepted": None if accepted is None else {"seq": accepted.seq},
+        "revoked": revocation,
+    }
 
 
 def _status(record: GrantRecord) -> str:
@@ -80,6 +104,10 @@ def cmd_offers(args: argparse.Namespace) -> int:
         )
     if not found.grants:
         print(f"ledger: no open offers to {found.party.pseudonym!r}", file=sys.stderr)
+    if wants_json(args):
+        offers = [{"seq": g.seq, "grant": grant_json(g.grant)} for g in found.grants]
+        print_json({"party": found.party.pseudonym, "offers": offers})
+        return EXIT_OK
     for g in found.grants:
         print(f"grant         {g.grant.grant_id}  seq {g.seq}")
         for line in grant_lines(g.grant, None, found.party):

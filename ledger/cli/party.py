@@ -7,7 +7,15 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ledger.cli.common import EXIT_OK, CliError, add_key_args, load_key, read_key
+from ledger.cli.common import (
+    EXIT_OK,
+    CliError,
+    add_key_args,
+    load_key,
+    print_json,
+    read_key,
+    wants_json,
+)
 from ledger.cli.submit import add_log_args, submit_and_show
 from ledger.core import builders
 from ledger.core.keys import parse_key_id
@@ -18,6 +26,9 @@ def _submit_and_print(args: argparse.Namespace, signed: SignedStatement, **lines
     """Submit one statement (bad input already raised InvalidStatement: exit 2), then print
     ``name value`` lines and the entry's seq."""
     (done,) = submit_and_show(args, [signed])
+    if wants_json(args):
+        print_json({**lines, "seq": done.seq})
+        return EXIT_OK
     for name, text in {**lines, "seq": str(done.seq)}.items():
         print(f"{name:<10} {text}")
     return EXIT_OK

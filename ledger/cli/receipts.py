@@ -13,13 +13,16 @@ from ledger.cli.common import (
     EXIT_VERIFY,
     CliError,
     add_force_arg,
+    add_json_arg,
     add_log_key_args,
     add_url_arg,
     client,
     log_key_arg,
     offline_log_key,
+    print_json,
     say_notices,
     state_dir,
+    wants_json,
     write_output,
 )
 from ledger.client.receipts import fetch_receipt
@@ -42,6 +45,19 @@ def _read(path: str, what: str) -> bytes:
         raise CliError(f"cannot read {what} {path}: {e.strerror}") from e
 
 
+def _json(receipt: VerifiedReceipt, entry_hash: bytes, **more: Any) -> None:
+    """``receipt --json`` and ``verify-receipt --json`` (docs/CLI.md)."""
+    print_json(
+        {
+            "entry": receipt.leaf_index,
+            "leaf_hash": entry_hash.hex(),
+            "tree_size": receipt.tree_size,
+            "root_hash": receipt.root.hex(),
+            **more,
+        }
+    )
+
+
 def _print(receipt: VerifiedReceipt, entry_hash: bytes) -> None:
     print(f"leaf_hash  {entry_hash.hex()}")
     print(f"tree_size  {receipt.tree_size}")
@@ -58,6 +74,9 @@ def cmd_receipt(args: argparse.Namespace) -> int:
     trusted.save(checked.checkpoint)
     say_notices(trusted)
     write_output(Path(args.out), checked.data)
+    if wants_json(args):
+        _json(checked.receipt, leaf_hash(checked.leaf), out=args.out)
+        return EXIT_OK
     print(f"ok: receipt of entry {args.seq} at tree size {checked.receipt.tree_size}")
     _print(checked.receipt, leaf_hash(checked.leaf))
     print(f"written    {args.out}")
@@ -101,6 +120,9 @@ def cmd_verify_receipt(args: argparse.Namespace) -> int:
     except LedgerError as e:  # a malformed checkpoint or proof: the files, not the receipt
         raise CliError(str(e)) from e
     log = issuer or "the log"
+    if wants_json(args):
+        _json(receipt, entry_hash, issuer=issuer, checkpoint=args.checkpoint)
+        return EXIT_OK
     print(f"ok: entry {receipt.leaf_index} is in {log} at tree size {receipt.tree_size}")
     _print(receipt, entry_hash)
     if note is not None:
@@ -119,6 +141,7 @@ def register(sub: Any) -> None:
         "the key pinned for the log, else trust on first use (the server's /v1/log, pinned once"
         " its answer verified)",
     )
+    add_json_arg(r)
     r.set_defaults(func=cmd_receipt)
 
     v = sub.add_parser(
@@ -134,4 +157,5 @@ def register(sub: Any) -> None:
         help="a checkpoint of the log (signed note): the receipt's root must be the one it signs",
     )
     add_log_key_args(v, "the key pinned for the receipt's log (a receipt names only its kid)")
+    add_json_arg(v)
     v.set_defaults(func=cmd_verify_receipt)

@@ -20,8 +20,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ledger.cli.common import (
-    EXIT_SERVER,
+    EXIT_REFUSED,
     CliError,
+    add_json_arg,
     add_log_key_args,
     add_url_arg,
     client,
@@ -38,8 +39,10 @@ from ledger.core.statements import SignedStatement
 
 
 def add_log_args(parser: argparse.ArgumentParser) -> None:
-    """``--url``, ``--log-key`` and ``--state``: where the log is and what this machine trusts."""
+    """``--url``, ``--log-key`` and ``--state``: where the log is and what this machine trusts;
+    and ``--json``, as every command that talks to the log prints a result."""
     add_url_arg(parser)
+    add_json_arg(parser)
     add_log_key_args(
         parser,
         "the key pinned for the log, else trust on first use (the server's /v1/log, pinned once"
@@ -59,7 +62,7 @@ def submit_and_show(
 ) -> list[Submitted]:
     """Submit ``statements`` (``ledger.client.submit``), report the verification on stderr, and
     call ``show`` for each accepted statement before refusals are raised: a batch partly refused
-    still tells the user what got in. Raises CliError (exit 3) naming the first refusal."""
+    still tells the user what got in. Raises CliError (exit 4) naming the first refusal."""
     log = log or trusted_log(args)
     log.identify()
     pending = PendingStatements(log.origin_dir / "pending")
@@ -95,7 +98,7 @@ def submit_and_show(
     if result.refused:
         for refused in result.refused[1:]:
             print(f"ledger: {refused.message}", file=sys.stderr)
-        raise CliError(result.refused[0].message, EXIT_SERVER)
+        raise CliError(result.refused[0].message, EXIT_REFUSED)
     return result.accepted
 
 

@@ -106,7 +106,7 @@ def test_key_rotation_and_revocation(user_env: dict[str, str], tmp_path: Path) -
     assert value(revoked.stdout, "revoked") == new_id
     # the old key is gone: the log refuses it, and the command says so in one line
     again = run_ledger("register", "--key", old_pem, "--name", "Again", env=user_env)
-    assert_one_line_failure(again, 3, "key_already_registered")
+    assert_one_line_failure(again, 4, "key_already_registered")
 
 
 def test_large_content_lists_become_several_grants(
@@ -147,7 +147,7 @@ def test_grant_from_paths_needs_a_duration_when_it_cannot_be_read(
     assert len(grant_ids(granted.stdout)) == 1
 
 
-def test_accepting_a_grant_made_to_someone_else_fails_verification(
+def test_accepting_a_grant_made_to_someone_else_is_refused(
     user_env: dict[str, str], tmp_path: Path
 ) -> None:
     creator_pem, _ = party(tmp_path, user_env, "Maker")
@@ -161,17 +161,17 @@ def test_accepting_a_grant_made_to_someone_else_fails_verification(
     [grant_id] = grant_ids(granted.stdout)
     result = run_ledger("accept", "--yes", "--key", intruder_pem, grant_id, env=user_env)
     assert_one_line_failure(
-        result, 1, f"grant {grant_id} names", "as its buyer, which is not a key of your party"
+        result, 4, f"grant {grant_id} names", "as its buyer, which is not a key of your party"
     )
     not_mine = run_ledger(
         "revoke", "--key", intruder_pem, grant_id, "--effective", "2030-01-01", env=user_env
     )
-    assert_one_line_failure(not_mine, 1, "as its creator, which is not a key of your party")
+    assert_one_line_failure(not_mine, 4, "as its creator, which is not a key of your party")
     unknown = run_ledger(
         "accept", "--yes", "--key", intruder_pem, "00000000-0000-4000-8000-000000000000",
         env=user_env,
     )  # fmt: skip
-    assert_one_line_failure(unknown, 3, "404")
+    assert_one_line_failure(unknown, 4, "404")
 
 
 # --- failures that need no server -----------------------------------------------------------
@@ -245,7 +245,7 @@ def test_a_partly_refused_batch_reports_what_got_in(
         ids += grant_ids(granted.stdout)
     assert run_ledger("accept", "--yes", "--key", buyer_pem, ids[0], env=user_env).returncode == 0
     both = run_ledger("accept", "--yes", "--key", buyer_pem, *ids, env=user_env)
-    assert_one_line_failure(both, 3, "grant.accept refused: already_accepted")
+    assert_one_line_failure(both, 4, "grant.accept refused: already_accepted")
     assert value(both.stdout, "accepted") == ids[1]
     assert "verified 1 new entry" in both.stderr
 

@@ -162,7 +162,7 @@ def test_a_rotated_creator_revokes_and_others_are_refused(
     other = run_ledger(
         "revoke", "--key", intruder_pem, grant_id, "--effective", "now", env=user_env
     )
-    assert_one_line_failure(other, 1, "as its creator, which is not a key of your party")
+    assert_one_line_failure(other, 4, "as its creator, which is not a key of your party")
     assert log.grant(grant_id)["revoked_seq"] is None
 
     revoked = run_ledger("revoke", "--key", nord_3, grant_id, "--effective", "now", env=user_env)

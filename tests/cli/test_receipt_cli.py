@@ -157,7 +157,7 @@ def test_receipt_errors_say_what_to_do(live: LiveServer, tmp_path: Path) -> None
     out = tmp_path / "r.cose"
     beyond = LogClient(live.url).log_info()["tree_size"] + 100
     got = run_ledger("receipt", str(beyond), "--out", out, "--url", live.url, "--state", tmp_path)
-    assert got.returncode == 3, got.stderr  # the server's refusal
+    assert got.returncode == 4, got.stderr  # the log refused it by its rules, its code printed
     assert "not_found" in got.stderr
     assert not out.exists()
     missing = run_ledger("verify-receipt", tmp_path / "none", "--leaf-hash", "ab" * 32)

@@ -59,7 +59,8 @@ def test_entry_proof_errors(
 ) -> None:
     server, _ = served_log
     out = tmp_path / "p"
-    assert main(["prove", "--entry", "20", "--out", str(out), "--url", server.url]) == 3
+    # no such entry: the log refuses it by its rules (exit 4, its code printed)
+    assert main(["prove", "--entry", "20", "--out", str(out), "--url", server.url]) == 4
     assert "not_found" in capsys.readouterr().err
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(["prove", "--entry", "1", "--out", str(out), "--url", dead]) == 3

@@ -214,7 +214,16 @@ def test_hash_out_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["prove", "--content", "ab" * 32, "--buyer", "cd" * 32, "--use", "ai_training", "--url=x"],
+        [
+            "prove",
+            "--content",
+            "ab" * 32,
+            "--buyer",
+            "cd" * 32,
+            "--use",
+            "ai_training",
+            "--url=http://127.0.0.1:9",
+        ],
         ["report", "bundle.json"],
     ],
     ids=lambda a: a[0],
@@ -257,7 +266,12 @@ def test_a_pseudonym_outside_ascii_is_refused_naming_the_character(tmp_path: Pat
     """docs/FORMAT.md §3 allows ASCII letters only: the help says so, and the refusal names the
     character and an ASCII spelling, before the key is even read."""
     result = run_ledger(
-        "register", "--key", tmp_path / "absent.pem", "--name", "Café Lumière", "--url=x"
+        "register",
+        "--key",
+        tmp_path / "absent.pem",
+        "--name",
+        "Café Lumière",
+        "--url=http://127.0.0.1:9",
     )
     assert_one_line_failure(
         result, 2, "--name 'Café Lumière': 'é' is not allowed", "(e.g. 'Cafe Lumiere')"
