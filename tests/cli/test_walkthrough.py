@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ledger.client import LogClient
 from ledger.core.evidence import verify_bundle
 from ledger.server.config import PROJECT_ROOT
@@ -38,10 +40,15 @@ def test_the_walkthrough_block_is_a_dozen_ledger_commands() -> None:
     assert len(commands) <= 16
 
 
-def test_readme_walkthrough_runs_as_written(live: LiveServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("clips", [2, 1000])
+def test_readme_walkthrough_runs_as_written(live: LiveServer, tmp_path: Path, clips: int) -> None:
+    """With 1,000 clips, more than one grant's leaf holds: ``grant`` signs several grants and
+    the walkthrough accepts every one (issue 19: it broke above ~450 clips)."""
     (tmp_path / "footage").mkdir()
     (tmp_path / "footage" / "dawn.mp4").write_bytes(mp4(1000, 61_000))
     (tmp_path / "footage" / "dusk.mp4").write_bytes(mp4(1000, 30_000, moov_last=False))
+    for i in range(clips - 2):  # distinct contents: distinct durations
+        (tmp_path / "footage" / f"clip-{i:04d}.mp4").write_bytes(mp4(1000, 1_000 + i))
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -61,16 +68,17 @@ def test_readme_walkthrough_runs_as_written(live: LiveServer, tmp_path: Path) ->
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "Traceback" not in result.stderr
-    [grant_id] = re.findall(r"^accepted\s+(\S+)", result.stdout, re.MULTILINE)
-    grant = LogClient(live.url).grant(grant_id)
-    assert grant["accepted_seq"] is not None
-    assert len(grant["entry"]["statement"]["content"]) == 2
+    grant_ids = re.findall(r"^accepted\s+(\S+)", result.stdout, re.MULTILINE)
+    assert (len(grant_ids) > 1) == (clips > 2)
+    grants = [LogClient(live.url).grant(g) for g in grant_ids]
+    assert all(g["accepted_seq"] is not None for g in grants)
+    assert sum(len(g["entry"]["statement"]["content"]) for g in grants) == clips
     assert (tmp_path / "config" / "consent-ledger").is_dir()
     # The buyer's evidence holds up offline: both clips licensed, recomputed from the entries.
     bundle = json.loads((tmp_path / "evidence.json").read_text(encoding="utf-8"))
     report = verify_bundle(bundle, LogClient(live.url).log_info()["verifier_key"])
     assert report, report.failures
-    assert [v.reason for v in report.verdicts] == ["licensed", "licensed"]
+    assert [v.reason for v in report.verdicts] == ["licensed"] * clips
     html = (tmp_path / "evidence.html").read_text(encoding="utf-8")
     assert "Studio Nord" in html
     assert "Acme AI" in html
