@@ -28,17 +28,14 @@ from ..canonical import canonicalize
 from ..errors import InternalError, LedgerError, MalformedBundle
 from ..leaf import Leaf
 from ..licensing import format_instant, parse_instant
-from ..licmap import checkpoint_map_root, describe_key, grant_key, key_key
+from ..licmap import describe_key, grant_key, key_key
 from ..note import NoteVerifier
 from ..policy import WitnessPolicy
 from ..sigcheck import SignatureCheck, cryptography_check
 from ..vmap import MapProof
 from .bundle import (
     BUNDLE_MALFORMED,
-    ENTRY_OMITTED,
     LOG_KEY_MISMATCH,
-    MAP_PROOF_MISSING,
-    MAP_ROOT_MISSING,
     QUERY_MISMATCH,
     EvidenceBundle,
     EvidenceEntry,
@@ -52,8 +49,8 @@ from .verify import (
     Failure,
     _check_entries,
     _check_log,
-    _check_map_entry,
     _check_witnesses,
+    check_map_closure,
     gc_paused,
 )
 
@@ -320,49 +317,24 @@ def _check_account_map(
 ) -> None:
     """The map proofs, then the required keys walked from the party's key and the bundle's
     grants: each needs a proof, and every entry it lists must be in the bundle."""
-    cp = report.checkpoint
-    if cp is None:
-        return
-    try:
-        root = checkpoint_map_root(cp)
-    except LedgerError as e:
-        report.fail(MAP_ROOT_MISSING, f"{e.message}; ask the log for a checkpoint with its map")
-        return
-    report.map_root = root
-    proven = {m.key: m.seqs for m in bundle.map if _check_map_entry(root, m, report)}
-    report.map_keys_verified = len(proven)
-    claimed = {m.key for m in bundle.map}
-
-    def values(keys: Sequence[bytes]) -> dict[bytes, tuple[int, ...]]:
-        for key in keys:
-            if key not in claimed:
-                report.fail(
-                    MAP_PROOF_MISSING,
-                    f"no map proof for {describe_key(key)}, which the statement rests on: the "
-                    "bundle cannot show that nothing was left out; ask the log for a new one",
-                )
-        return {k: proven[k] for k in keys if k in proven}
-
-    present = {e.seq for e in bundle.entries}
     lines = bundle.statement.get("grants")
     named = [
         line["grant_hash"]
         for line in (lines if isinstance(lines, list) else [])
         if isinstance(line, dict) and isinstance(line.get("grant_hash"), str)
     ]
-    initial = initial_account_keys(bundle.query.key_id, [leaves[s] for s in sorted(leaves)], named)
-    closure = closure_from(
-        initial, values, lambda seqs: {s: leaves[s] for s in seqs if s in leaves}
+    check_map_closure(
+        bundle.map,
+        {e.seq for e in bundle.entries},
+        leaves,
+        report,
+        lambda: initial_account_keys(
+            bundle.query.key_id, [leaves[s] for s in sorted(leaves)], named
+        ),
+        rests_on="the statement rests on",
+        partial="the statement may rest on a partial history; ask the log for the complete "
+        "statement",
     )
-    for key, seq in closure.omitted:
-        if seq not in present:
-            report.fail(
-                ENTRY_OMITTED,
-                f"the log's map lists entry {seq} under {describe_key(key)}, and the bundle does "
-                "not carry it: the statement may rest on a partial history; ask the log for "
-                "the complete statement, and do not rely on this one",
-                seq=seq,
-            )
 
 
 def statement_difference(served: Mapping[str, Any], recomputed: Mapping[str, Any]) -> str:

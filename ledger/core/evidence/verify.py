@@ -8,7 +8,7 @@ import contextlib
 import gc
 import hashlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -50,7 +50,7 @@ from .bundle import (
     EvidenceEntry,
     MapMember,
 )
-from .complete import required_closure
+from .complete import closure_from, initial_keys
 
 _sha256: Final = hashlib.sha256
 
@@ -285,8 +285,34 @@ def _check_entry(
 
 def _check_map(bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: EvidenceReport) -> None:
     """Step 6: every map proof against the checkpoint's map root, then the required keys walked
-    from the question (``complete.required_closure``): each must have a proof, and every entry
-    its value lists must be in the bundle."""
+    from the question (``complete.initial_keys``): each must have a proof, and every entry its
+    value lists must be in the bundle."""
+    check_map_closure(
+        bundle.map,
+        {e.seq for e in bundle.entries},
+        leaves,
+        report,
+        lambda: initial_keys((v.sha256 for v in bundle.items), bundle.query.buyer),
+        rests_on="the verdicts rest on",
+        partial="the answer may rest on a partial history; ask the log for the complete bundle",
+    )
+
+
+def check_map_closure(
+    members: Sequence[MapMember],
+    present: Set[int],
+    leaves: Mapping[int, Leaf],
+    report: EvidenceReport,
+    initial: Callable[[], Iterable[bytes]],
+    *,
+    rests_on: str,
+    partial: str,
+) -> None:
+    """Check ``members`` against the map root of ``report.checkpoint`` (none when it did not
+    verify), then walk the required keys from ``initial()`` over the verified ``leaves``
+    (``complete.closure_from``): a required key without a member fails ``map_proof_missing``, a
+    listed seq not among the entries (``present``) ``entry_omitted``. ``rests_on`` and
+    ``partial`` word the failures for what the bundle answers."""
     cp = report.checkpoint
     if cp is None:
         return  # the checkpoint did not verify: there is no root to check against
@@ -296,20 +322,16 @@ def _check_map(bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: Evide
         report.fail(MAP_ROOT_MISSING, f"{e.message}; ask the log for a checkpoint with its map")
         return
     report.map_root = root
-    proven: dict[bytes, tuple[int, ...]] = {}
-    for member in bundle.map:
-        if _check_map_entry(root, member, report):
-            proven[member.key] = member.seqs
+    proven = {m.key: m.seqs for m in members if _check_map_entry(root, m, report)}
     report.map_keys_verified = len(proven)
-    claimed = {m.key for m in bundle.map}
-    present = {e.seq for e in bundle.entries}
+    claimed = {m.key for m in members}
 
     def values(keys: Sequence[bytes]) -> dict[bytes, tuple[int, ...]]:
         for key in keys:
             if key not in claimed:
                 report.fail(
                     MAP_PROOF_MISSING,
-                    f"no map proof for {describe_key(key)}, which the verdicts rest on: the "
+                    f"no map proof for {describe_key(key)}, which {rests_on}: the "
                     "bundle cannot show that nothing was left out; ask the log for a new one",
                 )
         return {k: proven[k] for k in keys if k in proven}  # a failed proof is not followed
@@ -318,14 +340,13 @@ def _check_map(bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: Evide
         # An entry present but failing its own checks was reported in step 4: not omitted.
         return {s: leaves[s] for s in seqs if s in leaves}
 
-    closure = required_closure((v.sha256 for v in bundle.items), bundle.query.buyer, values, found)
+    closure = closure_from(initial(), values, found)
     for key, seq in closure.omitted:
         if seq not in present:
             report.fail(
                 ENTRY_OMITTED,
                 f"the log's map lists entry {seq} under {describe_key(key)}, and the bundle does "
-                "not carry it: the answer may rest on a partial history; ask the log for the "
-                "complete bundle, and do not rely on this one",
+                f"not carry it: {partial}, and do not rely on this one",
                 seq=seq,
             )
 

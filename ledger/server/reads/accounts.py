@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 from ledger.core import merkle
 from ledger.core.errors import InvalidParameter, NotFound
 from ledger.core.evidence.account import AccountBundle, AccountQuery, build_account
-from ledger.core.vmap import key_hash
 from ledger.server.reads.evidence import ChunkedHashReader, LogIdentity, read_leaves
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
-from ledger.server.storage.mapstore import DbNodeStore, NodeCache, licence_map_at
+from ledger.server.storage.mapstore import map_reader
 from ledger.server.storage.models import GrantRow
 
 
@@ -54,9 +53,7 @@ def account_bundle(
         )
     )
     hashes = ChunkedHashReader(session)
-    cache = NodeCache()
-    licence_map = licence_map_at(session, size, cache)
-    paths, root = DbNodeStore(session, cache), licence_map.root_at(size)
+    licence_map, prefetch = map_reader(session, size)
     return build_account(
         origin=identity.origin,
         verifier_key=identity.verifier_key,
@@ -66,5 +63,5 @@ def account_bundle(
         licence_map=licence_map,
         read_leaves=lambda seqs: read_leaves(session, seqs),
         inclusion_proofs=lambda seqs: merkle.inclusion_proofs(size, seqs, hashes),
-        prefetch=lambda keys: paths.prefetch(root, [key_hash(k) for k in keys]),
+        prefetch=prefetch,  # each round's map paths in one query per depth
     )

@@ -31,10 +31,9 @@ from ledger.core.keys import PublicKey
 from ledger.core.leaf import Leaf, leaf_header, split_leaf
 from ledger.core.licensing import check_use
 from ledger.core.statements import Signature, SignedStatement, parse_statement
-from ledger.core.vmap import key_hash
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
-from ledger.server.storage.mapstore import DbNodeStore, NodeCache, licence_map_at
+from ledger.server.storage.mapstore import map_reader
 from ledger.server.storage.models import EntryRow
 
 #: Rows per IN query: below SQLite's and psycopg's bound-parameter limits.
@@ -128,9 +127,7 @@ def build_evidence(
     check_use(use)
     size, note, t = resolve_at(session, at, now_us, skew_us, witnessed)
     hashes = ChunkedHashReader(session)
-    cache = NodeCache()  # shared: what the prefetch reads, the map's walks find
-    licence_map = licence_map_at(session, size, cache)
-    paths, root = DbNodeStore(session, cache), licence_map.root_at(size)
+    licence_map, prefetch = map_reader(session, size)
     return complete_bundle(
         origin=identity.origin,
         verifier_key=identity.verifier_key,
@@ -140,8 +137,7 @@ def build_evidence(
         licence_map=licence_map,
         read_leaves=lambda seqs: read_leaves(session, seqs),
         inclusion_proofs=lambda seqs: merkle.inclusion_proofs(size, seqs, hashes),
-        # Each round's map paths in one query per depth, not one per node.
-        prefetch=lambda keys: paths.prefetch(root, [key_hash(k) for k in keys]),
+        prefetch=prefetch,  # each round's map paths in one query per depth
     )
 
 

@@ -12,7 +12,7 @@ root goes in the checkpoint row of the size it was derived at.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -26,11 +26,12 @@ from ledger.core.vmap import (
     MapNode,
     decode_node,
     encode_node,
+    key_hash,
 )
 from ledger.server.storage.models import CheckpointRow, MapNodeRow
 from ledger.server.storage.repository import _lookup, _rows
 
-__all__ = ["DbNodeStore", "NodeCache", "licence_map_at", "map_root_at"]
+__all__ = ["DbNodeStore", "NodeCache", "licence_map_at", "map_reader", "map_root_at"]
 
 _NODES_BY_HASH = _lookup(select(MapNodeRow.hash, MapNodeRow.node), MapNodeRow.hash, "hashes")
 _MAP_ROOT_AT = select(CheckpointRow.map_root).where(CheckpointRow.tree_size == bindparam("size"))
@@ -151,3 +152,13 @@ def licence_map_at(session: Session, size: int, cache: NodeCache | None = None) 
     store = DbNodeStore(session, cache)
     store.root_at(size)
     return LicenceMap(store, size=size, parties=KeyParties())
+
+
+def map_reader(session: Session, size: int) -> tuple[LicenceMap, Callable[[Sequence[bytes]], None]]:
+    """``licence_map_at`` for answers that read many keys in rounds (evidence, accounts), and a
+    prefetch of a round's keys: their paths in one query per depth, into the map's own cache."""
+    licence_map = licence_map_at(session, size, NodeCache())
+    store = licence_map.tree.store
+    assert isinstance(store, DbNodeStore)
+    root = licence_map.root
+    return licence_map, lambda keys: store.prefetch(root, [key_hash(k) for k in keys])
