@@ -52,10 +52,12 @@ def unavailable_reason() -> str | None:
 
 
 class PrivatePostgres:
-    """``start()`` (creating the cluster the first time), ``stop()``, ``url(dbname)``."""
+    """``start()`` (creating the cluster the first time), ``stop()``, ``url(dbname)``;
+    ``standby()`` makes a streaming replica of a running one, ``promote()`` makes a replica a
+    primary. ``bin_dir`` picks the server's tools (default: the newest of Debian's)."""
 
-    def __init__(self) -> None:
-        bin_dir = pg_bin()
+    def __init__(self, bin_dir: Path | None = None, *, standby_of: PrivatePostgres | None = None):
+        bin_dir = bin_dir or pg_bin()
         if bin_dir is None:
             raise RuntimeError(unavailable_reason())
         self.bin = bin_dir
@@ -68,7 +70,27 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             os.chown(self.dir, pwd.getpwnam("postgres").pw_uid, -1)
             self._as = ["runuser", "-u", "postgres", "--"]
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        if standby_of is None:
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        else:
+            # A physical copy of the running primary that streams from it (-R writes
+            # standby.signal and primary_conninfo); initdb's default pg_hba.conf trusts local
+            # replication connections, and wal_level=replica is the default.
+            self._run(
+                "pg_basebackup", "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
+                "-c", "fast", "-h", "127.0.0.1", "-p", str(standby_of.port), "-U", "postgres",
+            )  # fmt: skip
+
+    def standby(self) -> PrivatePostgres:
+        """A new streaming replica of this (running) server, started, with the same tools."""
+        replica = PrivatePostgres(self.bin, standby_of=self)
+        replica.start()
+        return replica
+
+    def promote(self) -> None:
+        """End recovery: this replica becomes a primary that accepts writes (``pg_ctl promote``
+        waits until it does)."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "promote")
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [*self._as, str(self.bin / tool), *args]
