@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.keys import SigningKey
 from ledger.core.statements import parse_statement, statement_hash
+from ledger.report.plain import term_clauses
 from ledger.server.web.desk import APP_CONTENT_SECURITY_POLICY
 from tests.cli.clitools import mp4, run_ledger
 from tests.support.factories import seeded_key
@@ -253,6 +255,19 @@ def clips_folder(root: Path) -> Path:
     return folder
 
 
+def buyer_desk(browser: Any, desk_log: DeskLog, tmp: Path) -> Any:
+    """The buyer's desk in its own browser profile, with the buyer's key imported."""
+    key_file = tmp / "buyer.pem"
+    key_file.write_bytes(desk_log.buyer.to_pem())
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.goto(desk_log.url + "/buyer")
+    page.wait_for_selector("body[data-ready=yes]")
+    page.set_input_files("#import-file", str(key_file))
+    page.get_by_role("button", name="Import key").click()
+    page.wait_for_selector(f"#key-current[data-key-id='{desk_log.buyer.key_id}']")
+    return page
+
+
 def fill_terms(page: Any, buyer: str, *, end: str = "2030-12-31") -> None:
     page.fill("#buyer", buyer)
     page.check("input[name=use][value=data_mining]")
@@ -322,6 +337,8 @@ def test_a_grant_signed_in_the_browser_is_logged_accepted_and_verified_by_the_cl
     }
     assert {c["sha256"] for c in statement["content"]} == set(expected)
     assert parsed.grant_id == statement["grant_id"]  # type: ignore[attr-defined]
+    for topic, sentence in term_clauses(parsed.terms):  # type: ignore[attr-defined]
+        assert desk.inner_text(f'#review-terms [data-term="{topic}"]') == sentence
 
     desk.get_by_role("button", name="Sign and submit").click()
     desk.wait_for_selector("#sign-result[data-seq], #sign-result.problem")
@@ -333,10 +350,49 @@ def test_a_grant_signed_in_the_browser_is_logged_accepted_and_verified_by_the_cl
     assert all(b"mdat" not in b and len(b) < 10_000 for b in posted)  # no footage went out
     desk.wait_for_selector(f"tr[data-grant='{grant_id}'][data-state='offered']")
 
-    # The buyer accepts (with the core), then `ledger prove` and `ledger verify` accept a bundle
-    # over the browser's grant.
-    accept = builders.grant_accept(desk_log.buyer, statement_hash(text.encode()))
-    post(desk_log.url, accept)
+    # The buyer, in their own browser with the key `ledger keygen` gave them, reads the offer
+    # (every term in the report's words, from the entry it verified) and accepts it there.
+    buyer_page = buyer_desk(desk.context.browser, desk_log, tmp_path)
+    card = buyer_page.locator(f"article.offer[data-grant='{grant_id}']")
+    card.wait_for()
+    for topic, sentence in term_clauses(parsed.terms):  # type: ignore[attr-defined]
+        assert card.locator(f'[data-term="{topic}"]').inner_text() == sentence
+    assert statement_hash(text.encode()).hex() in card.inner_text()
+    accept_button = card.get_by_role("button", name="Accept this offer")
+    assert accept_button.is_disabled()  # not before the terms were marked as read
+    card.get_by_label("I have read every term of this offer").check()
+    shot(buyer_page, "buyer-offer")
+    accept_button.click()
+    buyer_page.wait_for_selector(f"article.offer[data-grant='{grant_id}'][data-accepted]")
+    accepted = get_json(f"{desk_log.url}/v1/grants/{grant_id}")
+    assert accepted["accepted_seq"] == int(card.get_attribute("data-accepted"))
+    assert accepted["acceptance"]["statement"]["signer"] == desk_log.buyer.key_id
+    # Then checks the dataset by its manifest: a bundle and its report, downloaded.
+    buyer_page.set_input_files("#manifest-file", str(manifest))
+    buyer_page.select_option("#use", "data_mining")
+    buyer_page.get_by_role("button", name="Get the evidence").click()
+    buyer_page.wait_for_selector("#evidence-files:not([hidden]), #evidence-status.problem")
+    assert buyer_page.get_attribute("#evidence-status", "data-licensed") == "3"
+    shot(buyer_page, "buyer-evidence")
+    files = {}
+    for name in ("bundle", "report-html", "report-pdf"):
+        with buyer_page.expect_download() as download:
+            buyer_page.click(f"#{name}-link")
+        files[name] = tmp_path / f"browser-{name}"
+        download.value.save_as(files[name])
+    assert files["report-pdf"].read_bytes().startswith(b"%PDF-")
+    # The report is of this very bundle (it names its SHA-256), verified under the pinned key.
+    report_html = files["report-html"].read_text()
+    assert hashlib.sha256(files["bundle"].read_bytes()).hexdigest() in report_html
+    assert "pinned in the browser that asked" in report_html
+    browser_verified = run_ledger(
+        "verify", files["bundle"], "--log-key", get_json(desk_log.url + "/v1/log")["verifier_key"],
+        "--manifest", manifest, "--buyer", desk_log.buyer.key_id, "--use", "data_mining",
+    )  # fmt: skip
+    assert browser_verified.returncode == 0, browser_verified.stdout + browser_verified.stderr
+    buyer_page.context.close()
+
+    # `ledger prove` and `ledger verify` accept a bundle over the browser's grant too.
     log_key = get_json(desk_log.url + "/v1/log")["verifier_key"]
     state, bundle = tmp_path / "cli-state", tmp_path / "bundle.json"
     proved = run_ledger(
@@ -499,3 +555,140 @@ def test_the_desk_passes_the_html_checker_axe_and_a_strict_csp(
     assert axe_serious(desk) == []
     shot(desk, "creator-error")
     assert desk.context.cookies() == []
+
+
+# --- the browser's RFC 9162 verifiers against the RFC's own definitions ---------------------------
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1, written out here independently of ledger.core.merkle."""
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def _path(m: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 PATH(m, D[n])."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if m < k:
+        return [*_path(m, leaves[:k]), _mth(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), _mth(leaves[:k])]
+
+
+def _subproof(m: int, leaves: list[bytes], b: bool) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 SUBPROOF(m, D[n], b)."""
+    n = len(leaves)
+    if m == n:
+        return [] if b else [_mth(leaves)]
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], b), _mth(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), _mth(leaves[:k])]
+
+
+def test_the_browsers_proof_checks_agree_with_rfc_9162(desk: Any) -> None:
+    leaves = [bytes([i]) * 3 for i in range(13)]
+    inclusion, consistency = [], []
+    for n in range(1, len(leaves) + 1):
+        root = _mth(leaves[:n]).hex()
+        for i in range(n):
+            leaf = hashlib.sha256(b"\x00" + leaves[i]).hexdigest()
+            proof = [h.hex() for h in _path(i, leaves[:n])]
+            inclusion.append([i, n, leaf, proof, root, True])
+            if proof:  # tampered: a flipped hash, a wrong index
+                inclusion.append([i, n, leaf, [proof[0][::-1], *proof[1:]], root, False])
+            inclusion.append([(i + 1) % n if n > 1 else 1, n, leaf, proof, root, False])
+        for m in range(1, n + 1):
+            proof = [h.hex() for h in _subproof(m, leaves[:n], True)]
+            first = _mth(leaves[:m]).hex()
+            consistency.append([m, n, first, root, proof, True])
+            if m < n:
+                consistency.append([m, n, root, root, proof, False])  # not the first root
+                consistency.append([m, n, first, root, proof[:-1], False])  # a hash short
+    got = desk.evaluate(
+        """async ([inclusion, consistency]) => {
+          const T = await import('/assets/app/trust.js');
+          const L = await import('/assets/app/ledger.js');
+          const a = [], b = [];
+          for (const [i, n, leaf, proof, root] of inclusion)
+            a.push(await T.verifyInclusion(i, n, L.fromHex(leaf), proof, root));
+          for (const [m, n, first, second, proof] of consistency)
+            b.push(await T.verifyConsistency(m, n, first, second, proof));
+          return [a, b];
+        }""",
+        [inclusion, consistency],
+    )
+    assert got[0] == [case[-1] for case in inclusion]
+    assert got[1] == [case[-1] for case in consistency]
+
+
+# --- the buyer's desk: the terms in the report's words, the page itself ---------------------------
+
+TERMS = [
+    builders.TermsSpec(),
+    builders.TermsSpec(
+        uses=("data_mining", "ai_inference", "ai_training", "ai_generative_training"),
+        end=datetime(2030, 1, 1, tzinfo=UTC),
+        prohibitions=("replicate_voice", "biometric_identification", "redistribute_content"),
+        exclusive=True,
+        territory=("FR", "DE", "JP"),
+        revocable=True,
+        notice_days=1,
+        amount="100",
+        currency="JPY",
+        unit="flat",
+        attribution=True,
+        sublicensing=True,
+    ),
+    builders.TermsSpec(revocable=True, notice_days=0, territory=("US",), unit="per_clip"),
+    builders.TermsSpec(revocable=True, notice_days=3650, amount="0.00000001", currency="CHF"),
+]
+
+
+def test_the_browser_words_every_term_as_the_evidence_report_does(
+    browser: Any, desk_log: DeskLog
+) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(desk_log.url + "/buyer")
+        got = page.evaluate(
+            """async (all) => {
+              const P = await import('/assets/app/plain.js');
+              const vocab = JSON.parse(document.getElementById('vocabulary').textContent);
+              return all.map((t) => P.termClauses(t, vocab));
+            }""",
+            [t.to_json() for t in TERMS],
+        )
+        assert got == [[list(c) for c in term_clauses(parse_terms(t))] for t in TERMS]
+    finally:
+        page.context.close()
+
+
+def parse_terms(spec: builders.TermsSpec) -> Any:
+    creator, buyer = seeded_key(51), seeded_key(52)
+    item = builders.Item(sha256="ab" * 32, bytes=1, duration_s=1)
+    signed = builders.grant(creator, buyer.key_id, str(uuid.uuid4()), [item], spec)
+    return signed.statement.terms  # type: ignore[attr-defined]
+
+
+def test_the_buyers_desk_passes_the_html_checker_axe_and_a_strict_csp(
+    browser: Any, desk_log: DeskLog, tmp_path: Path
+) -> None:
+    with urllib.request.urlopen(desk_log.url + "/buyer") as r:
+        headers, body = r.headers, r.read()
+    html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(body)
+    assert headers["Content-Security-Policy"] == APP_CONTENT_SECURITY_POLICY
+    page = buyer_desk(browser, desk_log, tmp_path)  # with a key, and no offers
+    try:
+        page.wait_for_selector("#offers-status[data-count='0']")
+        page.evaluate(AXE.read_text())
+        assert axe_serious(page) == []
+        page.get_by_role("button", name="Get the evidence").click()  # nothing chosen: said
+        page.wait_for_selector("#evidence-status.problem")
+        assert "choose a manifest or a folder" in page.inner_text("#evidence-status")
+        assert axe_serious(page) == []
+    finally:
+        page.context.close()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
+from ledger.core.errors import InvalidKey, InvalidParameter
 from ledger.core.iso import ISO_3166_ALPHA2, ISO_4217
 from ledger.core.statements import MAX_NOTICE_DAYS, PROHIBITIONS, WORLDWIDE
 from ledger.core.statements.parse import FIELD_PATTERNS
+from ledger.report import FORMATS, build_report, render
 from ledger.report.plain import PROHIBITION_WORDS, USE_ORDER, USE_WORDS
 from ledger.server.web import views
 
@@ -57,3 +59,39 @@ def app_page(template: str, **context: Any) -> Response:
 def creator() -> Response:
     """The creator's desk: a key in this browser, clips hashed here, grants signed here."""
     return app_page("creator.html", title="Creator's desk", units=UNIT_CHOICES)
+
+
+@views.blp.get("/buyer")
+def buyer() -> Response:
+    """The buyer's desk: offers made to your key, accepted here; evidence for a dataset."""
+    return app_page("buyer.html", title="Buyer's desk")
+
+
+@views.blp.post("/buyer/report")
+def buyer_report() -> Response:
+    """An evidence bundle (the body), verified again, as the report ``ledger report`` writes,
+    under the log key the browser pinned (``log_key``): a file to download beside the bundle."""
+    fmt = request.args.get("format", "html")
+    if fmt not in FORMATS:
+        raise InvalidParameter(f"format must be one of {', '.join(FORMATS)}")
+    log_key = request.args.get("log_key")
+    try:
+        report = build_report(
+            request.get_data(cache=False),
+            bundle_name=request.args.get("name", "evidence.json"),
+            log_key=log_key,
+            log_key_note=None if log_key is None else "pinned in the browser that asked",
+            log_url=views.server(),
+        )
+    except InvalidKey as e:
+        raise InvalidParameter(f"log_key: {e.message}") from e
+    body = render(report, fmt)
+    name = f"evidence-report.{fmt}"
+    return Response(
+        body,
+        content_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -5,127 +5,9 @@
 
 import * as L from "./ledger.js";
 import { readClip, skipReason } from "./clips.js";
-import { TrustError, problemText, submitAndVerify, syncLog } from "./trust.js";
-
-const $ = (id) => document.getElementById(id);
-const VOCAB = JSON.parse($("vocabulary").textContent);
-const PATTERN = Object.fromEntries(Object.entries(VOCAB.patterns).map(([k, p]) => [k, new RegExp(`^(?:${p})$`)]));
-const state = { keys: [], key: null, clips: [], draft: null, log: null };
-
-function show(el, text, kind) {
-  el.hidden = !text;
-  el.textContent = text || "";
-  if (kind) el.className = kind;
-}
-
-function fail(el, error) {
-  show(el, error instanceof Error ? error.message : String(error), "problem");
-  if (error instanceof TrustError) trustFailed(error);
-}
-
-function trustFailed(error) {
-  show($("trust-error"), `Do not trust this log: ${error.message}`, "problem");
-  $("sign").disabled = true;
-}
-
-function row(cells) {
-  const tr = document.createElement("tr");
-  for (const cell of cells) {
-    const td = document.createElement("td");
-    if (cell instanceof Node) td.append(cell); else td.textContent = cell;
-    tr.append(td);
-  }
-  return tr;
-}
-
-function link(href, text) {
-  const a = document.createElement("a");
-  a.href = href;
-  a.textContent = text;
-  return a;
-}
-
-// --- the log --------------------------------------------------------------------------------------
-
-async function checkLog() {
-  try {
-    state.log = await syncLog();
-    const { origin, vkey, checkpoint, pinnedNow } = state.log;
-    const box = $("trust");
-    box.replaceChildren();
-    const p = document.createElement("p");
-    p.textContent = `Log ${origin}, key ${vkey.text} (${pinnedNow ? "trusted on first use and pinned in this browser now: check it with the log's operator" : "pinned in this browser"}); last verified checkpoint: size ${checkpoint.size}.`;
-    p.dataset.field = "trust";
-    p.dataset.size = String(checkpoint.size);
-    box.append(p);
-    $("trust-error").hidden = true;
-  } catch (e) {
-    show($("trust"), "");
-    trustFailed(e instanceof Error ? e : new Error(String(e)));
-  }
-}
-
-// --- keys -----------------------------------------------------------------------------------------
-
-async function refreshKeys(select) {
-  state.keys = await L.loadKeys();
-  const menu = $("key-select");
-  menu.replaceChildren();
-  for (const k of state.keys) {
-    const option = document.createElement("option");
-    option.value = k.keyId;
-    option.textContent = `${k.keyId.slice(0, 16)}… (${k.origin || "made here"}, ${k.created})`;
-    menu.append(option);
-  }
-  if (select) menu.value = select;
-  state.key = state.keys.find((k) => k.keyId === menu.value) || null;
-  $("key-current").textContent = state.key ? `Signing with key ${state.key.keyId}` : "No key in this browser yet.";
-  $("key-current").dataset.keyId = state.key ? state.key.keyId : "";
-  if (state.key) refreshGrants();
-}
-
-async function createKey(event) {
-  event.preventDefault();
-  const out = $("backup");
-  try {
-    const pass = $("create-pass").value;
-    if (pass.length < 8) throw new L.LedgerError("choose a passphrase of at least 8 characters for the backup");
-    if (pass !== $("create-pass2").value) throw new L.LedgerError("the two passphrases differ; no key made");
-    const { key, backup } = await L.createKey(pass);
-    key.origin = "made here";
-    await L.saveKey(key);
-    const a = $("backup-link");
-    a.href = URL.createObjectURL(new Blob([backup], { type: "application/x-pem-file" }));
-    a.download = `consent-ledger-${key.keyId.slice(0, 16)}.pem`;
-    out.hidden = false;
-    out.className = "ok";
-    $("create-form").reset();
-    await refreshKeys(key.keyId);
-  } catch (e) {
-    fail(out, e);
-  }
-}
-
-async function importKey(event) {
-  event.preventDefault();
-  const result = $("key-current");
-  try {
-    const file = $("import-file").files[0];
-    if (!file) throw new L.LedgerError("choose the key file to import");
-    const key = await L.importPem(await file.text(), $("import-pass").value);
-    key.origin = `imported from ${file.name}`;
-    await L.saveKey(key);
-    $("import-form").reset();
-    await refreshKeys(key.keyId);
-  } catch (e) {
-    fail(result, e);
-  }
-}
-
-function needKey() {
-  if (!state.key) throw new L.LedgerError("create or import a key first (step 1)");
-  return state.key;
-}
+import { termClauses } from "./plain.js";
+import { TrustError, problemText, submitAndVerify } from "./trust.js";
+import { $, PATTERN, VOCAB, fail, link, needKey, row, show, start, state } from "./desk.js";
 
 // --- registering ----------------------------------------------------------------------------------
 
@@ -258,11 +140,20 @@ async function review(event) {
     state.draft = statement;
     $("statement").textContent = new TextDecoder().decode(bytes);
     $("statement-hash").textContent = await L.statementHash(bytes);
+    $("review-terms").replaceChildren(...termClauses(terms, VOCAB).flatMap(([topic, sentence]) => {
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      dt.textContent = topic;
+      dd.textContent = sentence;
+      dd.dataset.term = topic;
+      return [dt, dd];
+    }));
     $("sign").disabled = false;
     show(error, "");
   } catch (e) {
     $("statement").textContent = "";
     $("statement-hash").textContent = "";
+    $("review-terms").replaceChildren();
     fail(error, e);
   }
 }
@@ -354,14 +245,12 @@ async function revoke(summary, button) {
 
 // --- wiring ---------------------------------------------------------------------------------------
 
-$("create-form").addEventListener("submit", createKey);
-$("import-form").addEventListener("submit", importKey);
-$("key-select").addEventListener("change", () => refreshKeys($("key-select").value));
 $("register-form").addEventListener("submit", register);
 $("clip-files").addEventListener("change", chooseClips);
 $("clip-folder").addEventListener("change", chooseClips);
 $("terms-form").addEventListener("submit", review);
 $("sign").addEventListener("click", signAndSubmit);
 $("refresh").addEventListener("click", refreshGrants);
-document.body.dataset.ready = "loading";
-Promise.all([checkLog(), refreshKeys()]).finally(() => { document.body.dataset.ready = "yes"; });
+state.clips = [];
+state.draft = null;
+start(() => refreshGrants());

@@ -4,7 +4,9 @@
 // every entry this page submitted is checked to hold exactly what it signed and to be included
 // (RFC 9162 §2.1.3.2). Nothing moves the saved state until all of that held.
 
-import { LedgerError, b64, concat, equalBytes, fromB64, fromHex, hex, sha256 } from "./ledger.js";
+import {
+  LedgerError, STATEMENT_SIGNING_CONTEXT, canonicalize, concat, equalBytes, fromB64, fromHex, hex, sha256, statementHash,
+} from "./ledger.js";
 
 export class TrustError extends LedgerError {}
 
@@ -237,4 +239,40 @@ export async function submitAndVerify(signedList) {
   return { checkpoint, entries: out };
 }
 
-export { b64 };
+
+// Entry `seq` read and checked here, trusting nothing the server says about it: its leaf parsed
+// (docs/FORMAT.md §4.1), its statement bytes canonical, every signature verified under the key the
+// leaf carries, that key being the statement's signer, and the leaf included in `checkpoint`.
+// Returns {statement, bytes, hash (the statement hash, hex), signer}.
+export async function verifiedEntry(seq, checkpoint) {
+  const entry = await getJson(`/v1/entries/${seq}`);
+  const leaf = fromB64(entry.leaf);
+  const bad = (why) => new TrustError(`entry ${seq} does not check out: ${why}`);
+  if (leaf.length < 76 || !equalBytes(leaf.subarray(0, 23), new TextEncoder().encode(LEAF_MAGIC))) throw bad("not a leaf");
+  const view = new DataView(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+  const n = view.getUint32(71);
+  const count = leaf[75 + n];
+  if (view.getUint32(23) !== 0 || view.getUint32(27) !== seq) throw bad("its leaf names another seq");
+  if (!(count === 1 || count === 2) || leaf.length !== 76 + n + 96 * count) throw bad("malformed leaf");
+  const bytes = leaf.slice(75, 75 + n);
+  let statement;
+  try {
+    statement = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw bad("its statement is not JSON");
+  }
+  if (!equalBytes(canonicalize(statement), bytes)) throw bad("its statement bytes are not canonical");
+  const message = concat(STATEMENT_SIGNING_CONTEXT, bytes);
+  for (let i = 0; i < count; i++) {
+    const at = 76 + n + 96 * i;
+    const raw = leaf.slice(at, at + 32);
+    if (i === 0 && hex(await sha256(raw)) !== statement.signer) throw bad("it is not signed by its signer");
+    const key = await crypto.subtle.importKey("raw", raw, "Ed25519", false, ["verify"]);
+    if (!(await crypto.subtle.verify("Ed25519", key, leaf.slice(at + 32, at + 96), message))) throw bad("a signature does not verify");
+  }
+  const proof = await getJson(`/v1/proofs/inclusion?seq=${seq}&tree_size=${checkpoint.size}`);
+  if (!(await verifyInclusion(seq, checkpoint.size, await leafHash(leaf), proof.hashes, checkpoint.root))) {
+    throw bad(`its inclusion proof does not verify against the checkpoint of size ${checkpoint.size}`);
+  }
+  return { statement, bytes, hash: await statementHash(bytes), signer: statement.signer };
+}
