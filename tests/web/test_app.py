@@ -17,6 +17,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -41,7 +43,9 @@ from tests.support.live import LiveServer
 from tests.web.conftest import SCREENSHOTS, get_json, post
 from tests.web.test_browser import AXE, AXE_SHA256
 
-VENDOR = Path(__file__).parents[2] / "ledger" / "server" / "web" / "static" / "vendor"
+ROOT = Path(__file__).parents[2]
+VENDOR = ROOT / "ledger" / "server" / "web" / "static" / "vendor"
+VERIFY_SCRIPT = ROOT / "scripts" / "verify_evidence.py"
 HASH_WASM_SHA256 = "0ab0ba5a8242ca02d4403e08a60b9308cb7322a175c3a5c3071c595fad1e65de"
 PASSPHRASE = "correct horse battery"
 
@@ -385,15 +389,20 @@ def test_a_grant_signed_in_the_browser_is_logged_accepted_and_verified_by_the_cl
     report_html = files["report-html"].read_text()
     assert hashlib.sha256(files["bundle"].read_bytes()).hexdigest() in report_html
     assert "pinned in the browser that asked" in report_html
+    log_key = get_json(desk_log.url + "/v1/log")["verifier_key"]
     browser_verified = run_ledger(
-        "verify", files["bundle"], "--log-key", get_json(desk_log.url + "/v1/log")["verifier_key"],
+        "verify", files["bundle"], "--log-key", log_key,
         "--manifest", manifest, "--buyer", desk_log.buyer.key_id, "--use", "data_mining",
     )  # fmt: skip
     assert browser_verified.returncode == 0, browser_verified.stdout + browser_verified.stderr
+    offline = subprocess.run(  # the offline verifier: the pure core only
+        [sys.executable, str(VERIFY_SCRIPT), str(files["bundle"]), "--log-key", log_key],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stdout + offline.stderr
     buyer_page.context.close()
 
     # `ledger prove` and `ledger verify` accept a bundle over the browser's grant too.
-    log_key = get_json(desk_log.url + "/v1/log")["verifier_key"]
     state, bundle = tmp_path / "cli-state", tmp_path / "bundle.json"
     proved = run_ledger(
         "prove", "--manifest", manifest, "--buyer", desk_log.buyer.key_id, "--use",
@@ -692,3 +701,18 @@ def test_the_buyers_desk_passes_the_html_checker_axe_and_a_strict_csp(
         assert axe_serious(page) == []
     finally:
         page.context.close()
+
+
+def test_without_javascript_the_desks_say_to_use_the_command(
+    browser: Any, desk_log: DeskLog
+) -> None:
+    ctx = browser.new_context(java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        for path, command in (("/creator", "ledger grant"), ("/buyer", "ledger accept")):
+            page.goto(desk_log.url + path)
+            note = page.locator("p.problem", has_text="needs JavaScript")
+            assert note.is_visible()
+            assert command in note.inner_text()
+    finally:
+        ctx.close()

@@ -19,6 +19,7 @@ from ledger.core.statements import MAX_NOTICE_DAYS, PROHIBITIONS, WORLDWIDE
 from ledger.core.statements.parse import FIELD_PATTERNS
 from ledger.report import FORMATS, build_report, render
 from ledger.report.plain import PROHIBITION_WORDS, USE_ORDER, USE_WORDS
+from ledger.server.api.parsing import refuse_repeated_parameters
 from ledger.server.web import views
 
 #: The explorer's policy, plus the app's own scripts, WebAssembly and fetches to this origin.
@@ -71,6 +72,7 @@ def buyer() -> Response:
 def buyer_report() -> Response:
     """An evidence bundle (the body), verified again, as the report ``ledger report`` writes,
     under the log key the browser pinned (``log_key``): a file to download beside the bundle."""
+    refuse_repeated_parameters(request)
     fmt = request.args.get("format", "html")
     if fmt not in FORMATS:
         raise InvalidParameter(f"format must be one of {', '.join(FORMATS)}")
