@@ -34,7 +34,7 @@ import rfc8785
 from ledger.core import builders
 from ledger.core.canonical import canonicalize
 from ledger.core.keys import SigningKey
-from ledger.core.statements import parse_statement, statement_hash
+from ledger.core.statements import parse_statement, parse_timestamp, statement_hash
 from ledger.report.plain import term_clauses
 from ledger.server.web.desk import APP_CONTENT_SECURITY_POLICY
 from tests.cli.clitools import mp4, run_ledger
@@ -371,6 +371,13 @@ def test_a_grant_signed_in_the_browser_is_logged_accepted_and_verified_by_the_cl
     accepted = get_json(f"{desk_log.url}/v1/grants/{grant_id}")
     assert accepted["accepted_seq"] == int(card.get_attribute("data-accepted"))
     assert accepted["acceptance"]["statement"]["signer"] == desk_log.buyer.key_id
+    # An auditor's view: the explorer's grant page shows the acceptance the buyer signed.
+    auditor = buyer_page.context.new_page()
+    auditor.goto(f"{desk_log.url}/grants/{grant_id}")
+    assert auditor.inner_text('[data-field="accepted_seq"]').strip() == str(
+        accepted["accepted_seq"]
+    )
+    auditor.close()
     # Then checks the dataset by its manifest: a bundle and its report, downloaded.
     buyer_page.set_input_files("#manifest-file", str(manifest))
     buyer_page.select_option("#use", "data_mining")
@@ -716,3 +723,50 @@ def test_without_javascript_the_desks_say_to_use_the_command(
             assert command in note.inner_text()
     finally:
         ctx.close()
+
+
+def test_more_clips_than_one_entry_holds_are_split_into_grants_as_the_cli_splits_them(
+    desk: Any, desk_log: DeskLog, tmp_path: Path
+) -> None:
+    create_key(desk, tmp_path)
+    register(desk, "Studio Many")
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(700):  # about 590 items fit one 65,535-byte leaf
+        (folder / f"clip{n:03}.mp4").write_bytes(mp4(duration=1000 * (n + 1)))
+    desk.set_input_files("#clip-folder", str(folder))
+    desk.wait_for_selector("#hash-status[data-done='700']", timeout=120_000)
+    fill_terms(desk, desk_log.buyer.key_id)
+    desk.select_option("#unit", "flat")  # a flat fee would be owed once per grant: refused
+    desk.get_by_role("button", name="Review the statement").click()
+    desk.wait_for_selector("#terms-error:has-text('flat price would be owed once per grant')")
+    desk.select_option("#unit", "per_minute")
+    desk.get_by_role("button", name="Review the statement").click()
+    desk.wait_for_selector("#statement[data-count='2']")
+    texts = desk.inner_text("#statement").split("\n\n")
+    statements = [json.loads(t) for t in texts]
+    assert [len(t.encode()) + 76 + 96 <= 65_535 for t in texts] == [True, True]
+    assert [c["sha256"] for st in statements for c in st["content"]] == [
+        hashlib.sha256((folder / f"clip{n:03}.mp4").read_bytes()).hexdigest() for n in range(700)
+    ]
+    assert len({st["grant_id"] for st in statements}) == 2
+    # The same split as the core's (ledger grant): the same items in each part.
+    t = statements[0]["terms"]
+    spec = builders.TermsSpec(
+        uses=t["uses"], start=parse_timestamp(t["start"]), end=parse_timestamp(t["end"]),
+        prohibitions=t["prohibitions"], exclusive=t["exclusive"], territory=t["territory"],
+        revocable=t["revocable"], notice_days=t.get("notice_days"),
+        amount=t["consideration"]["amount"], currency=t["consideration"]["currency"],
+        unit=t["consideration"]["unit"], attribution=t["attribution"],
+        sublicensing=t["sublicensing"],
+    )  # fmt: skip
+    items = [builders.Item(**c) for st in statements for c in st["content"]]
+    core = builders.grants_for_items(seeded_key(61), desk_log.buyer.key_id, items, spec)
+    assert [len(g.statement.content) for g in core] == [len(st["content"]) for st in statements]  # type: ignore[attr-defined]
+    desk.get_by_role("button", name="Sign and submit").click()
+    desk.wait_for_selector("#sign-result[data-grants], #sign-result.problem")
+    ids = desk.get_attribute("#sign-result", "data-grants").split()
+    assert ids == [st["grant_id"] for st in statements]
+    for st in statements:
+        logged = get_json(f"{desk_log.url}/v1/grants/{st['grant_id']}")
+        assert logged["entry"]["statement"] == st

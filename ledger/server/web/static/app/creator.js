@@ -124,7 +124,7 @@ function itemsFromClips() {
 async function review(event) {
   event.preventDefault();
   const error = $("terms-error");
-  state.draft = null;
+  state.drafts = [];
   $("sign").disabled = true;
   try {
     const key = needKey();
@@ -133,13 +133,18 @@ async function review(event) {
     if (buyer === key.keyId) throw new L.LedgerError("the buyer must be another party's key, not yours");
     const terms = termsFromForm();
     const items = itemsFromClips();
-    if (terms.consideration.unit === "flat" && items.length === 0) throw new L.LedgerError("no clips");
-    const statement = L.grant(key, buyer, L.newGrantId(), items, terms);
-    const bytes = L.canonicalize(statement);
-    if (76 + bytes.length + 96 > L.MAX_LEAF_SIZE) throw new L.LedgerError(`${items.length} clips do not fit in one grant (a leaf holds ${L.MAX_LEAF_SIZE} bytes): license fewer at once, or use ledger grant, which splits them`);
-    state.draft = statement;
-    $("statement").textContent = new TextDecoder().decode(bytes);
-    $("statement-hash").textContent = await L.statementHash(bytes);
+    const statements = L.grantsForItems(key, buyer, items, terms);
+    if (statements.length > 1 && terms.consideration.unit === "flat") {
+      // docs/ACCOUNTS.md §1: a flat amount is owed per grant entry, so once per part.
+      throw new L.LedgerError(`${items.length} clips need ${statements.length} grants, and a flat price would be owed once per grant: price them per minute or per clip, or license smaller sets, each with its own flat price`);
+    }
+    state.drafts = statements;
+    const texts = statements.map((st) => new TextDecoder().decode(L.canonicalize(st)));
+    $("statement").textContent = texts.join("\n\n");
+    $("statement").dataset.count = String(statements.length);
+    const hashes = await Promise.all(statements.map((st) => L.statementHash(L.canonicalize(st))));
+    $("statement-hash").textContent = hashes.join(" ");
+    $("split-note").textContent = statements.length > 1 ? `${items.length} clips do not fit one log entry (${L.MAX_LEAF_SIZE} bytes): they are split into ${statements.length} grants, each with its own id, signed and submitted together.` : "";
     $("review-terms").replaceChildren(...termClauses(terms, VOCAB).flatMap(([topic, sentence]) => {
       const dt = document.createElement("dt");
       const dd = document.createElement("dd");
@@ -163,17 +168,20 @@ async function signAndSubmit() {
   $("sign").disabled = true;
   try {
     const key = needKey();
-    const signed = await L.sign(state.draft, key);
-    const done = await submitAndVerify([signed]);
-    const entry = done.entries[0];
-    out.replaceChildren(
-      "Grant ", link(`/grants/${state.draft.grant_id}`, state.draft.grant_id),
-      ` logged as entry ${entry.seq}; its leaf and inclusion in the checkpoint of size ${done.checkpoint.size} verified in this browser.`,
-    );
+    const signed = [];
+    for (const statement of state.drafts) signed.push(await L.sign(statement, key));
+    const done = await submitAndVerify(signed);
+    const parts = [];
+    done.entries.forEach((entry, i) => {
+      const id = state.drafts[i].grant_id;
+      parts.push(i ? ", grant " : "Grant ", link(`/grants/${id}`, id), ` (entry ${entry.seq})`);
+    });
+    out.replaceChildren(...parts, ` logged; ${done.entries.length === 1 ? "its leaf and inclusion" : "their leaves and inclusions"} in the checkpoint of size ${done.checkpoint.size} verified in this browser.`);
     out.className = "ok";
-    out.dataset.grantId = state.draft.grant_id;
-    out.dataset.seq = String(entry.seq);
-    state.draft = null;
+    out.dataset.grantId = state.drafts[0].grant_id;
+    out.dataset.seq = String(done.entries[0].seq);
+    out.dataset.grants = state.drafts.map((d) => d.grant_id).join(" ");
+    state.drafts = [];
     refreshGrants();
   } catch (e) {
     fail(out, e);
@@ -252,5 +260,5 @@ $("terms-form").addEventListener("submit", review);
 $("sign").addEventListener("click", signAndSubmit);
 $("refresh").addEventListener("click", refreshGrants);
 state.clips = [];
-state.draft = null;
+state.drafts = [];
 start(() => refreshGrants());

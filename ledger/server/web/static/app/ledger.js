@@ -117,6 +117,36 @@ export function grant(key, buyer, grantId, items, terms, issuedAt) {
   return { ...common("grant", key, issuedAt), grant_id: grantId, buyer, content: items, terms };
 }
 
+// As few grants as needed so that each one's leaf fits MAX_LEAF_SIZE (ledger.core.builders
+// grants_for_items, the CLI's rule): items keep their order and are packed greedily by their
+// canonical size, each grant with its own id; a grant that still does not fit is split in two.
+export function grantsForItems(key, buyer, items, terms, issuedAt = new Date()) {
+  if (items.length === 0) throw new LedgerError("a grant needs at least one content item");
+  const leaf = (statement) => 76 + canonicalize(statement).length + 96; // one signature
+  const make = (chunk) => {
+    const statement = grant(key, buyer, newGrantId(), chunk, terms, issuedAt);
+    if (leaf(statement) <= MAX_LEAF_SIZE) return [statement];
+    if (chunk.length === 1) throw new LedgerError(`content item ${chunk[0].sha256} alone does not fit in a leaf`);
+    const half = Math.floor(chunk.length / 2);
+    return [...make(chunk.slice(0, half)), ...make(chunk.slice(half))];
+  };
+  const sizes = items.map((item) => canonicalize(item).length);
+  const overhead = leaf(grant(key, buyer, newGrantId(), items.slice(0, 1), terms, issuedAt)) - sizes[0];
+  const chunks = [[]];
+  let used = overhead;
+  items.forEach((item, i) => {
+    let extra = sizes[i] + (chunks[chunks.length - 1].length ? 1 : 0); // a comma between members
+    if (chunks[chunks.length - 1].length && used + extra > MAX_LEAF_SIZE) {
+      chunks.push([]);
+      used = overhead;
+      extra = sizes[i];
+    }
+    chunks[chunks.length - 1].push(item);
+    used += extra;
+  });
+  return chunks.flatMap(make);
+}
+
 export function grantAccept(key, grantHash, issuedAt) {
   return { ...common("grant.accept", key, issuedAt), grant_hash: grantHash };
 }
