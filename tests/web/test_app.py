@@ -12,6 +12,7 @@ logs (another key; the same key with another history) and points the page at the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -770,3 +771,36 @@ def test_more_clips_than_one_entry_holds_are_split_into_grants_as_the_cli_splits
     for st in statements:
         logged = get_json(f"{desk_log.url}/v1/grants/{st['grant_id']}")
         assert logged["entry"]["statement"] == st
+
+
+def _tampered(route: Any, change: str) -> None:
+    """The real log's answer, with one thing changed on its way to the page."""
+    response = route.fetch()
+    body = response.json()
+    if change == "leaf":  # flip the last byte of the leaf (its signature)
+        leaf = bytearray(base64.b64decode(body["leaf"]))
+        leaf[-1] ^= 1
+        body["leaf"] = base64.b64encode(bytes(leaf)).decode()
+    else:  # a wrong sibling hash in the inclusion proof
+        body["hashes"] = ["00" * 32, *body["hashes"][1:]] if body["hashes"] else ["00" * 32]
+    route.fulfill(response=response, json=body)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "change", "said"),
+    [
+        ("**/v1/entries/*", "leaf", "does not hold exactly the statement and signatures"),
+        ("**/v1/proofs/inclusion*", "proof", "inclusion proof does not verify"),
+    ],
+)
+def test_a_submission_the_log_answers_with_a_tampered_entry_or_proof_is_refused(
+    desk: Any, tmp_path: Path, pattern: str, change: str, said: str
+) -> None:
+    create_key(desk, tmp_path)
+    desk.route(pattern, lambda route: _tampered(route, change))
+    desk.fill("#pseudonym", "Studio Tampered")
+    desk.get_by_role("button", name="Register").click()
+    desk.wait_for_selector("#register-result.problem")
+    assert said in desk.inner_text("#register-result")
+    assert "Do not trust this log" in trust_error(desk)
+    assert desk.is_disabled("#sign")  # and nothing more is signed for it
