@@ -3,7 +3,7 @@
 // evidence for a dataset (a manifest, or a folder hashed here), with the report beside it.
 
 import * as L from "./ledger.js";
-import { hashFile, skipReason } from "./clips.js";
+import { byPath, hashFile, skipReason } from "./clips.js";
 import { termClauses } from "./plain.js";
 import { TrustError, problemText, submitAndVerify, syncLog, verifiedEntry, verifyCheckpoint, verifyConsistency, verifyInclusion, leafHash } from "./trust.js";
 import { $, VOCAB, fail, link, needKey, row, start, state } from "./desk.js";
@@ -149,7 +149,7 @@ export function manifestHashes(text) {
 async function datasetHashes() {
   const manifest = $("manifest-file").files[0];
   if (manifest) return manifestHashes(await manifest.text());
-  const files = Array.from($("dataset-folder").files).filter((f) => !skipReason(f));
+  const files = Array.from($("dataset-folder").files).filter((f) => !skipReason(f)).sort(byPath);
   if (files.length === 0) throw new L.LedgerError("choose a manifest or a folder");
   const bar = $("dataset-progress");
   bar.max = files.reduce((n, f) => n + f.size, 0) || 1;

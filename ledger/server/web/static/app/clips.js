@@ -109,11 +109,24 @@ async function findBox(file, start, end, kind) {
 }
 
 // What `ledger hash` leaves out of a folder: hidden files and folders, and empty files.
+// A file chosen by itself is taken even if hidden, as one named on ledger hash's command line;
+// in a chosen folder, a hidden file or one under a hidden folder is not (the folder itself may be).
 export function skipReason(file) {
-  const path = file.webkitRelativePath || file.name;
-  if (path.split("/").some((part) => part.startsWith("."))) return "hidden";
+  const below = file.webkitRelativePath ? file.webkitRelativePath.split("/").slice(1) : [];
+  if (below.some((part) => part.startsWith("."))) return "hidden";
   if (file.size === 0) return "empty";
   return null;
+}
+
+// Files in ledger hash's order: each folder's entries by name (code units, not locale), so
+// paths compare part by part ("a/x" before "a-b/x").
+export function byPath(a, b) {
+  const x = (a.webkitRelativePath || a.name).split("/");
+  const y = (b.webkitRelativePath || b.name).split("/");
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
 }
 
 // One clip read locally: {name, sha256, bytes, duration_s, media_type}.

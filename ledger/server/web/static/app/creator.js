@@ -4,7 +4,7 @@
 // log checks the signed statement again with the core itself and its refusal is shown as said.
 
 import * as L from "./ledger.js";
-import { readClip, skipReason } from "./clips.js";
+import { byPath, readClip, skipReason } from "./clips.js";
 import { termClauses } from "./plain.js";
 import { TrustError, problemText, submitAndVerify } from "./trust.js";
 import { $, PATTERN, VOCAB, fail, link, needKey, row, show, start, state } from "./desk.js";
@@ -32,7 +32,7 @@ async function register(event) {
 // --- clips ----------------------------------------------------------------------------------------
 
 async function chooseClips(event) {
-  const files = Array.from(event.target.files).sort((a, b) => (a.webkitRelativePath || a.name).localeCompare(b.webkitRelativePath || b.name));
+  const files = Array.from(event.target.files).sort(byPath);
   const status = $("hash-status");
   const bar = $("hash-progress");
   const taken = files.filter((f) => !skipReason(f));
