@@ -804,3 +804,19 @@ def test_a_submission_the_log_answers_with_a_tampered_entry_or_proof_is_refused(
     assert said in desk.inner_text("#register-result")
     assert "Do not trust this log" in trust_error(desk)
     assert desk.is_disabled("#sign")  # and nothing more is signed for it
+
+
+def test_a_folders_clips_come_in_ledger_hashs_order_and_leave_out_what_it_leaves_out(
+    desk: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "shoot"
+    for name in ("a-b/x.mp4", "a/x.mp4", "B.mp4", "b.mp4", "a/.hidden/y.mp4", ".git/z.mp4"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(mp4(duration=len(name) * 1000))
+    desk.set_input_files("#clip-folder", str(folder))
+    desk.wait_for_selector("#hash-status[data-done='4']")
+    shown = desk.locator("#clip-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.sha256)")
+    listed = run_ledger("hash", folder)
+    assert listed.returncode == 0, listed.stderr
+    assert shown == [line.split()[0] for line in listed.stdout.splitlines()]
+    assert len(shown) == 4
