@@ -6,8 +6,9 @@ the reason: left out on purpose (hidden, empty, excluded by a pattern: ``Selecti
 (symlinked folders, sockets, unreadable folders...). ``hash_files`` reads each file once
 in large chunks into a reused buffer (``readinto``: no per-chunk allocation), optionally on several
 threads (``hashlib`` releases the GIL while it hashes), and also reads the media type from the
-first bytes and, for MP4/MOV, the duration from ``moov/mvhd``. Files that fail while being read
-are reported as skipped, never silently dropped.
+first bytes and, for MP4/MOV, the duration from ``moov/mvhd``, and what its C2PA manifest says
+(``ledger.content.c2pa.inspect``: a few seeks for a file without one). Files that fail while
+being read are reported as skipped, never silently dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TextIO
 
+from ledger.content.c2pa import inspect
 from ledger.content.manifest import ManifestItem
 from ledger.content.media import SNIFF_BYTES, is_iso_bmff, media_type, mp4_duration
 
@@ -206,8 +208,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) -> ManifestItem:
-    """SHA-256, size, media type and duration of one file; raises OSError."""
+def hash_file(
+    path: Path, buffer: bytearray, on_bytes: Callable[[int], None], *, read_c2pa: bool = True
+) -> ManifestItem:
+    """SHA-256, size, media type and duration of one file, and (``read_c2pa``) what its C2PA
+    manifest says; raises OSError."""
     digest = hashlib.sha256()
     view = memoryview(buffer)
     size = 0
@@ -220,13 +225,20 @@ def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) ->
             size += n
             on_bytes(n)
         duration = mp4_duration(f, size) if is_iso_bmff(head) else None
-    return ManifestItem(digest.hexdigest(), size, duration, media_type(head, path.name), str(path))
+        kind = media_type(head, path.name)
+        c2pa = inspect(path, f, head, size, kind) if read_c2pa else None
+    return ManifestItem(digest.hexdigest(), size, duration, kind, str(path), c2pa=c2pa)
 
 
 def hash_files(
-    files: Sequence[FileToHash], jobs: int = 1, progress: Progress | None = None
+    files: Sequence[FileToHash],
+    jobs: int = 1,
+    progress: Progress | None = None,
+    *,
+    read_c2pa: bool = True,
 ) -> Iterator[ManifestItem | Skipped]:
-    """Hash ``files`` on ``jobs`` threads; yields results in the order of ``files``.
+    """Hash ``files`` on ``jobs`` threads (``hash_file``); yields results in the order of
+    ``files``.
 
     Closing the generator early (an error, Ctrl-C) stops the other threads at their next chunk
     instead of letting them finish multi-GB files nobody will read.
@@ -244,7 +256,7 @@ def hash_files(
         if not hasattr(local, "buffer"):
             local.buffer = bytearray(CHUNK_BYTES)
         try:
-            return hash_file(item.path, local.buffer, add)
+            return hash_file(item.path, local.buffer, add, read_c2pa=read_c2pa)
         except OSError as e:
             return Skipped(str(item.path), f"cannot read: {e.strerror or e}")
         finally:

@@ -1,0 +1,499 @@
+"""C2PA manifests on clips: what a file says about itself, and a manifest that names its grant.
+
+Reading and signing go through the maintained C2PA library, ``c2pa-python`` (the optional extra
+``consent-ledger[c2pa]``), imported only when a file may carry a manifest: without it, ``ledger
+hash`` still tells a plain MP4/MOV from one with a manifest (by its boxes) and says that it could
+not read the others. What this module decides itself, without the library:
+
+- whether a file may carry a manifest (``c2pa_store_box``: an ISO BMFF file's top-level C2PA
+  ``uuid`` box, found by seeking over boxes; a ``.c2pa`` sidecar next to the file), so files
+  without one cost a few seeks (docs/BENCHMARKS.md);
+- the manifest's hash (``c2pa_hash``, docs/FORMAT.md §3.4): SHA-256 of the manifest store's
+  bytes, the JUMBF superbox — a sidecar's whole content, or the same bytes embedded in an ISO
+  BMFF file. Other containers split the store (JPEG APP11 segments...): their hash is None;
+- the training-and-data-mining assertion (CAWG ``cawg.training-mining``, formerly
+  ``c2pa.training-mining``) of the active manifest, per use of our vocabulary (``USES``).
+
+Signing (``bind``) uses the creator's Ed25519 key with a certificate chain made here for that
+key (``creator_certificates``): C2PA signers need X.509 certificates, and nobody but the creator
+vouches for this one, so validators call the signer untrusted (docs/LICENSING.md §C2PA).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ledger.content.media import SNIFF_BYTES, is_iso_bmff, media_type
+from ledger.core.errors import C2paFailed, C2paUnavailable
+from ledger.core.keys import SigningKey
+from ledger.core.statements import USES
+
+#: The user type of the ISO BMFF ``uuid`` box that holds a C2PA manifest store (C2PA 2.1
+#: §A.4.2), the purpose of the one holding the store, and where its JUMBF bytes start in it.
+C2PA_BOX_UUID: Final = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+_MANIFEST_PURPOSE: Final = b"manifest\x00"
+#: size+type 8, user type 16, version and flags 4, the purpose, then a 64-bit merkle offset.
+_STORE_OFFSET: Final = 8 + 16 + 4 + len(_MANIFEST_PURPOSE) + 8
+_MAX_TOP_BOXES: Final = 100_000
+#: Labels of the training-and-data-mining assertion: the CAWG one, then the C2PA 1.x one.
+TRAINING_MINING_LABELS: Final = ("cawg.training-mining", "c2pa.training-mining")
+#: Entry key prefixes of that assertion (``cawg.ai_training``, ``c2pa.ai_training``).
+_ENTRY_PREFIXES: Final = ("cawg.", "c2pa.")
+ALLOWED, NOT_ALLOWED, CONSTRAINED = "allowed", "notAllowed", "constrained"
+#: Our assertion naming the grant a manifest binds the file to (docs/FORMAT.md §3.4).
+GRANT_ASSERTION: Final = "org.consent-ledger.grant"
+#: Validation states (the C2PA library's): the signature and hashes check (Valid), and the
+#: signer is also on the trust list (Trusted); NONE: the file carries no manifest.
+NONE, INVALID, VALID, TRUSTED = "none", "Invalid", "Valid", "Trusted"
+#: The file carries a manifest the library could not read at all.
+UNREADABLE = "unreadable"
+SIDECAR_SUFFIX: Final = ".c2pa"
+
+
+@dataclass(frozen=True)
+class UsePolicy:
+    """One entry of a training-mining assertion: ``use`` is ours (``ai_training``) where the
+    entry is in our vocabulary, else the entry's own key; ``value`` allowed / notAllowed /
+    constrained (as the file spells it); ``constraint`` the constraint text, if any."""
+
+    use: str
+    value: str
+    constraint: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantBinding:
+    """What our assertion names: the log, the grant, its entry and its statement hash."""
+
+    origin: str
+    grant_id: str
+    seq: int
+    statement_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "grant_id": self.grant_id,
+            "seq": self.seq,
+            "statement_hash": self.statement_hash,
+        }
+
+
+@dataclass(frozen=True)
+class C2paSummary:
+    """What a file's C2PA manifest says: ``state`` (NONE, INVALID, VALID, TRUSTED, UNREADABLE),
+    the active manifest's signer, its training-mining entries, the manifest store's hash
+    (None where this module cannot extract the store), where it was found (``embedded`` or
+    ``sidecar``), our grant binding if any, and the validation failure codes."""
+
+    state: str
+    signer: str | None = None
+    training: tuple[UsePolicy, ...] = ()
+    manifest_hash: str | None = None
+    where: str | None = None
+    binding: GrantBinding | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        """The manifest validates (VALID or TRUSTED): its assertions are the file's own word."""
+        return self.state in (VALID, TRUSTED)
+
+    def uses(self, value: str) -> list[UsePolicy]:
+        return [p for p in self.training if p.value == value]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "signer": self.signer,
+            "training": training_json(self.training),
+            "manifest_hash": self.manifest_hash,
+            "where": self.where,
+            "grant": None if self.binding is None else self.binding.to_json(),
+            "problems": list(self.problems),
+        }
+
+
+def training_json(training: tuple[UsePolicy, ...]) -> dict[str, Any]:
+    """The entries as ``{use: {"use": value[, "constraint_info": text]}}``, the CAWG shape."""
+    out: dict[str, Any] = {}
+    for p in training:
+        entry: dict[str, str] = {"use": p.value}
+        if p.constraint is not None:
+            entry["constraint_info"] = p.constraint
+        out[p.use] = entry
+    return out
+
+
+def training_from_json(entries: object) -> tuple[UsePolicy, ...]:
+    """Entries of a training-mining assertion (CAWG shape, any key prefix) as ``UsePolicy``;
+    entries that are not objects with a string ``use`` are left out. Sorted by use."""
+    if not isinstance(entries, Mapping):
+        return ()
+    found = []
+    for key, entry in entries.items():
+        if not isinstance(key, str) or not isinstance(entry, Mapping):
+            continue
+        value, text = entry.get("use"), entry.get("constraint_info")
+        if not isinstance(value, str):
+            continue
+        use = next((key[len(p) :] for p in _ENTRY_PREFIXES if key.startswith(p)), key)
+        found.append(UsePolicy(use, value, text if isinstance(text, str) else None))
+    return tuple(sorted(found, key=lambda p: p.use))
+
+
+# --- finding a manifest without the library ------------------------------------------------------
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where a file's sidecar manifest lives: the same name with ``.c2pa`` as its extension
+    (``clip.mp4`` → ``clip.c2pa``), as the C2PA library looks for it."""
+    return path.with_suffix(SIDECAR_SUFFIX)
+
+
+def c2pa_store_box(f: BinaryIO, size: int) -> tuple[int, int] | None:
+    """(start, end) of the manifest store in an ISO BMFF file: the JUMBF bytes of its top-level
+    C2PA ``uuid`` box of purpose ``manifest``; None if it has none. Seeks over boxes only."""
+    offset = 0
+    for _ in range(_MAX_TOP_BOXES):
+        if offset + 8 > size:
+            return None
+        f.seek(offset)
+        header = f.read(8 + 16 + 4 + len(_MANIFEST_PURPOSE))
+        if len(header) < 8:
+            return None
+        box_size, kind = struct.unpack_from(">I4s", header)
+        head = 8
+        if box_size == 1:
+            if len(header) < 16:
+                return None
+            (box_size,) = struct.unpack_from(">Q", header, 8)
+            head = 16
+        elif box_size == 0:
+            box_size = size - offset
+        if box_size < head or offset + box_size > size:
+            return None
+        if (
+            kind == b"uuid"
+            and head == 8
+            and header[8:24] == C2PA_BOX_UUID
+            and header[28 : 28 + len(_MANIFEST_PURPOSE)] == _MANIFEST_PURPOSE
+            and box_size > _STORE_OFFSET
+        ):
+            return offset + _STORE_OFFSET, offset + box_size
+        offset += box_size
+    return None
+
+
+def _bytes_between(f: BinaryIO, start: int, end: int) -> bytes:
+    f.seek(start)
+    return f.read(end - start)
+
+
+def c2pa_hash_of(store: bytes) -> str:
+    """docs/FORMAT.md §3.4: a grant item's ``c2pa_hash`` is the SHA-256 of the store's bytes."""
+    return hashlib.sha256(store).hexdigest()
+
+
+# --- reading with the library --------------------------------------------------------------------
+
+
+@functools.cache
+def library() -> Any:
+    """The ``c2pa`` module; C2paUnavailable saying how to install it."""
+    try:
+        import c2pa  # noqa: PLC0415 (optional: loaded only when a file needs it)
+    except ImportError as e:
+        raise C2paUnavailable(
+            "reading and writing C2PA manifests needs the c2pa-python library:"
+            " pip install 'consent-ledger[c2pa]'"
+        ) from e
+    return c2pa
+
+
+@functools.cache
+def have_library() -> bool:
+    try:
+        library()
+    except C2paUnavailable:
+        return False
+    return True
+
+
+def inspect(
+    path: Path, f: BinaryIO, head: bytes, size: int, media_type: str | None
+) -> C2paSummary | None:
+    """What ``path`` (open as ``f``, ``size`` bytes, starting with ``head``) says through C2PA:
+    NONE when it carries no manifest, None when it cannot be told without the library (it is
+    not installed, and the file is not ISO BMFF or has a sidecar). Never raises for odd input;
+    OSError from the files themselves."""
+    sidecar = sidecar_path(path)
+    if sidecar != path and sidecar.is_file():
+        store = sidecar.read_bytes()
+        return _read(path, media_type, store, "sidecar") if have_library() else None
+    if is_iso_bmff(head):
+        box = c2pa_store_box(f, size)
+        if box is None:
+            return C2paSummary(NONE)
+        store = _bytes_between(f, *box)
+        if not have_library():
+            return None
+        return _read(path, media_type, None, "embedded", c2pa_hash_of(store))
+    if not have_library():
+        return None
+    return _read(path, media_type, None, "embedded", None)
+
+
+def read_file(path: Path) -> C2paSummary:
+    """``inspect`` for one file by name; C2paUnavailable where only the library could tell."""
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+        size = f.seek(0, 2)
+        found = inspect(path, f, head, size, media_type(head, path.name))
+    if found is None:
+        library()  # raises, saying how to install it
+        raise AssertionError("inspect returns None only without the library")
+    return found
+
+
+def _read(
+    path: Path,
+    media_type: str | None,
+    sidecar: bytes | None,
+    where: str,
+    store_hash: str | None = None,
+) -> C2paSummary:
+    c2pa = library()
+    try:
+        if sidecar is not None:
+            with open(path, "rb") as stream:
+                reader = c2pa.Reader(media_type or path.suffix.lstrip("."), stream, sidecar)
+                return _summary(reader, c2pa_hash_of(sidecar), where)
+        reader = c2pa.Reader.try_create(str(path))
+        if reader is None:
+            return C2paSummary(NONE)
+        with reader:
+            return _summary(reader, store_hash, where)
+    except c2pa.C2paError as e:
+        problem = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        kind = type(e).__name__.lstrip("_")
+        if "NotSupported" in kind:
+            return C2paSummary(NONE)
+        return C2paSummary(UNREADABLE, where=where, problems=(problem,))
+
+
+def _summary(reader: Any, store_hash: str | None, where: str) -> C2paSummary:
+    state = reader.get_validation_state() or INVALID
+    manifest = reader.get_active_manifest() or {}
+    results = reader.get_validation_results() or {}
+    failures = (results.get("activeManifest") or {}).get("failure") or []
+    problems = tuple(sorted({str(x.get("code")) for x in failures if isinstance(x, dict)}))
+    training: tuple[UsePolicy, ...] = ()
+    binding = None
+    for assertion in manifest.get("assertions") or []:
+        label, data = assertion.get("label"), assertion.get("data")
+        if label in TRAINING_MINING_LABELS and not training and isinstance(data, Mapping):
+            training = training_from_json(data.get("entries"))
+        elif label == GRANT_ASSERTION and binding is None:
+            binding = _binding(data)
+    return C2paSummary(
+        state=state if state in (INVALID, VALID, TRUSTED) else INVALID,
+        signer=_signer(manifest.get("signature_info")),
+        training=training,
+        manifest_hash=store_hash,
+        where=where,
+        binding=binding,
+        problems=problems,
+    )
+
+
+def _signer(info: object) -> str | None:
+    if not isinstance(info, Mapping):
+        return None
+    name, issuer = info.get("common_name"), info.get("issuer")
+    parts = [str(name)] if name else []
+    if issuer:
+        parts.append(f"issued by {issuer}")
+    return ", ".join(parts) or None
+
+
+def _binding(data: object) -> GrantBinding | None:
+    if not isinstance(data, Mapping):
+        return None
+    origin, grant_id = data.get("origin"), data.get("grant_id")
+    seq, statement_hash = data.get("seq"), data.get("statement_hash")
+    if not (
+        isinstance(origin, str)
+        and isinstance(grant_id, str)
+        and type(seq) is int
+        and isinstance(statement_hash, str)
+    ):
+        return None
+    return GrantBinding(origin, grant_id, seq, statement_hash)
+
+
+# --- signing: a manifest that binds a clip to its grant ------------------------------------------
+
+
+def creator_certificates(key: SigningKey, now: datetime | None = None) -> bytes:
+    """A PEM chain for ``key``: an end-entity certificate for the key, issued by a CA
+    certificate for the same key. Both name the key id (CN) and nothing else about the creator.
+
+    C2PA refuses a self-signed end-entity certificate, so the chain has two links; both are
+    the creator's own word, and a validator without them on its trust list calls the signer
+    untrusted (``signingCredential.untrusted``) — which is honest: the key is vouched for by
+    the log's key registrations, not by a certificate authority."""
+    private = key.private_key
+    public = private.public_key()
+    now = now or datetime.now(UTC)
+
+    def name(unit: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, key.key_id),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Consent Ledger creator key"),
+            ]
+        )
+
+    def cert(subject: x509.Name, ca: bool) -> x509.Certificate:
+        usage = x509.KeyUsage(
+            digital_signature=not ca,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=ca,
+            crl_sign=ca,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(name("creator CA"))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        )
+        if not ca:
+            eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION])
+            builder = builder.add_extension(eku, critical=False).add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
+            )
+        return builder.sign(private, None)
+
+    chain = [cert(name("creator"), ca=False), cert(name("creator CA"), ca=True)]
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+
+
+@dataclass(frozen=True)
+class BindRequest:
+    """What ``bind`` writes into the manifest: the grant's uses (allowed), the other uses of
+    our vocabulary (notAllowed: the grant does not license them), and the grant's names."""
+
+    binding: GrantBinding
+    uses: tuple[str, ...]
+    title: str
+    constraint: str | None = None
+
+
+def manifest_definition(request: BindRequest, generator_version: str) -> dict[str, Any]:
+    """The manifest ``bind`` signs: a training-mining assertion matching the grant's uses, our
+    grant assertion, and an ``opened`` action on the clip itself as parent ingredient."""
+    entries: dict[str, Any] = {}
+    for use in sorted(USES):
+        if use in request.uses:
+            entry: dict[str, str] = {"use": CONSTRAINED if request.constraint else ALLOWED}
+            if request.constraint:
+                entry["constraint_info"] = request.constraint
+        else:
+            entry = {"use": NOT_ALLOWED}
+        entries[f"cawg.{use}"] = entry
+    return {
+        "claim_generator_info": [{"name": "consent-ledger", "version": generator_version}],
+        "title": request.title,
+        "assertions": [
+            {"label": TRAINING_MINING_LABELS[0], "data": {"entries": entries}},
+            {"label": GRANT_ASSERTION, "data": request.binding.to_json()},
+        ],
+    }
+
+
+def bind(
+    key: SigningKey,
+    path: Path,
+    media_type: str,
+    request: BindRequest,
+    *,
+    embed_to: Path | None = None,
+    generator_version: str = "0",
+) -> bytes:
+    """Sign a manifest for ``path`` with ``key`` and return the manifest store's bytes.
+
+    Without ``embed_to`` the clip is left as it is and the caller writes the bytes as its
+    sidecar; with ``embed_to`` the library writes a copy of the clip with the store embedded
+    there (its bytes, and so its SHA-256, then differ from the clip's). Raises
+    C2paUnavailable, C2paFailed; OSError from the files."""
+    c2pa = library()
+    certificates = creator_certificates(key).decode("ascii")
+    try:
+        signer = c2pa.Signer.from_callback(
+            key.private_key.sign, c2pa.C2paSigningAlg.ED25519, certificates, None
+        )
+        with c2pa.Builder(manifest_definition(request, generator_version)) as builder:
+            if embed_to is None:
+                builder.set_no_embed()
+            with open(path, "rb") as source:
+                ingredient = {"title": path.name, "relationship": "parentOf", "label": "clip"}
+                builder.add_ingredient(ingredient, media_type, source)
+            builder.add_action({"action": "c2pa.opened", "parameters": {"ingredientIds": ["clip"]}})
+            with open(path, "rb") as source:
+                if embed_to is None:
+                    return bytes(builder.sign(signer, media_type, source, _Discard()))
+                with open(embed_to, "w+b") as dest:
+                    return bytes(builder.sign(signer, media_type, source, dest))
+    except c2pa.C2paError as e:
+        raise C2paFailed(f"C2PA signing of {path} failed: {str(e).splitlines()[0]}") from e
+
+
+class _Discard:
+    """A writable, seekable stream that keeps nothing: the sidecar case writes no asset."""
+
+    def __init__(self) -> None:
+        self._pos = 0
+        self._end = 0
+
+    def write(self, data: bytes) -> int:
+        self._pos += len(data)
+        self._end = max(self._end, self._pos)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._end}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def flush(self) -> None:
+        return None
