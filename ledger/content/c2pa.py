@@ -8,9 +8,10 @@ not read the others. What this module decides itself, without the library:
 - whether a file may carry a manifest (``c2pa_store_box``: an ISO BMFF file's top-level C2PA
   ``uuid`` box, found by seeking over boxes; a ``.c2pa`` sidecar next to the file), so files
   without one cost a few seeks (docs/BENCHMARKS.md);
-- the manifest's hash (``c2pa_hash``, docs/FORMAT.md §3.4): SHA-256 of the manifest store's
+- the manifest's hash (``c2pa_hash``, docs/FORMAT.md §3.7): SHA-256 of the manifest store's
   bytes, the JUMBF superbox — a sidecar's whole content, or the same bytes embedded in an ISO
-  BMFF file. Other containers split the store (JPEG APP11 segments...): their hash is None;
+  BMFF file's box or a RIFF file's chunk. Other containers split or wrap the store (JPEG APP11
+  segments...): their hash is None;
 - the training-and-data-mining assertion (CAWG ``cawg.training-mining``, formerly
   ``c2pa.training-mining``) of the active manifest, per use of our vocabulary (``USES``).
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,11 +33,13 @@ from typing import Any, BinaryIO, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ledger.content.media import SNIFF_BYTES, is_iso_bmff, media_type
+from ledger.core import cbor
 from ledger.core.errors import C2paFailed, C2paUnavailable
-from ledger.core.keys import SigningKey
+from ledger.core.keys import SigningKey, key_id
 from ledger.core.statements import USES
 
 #: The user type of the ISO BMFF ``uuid`` box that holds a C2PA manifest store (C2PA 2.1
@@ -46,12 +49,14 @@ _MANIFEST_PURPOSE: Final = b"manifest\x00"
 #: size+type 8, user type 16, version and flags 4, the purpose, then a 64-bit merkle offset.
 _STORE_OFFSET: Final = 8 + 16 + 4 + len(_MANIFEST_PURPOSE) + 8
 _MAX_TOP_BOXES: Final = 100_000
+#: The RIFF chunk id of a manifest store (C2PA 2.1 §A.3.4: WAV, AVI, WebP).
+RIFF_C2PA_CHUNK: Final = b"C2PA"
 #: Labels of the training-and-data-mining assertion: the CAWG one, then the C2PA 1.x one.
 TRAINING_MINING_LABELS: Final = ("cawg.training-mining", "c2pa.training-mining")
 #: Entry key prefixes of that assertion (``cawg.ai_training``, ``c2pa.ai_training``).
 _ENTRY_PREFIXES: Final = ("cawg.", "c2pa.")
 ALLOWED, NOT_ALLOWED, CONSTRAINED = "allowed", "notAllowed", "constrained"
-#: Our assertion naming the grant a manifest binds the file to (docs/FORMAT.md §3.4).
+#: Our assertion naming the grant a manifest binds the file to (docs/FORMAT.md §3.7).
 GRANT_ASSERTION: Final = "org.consent-ledger.grant"
 #: Validation states (the C2PA library's): the signature and hashes check (Valid), and the
 #: signer is also on the trust list (Trusted); NONE: the file carries no manifest.
@@ -80,6 +85,8 @@ class GrantBinding:
     grant_id: str
     seq: int
     statement_hash: str
+    #: the SHA-256 of the clip as the grant lists it (an embedded copy has other bytes)
+    content_sha256: str
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +94,7 @@ class GrantBinding:
             "grant_id": self.grant_id,
             "seq": self.seq,
             "statement_hash": self.statement_hash,
+            "content_sha256": self.content_sha256,
         }
 
 
@@ -104,6 +112,9 @@ class C2paSummary:
     where: str | None = None
     binding: GrantBinding | None = None
     problems: tuple[str, ...] = ()
+    #: the key id of the Ed25519 key whose certificate signs the active manifest (None: not
+    #: Ed25519, or the store could not be extracted): ``signer`` is a name, this is the key
+    signer_key: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -122,6 +133,7 @@ class C2paSummary:
             "where": self.where,
             "grant": None if self.binding is None else self.binding.to_json(),
             "problems": list(self.problems),
+            "signer_key": self.signer_key,
         }
 
 
@@ -196,14 +208,106 @@ def c2pa_store_box(f: BinaryIO, size: int) -> tuple[int, int] | None:
     return None
 
 
+def riff_store_chunk(f: BinaryIO, size: int) -> tuple[int, int] | None:
+    """(start, end) of the manifest store in a RIFF file (WAV, AVI, WebP): the data of its
+    top-level ``C2PA`` chunk; None if it has none. Seeks over chunks only."""
+    f.seek(0)
+    header = f.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF":
+        return None
+    offset, end = 12, min(size, 8 + struct.unpack_from("<I", header, 4)[0])
+    for _ in range(_MAX_TOP_BOXES):
+        if offset + 8 > end:
+            return None
+        f.seek(offset)
+        chunk = f.read(8)
+        kind, length = chunk[:4], struct.unpack_from("<I", chunk, 4)[0]
+        if offset + 8 + length > end:
+            return None
+        if kind == RIFF_C2PA_CHUNK:
+            return offset + 8, offset + 8 + length
+        offset += 8 + length + (length & 1)  # chunks are padded to an even length
+    return None
+
+
 def _bytes_between(f: BinaryIO, start: int, end: int) -> bytes:
     f.seek(start)
     return f.read(end - start)
 
 
 def c2pa_hash_of(store: bytes) -> str:
-    """docs/FORMAT.md §3.4: a grant item's ``c2pa_hash`` is the SHA-256 of the store's bytes."""
+    """docs/FORMAT.md §3.7: a grant item's ``c2pa_hash`` is the SHA-256 of the store's bytes."""
     return hashlib.sha256(store).hexdigest()
+
+
+# --- the active manifest's signing key, from the store's own bytes ------------------------------
+#
+# The C2PA library checks the claim signature against the certificate the signature carries, but
+# does not say which key that certificate holds; a certificate's name is whatever its maker
+# wrote. The key is read here: JUMBF boxes (ISO/IEC 19566-5) down to the last manifest's
+# ``c2pa.signature`` box, its COSE_Sign1 (RFC 9052), the ``x5chain`` header (label 33, RFC 9360)
+# and the first certificate's public key.
+
+_X5CHAIN: Final = 33
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, end) of each JUMBF/ISO box between ``start`` and ``end``."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        head = 8
+        if size == 1 and pos + 16 <= end:
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+            head = 16
+        elif size == 0:
+            size = end - pos
+        if size < head or pos + size > end:
+            raise ValueError(f"a JUMBF box at byte {pos} overruns its container")
+        yield kind, pos + head, pos + size
+        pos += size
+
+
+def _superboxes(data: bytes, start: int, end: int) -> list[tuple[str | None, int, int]]:
+    """The ``jumb`` superboxes between ``start`` and ``end``, each with its ``jumd`` label."""
+    found = []
+    for kind, s, e in _boxes(data, start, end):
+        if kind == b"jumb":
+            found.append((_label(data, s, e), s, e))
+    return found
+
+
+def _label(data: bytes, start: int, end: int) -> str | None:
+    for kind, s, e in _boxes(data, start, end):  # the description box comes first
+        if kind != b"jumd" or e - s < 17 or not data[s + 16] & 0x02:
+            return None
+        z = data.index(b"\x00", s + 17, e)
+        return data[s + 17 : z].decode("utf-8", "replace")
+    return None
+
+
+def signer_key(store: bytes) -> str | None:
+    """The key id (docs/FORMAT.md §2.2) of the Ed25519 certificate that signs the active
+    (last) manifest of a manifest store; None if the signer's key is not Ed25519 or the store
+    cannot be walked. Reads only; whether the signature holds is the library's check."""
+    try:
+        [(label, s, e)] = _superboxes(store, 0, len(store))
+        if label != "c2pa":
+            return None
+        _, ms, me = _superboxes(store, s, e)[-1]
+        _, ss, se = next(b for b in _superboxes(store, ms, me) if b[0] == "c2pa.signature")
+        payload = next(store[bs:be] for kind, bs, be in _boxes(store, ss, se) if kind == b"cbor")
+        sign1 = cbor.decode(payload)
+        sign1 = sign1.value if isinstance(sign1, cbor.Tag) else sign1
+        headers = cbor.decode(sign1[0]) if sign1[0] else {}
+        chain = headers.get(_X5CHAIN, sign1[1].get(_X5CHAIN))
+        der = chain[0] if isinstance(chain, list) else chain
+        public = x509.load_der_x509_certificate(der).public_key()
+    except (ValueError, StopIteration, IndexError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(public, Ed25519PublicKey):
+        return None
+    return key_id(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 # --- reading with the library --------------------------------------------------------------------
@@ -241,18 +345,18 @@ def inspect(
     sidecar = sidecar_path(path)
     if sidecar != path and sidecar.is_file():
         store = sidecar.read_bytes()
-        return _read(path, media_type, store, "sidecar") if have_library() else None
+        return _read(path, media_type, store, "sidecar", store) if have_library() else None
     if is_iso_bmff(head):
         box = c2pa_store_box(f, size)
         if box is None:
             return C2paSummary(NONE)
-        store = _bytes_between(f, *box)
-        if not have_library():
-            return None
-        return _read(path, media_type, None, "embedded", c2pa_hash_of(store))
-    if not have_library():
+        embedded: bytes | None = _bytes_between(f, *box)
+    elif not have_library():
         return None
-    return _read(path, media_type, None, "embedded", None)
+    else:
+        riff = riff_store_chunk(f, size) if head[:4] == b"RIFF" else None
+        embedded = None if riff is None else _bytes_between(f, *riff)
+    return _read(path, media_type, None, "embedded", embedded) if have_library() else None
 
 
 def read_file(path: Path) -> C2paSummary:
@@ -268,32 +372,29 @@ def read_file(path: Path) -> C2paSummary:
 
 
 def _read(
-    path: Path,
-    media_type: str | None,
-    sidecar: bytes | None,
-    where: str,
-    store_hash: str | None = None,
+    path: Path, media_type: str | None, sidecar: bytes | None, where: str, store: bytes | None
 ) -> C2paSummary:
+    """The library's reading of ``path`` (with its ``sidecar`` store, if given); ``store`` is
+    the store's bytes where this module could extract them, for its hash and signer key."""
     c2pa = library()
     try:
         if sidecar is not None:
             with open(path, "rb") as stream:
                 reader = c2pa.Reader(media_type or path.suffix.lstrip("."), stream, sidecar)
-                return _summary(reader, c2pa_hash_of(sidecar), where)
+                return _summary(reader, store, where)
         reader = c2pa.Reader.try_create(str(path))
         if reader is None:
             return C2paSummary(NONE)
         with reader:
-            return _summary(reader, store_hash, where)
+            return _summary(reader, store, where)
     except c2pa.C2paError as e:
         problem = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        kind = type(e).__name__.lstrip("_")
-        if "NotSupported" in kind:
+        if "NotSupported" in type(e).__name__:
             return C2paSummary(NONE)
         return C2paSummary(UNREADABLE, where=where, problems=(problem,))
 
 
-def _summary(reader: Any, store_hash: str | None, where: str) -> C2paSummary:
+def _summary(reader: Any, store: bytes | None, where: str) -> C2paSummary:
     state = reader.get_validation_state() or INVALID
     manifest = reader.get_active_manifest() or {}
     results = reader.get_validation_results() or {}
@@ -311,10 +412,11 @@ def _summary(reader: Any, store_hash: str | None, where: str) -> C2paSummary:
         state=state if state in (INVALID, VALID, TRUSTED) else INVALID,
         signer=_signer(manifest.get("signature_info")),
         training=training,
-        manifest_hash=store_hash,
+        manifest_hash=None if store is None else c2pa_hash_of(store),
         where=where,
         binding=binding,
         problems=problems,
+        signer_key=None if store is None else signer_key(store),
     )
 
 
@@ -333,14 +435,16 @@ def _binding(data: object) -> GrantBinding | None:
         return None
     origin, grant_id = data.get("origin"), data.get("grant_id")
     seq, statement_hash = data.get("seq"), data.get("statement_hash")
+    content = data.get("content_sha256")
     if not (
         isinstance(origin, str)
         and isinstance(grant_id, str)
         and type(seq) is int
         and isinstance(statement_hash, str)
+        and isinstance(content, str)
     ):
         return None
-    return GrantBinding(origin, grant_id, seq, statement_hash)
+    return GrantBinding(origin, grant_id, seq, statement_hash, content)
 
 
 # --- signing: a manifest that binds a clip to its grant ------------------------------------------
@@ -404,8 +508,9 @@ def creator_certificates(key: SigningKey, now: datetime | None = None) -> bytes:
 
 @dataclass(frozen=True)
 class BindRequest:
-    """What ``bind`` writes into the manifest: the grant's uses (allowed), the other uses of
-    our vocabulary (notAllowed: the grant does not license them), and the grant's names."""
+    """What ``bind`` writes into the manifest: the grant's names, its uses (constrained by
+    ``constraint``, else allowed) and the other uses of our vocabulary (notAllowed: the grant
+    does not license them)."""
 
     binding: GrantBinding
     uses: tuple[str, ...]
