@@ -40,10 +40,19 @@ def cmd_bind(args: argparse.Namespace) -> int:
     try:
         c2pa.library()  # before the network: say how to install it first
         sha256 = file_sha256(clip)
+        own = c2pa.read_file(clip)
     except LedgerError as e:
         raise CliError(e.message) from e
     except OSError as e:
         raise CliError(f"cannot read {clip}: {e.strerror}") from e
+    if own.where == "embedded" and own.state != c2pa.NONE and not args.embed:
+        # The library hashes a sidecar's clip with any embedded manifest taken out: the
+        # clip as it is would not validate against it.
+        raise CliError(
+            f"{clip} already embeds a C2PA manifest, which a sidecar cannot describe the clip"
+            " with: give --embed --out FILE (a copy carrying both manifests, the clip's own as"
+            " its ingredient)"
+        )
     log = trusted_log(args)
     checkpoint, _, (g,) = fetch_verified_grants(log, [args.grant_id], key.key_id, "creator")
     report(log, checkpoint, f"grant {g.grant.grant_id}")
