@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -230,6 +231,46 @@ def riff_store_chunk(f: BinaryIO, size: int) -> tuple[int, int] | None:
     return None
 
 
+def jpeg_has_jumbf(f: BinaryIO, size: int) -> bool:
+    """Whether a JPEG has an APP11 segment holding JUMBF (ISO/IEC 19566-5: ``JP`` then box
+    instance and sequence numbers), as a C2PA store is carried; walks the marker segments up to
+    the start of the scan, seeking over each. False for a JPEG whose segments do not parse."""
+    offset = 2
+    for _ in range(_MAX_TOP_BOXES):
+        f.seek(offset)
+        header = f.read(6)
+        if len(header) < 4 or header[0] != 0xFF:
+            return False
+        marker = header[1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no more APPn segments
+            return False
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            offset += 2
+            continue
+        (length,) = struct.unpack_from(">H", header, 2)
+        if marker == 0xEB and header[4:6] == b"JP":
+            return True
+        offset += 2 + length
+        if length < 2 or offset > size:
+            return False
+    return False
+
+
+def _library_reads(media_type: str | None) -> bool:
+    """Whether the C2PA library reads files of ``media_type`` (its own list, asked once)."""
+    if media_type is None:
+        return True  # let the library look at the bytes
+    return media_type in _supported_types()
+
+
+@functools.cache
+def _supported_types() -> frozenset[str]:
+    return frozenset(library().Reader.get_supported_mime_types())
+
+
 def _bytes_between(f: BinaryIO, start: int, end: int) -> bytes:
     f.seek(start)
     return f.read(end - start)
@@ -342,21 +383,26 @@ def inspect(
     NONE when it carries no manifest, None when it cannot be told without the library (it is
     not installed, and the file is not ISO BMFF or has a sidecar). Never raises for odd input;
     OSError from the files themselves."""
-    sidecar = sidecar_path(path)
-    if sidecar != path and sidecar.is_file():
-        store = sidecar.read_bytes()
+    name = os.fspath(path)
+    base, ext = os.path.splitext(name)
+    sidecar = base + SIDECAR_SUFFIX  # sidecar_path, without pathlib's cost on every file
+    if ext != SIDECAR_SUFFIX and os.path.isfile(sidecar):
+        with open(sidecar, "rb") as g:
+            store = g.read()
         return _read(path, media_type, store, "sidecar", store) if have_library() else None
-    if is_iso_bmff(head):
-        box = c2pa_store_box(f, size)
+    embedded: bytes | None = None
+    if is_iso_bmff(head) or head[:4] == b"RIFF":
+        box = c2pa_store_box(f, size) if is_iso_bmff(head) else riff_store_chunk(f, size)
         if box is None:
             return C2paSummary(NONE)
-        embedded: bytes | None = _bytes_between(f, *box)
-    elif not have_library():
+        embedded = _bytes_between(f, *box)
+    elif head[:3] == b"\xff\xd8\xff" and not jpeg_has_jumbf(f, size):
+        return C2paSummary(NONE)
+    if not have_library():
         return None
-    else:
-        riff = riff_store_chunk(f, size) if head[:4] == b"RIFF" else None
-        embedded = None if riff is None else _bytes_between(f, *riff)
-    return _read(path, media_type, None, "embedded", embedded) if have_library() else None
+    if embedded is None and not _library_reads(media_type):
+        return C2paSummary(NONE)  # a format C2PA does not define (MKV, MPEG-TS, text...)
+    return _read(path, media_type, None, "embedded", embedded)
 
 
 def read_file(path: Path) -> C2paSummary:
