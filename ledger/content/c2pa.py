@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import struct
 from collections.abc import Iterator, Mapping
@@ -52,6 +53,8 @@ _STORE_OFFSET: Final = 8 + 16 + 4 + len(_MANIFEST_PURPOSE) + 8
 _MAX_TOP_BOXES: Final = 100_000
 #: The RIFF chunk id of a manifest store (C2PA 2.1 §A.3.4: WAV, AVI, WebP).
 RIFF_C2PA_CHUNK: Final = b"C2PA"
+#: Files up to this size are walked in memory (docs/BENCHMARKS.md, bench_hash_c2pa).
+_SMALL_FILE: Final = 256 * 1024
 #: Labels of the training-and-data-mining assertion: the CAWG one, then the C2PA 1.x one.
 TRAINING_MINING_LABELS: Final = ("cawg.training-mining", "c2pa.training-mining")
 #: Entry key prefixes of that assertion (``cawg.ai_training``, ``c2pa.ai_training``).
@@ -391,6 +394,9 @@ def inspect(
             store = g.read()
         return _read(path, media_type, store, "sidecar", store) if have_library() else None
     embedded: bytes | None = None
+    if size <= _SMALL_FILE:  # one read instead of a few small ones: they cost more than it
+        f.seek(0)
+        f = io.BytesIO(f.read())
     if is_iso_bmff(head) or head[:4] == b"RIFF":
         box = c2pa_store_box(f, size) if is_iso_bmff(head) else riff_store_chunk(f, size)
         if box is None:
