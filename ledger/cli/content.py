@@ -15,6 +15,7 @@ from ledger.content.hashing import (
     EMPTY,
     EXCLUDED,
     HIDDEN,
+    SIDECAR,
     Selection,
     Skipped,
     collect,
@@ -87,6 +88,7 @@ _LEFT_OUT = {
     HIDDEN: ("hidden", "--include-hidden hashes them"),
     EMPTY: ("empty", "--include-empty hashes them"),
     EXCLUDED: ("matching --exclude", None),
+    SIDECAR: ("C2PA sidecar manifest(s), read with their clips", "name one to hash it"),
 }
 
 

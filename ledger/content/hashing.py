@@ -47,7 +47,9 @@ class Skipped:
 
 
 #: Why a file or folder was left out on purpose (``Selection``), each with its opt-in.
-HIDDEN, EMPTY, EXCLUDED = "hidden", "empty", "excluded"
+HIDDEN, EMPTY, EXCLUDED, SIDECAR = "hidden", "empty", "excluded", "sidecar"
+#: A C2PA sidecar (``clip.c2pa``): the manifest of a clip next to it, not content of its own.
+_SIDECAR_SUFFIX = ".c2pa"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class Selection:
     include_empty: bool = False
 
     def left_out(self, path: Path, relative: PurePosixPath | None, size: int | None) -> str | None:
-        """Why ``path`` is left out (HIDDEN, EMPTY, EXCLUDED), or None to take it. ``relative``
+        """Why ``path`` is left out (HIDDEN, EMPTY, EXCLUDED, SIDECAR: a ``.c2pa`` file in a
+        folder, read as its clip's manifest instead), or None to take it. ``relative``
         is its path under the folder named (None: named itself); ``size`` None for a folder."""
         names = [path.name] if relative is None else [path.name, str(relative)]
         if any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in self.exclude):
@@ -71,6 +74,8 @@ class Selection:
             return HIDDEN
         if size == 0 and not self.include_empty:
             return EMPTY
+        if relative is not None and size is not None and path.suffix == _SIDECAR_SUFFIX:
+            return SIDECAR
         return None
 
 
@@ -78,7 +83,7 @@ def collect(
     paths: Sequence[Path], selection: Selection | None = None
 ) -> tuple[list[FileToHash], list[Skipped]]:
     """Regular files under ``paths``, and what was not taken: left out by ``selection`` (the
-    reason is HIDDEN, EMPTY or EXCLUDED) or skipped (any other reason). Raises
+    reason is HIDDEN, EMPTY, EXCLUDED or SIDECAR) or skipped (any other reason). Raises
     FileNotFoundError for a named path that is absent."""
     selection = selection or Selection()
     files: list[FileToHash] = []

@@ -156,6 +156,9 @@ def test_a_sidecar_we_sign_is_read_back_by_the_library(tmp_path: Path, creator: 
     assert assertions["_sig"]["common_name"] == creator.key_id
     # our reader: the same, plus the signing key read from the certificate in the store
     c2pa.sidecar_path(clip).write_bytes(store)
+    folder = run_ledger("hash", tmp_path, "--json")  # the sidecar is read, not hashed itself
+    assert [Path(i["path"]).name for i in json.loads(folder.stdout)["items"]] == ["clip.mp4"]
+    assert "left out 1 C2PA sidecar manifest(s), read with their clips" in folder.stderr
     found = c2pa.read_file(clip)
     assert found.where == "sidecar"
     assert found.binding == BINDING
