@@ -17,7 +17,8 @@ not read the others. What this module decides itself, without the library:
 
 Signing (``bind``) uses the creator's Ed25519 key with a certificate chain made here for that
 key (``creator_certificates``): C2PA signers need X.509 certificates, and nobody but the creator
-vouches for this one, so validators call the signer untrusted (docs/LICENSING.md §C2PA).
+vouches for this one, so validators call the signer untrusted (README, *C2PA on clips*;
+docs/FORMAT.md §3.7).
 """
 
 from __future__ import annotations
