@@ -162,7 +162,12 @@ def register(sub: Any) -> None:
     add_key_args(bind)
     bind.add_argument("clip", type=Path, metavar="CLIP", help="a clip the grant licenses")
     bind.add_argument(
-        "--grant", dest="grant_id", required=True, type=grant_id_arg, metavar="GRANT_ID"
+        "--grant",
+        dest="grant_id",
+        required=True,
+        type=grant_id_arg,
+        metavar="GRANT_ID",
+        help="the logged grant that licenses the clip (yours: it is verified first)",
     )
     bind.add_argument(
         "--embed",
