@@ -14,11 +14,13 @@ from typing import Any
 
 import c2pa as c2pa_library
 import pytest
+from jsonschema import Draft202012Validator
 
 from ledger.content import c2pa
 from ledger.content.manifest import read_manifest
 from ledger.core.keys import SigningKey
 from tests.cli.clitools import assert_one_line_failure, mp4, run_ledger
+from tests.cli.test_json import schema
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "c2pa"
 CAWG_JPEG = VECTORS / "c2pa-rs" / "C_with_CAWG_data.jpg"
@@ -29,9 +31,12 @@ BINDING = c2pa.GrantBinding("example.org/log", GRANT_ID, 7, "ab" * 32, "cd" * 32
 
 
 def hash_json(*paths: Path) -> list[dict[str, Any]]:
+    """``ledger hash --json``'s items, the output checked against its schema in docs/CLI.md."""
     result = run_ledger("hash", *paths, "--json")
     assert result.returncode == 0, result.stderr
-    items: list[dict[str, Any]] = json.loads(result.stdout)["items"]
+    doc = json.loads(result.stdout)
+    Draft202012Validator(schema("hash")).validate(doc)
+    items: list[dict[str, Any]] = doc["items"]
     return items
 
 
