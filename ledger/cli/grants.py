@@ -151,6 +151,8 @@ def _items(args: argparse.Namespace, uses: Sequence[str]) -> list[builders.Item]
     if bool(args.paths) == bool(args.manifest):
         raise CliError("give the content as PATH... or as --manifest FILE (one of the two)")
     found = manifest_items(args.manifest) if args.manifest else listed_once(hash_paths(args))
+    if args.no_c2pa and not args.manifest:
+        say("--no-c2pa: what the files' C2PA manifests say about AI training is not checked")
     overrides = set(args.c2pa_override or ())
     if not overrides <= set(uses):
         raise CliError(
