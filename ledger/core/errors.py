@@ -190,6 +190,20 @@ class InvalidManifest(InvalidRequest):
     title = "Invalid manifest"
 
 
+class C2paUnavailable(InvalidRequest):
+    """Client side: reading or writing a C2PA manifest needs the c2pa-python library."""
+
+    code = "c2pa_unavailable"
+    title = "C2PA library not installed"
+
+
+class C2paFailed(InvalidRequest):
+    """Client side: the C2PA library could not read or sign a file's manifest."""
+
+    code = "c2pa_failed"
+    title = "C2PA manifest not processed"
+
+
 class StateUnusable(InvalidRequest):
     """Client side: the trusted-state folder cannot be read or written, or is damaged."""
 

@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "MalformedTilePath": ("malformed_tile_path", 400),
     "MalformedPolicy": ("malformed_policy", 400),
     "InvalidManifest": ("invalid_manifest", 400),
+    "C2paUnavailable": ("c2pa_unavailable", 400),
+    "C2paFailed": ("c2pa_failed", 400),
     "StateUnusable": ("state_unusable", 400),
     "TooManyItems": ("too_many_items", 413),
     "AtInFuture": ("at_in_future", 400),
