@@ -101,7 +101,9 @@ FAST_SUBSET = "not slow and not postgres"
 #: What the runs take on this project's CI machine (2 CPUs), to say before the dots start.
 FULL_RUN, FAST_RUN = "about 20 minutes", "about 2 minutes"
 #: Fixtures that start real servers (gunicorn, a browser): a test that uses one is slow.
-SERVER_FIXTURES = frozenset({"live", "live_server", "served_log", "shared_log", "story"})
+SERVER_FIXTURES = frozenset(
+    {"live", "live_server", "served_log", "shared_log", "story", "s3_server"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -118,7 +118,8 @@ class ObjectStore(Protocol):
 def tiles_between(old_size: int, new_size: int) -> Iterator[Tile]:
     """The tiles and entry bundles of the tree of ``new_size`` that a store complete at
     ``old_size`` lacks: per level, the full tiles from the first one not full at ``old_size``,
-    then the partial tile of ``new_size`` (if any); level 0's entry bundles alike. Pure."""
+    then the partial tile of ``new_size`` (if any, and unless the level did not grow); level 0's
+    entry bundles alike. Pure."""
     level = 0
     while new_size >> (TILE_HEIGHT * level):
         first = (old_size >> (TILE_HEIGHT * level)) // TILE_WIDTH
@@ -128,7 +129,7 @@ def tiles_between(old_size: int, new_size: int) -> Iterator[Tile]:
             for head in heads:
                 yield Tile(head, n)
         width = partial_width(level, new_size)
-        if width:
+        if width and hashes != old_size >> (TILE_HEIGHT * level):  # else old's, unchanged
             for head in heads:
                 yield Tile(head, hashes // TILE_WIDTH, width)
         level += 1
@@ -296,7 +297,7 @@ class StaticPublisher:
         current = store.read_checkpoint()
         before = self._stored_size(store, current)
         result = StoreRound(store.name, before, before)
-        if before >= size:
+        if current is not None and before >= size:
             if before > size:
                 log.warning("%s holds checkpoint %d, beyond the log's %d", store.name, before, size)
             return result
