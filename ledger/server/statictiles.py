@@ -274,13 +274,16 @@ class StaticPublisher:
         self.on_outcome = on_outcome
         #: Every outcome so far, by store and outcome (this process's life).
         self.totals: Counter[tuple[str, str]] = Counter()
+        #: The size this process last published to each store, by ``id`` (a round at that size
+        #: skips the store).
+        self._published: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> list[StoreRound] | None:
         """One round for every store (see the module docstring); None if another round holds
-        the lock. Raises LogIdentityMismatch, Conflict or Unavailable for the first store that
-        fails (the stores before it are done)."""
+        the lock. A store that fails does not hold up the others: after every store had its
+        turn, the first failure is raised (LogIdentityMismatch, Conflict or Unavailable)."""
         with try_lock(self.db, STATIC_LOCK_KEY, "static.lock") as locked:
             if not locked:
                 return None
@@ -289,7 +292,18 @@ class StaticPublisher:
             if published is None:
                 return []
             note = published.note.encode()
-            return [self._publish(store, published.tree_size, note) for store in self.stores]
+            done: list[StoreRound] = []
+            failures: list[LedgerError] = []
+            for store in self.stores:
+                if self._published.get(id(store)) == published.tree_size:
+                    continue  # this process put that checkpoint there: nothing new to read
+                try:
+                    done.append(self._publish(store, published.tree_size, note))
+                except LedgerError as e:
+                    failures.append(e)
+            if failures:
+                raise failures[0]
+            return done
 
     def _publish(self, store: ObjectStore, size: int, note: bytes) -> StoreRound:
         if isinstance(store, DirectoryStore):
@@ -298,7 +312,9 @@ class StaticPublisher:
         before = self._stored_size(store, current)
         result = StoreRound(store.name, before, before)
         if current is not None and before >= size:
-            if before > size:
+            if before == size:
+                self._published[id(store)] = size
+            else:
                 log.warning("%s holds checkpoint %d, beyond the log's %d", store.name, before, size)
             return result
         for tiles in _chunks(list(tiles_between(before, size)), READ_CHUNK):
@@ -311,6 +327,7 @@ class StaticPublisher:
             )
         if store.replace_checkpoint(note, current):
             result.after = size
+            self._published[id(store)] = size
         else:  # another publisher moved it meanwhile: its round wrote its own tiles first
             log.info("%s: checkpoint replaced meanwhile; %d not published", store.name, size)
         return result

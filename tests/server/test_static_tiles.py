@@ -223,6 +223,23 @@ def test_a_conflicting_object_stops_the_round_before_its_checkpoint(
     assert publish(static_log, target).after == 512
 
 
+def test_a_failing_store_does_not_hold_up_the_others(
+    static_log: StaticLog, target: Target, tmp_path: Path
+) -> None:
+    static_log.grow_to(300)
+    target.put_behind("tile/0/000", b"\x02" * 8192)
+    other = DirectoryStore(tmp_path / "other")
+    both = publisher(static_log, target.store, other)
+    with pytest.raises(Conflict):
+        both.run_once()
+    assert (tmp_path / "other" / "checkpoint").read_bytes() == static_log.tlog("checkpoint").body
+    assert target.get("checkpoint")[0] == 404
+    # The next round skips the store it is done with, and still refuses the conflicting one.
+    with pytest.raises(Conflict):
+        both.run_once()
+    assert both.totals[(target.store.name, "conflict")] == 2
+
+
 def test_partial_tiles_only_grow(
     static_log: StaticLog, target: Target, backend: str, tmp_path: Path
 ) -> None:
