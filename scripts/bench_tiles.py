@@ -30,6 +30,7 @@ import http.client
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -253,7 +254,7 @@ def compare_static(args: argparse.Namespace) -> int:
         finally:
             drop_database(pg_name)
     load_avg = os.getloadavg()[0]
-    med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    med = {k: tuple(map(statistics.median, zip(*v, strict=True))) for k, v in results.items()}
     print(
         f"full_tile_get_static_vs_dynamic: static {med['static'][0]:,.0f} req/s "
         f"(p99 {med['static'][1]:.2f} ms, {med['static'][2]:.0f} us CPU per request) / dynamic "
