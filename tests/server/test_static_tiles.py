@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ from ledger.server.statictiles import (
     StoreRound,
     tiles_between,
 )
+from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
 from tests.support.seaweed import BUCKET, SeaweedS3, anonymous_get
 from tests.support.tlog_helpers import SpecMirror, StaticLog, synthetic_leaf
@@ -269,6 +271,25 @@ def test_partial_tiles_only_grow(
     assert not rounds[0].outcomes
     assert target.keys() == before
     assert target.get("checkpoint")[2] == static_log.tlog("checkpoint").body
+
+
+def test_with_a_witness_policy_only_the_cosigned_tree_is_published(
+    static_log: StaticLog, tmp_path: Path
+) -> None:
+    static_log.grow_to(256)
+    note_256 = static_log.client.get("/v1/checkpoint?tree_size=256").get_data(as_text=True)
+    static_log.grow_to(300)  # signed, not cosigned
+    store = DirectoryStore(tmp_path / "static")
+    verifier = static_log.signer.verifier()
+    witnessed = StaticPublisher(static_log.db, [store], verifier, witnessed=True)
+    assert witnessed.run_once() == []  # nothing cosigned yet: nothing published
+    with static_log.db.append_transaction() as session:
+        repo.add_cosigned_checkpoint(session, 256, note_256, datetime.now(UTC))
+    rounds = witnessed.run_once()
+    assert rounds is not None
+    assert rounds[0].after == 256
+    assert (tmp_path / "static" / "checkpoint").read_text() == note_256
+    assert not (tmp_path / "static" / "tile" / "0" / "001.p" / "44").exists()
 
 
 def test_a_store_of_another_log_is_refused(static_log: StaticLog, target: Target) -> None:
