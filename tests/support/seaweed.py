@@ -13,10 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class SeaweedS3:
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+    ports: list[int] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -74,6 +76,7 @@ class SeaweedS3:
         ]}))  # fmt: skip
         ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
         grpc = {name: free_port() for name in ports}
+        self.ports = [*ports.values(), *grpc.values()]
         self.port = ports["s3"]
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
@@ -152,6 +155,9 @@ class SeaweedS3:
         except ProcessLookupError:
             pass
         self.proc = None
+        for port in self.ports:  # the Unix sockets weed makes in /tmp, named by port
+            for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
 
 
 def anonymous_get(url: str) -> tuple[int, dict[str, str], bytes]:
