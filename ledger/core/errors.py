@@ -536,6 +536,14 @@ class Unavailable(LedgerError):
     title = "Service unavailable"
 
 
+class ReadOnlyDatabase(Unavailable):
+    """The server's database takes no writes: a read replica (a PostgreSQL hot standby) or a
+    read-only file. Writes go to the primary; this server keeps answering reads."""
+
+    code = "read_only_database"
+    title = "Read-only database"
+
+
 class InternalError(LedgerError):
     """An error the server did not expect (a bug): logged with its traceback, answered as this."""
 

@@ -90,6 +90,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "Unprocessable": ("unprocessable", 422),
     "HttpError": ("http_error", 400),
     "Unavailable": ("unavailable", 503),
+    "ReadOnlyDatabase": ("read_only_database", 503),
     "InternalError": ("internal_error", 500),
     "MissingTreeHash": ("tree_hash_missing", 500),
     "ServerError": ("server_error", 502),

@@ -145,6 +145,13 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 
 
 @pytest.fixture
+def sqlite_only(backend: str) -> None:
+    """Skips the PostgreSQL leg, before any other fixture of the test is made."""
+    if backend != "sqlite":
+        pytest.skip("one backend suffices here")
+
+
+@pytest.fixture
 def static_log(config: Config) -> Iterator[StaticLog]:
     log = StaticLog(config)
     yield log
@@ -242,11 +249,8 @@ def test_a_failing_store_does_not_hold_up_the_others(
     assert both.totals[(target.store.name, "conflict")] == 2
 
 
-def test_partial_tiles_only_grow(
-    static_log: StaticLog, target: Target, backend: str, tmp_path: Path
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("a backup copied as a file: SQLite")
+@pytest.mark.usefixtures("sqlite_only")  # a backup taken with SQLite's own backup API
+def test_partial_tiles_only_grow(static_log: StaticLog, target: Target, tmp_path: Path) -> None:
     static_log.grow_to(3)
     publish(static_log, target)
     backup = tmp_path / "backup.db"
@@ -307,14 +311,12 @@ def test_a_store_of_another_log_is_refused(static_log: StaticLog, target: Target
 
 @pytest.mark.slow
 def test_a_client_mirrors_the_log_from_the_bucket_alone(
+    sqlite_only: None,  # the stores' bytes are checked on both backends above
     static_log: StaticLog,
     s3_server: SeaweedS3,
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    backend: str,
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the stores' bytes are checked on both backends above; one mirror suffices")
     target = make_target("s3", request, tmp_path)
     for size in (300, 1_000):  # (the kill test's mirror goes past a full level-1 tile)
         static_log.grow_to(size)
@@ -370,10 +372,11 @@ def _checked(target: Target, log: StaticLog) -> tuple[int, set[str]]:
 
 @pytest.mark.slow
 def test_kill_9_mid_batch_never_leaves_the_checkpoint_ahead(
-    static_log: StaticLog, s3_server: SeaweedS3, backend: str, tmp_path: Path
+    sqlite_only: None,  # the publisher's crash safety is the stores' own: one backend suffices
+    static_log: StaticLog,
+    s3_server: SeaweedS3,
+    tmp_path: Path,
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("the publisher's crash safety is the stores' own: one backend suffices")
     prefix, static = f"kill-{uuid.uuid4().hex[:8]}/", tmp_path / "static"
     directory = Target("directory", DirectoryStore(static), root=static)
     bucket = Target("s3", directory.store, s3=s3_server, prefix=prefix)  # read as a client

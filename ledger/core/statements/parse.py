@@ -55,6 +55,14 @@ _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _PSEUDONYM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?")
 _MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 _AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
+#: The patterns above that a client checks input against before it signs (the browser's forms,
+#: ledger/server/web/desk.py): each is also a valid ECMAScript regular expression.
+FIELD_PATTERNS: Final = {
+    "pseudonym": _PSEUDONYM_RE,
+    "media_type": _MEDIA_TYPE_RE,
+    "amount": _AMOUNT_RE,
+    "key_id": _HEX64_RE,
+}
 
 
 # --- Field readers ---------------------------------------------------------------------------
