@@ -12,8 +12,15 @@
 
 Prints one figure line: requests/s, p50 and p99 latency, and the target.
 
+With ``--static``, the static publisher (``ledger.server.statictiles``) first writes the log to a
+directory, and two servers run side by side on the same database: one serving ``/tlog/`` from
+the database (and its per-worker tile cache), one with ``LEDGER_STATIC_DIR`` (the app's static
+path answers from the files). Their passes are interleaved (A B B A ...) and the ratio of the
+medians is printed, static / dynamic, with each one's gunicorn CPU per request.
+
     python scripts/bench_tiles.py                     # SQLite, 65,536 entries, 10 s
     python scripts/bench_tiles.py --db postgres --seconds 30
+    python scripts/bench_tiles.py --static --db postgres --entries 1000000 --rounds 2
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import http.client
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +46,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 
 from ledger.core.keys import SigningKey  # noqa: E402
 from ledger.core.note import NoteSigner  # noqa: E402
+from ledger.server.statictiles import DirectoryStore, StaticPublisher  # noqa: E402
 from ledger.server.storage import db as ledger_db  # noqa: E402
 from tests.support.live import LiveServer  # noqa: E402
 from tests.support.tlog_helpers import bulk_append  # noqa: E402
@@ -135,7 +144,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--static", action="store_true", help="static directory vs database, side by side"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --static: A B B A rounds")
     args = parser.parse_args()
+    if args.static:
+        return compare_static(args)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url, pg_name = make_database(args.db, workdir)
@@ -175,6 +190,80 @@ def main() -> int:
         f"server_cpu: {per_request_us:.0f} us of gunicorn CPU per request "
         f"(~{1e6 / per_request_us:,.0f} req/s per fully available core; the clients share the "
         f"machine, so on {os.cpu_count()} cores the measured rate is lower)"
+    )
+    return 0
+
+
+def load(args: argparse.Namespace, workdir: Path, url: str) -> NoteSigner:
+    ledger_db.upgrade(url)
+    key = SigningKey.generate()
+    key.save(workdir / "log-key.pem")
+    t0 = time.perf_counter()
+    database = ledger_db.Database(url)
+    signer = NoteSigner.from_private_key(ORIGIN, key.private_key)
+    for start in range(0, args.entries, 100_000):  # bounded memory per transaction
+        bulk_append(database, signer, min(100_000, args.entries - start))
+    database.dispose()
+    print(f"loaded {args.entries} entries in {time.perf_counter() - t0:.1f} s ({args.db})")
+    return signer
+
+
+def measure(server: LiveServer, tiles: int, args: argparse.Namespace) -> tuple[float, float, float]:
+    """One pass: requests/s, p99 ms, gunicorn CPU microseconds per request."""
+    assert server.proc is not None
+    cpu0 = group_cpu_seconds(server.proc.pid)
+    lat = sorted(run_clients(server.port, tiles, args.clients, args.seconds))
+    cpu = group_cpu_seconds(server.proc.pid) - cpu0
+    return len(lat) / args.seconds, lat[int(len(lat) * 0.99)], cpu / len(lat) * 1e6
+
+
+def compare_static(args: argparse.Namespace) -> int:
+    """Static directory vs database reads of random full level-0 tiles, interleaved."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        url, pg_name = make_database(args.db, workdir)
+        try:
+            signer = load(args, workdir, url)
+            t0 = time.perf_counter()
+            database = ledger_db.Database(url)
+            static = workdir / "static"
+            publisher = StaticPublisher(
+                database, [DirectoryStore(static)], signer.verifier(), witnessed=False
+            )
+            rounds = publisher.run_once()
+            database.dispose()
+            assert rounds, "nothing published"
+            print(f"published {rounds[0].as_dict()} in {time.perf_counter() - t0:.1f} s")
+            tiles = args.entries // 256
+            common = {"origin": ORIGIN, "workers": args.workers, "threads": args.threads}
+            dynamic = LiveServer(url, workdir / "log-key.pem", workdir / "g-dyn", **common)
+            served = LiveServer(
+                url, workdir / "log-key.pem", workdir / "g-static",
+                env={"LEDGER_STATIC_DIR": str(static), "LEDGER_STATIC_INTERVAL": "0"}, **common,
+            )  # fmt: skip
+            results: dict[str, list[tuple[float, float, float]]] = {"dynamic": [], "static": []}
+            with dynamic, served:
+                for server in (dynamic, served):  # warm-up: workers, caches, page cache
+                    run_clients(server.port, tiles, args.clients, min(3.0, args.seconds))
+                for r in range(args.rounds):
+                    order = [("dynamic", dynamic), ("static", served)]
+                    for name, server in order if r % 2 == 0 else order[::-1]:
+                        results[name].append(measure(server, tiles, args))
+                        rate, p99, cpu = results[name][-1]
+                        print(f"  {name}: {rate:,.0f} req/s, p99 {p99:.2f} ms, {cpu:.0f} us CPU")
+        finally:
+            drop_database(pg_name)
+    load_avg = os.getloadavg()[0]
+    med = {k: tuple(map(statistics.median, zip(*v, strict=True))) for k, v in results.items()}
+    print(
+        f"full_tile_get_static_vs_dynamic: static {med['static'][0]:,.0f} req/s "
+        f"(p99 {med['static'][1]:.2f} ms, {med['static'][2]:.0f} us CPU per request) / dynamic "
+        f"{med['dynamic'][0]:,.0f} req/s (p99 {med['dynamic'][1]:.2f} ms, "
+        f"{med['dynamic'][2]:.0f} us) = {med['static'][0] / med['dynamic'][0]:.2f}x by rate, "
+        f"{med['dynamic'][2] / med['static'][2]:.2f}x less CPU; {args.entries:,} entries "
+        f"({tiles:,} full tiles), {args.db}, {args.clients} clients, "
+        f"{args.workers}x{args.threads} gthread, {args.rounds} interleaved rounds of "
+        f"{args.seconds:.0f} s; load average {load_avg:.1f} on {os.cpu_count()} CPUs"
     )
     return 0
 

@@ -101,7 +101,7 @@ FAST_SUBSET = "not slow and not postgres"
 FULL_RUN, FAST_RUN = "about 20 minutes", "about 2 minutes"
 #: Fixtures that start real servers (gunicorn, a browser): a test that uses one is slow.
 SERVER_FIXTURES = frozenset(
-    {"live", "live_server", "served_log", "shared_log", "story", "desk_log"}
+    {"live", "live_server", "served_log", "shared_log", "story", "desk_log", "s3_server"}
 )
 
 

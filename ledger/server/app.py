@@ -17,7 +17,12 @@ from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.core.receipts import ReceiptSigner
 from ledger.core.vmap import MAP_EMPTY_HASH
 from ledger.server import api, logs, metrics, ratelimit, web
-from ledger.server.api.fastpath import AppendFastPath, FullTileFastPath
+from ledger.server.api.fastpath import (
+    AppendFastPath,
+    FullTileFastPath,
+    StaticTileFastPath,
+    WSGIApp,
+)
 from ledger.server.api.pipeline import RequestPipeline
 from ledger.server.config import Config
 from ledger.server.extension import Ledger
@@ -25,6 +30,7 @@ from ledger.server.logkey import load_or_create_log_key
 from ledger.server.publisher import WitnessPublisher, load_policy
 from ledger.server.readiness import DatabaseGate
 from ledger.server.service import GroupCommitter, LogService
+from ledger.server.statictiles import StaticPublisher, stores_from_config
 from ledger.server.storage import db
 from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
@@ -91,7 +97,10 @@ def create_app(config: Config | None = None) -> Flask:
     except LedgerError:
         database.dispose()  # a refused start leaves no connection behind
         raise
-    fast_tiles = FullTileFastPath(app.wsgi_app, pipeline, ledger.tile_cache)
+    init_static(ledger, signer.verifier())
+    fast_tiles: WSGIApp = FullTileFastPath(app.wsgi_app, pipeline, ledger.tile_cache)
+    if config.static_dir is not None:  # in front of the cache: files need no memory of ours
+        fast_tiles = StaticTileFastPath(fast_tiles, pipeline, config.static_dir)
     app.wsgi_app = AppendFastPath(fast_tiles, pipeline, committer)  # type: ignore[method-assign]
     if config.trusted_proxies > 0:  # outermost: every path sees the client's address
         n = config.trusted_proxies
@@ -113,6 +122,24 @@ def init_tlog(ledger: Ledger, log_verifier: NoteVerifier) -> None:
     ledger.publisher = WitnessPublisher(database, policy, config.witness_timeout_seconds)
     if config.witness_interval_seconds > 0:
         ledger.publisher.start(config.witness_interval_seconds, ledger.gate.ensure)
+
+
+def init_static(ledger: Ledger, log_verifier: NoteVerifier) -> None:
+    """With a static directory or bucket, the static publisher (started unless its interval is
+    0; each of its rounds waits for the database gate)."""
+    config = ledger.config
+    stores = stores_from_config(config)
+    if not stores:
+        return
+    ledger.static_publisher = StaticPublisher(
+        ledger.db,
+        stores,
+        log_verifier,
+        witnessed=ledger.witnessed,
+        on_outcome=ledger.metrics.observe_static,
+    )
+    if config.static_interval_seconds > 0:
+        ledger.static_publisher.start(config.static_interval_seconds, ledger.gate.ensure)
 
 
 def _open_gate(

@@ -168,6 +168,18 @@ class Config:
     #: at once (gunicorn.conf.py makes it the threads per worker under gthread). Bursts beyond it
     #: get up to as many more, opened for the request and closed after it.
     db_pool_size: int = setting("LEDGER_DB_POOL_SIZE", 16, integer(1))
+    #: Static publication (``ledger.server.statictiles``): a directory that receives the
+    #: published checkpoint, tiles and entry bundles in the c2sp.org/tlog-tiles layout, and
+    #: from which the app serves ``/tlog/tile/...`` without the database. None: no directory.
+    static_dir: Path | None = setting("LEDGER_STATIC_DIR", None, OPTIONAL_PATH)
+    #: An S3-compatible bucket that receives the same objects ("": none), under a key prefix,
+    #: at an endpoint ("": the SDK's default, AWS). Credentials: boto3's usual chain.
+    static_s3_bucket: str = setting("LEDGER_STATIC_S3_BUCKET", "", TEXT)
+    static_s3_prefix: str = setting("LEDGER_STATIC_S3_PREFIX", "", TEXT)
+    static_s3_endpoint: str = setting("LEDGER_STATIC_S3_ENDPOINT", "", TEXT)
+    #: Seconds between the app's static publication rounds (0: none in the app; run
+    #: ``python -m ledger.server.statictiles`` instead).
+    static_interval_seconds: float = setting("LEDGER_STATIC_INTERVAL", 1.0, seconds(0))
 
     @classmethod
     def settings(cls) -> Iterator[Setting]:

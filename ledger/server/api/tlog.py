@@ -17,6 +17,7 @@ from ledger.server.api.context import (
 from ledger.server.api.parsing import Blueprint
 from ledger.server.reads import tlog
 from ledger.server.reads.published import published_checkpoint
+from ledger.server.reads.tlog import CHECKPOINT_CACHE, OCTETS, TEXT, tile_cache_control
 
 blp = Blueprint(
     "tlog", __name__, url_prefix="/tlog", description="Static tlog-tiles API (c2sp.org/tlog-tiles)"
@@ -25,13 +26,6 @@ proof_blp = Blueprint(
     "tlog_proof", __name__, url_prefix="/v1", description="Offline proofs (c2sp.org/tlog-proof)"
 )
 
-#: Full tiles and full entry bundles never change: any cache may keep them forever.
-IMMUTABLE = "public, max-age=31536000, immutable"
-#: The checkpoint moves; partial tiles are superseded by wider ones: keep them briefly only.
-CHECKPOINT_CACHE = "public, max-age=2"
-PARTIAL_CACHE = "public, max-age=10"
-OCTETS = "application/octet-stream"
-TEXT = "text/plain; charset=utf-8"
 #: The shape of a tile path (parse_tile_path checks the ranges: level, width, 3-digit groups).
 TILE_PATH_PATTERN = r"(entries|[0-9]{1,2})/(x[0-9]{3}/)*[0-9]{3}(\.p/[0-9]{1,3})?"
 
@@ -65,7 +59,7 @@ class TlogTile(MethodView):
             with read_session() as session:
                 data = tlog.published_tile(session, tile, witnessed=lg.witnessed)
             lg.tile_cache.put(tile, data)
-        cache = IMMUTABLE if tile.is_full else PARTIAL_CACHE
+        cache = tile_cache_control(tile)
         return Response(data, content_type=OCTETS, headers={"Cache-Control": cache})
 
 

@@ -25,6 +25,20 @@ from ledger.core.tlogproof import format_proof
 from ledger.server.reads.published import published_checkpoint, published_size
 from ledger.server.storage import repository as repo
 
+#: How the tlog-tiles resources are served (docs/FORMAT.md §9.1), by the view, the fast paths and
+#: the static publisher alike. Full tiles and full entry bundles never change: any cache may keep
+#: them forever. The checkpoint moves; partial tiles are superseded by wider ones: briefly only.
+IMMUTABLE = "public, max-age=31536000, immutable"
+CHECKPOINT_CACHE = "public, max-age=2"
+PARTIAL_CACHE = "public, max-age=10"
+OCTETS = "application/octet-stream"
+TEXT = "text/plain; charset=utf-8"
+
+
+def tile_cache_control(tile: Tile) -> str:
+    """The ``Cache-Control`` of a tile or entry bundle: immutable when full."""
+    return IMMUTABLE if tile.is_full else PARTIAL_CACHE
+
 
 def read_tile(session: Session, tile: Tile, tree_size: int) -> bytes:
     """The tile's bytes (hashes concatenated); raises NotFound outside a tree of ``tree_size``."""
