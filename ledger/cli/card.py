@@ -166,7 +166,9 @@ def cmd_card(args: argparse.Namespace) -> int:
     except LedgerError as e:
         raise CliError(e.message) from e
     doc = CARD_FORMATS[args.format].render(card)
-    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    # One line: json's C encoder writes 100,000 files in a fraction of the time its indenting
+    # (pure Python) takes; pretty-print with jq for reading.
+    text = json.dumps(doc, ensure_ascii=False) + "\n"
     if args.out is None:
         sys.stdout.write(text)
         return EXIT_OK

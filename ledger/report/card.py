@@ -208,18 +208,39 @@ class _Bundle:
             for _, leaf in sorted(self.leaves.items())
         )
         self.pseudonyms = {k: key.pseudonym for k, key in state.keys.items() if key is not None}
-        self._items: dict[int, dict[str, ContentItem]] = {}
+        #: terms clauses -> (label, terms, the ids of the card's grants with these terms)
+        self.licences: dict[tuple[tuple[str, str], ...], tuple[str, Terms, list[str]]] = {}
+        self._grants: dict[int, tuple[CardGrant, dict[str, ContentItem]] | None] = {}
 
-    def grant(self, seq: int | None) -> tuple[Leaf, Grant] | None:
-        leaf = None if seq is None else self.leaves.get(seq)
+    def grant(self, seq: int | None) -> tuple[CardGrant, dict[str, ContentItem]] | None:
+        """The grant at ``seq`` as the card names it, and its content by hash (read once per
+        grant: a grant lists up to thousands of the card's files)."""
+        if seq is None:
+            return None
+        if seq not in self._grants:
+            self._grants[seq] = self._read_grant(seq)
+        return self._grants[seq]
+
+    def _read_grant(self, seq: int) -> tuple[CardGrant, dict[str, ContentItem]] | None:
+        leaf = self.leaves.get(seq)
         stmt = None if leaf is None else leaf.signed.statement
-        return None if leaf is None or not isinstance(stmt, Grant) else (leaf, stmt)
-
-    def content_item(self, seq: int, grant: Grant, sha: str) -> ContentItem | None:
-        items = self._items.get(seq)
-        if items is None:
-            items = self._items[seq] = {item.sha256: item for item in grant.content}
-        return items.get(sha)
+        if leaf is None or not isinstance(stmt, Grant):
+            return None
+        clauses = tuple(term_clauses(stmt.terms))
+        if clauses not in self.licences:
+            self.licences[clauses] = (f"L{len(self.licences) + 1}", stmt.terms, [])
+        label, _, ids = self.licences[clauses]
+        ids.append(stmt.grant_id)
+        grant = CardGrant(
+            seq=leaf.seq,
+            grant_id=stmt.grant_id,
+            statement_hash=statement_hash(leaf.signed.statement_bytes).hex(),
+            logged_at=format_log_time(leaf.integrated_at),
+            creator=stmt.signer,
+            pseudonym=self.pseudonyms.get(stmt.signer),
+            licence=label,
+        )
+        return grant, {item.sha256: item for item in stmt.content}
 
 
 def terms_json(terms: Terms) -> dict[str, Any]:
@@ -286,17 +307,16 @@ def build_card(
     for s in stated:
         given.setdefault(s.sha256, s)
     entries = _Bundle(bundle)
-    licences: dict[tuple[tuple[str, str], ...], tuple[str, Terms, list[str]]] = {}
     files: list[CardFile] = []
     dropped = 0
     for verdict in report.verdicts:
         if not verdict.licensed and options.unlicensed == DROPPED:
             dropped += 1
             continue
-        files.append(_file(verdict, given, entries, licences))
+        files.append(_file(verdict, given, entries))
     ordered = tuple(
         Licence(label, terms_summary(terms), terms_json(terms), tuple(ids))
-        for label, terms, ids in licences.values()
+        for label, terms, ids in entries.licences.values()
     )
     q = bundle.query
     card = Card(
@@ -321,33 +341,10 @@ def build_card(
     return card
 
 
-def _file(
-    verdict: Verdict,
-    given: Mapping[str, StatedFile],
-    entries: _Bundle,
-    licences: dict[tuple[tuple[str, str], ...], tuple[str, Terms, list[str]]],
-) -> CardFile:
+def _file(verdict: Verdict, given: Mapping[str, StatedFile], entries: _Bundle) -> CardFile:
     stated = given.get(verdict.sha256) or StatedFile(verdict.sha256)
     found = entries.grant(verdict.grant_seq)
-    signed, grant = None, None
-    if found is not None:
-        leaf, stmt = found
-        signed = entries.content_item(leaf.seq, stmt, verdict.sha256)
-        clauses = tuple(term_clauses(stmt.terms))
-        if clauses not in licences:
-            licences[clauses] = (f"L{len(licences) + 1}", stmt.terms, [])
-        label, _, ids = licences[clauses]
-        if stmt.grant_id not in ids:
-            ids.append(stmt.grant_id)
-        grant = CardGrant(
-            seq=leaf.seq,
-            grant_id=stmt.grant_id,
-            statement_hash=statement_hash(leaf.signed.statement_bytes).hex(),
-            logged_at=format_log_time(leaf.integrated_at),
-            creator=stmt.signer,
-            pseudonym=entries.pseudonyms.get(stmt.signer),
-            licence=label,
-        )
+    grant, signed = (None, None) if found is None else (found[0], found[1].get(verdict.sha256))
     size, duration, media_type, source = _metadata(stated, signed)
     return CardFile(
         sha256=verdict.sha256,
@@ -448,9 +445,13 @@ def training_summary(card: Card) -> dict[str, Any]:
     sections (who they are, the model, other sources) are theirs to fill in."""
     licensed = [f for f in card.files if f.licensed]
     listed = [f for f in card.files if not f.licensed]
+    by_licence: dict[str, list[CardFile]] = {}
+    for f in licensed:
+        if f.grant is not None:
+            by_licence.setdefault(f.grant.licence, []).append(f)
     licences = []
     for licence in card.licences:
-        members = [f for f in licensed if f.grant is not None and f.grant.licence == licence.label]
+        members = by_licence.get(licence.label)
         if members:
             licences.append(
                 {"licence": licence.label, "terms": licence.summary, **_totals(members)}

@@ -33,21 +33,17 @@ NO_ASSERTION_LICENSE: Final = (
 )
 #: The prefix of each file property's name (``consent-ledger:bytes``).
 PROP: Final = "consent-ledger:"
-#: The file record's fields carried as properties (the others are SPDX's own).
+#: The file record's fields carried as properties: the others are SPDX's own (the hash, the
+#: name, the media type; the creator as ``originatedBy``, the licence as ``hasConcludedLicense``)
+#: or the grant's, which the evidence annotation's licences and the agents name.
 _FILE_PROPS: Final = (
     "bytes",
     "duration_s",
     "metadata_from",
     "licensed",
     "reason",
-    "reason_words",
     "grant_id",
     "grant_seq",
-    "grant_statement_hash",
-    "grant_logged_at",
-    "creator",
-    "creator_pseudonym",
-    "licence",
 )
 #: SPDX dataset types for the card's modalities.
 _DATASET_TYPES: Final = {"video": "video", "audio": "audio", "image": "image", "text": "text"}
