@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_report import make_bundle  # noqa: E402 - a sibling script
+from bench_report import make_bundle
 
-from ledger.core.evidence import load_bundle  # noqa: E402
+from ledger.core.evidence import load_bundle
 
 TARGET_SECONDS = 10.0
 
@@ -73,7 +73,7 @@ def main() -> int:
             if done.returncode != 0:
                 print(done.stdout[-2000:], done.stderr[-2000:])
                 return 1
-            print(f"verify   {fmt:<9} {seconds:6.2f} s wall  (bundle, then every claim of the card)")
+            print(f"verify   {fmt:<9} {seconds:6.2f} s wall  (the bundle, then the card's claims)")
     return 1 if failed else 0
 
 

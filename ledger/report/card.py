@@ -145,6 +145,8 @@ class Card:
     at: str
     files: tuple[CardFile, ...]
     dropped: int
+    #: reason -> how many items not licensed for it were left out
+    dropped_reasons: dict[str, int]
     licences: tuple[Licence, ...]
     creators: tuple[Creator, ...]
     summary: dict[str, Any]
@@ -308,10 +310,10 @@ def build_card(
         given.setdefault(s.sha256, s)
     entries = _Bundle(bundle)
     files: list[CardFile] = []
-    dropped = 0
+    dropped: dict[str, int] = {}
     for verdict in report.verdicts:
         if not verdict.licensed and options.unlicensed == DROPPED:
-            dropped += 1
+            dropped[verdict.reason] = dropped.get(verdict.reason, 0) + 1
             continue
         files.append(_file(verdict, given, entries))
     ordered = tuple(
@@ -332,7 +334,8 @@ def build_card(
         use=q.use,
         at=format_instant(q.at),
         files=tuple(files),
-        dropped=dropped,
+        dropped=sum(dropped.values()),
+        dropped_reasons=dict(sorted(dropped.items())),
         licences=ordered,
         creators=_creators(files),
         summary={},
@@ -456,7 +459,7 @@ def training_summary(card: Card) -> dict[str, Any]:
             licences.append(
                 {"licence": licence.label, "terms": licence.summary, **_totals(members)}
             )
-    reasons: dict[str, int] = {}
+    reasons = dict(card.dropped_reasons)
     for f in listed:
         reasons[f.reason] = reasons.get(f.reason, 0) + 1
     acquired = [f.grant.logged_at for f in licensed if f.grant is not None]
