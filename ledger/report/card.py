@@ -67,6 +67,12 @@ class CardOptions:
     model: str | None = None
 
     def __post_init__(self) -> None:
+        # A card read back may hold anything: refuse what the command would never write.
+        for name in ("name", "description", "created"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string")
+        if self.model is not None and not isinstance(self.model, str):
+            raise TypeError("model must be a string or null")
         if self.unlicensed not in UNLICENSED_POLICIES:
             raise ValueError(f"unlicensed must be one of {UNLICENSED_POLICIES}")
 

@@ -22,9 +22,13 @@ from jsonschema import Draft202012Validator
 
 from ledger.cli import main
 from ledger.core.checkpoint import open_checkpoint
+from ledger.core.evidence import load_bundle, verify_bundle
 from ledger.core.note import NoteVerifier
+from ledger.report import CARD_FORMATS
+from ledger.report.card import check_card
 from tests.cli.test_json import schema
 from tests.support.card_world import BUYER, EXPECTED, ORIGIN, write_world
+from tests.support.factories import json_paths, replace_at
 
 CREATED = "2026-06-12T08:00:00Z"
 LICENSED = [c for c in EXPECTED if c.licensed]
@@ -440,3 +444,71 @@ def test_the_worked_example_in_the_doc_is_what_the_command_writes(world: World) 
     )  # fmt: skip
     assert code == 0
     assert json.loads(example) == json.loads(out.read_text(encoding="utf-8"))
+
+
+# --- every claim is checked ----------------------------------------------------------------------
+
+
+def _changed(value: Any) -> Any:
+    """Another value of a JSON leaf."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    return "x"
+
+
+def _unproven(fmt: str, doc: dict[str, Any]) -> set[tuple[Any, ...]]:
+    """The leaves a card states without the bundle proving them, each written only once
+    (docs/CARDS.md): in Croissant the dataset's name, description and creation time (a path and
+    a media type appear twice); in SPDX the dataset's description, each file's name (its path)
+    and the media type of a file no grant lists."""
+    if fmt == "croissant":
+        return {("name",), ("description",), ("dateCreated",)}
+    out = set()
+    for n, element in enumerate(doc["@graph"]):
+        if element.get("type") == "dataset_DatasetPackage":
+            out.add(("@graph", n, "description"))
+        if element.get("type") == "software_File":
+            out.add(("@graph", n, "name"))
+            sha = element["verifiedUsing"][0]["hashValue"]
+            if not next(c for c in EXPECTED if c.sha256 == sha).grant_id:
+                out.add(("@graph", n, "contentType"))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["croissant", "spdx"])
+def test_changing_any_single_value_of_a_card_fails_except_what_it_states_unproven(
+    world: World, fmt: str
+) -> None:
+    """Every leaf of a card, changed alone, makes the check fail, but for the few the card
+    states unproven (``_unproven``)."""
+
+    assert world.card(fmt, "--include-unlicensed", "--model", "m")[0] == 0
+    doc = json.loads((world.folder / "card.json").read_text(encoding="utf-8"))
+    data = world.bundle.read_bytes()
+    report = verify_bundle(load_bundle(data), world.vkey)
+    assert check_card(doc, data, report, CARD_FORMATS)
+    leaves = [p for p in json_paths(doc) if not isinstance(_at(doc, p), (dict, list))]
+    assert len(leaves) > 100
+    passed = set()
+    for path in leaves:
+        result = check_card(replace_at(doc, path, _changed(_at(doc, path))), data, report,
+                            CARD_FORMATS)  # fmt: skip
+        if result:
+            passed.add(path)
+        else:
+            assert result.failures[0][0] in (
+                "card_mismatch",
+                "card_malformed",
+                "card_bundle_mismatch",
+            )
+    assert passed == _unproven(fmt, doc)
+
+
+def _at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
