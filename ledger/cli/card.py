@@ -254,7 +254,12 @@ def register(sub: Any) -> None:
         help="the dataset's manifest (ledger hash --out): the bundle must answer for exactly its"
         " contents",
     )
-    card.add_argument("--format", choices=sorted(CARD_FORMATS), required=True)
+    card.add_argument(
+        "--format",
+        choices=sorted(CARD_FORMATS),
+        required=True,
+        help="croissant: Croissant 1.0 JSON-LD with RAI fields; spdx: an SPDX 3.0.1 document",
+    )
     card.add_argument(
         "-o", "--out", metavar="FILE", help="where to write the card (default: stdout)"
     )
