@@ -52,8 +52,10 @@ SUMMARY_ANNOTATION: Final = "training-content-summary"
 
 
 def namespace(card: Card) -> str:
-    """The card's element ids start with this (named by the bundle the card comes from)."""
-    return f"urn:consent-ledger:card:{card.bundle_sha256}:"
+    """The card's element ids start with this, named by the bundle the card comes from (the first
+    64 bits of its SHA-256: ids repeat several times per file, and the card names the whole hash
+    in its evidence annotation)."""
+    return f"urn:consent-ledger:card:{card.bundle_sha256[:16]}:"
 
 
 def _stamp(text: str) -> str:
@@ -113,7 +115,6 @@ def _file(card: Card, f: CardFile, ns: str) -> dict[str, Any]:
         doc["name"] = f.path
     doc["verifiedUsing"] = [{"type": "Hash", "algorithm": "sha256", "hashValue": f.sha256}]
     doc["contentType"] = f.media_type
-    doc["software_fileKind"] = "file"
     doc["software_primaryPurpose"] = "data"
     if f.grant is not None:
         doc["originatedBy"] = [f"{ns}agent/{f.grant.creator}"]
