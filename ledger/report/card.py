@@ -275,23 +275,26 @@ def _metadata(
     """bytes, duration, media type and where they come from: the grant's signed values (the
     manifest's must agree), else the manifest's."""
     if signed is None:
-        return (
-            stated.bytes,
-            stated.duration_s,
-            stated.media_type or UNKNOWN_MEDIA_TYPE,
-            "manifest",
-        )
-    for name, mine, theirs in (
-        ("bytes", stated.bytes, signed.bytes),
-        ("duration_s", stated.duration_s, signed.duration_s),
-        ("media_type", stated.media_type, signed.media_type),
+        media_type = stated.media_type or UNKNOWN_MEDIA_TYPE
+        return stated.bytes, stated.duration_s, media_type, "manifest"
+    if (
+        (stated.bytes is not None and stated.bytes != signed.bytes)
+        or (stated.duration_s is not None and stated.duration_s != signed.duration_s)
+        or (stated.media_type is not None and stated.media_type != signed.media_type)
     ):
+        _contradiction(stated, signed)
+    return signed.bytes, signed.duration_s, signed.media_type, "grant"
+
+
+def _contradiction(stated: StatedFile, signed: ContentItem) -> None:
+    """Raise InvalidManifest naming the first value the manifest states otherwise than the grant."""
+    for name in ("bytes", "duration_s", "media_type"):
+        mine, theirs = getattr(stated, name), getattr(signed, name)
         if mine is not None and mine != theirs:
             raise InvalidManifest(
                 f"{stated.path or stated.sha256}: the manifest gives {name} {mine}, the grant"
                 f" that lists this content signs {theirs}: fix the manifest (ledger hash)"
             )
-    return signed.bytes, signed.duration_s, signed.media_type, "grant"
 
 
 def build_card(
