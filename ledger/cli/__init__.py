@@ -21,6 +21,7 @@ from ledger import __version__
 from ledger.cli import (
     account,
     audit,
+    card,
     completion,
     content,
     evidence,
@@ -60,6 +61,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     evidence,
     account,
     report,
+    card,
     audit,
     tlog,
     receipts,

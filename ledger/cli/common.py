@@ -31,13 +31,14 @@ from ledger.files import atomic_write
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 #: the log refused the request by its rules (a problem+json 4xx; its code is printed)
 EXIT_REFUSED = 4
-#: ``--fail-unlicensed``: every check held, but some content is not licensed
+#: ``--fail-unlicensed``: every check held, but some content is not licensed (and ``card``
+#: given no choice of what to do with it)
 EXIT_UNLICENSED = 5
 #: the one line ``ledger --help`` and the package docstring give
 EXIT_CODES = (
     "Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 server or network unreachable or"
     " a 5xx, 4 refused by the log's rules (its code printed), 5 some content not licensed"
-    " (--fail-unlicensed)."
+    " (--fail-unlicensed; card without --include-unlicensed or --only-licensed)."
 )
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: seconds to wait for an answer to one request (``--timeout``)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ledger.cli.card import card_lines, card_result_json, check_card_file
 from ledger.cli.common import (
     EXIT_OK,
     EXIT_UNLICENSED,
@@ -153,7 +154,7 @@ def _print_report(report: EvidenceReport, files: Sequence[ManifestItem] = ()) ->
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify an evidence bundle offline: checkpoint, proofs, signatures, chain, the map proofs
     that nothing was left out, every verdict; and with --manifest/--buyer/--use/--at, that it
-    answers the question you asked."""
+    answers the question you asked; with --card, that a dataset card says what it gives."""
     asked = _asked(args)
     try:
         data = Path(args.bundle).read_bytes()
@@ -178,7 +179,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     files = asked.pop("files", [])
     report = check_question(_verify(bundle, args, key.verifier), **asked)
     shown = files if args.verbose or wants_json(args) else ()
+    if args.card is not None:
+        return _verify_card(args, data, report, shown)
     return _unlicensed(args, report, _answer(args, report, shown))
+
+
+def _verify_card(
+    args: argparse.Namespace, data: bytes, report: EvidenceReport, files: Sequence[ManifestItem]
+) -> int:
+    """``verify --card``: the bundle first, then, if it holds, every claim of the card against
+    it (``ledger.report.card.check_card``); exit 1 when either fails."""
+    card = check_card_file(args.card, data, report) if report else None
+    ok = bool(report) and bool(card)
+    if wants_json(args):
+        print_json({**evidence_json(report, files), "card": card_result_json(card)})
+        return _unlicensed(args, report, EXIT_OK if ok else EXIT_VERIFY)
+    _print_report(report, files)
+    for line in card_lines(card):
+        print(line)
+    return _unlicensed(args, report, EXIT_OK if ok else EXIT_VERIFY)
 
 
 def _unlicensed(args: argparse.Namespace, report: EvidenceReport, code: int) -> int:
@@ -492,6 +511,13 @@ def register(sub: Any) -> None:
     asked.add_argument("--buyer", metavar="KEY_ID", help="the buyer's key id")
     asked.add_argument("--use", help="e.g. ai_training")
     asked.add_argument("--at", metavar="TIME", type=instant_arg, help=SPELLINGS)
+    verify.add_argument(
+        "--card",
+        type=Path,
+        metavar="CARD",
+        help="also check a dataset card (ledger card) against the bundle: every claim in it"
+        " (exit 1 at the first difference, named)",
+    )
     _add_verify_args(verify, online=False)
     _add_answer_args(verify)
     verify.set_defaults(func=cmd_verify)

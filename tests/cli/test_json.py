@@ -39,6 +39,7 @@ SCHEMA_OF = {
     "receipt": "receipt",
     "verify-receipt": "verify-receipt",
     "c2pa bind": "c2pa-bind",
+    "card": "card",
 }
 #: --json commands whose format another document gives (docs/CLI.md says where)
 ELSEWHERE = {"account", "audit"}
