@@ -3,8 +3,8 @@
 // file leaves the page: only its hash, size, media type and duration go into a grant.
 //
 // SHA-256: a file up to wholeLimit() bytes is read whole into memory and hashed by one WebCrypto
-// digest (the browser's own SHA-256, which uses the CPU's SHA instructions: about four times
-// hash-wasm's speed, docs/BENCHMARKS.md); a larger one, or one that cannot be held, is streamed
+// digest (the browser's own SHA-256, which uses the CPU's SHA instructions: about twice
+// hash-wasm's speed per CPU second, docs/BENCHMARKS.md); a larger one, or one that cannot be held, is streamed
 // through hash-wasm (vendored: static/vendor/README.md), because WebCrypto's digest takes the
 // whole input at once. Both give the same SHA-256 of the same bytes.
 
@@ -33,9 +33,10 @@ const GiB = 2 ** 30;
 // The largest file hashed whole. Hashing whole holds the file in memory twice for a moment (the
 // page's copy, and the one WebCrypto takes of it before digesting it on its own thread), so the
 // limit keeps that at no more than half the device's memory (navigator.deviceMemory: GB, rounded
-// down, at most 8; 4 where the browser does not say) and never above 2 GiB, well below where
-// Chromium refuses to read a Blob into one buffer. A 1 GB clip is hashed whole on a device of
-// 4 GB or more. Tests lower it through <body data-hash-whole-max="BYTES">.
+// down; 4 where the browser does not say), and never above 2 GiB: beyond that, twice the file in
+// memory costs more than the speed is worth, and some browsers cap one buffer near there (a
+// refusal is caught and the file streamed). A 1 GB clip is hashed whole on a device of 4 GB or
+// more. Tests lower the limit through <body data-hash-whole-max="BYTES">.
 export function wholeLimit() {
   const forced = globalThis.document?.body?.dataset.hashWholeMax;
   if (forced !== undefined) return Number(forced);
