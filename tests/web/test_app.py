@@ -820,3 +820,106 @@ def test_a_folders_clips_come_in_ledger_hashs_order_and_leave_out_what_it_leaves
     assert listed.returncode == 0, listed.stderr
     assert shown == [line.split()[0] for line in listed.stdout.splitlines()]
     assert len(shown) == 4
+
+
+_HASH_BOTH_WAYS = """async () => {
+  const { hashFile } = await import('/assets/app/clips.js');
+  const body = document.body.dataset;
+  const limit = body.hashWholeMax;
+  const out = [];
+  for (const file of document.getElementById('clip-folder').files) {
+    const sizes = [];
+    const chosen = {};
+    const digest = await hashFile(file, (n) => sizes.push(n), chosen);
+    const other = {};
+    body.hashWholeMax = chosen.way === 'whole' ? '0' : String(2 ** 40);
+    const again = await hashFile(file, () => {}, other);
+    body.hashWholeMax = limit;
+    out.push({name: file.name, size: file.size, digest, way: chosen.way, error: chosen.wholeError,
+              progress: sizes, again, otherWay: other.way, otherError: other.wholeError});
+  }
+  return out;
+}"""
+
+
+_NO_BYOB = """() => {
+  const getReader = ReadableStream.prototype.getReader;
+  ReadableStream.prototype.getReader = function (options) {
+    if (options && options.mode === 'byob') throw new TypeError('no BYOB reader here');
+    return getReader.call(this, options);
+  };
+}"""
+
+
+@pytest.mark.parametrize("reader", ["byob", "chunks"])
+def test_a_clip_up_to_the_limit_is_hashed_whole_above_it_streamed_to_the_same_sha256(
+    desk: Any, tmp_path: Path, reader: str
+) -> None:
+    """Clips up to the page's limit are hashed by one WebCrypto digest, larger ones streamed
+    through hash-wasm; on both sides of the limit both ways give ``ledger hash``'s SHA-256. A
+    whole clip is read through a BYOB reader, or, in a browser without one for a file (as
+    ``chunks`` makes Chromium), chunk by chunk into its buffer."""
+    if reader == "chunks":
+        desk.evaluate(_NO_BYOB)
+    limit = 300_000  # lowered for the test; the page's own is GiBs
+    folder = tmp_path / "around"
+    folder.mkdir()
+    sizes = {"a-under.bin": limit - 1, "b-at.bin": limit, "c-over.bin": limit + 1, "d-one.bin": 1}
+    for name, size in sizes.items():
+        (folder / name).write_bytes(os.urandom(size))
+    desk.evaluate(f"document.body.dataset.hashWholeMax = '{limit}'")
+    desk.set_input_files("#clip-folder", str(folder))
+    desk.wait_for_selector("#hash-status[data-done='4']")
+    shown = desk.locator("#clip-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.sha256)")
+    listed = run_ledger("hash", folder)
+    assert listed.returncode == 0, listed.stderr
+    assert shown == [line.split()[0] for line in listed.stdout.splitlines()]
+    hashed = sorted(desk.evaluate(_HASH_BOTH_WAYS), key=lambda h: str(h["name"]))
+    assert [(h["name"], h["way"], h["otherWay"]) for h in hashed] == [
+        ("a-under.bin", "whole", "streamed"),
+        ("b-at.bin", "whole", "streamed"),
+        ("c-over.bin", "streamed", "whole"),
+        ("d-one.bin", "whole", "streamed"),
+    ]
+    for h in hashed:
+        expected = hashlib.sha256((folder / h["name"]).read_bytes()).hexdigest()
+        assert (h["digest"], h["again"]) == (expected, expected), h["name"]
+        assert (h["error"], h["otherError"]) == (None, None)  # no fallback was needed
+        assert h["progress"][-1] == h["size"]  # reading whole shows its progress too
+        assert h["progress"] == sorted(h["progress"])
+
+
+def test_a_clip_that_cannot_be_hashed_whole_is_streamed_instead_without_a_word(
+    desk: Any, tmp_path: Path
+) -> None:
+    """Where the browser refuses the memory for one digest over the whole clip (a RangeError, as
+    V8 throws when it cannot allocate; provoked here by making WebCrypto's digest refuse inputs
+    of 100 kB or more, since really exhausting memory would take gigabytes), the page hashes
+    the clip streamed and shows the right SHA-256, with no error."""
+    clip = tmp_path / "refused.bin"
+    clip.write_bytes(os.urandom(250_000))
+    desk.evaluate(
+        """() => {
+          const digest = SubtleCrypto.prototype.digest;
+          SubtleCrypto.prototype.digest = function (algorithm, data) {
+            if (data.byteLength >= 100_000) {
+              return Promise.reject(new RangeError('Array buffer allocation failed'));
+            }
+            return digest.call(this, algorithm, data);
+          };
+        }"""
+    )
+    desk.set_input_files("#clip-files", str(clip))
+    desk.wait_for_selector("#hash-status[data-done='1']")
+    shown = desk.locator("#clip-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.sha256)")
+    assert shown == [hashlib.sha256(clip.read_bytes()).hexdigest()]
+    assert "could not read" not in desk.inner_text("#hash-status")
+    info = desk.evaluate(
+        """async () => {
+          const { hashFile } = await import('/assets/app/clips.js');
+          const info = {};
+          await hashFile(document.getElementById('clip-files').files[0], () => {}, info);
+          return info;
+        }"""
+    )
+    assert info == {"way": "streamed", "wholeError": "RangeError: Array buffer allocation failed"}

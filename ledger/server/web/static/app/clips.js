@@ -1,11 +1,15 @@
-// Footage, read in this browser only: streamed SHA-256, size, media type and duration, as
+// Footage, read in this browser only: SHA-256, size, media type and duration, as
 // `ledger hash` reads them (ledger/content/hashing.py, ledger/content/media.py). Nothing of a
 // file leaves the page: only its hash, size, media type and duration go into a grant.
 //
-// SHA-256 is hash-wasm's (vendored: static/vendor/README.md), because WebCrypto's digest takes
-// the whole input at once and cannot stream a file of gigabytes.
+// SHA-256: a file up to wholeLimit() bytes is read whole into memory and hashed by one WebCrypto
+// digest (the browser's own SHA-256, which uses the CPU's SHA instructions: about twice
+// hash-wasm's speed per CPU second, docs/BENCHMARKS.md); a larger one, or one that cannot be held, is streamed
+// through hash-wasm (vendored: static/vendor/README.md), because WebCrypto's digest takes the
+// whole input at once. Both give the same SHA-256 of the same bytes.
 
-const CHUNK = 8 * 1024 * 1024;
+import { hex } from "./ledger.js";
+
 const SNIFF_BYTES = 192;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$/;
 const BRANDS = {
@@ -24,20 +28,100 @@ const RIFF = { "AVI ": "video/x-msvideo", WAVE: "audio/wav", WEBP: "image/webp" 
 const ascii = (bytes, from, to) => String.fromCharCode(...bytes.subarray(from, to));
 const MAX_BOXES = 100000;
 
-// Streamed SHA-256 of a File (or Blob), calling progress(doneBytes) as it goes. Hex.
-export async function hashFile(file, progress = () => {}) {
+const GiB = 2 ** 30;
+
+// The largest file hashed whole. Hashing whole holds the file in memory twice for a moment (the
+// page's copy, and the one WebCrypto takes of it before digesting it on its own thread), so the
+// limit keeps that at no more than half the device's memory (navigator.deviceMemory: GB, rounded
+// down; 4 where the browser does not say), and never above 2 GiB: beyond that, twice the file in
+// memory costs more than the speed is worth, and some browsers cap one buffer near there (a
+// refusal is caught and the file streamed). A 1 GB clip is hashed whole on a device of 4 GB or
+// more. Tests lower the limit through <body data-hash-whole-max="BYTES">.
+export function wholeLimit() {
+  const forced = globalThis.document?.body?.dataset.hashWholeMax;
+  if (forced !== undefined) return Number(forced);
+  const memory = globalThis.navigator?.deviceMemory || 4;
+  return Math.min(2 * GiB, (memory * GiB) / 4);
+}
+
+// SHA-256 of a File (or Blob), calling progress(doneBytes) as it reads. Hex. `info.way` says how
+// it was hashed: "whole" (WebCrypto) or "streamed" (hash-wasm). If the whole file cannot be had
+// (memory refused, the read failed), it is hashed streamed instead: the user never sees that.
+export async function hashFile(file, progress = () => {}, info = {}) {
+  if (file.size <= wholeLimit() && globalThis.crypto?.subtle) {
+    try {
+      const digest = await hashWhole(file, progress);
+      info.way = "whole";
+      return digest;
+    } catch (e) {
+      info.wholeError = `${e.name}: ${e.message}`;
+    }
+  }
+  info.way = "streamed";
+  return hashStreamed(file, progress);
+}
+
+async function hashWhole(file, progress) {
+  const bytes = await readWhole(file, progress);
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+// The whole file in one buffer, read straight into it where the stream lets the page bring its
+// own buffer (a BYOB reader: no copy per chunk, the cheapest read in Chromium by CPU,
+// docs/BENCHMARKS.md), else chunk by chunk copied into it.
+async function readWhole(file, progress) {
+  let buffer = new ArrayBuffer(file.size); // a RangeError where the memory cannot be had
+  let reader;
+  try {
+    reader = file.stream().getReader({ mode: "byob" });
+  } catch {
+    const bytes = new Uint8Array(buffer);
+    const read = await eachChunk(file, progress, (chunk, at) => {
+      if (chunk.length > bytes.length - at) throw new RangeError("the file grew while it was read");
+      bytes.set(chunk, at);
+    });
+    if (read !== bytes.length) throw new RangeError("the file shrank while it was read");
+    return bytes;
+  }
+  let at = 0;
+  try {
+    while (at < file.size) {
+      const { value, done } = await reader.read(new Uint8Array(buffer, at));
+      if (done) throw new RangeError("the file shrank while it was read");
+      buffer = value.buffer; // the read hands the buffer back (transferred)
+      at += value.length;
+      progress(at);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return new Uint8Array(buffer);
+}
+
+async function hashStreamed(file, progress) {
   const hasher = await globalThis.hashwasm.createSHA256();
   hasher.init();
+  await eachChunk(file, progress, (chunk) => hasher.update(chunk));
+  return hasher.digest("hex");
+}
+
+// Reads a file in the chunks its stream gives, calling use(chunk, offset) and progress(bytesRead).
+// Returns the number of bytes read.
+async function eachChunk(file, progress, use) {
   const reader = file.stream().getReader();
   let done = 0;
-  for (;;) {
-    const { value, done: end } = await reader.read();
-    if (end) break;
-    hasher.update(value);
-    done += value.length;
-    progress(done);
+  try {
+    for (;;) {
+      const { value, done: end } = await reader.read();
+      if (end) return done;
+      use(value, done);
+      done += value.length;
+      progress(done);
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
   }
-  return hasher.digest("hex");
 }
 
 // The media type from the first bytes (magic numbers), then the browser's guess from the name.
