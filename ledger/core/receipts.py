@@ -171,6 +171,11 @@ class Receipt:
         """What the signature covers when the detached payload is ``root``."""
         return sig_structure(self.protected, root)
 
+    def verify_signature(self, public_key: bytes, root: bytes) -> None:
+        """RFC 9942 §4.2's last step: the COSE signature over ``root`` (the detached payload)
+        under the Ed25519 ``public_key``; raises BadSignature. The ``kid`` is not checked here."""
+        Sign1(self.protected, {}, {}, None, self.signature).verify(public_key, root)
+
 
 def decode_receipt(data: bytes) -> Receipt:
     """Decode a receipt and check its shape (docs/FORMAT.md §15.4); raises MalformedReceipt.
@@ -250,7 +255,7 @@ def _check_signature(receipt: Receipt, public_key: bytes, root: bytes) -> None:
     """RFC 9942 §4.2 second step: the COSE signature over the recomputed root."""
     if receipt.kid != key_thumbprint(public_key):
         raise BadSignature("the receipt's kid is not the thumbprint of the log key given")
-    Sign1(receipt.protected, {}, {}, None, receipt.signature).verify(public_key, root)
+    receipt.verify_signature(public_key, root)
 
 
 def verify_inclusion_receipt(data: bytes, leaf: bytes, public_key: bytes) -> VerifiedReceipt:
