@@ -237,7 +237,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     question = _question(args)
     sha256 = content_hash(args.content)
     trusted = _online_log(args, client(args))
-    report = status(trusted.client, question, sha256, trusted.verifier, **_checks(args))
+    report = status(
+        trusted.client, question, sha256, trusted.verifier, receipts=args.receipts, **_checks(args)
+    )
     if not report:
         if not wants_json(args):
             print("the server's answer does not verify:")
@@ -292,7 +294,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return _prove_entry(args, _online_log(args, client(args)))
     question, contents, files = _prove_request(args)
     trusted = _online_log(args, client(args))
-    bundle, report = prove(trusted.client, question, contents, trusted.verifier, **_checks(args))
+    bundle, report = prove(
+        trusted.client, question, contents, trusted.verifier, receipts=args.receipts,
+        **_checks(args),
+    )  # fmt: skip
     if not report:
         if not wants_json(args):
             print(f"the server's bundle does not verify; {args.out} not written:")
@@ -366,6 +371,12 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
     else:
         parser.add_argument("--use", default="ai_training", help="default: %(default)s")
     parser.add_argument("--at", metavar="TIME", type=at_time, help=f"{SPELLINGS} (default: now)")
+    parser.add_argument(
+        "--receipts",
+        action="store_true",
+        help="ask the log to put each entry's COSE receipt (RFC 9942) in the bundle, and check "
+        "them (docs/FORMAT.md §13.2)",
+    )
     add_url_arg(parser)
     _add_verify_args(parser, online=True)
     _add_answer_args(parser)

@@ -299,12 +299,26 @@ class AccountArgs(Strict):
     )
 
 
+RECEIPTS_FLAG = fields.String(
+    validate=validate.OneOf(["0", "1"]),
+    metadata={
+        "description": "1: the evidence bundle carries each entry's COSE receipt (RFC 9942) at "
+        "the checkpoint's size (docs/FORMAT.md §13.2); 0 or absent: it does not"
+    },
+)
+
+
+class ReceiptsArgs(Strict):
+    receipts = RECEIPTS_FLAG
+
+
 class StatusArgs(Strict):
     buyer = fields.String(required=True, validate=HEX64, metadata={"description": "key id"})
     use = fields.String(required=True, validate=USE, metadata={"description": "e.g. ai_training"})
     at = fields.String(
         validate=INSTANT, metadata={"description": "RFC 3339 UTC, e.g. 2026-03-01T12:00:00Z"}
     )
+    receipts = RECEIPTS_FLAG
 
 
 class EvidenceRequestSchema(Strict):
