@@ -47,6 +47,7 @@ from ledger.client.evidence import (
     status,
 )
 from ledger.client.proofs import write_entry_proof
+from ledger.client.receipts import fetch_proof_receipt
 from ledger.client.trust import TrustedLog
 from ledger.content.manifest import ManifestItem
 from ledger.core.canonical import canonicalize
@@ -314,6 +315,12 @@ def cmd_prove(args: argparse.Namespace) -> int:
 def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
     """``prove --entry SEQ``: the entry's c2sp.org/tlog-proof@v1 file, checked with the log key."""
     report = write_entry_proof(trusted.client, args.entry, args.out, trusted.verifier)
+    receipt_out = None
+    if args.receipts and report is not None:
+        # docs/FORMAT.md §12: the receipt at the proof file's size, checked, next to the file.
+        receipt = fetch_proof_receipt(trusted.client, report, trusted.verifier.public_key)
+        receipt_out = f"{args.out}.cose"
+        write_output(Path(receipt_out), receipt)
     _done(trusted)
     if wants_json(args):
         tree_size = None if report is None else report.checkpoint.tree_size
@@ -321,6 +328,8 @@ def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
         return EXIT_OK
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")
+    if receipt_out is not None:
+        print(f"wrote its COSE receipt (RFC 9942) at the same tree size to {receipt_out}")
     return EXIT_OK
 
 
@@ -375,8 +384,10 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
         "--receipts",
         action="store_true",
         help="ask the log to put each entry's COSE receipt (RFC 9942) in the bundle, and check "
-        "them (docs/FORMAT.md §13.2)",
-    )
+        "them (docs/FORMAT.md §13.2)"
+        + ("; with --entry, write the entry's receipt next to the proof file, as OUT.cose"
+           if is_prove else ""),
+    )  # fmt: skip
     add_url_arg(parser)
     _add_verify_args(parser, online=True)
     _add_answer_args(parser)

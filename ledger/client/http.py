@@ -164,9 +164,11 @@ class LogClient:
         """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
         return self.get_text(f"/v1/entries/{int(seq)}/proof")
 
-    def receipt(self, seq: int) -> bytes:
-        """Entry ``seq``'s COSE receipt (RFC 9942; verify with ``core.receipts``)."""
-        return self.request("GET", f"/v1/entries/{int(seq)}/receipt")[2]
+    def receipt(self, seq: int, tree_size: int | None = None) -> bytes:
+        """Entry ``seq``'s COSE receipt (RFC 9942; verify with ``core.receipts``) at the
+        published size, or at ``tree_size`` (the size of a published checkpoint)."""
+        params = None if tree_size is None else {"tree_size": int(tree_size)}
+        return self.request("GET", f"/v1/entries/{int(seq)}/receipt", params)[2]
 
     def tlog_checkpoint(self) -> str:
         """The published (cosigned, with a witness policy) checkpoint of the tlog-tiles API."""

@@ -163,6 +163,13 @@ class ConsistencyArgs(Strict):
     second = QueryInteger(validate=NON_NEGATIVE)
 
 
+class ReceiptSizeArgs(Strict):
+    tree_size = QueryInteger(
+        validate=NON_NEGATIVE,
+        metadata={"description": "the size of a published checkpoint (default: the latest)"},
+    )
+
+
 class ConsistencyProofSchema(Strict):
     first = fields.Integer(required=True)
     second = fields.Integer(required=True)
