@@ -108,6 +108,7 @@ def evidence_json(
             for name, seconds in report.witness_times
         ],
         "out": out,
+        "receipts_verified": report.receipts_verified,
     }
 
 
@@ -324,7 +325,9 @@ def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
     _done(trusted)
     if wants_json(args):
         tree_size = None if report is None else report.checkpoint.tree_size
-        print_json({"entry": args.entry, "tree_size": tree_size, "out": args.out})
+        print_json(
+            {"entry": args.entry, "tree_size": tree_size, "out": args.out, "receipt": receipt_out}
+        )
         return EXIT_OK
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")

@@ -51,11 +51,12 @@ class CheckpointRoots:
 
 
 class StoredHashCache:
-    """Stored tree hashes by storage index, the most recently used ``capacity``. A stored hash
-    never changes (the table is append-only), so an entry is never stale and needs no
-    invalidation across processes. Receipts of different entries share the upper nodes of their
-    paths (one node at level k serves 2**k leaves), which stay here while the lowest, rarely
-    shared ones come and go. One per app (per database). Thread-safe."""
+    """Stored tree hashes by storage index, the latest ``capacity`` read (first in, first out).
+    A stored hash never changes (the table is append-only), so an entry is never stale and needs
+    no invalidation across processes. Receipts of different entries share the upper nodes of
+    their paths (one node at level k serves 2**k leaves): those are asked for again long before
+    they leave, while the lowest, rarely shared ones come and go. One per app (per database).
+    Thread-safe: a lookup is one dict read each (atomic), an insertion takes the lock."""
 
     def __init__(self, capacity: int = 65_536) -> None:
         self._hashes: OrderedDict[int, bytes] = OrderedDict()
@@ -68,12 +69,9 @@ class StoredHashCache:
         return _CachedHashReader(self, repo.SessionHashReader(session))
 
     def get(self, indexes: Sequence[int]) -> dict[int, bytes]:
-        hashes = self._hashes
-        with self._lock:
-            found = {i: hashes[i] for i in indexes if i in hashes}
-            for i in found:
-                hashes.move_to_end(i)
-        return found
+        """The hashes of ``indexes`` this cache holds."""
+        lookup = self._hashes.get
+        return {i: h for i in indexes if (h := lookup(i)) is not None}
 
     def put(self, found: dict[int, bytes]) -> None:
         hashes = self._hashes
