@@ -80,20 +80,19 @@ REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES", "") not in ("", "0"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _pg_reachable() -> str | None:
-    """None when reachable, else the reason."""
+def _pg_reachable() -> tuple[str | None, str]:
+    """(None, the server's version) when reachable, else (the reason, "")."""
     engine = sa.create_engine(PG_ADMIN_URL, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+            return None, str(conn.execute(sa.text("SHOW server_version")).scalar_one())
     except sa.exc.OperationalError as e:
-        return str(e).splitlines()[0]
+        return str(e).splitlines()[0], ""
     finally:
         engine.dispose()
-    return None
 
 
-_PG_PROBLEM = _pg_reachable()
+_PG_PROBLEM, _PG_VERSION = _pg_reachable()
 
 
 #: The fast subset (README, "Set up on a fresh machine"): every test but the slow ones, on SQLite.
@@ -101,7 +100,9 @@ FAST_SUBSET = "not slow and not postgres"
 #: What the runs take on this project's CI machine (2 CPUs), to say before the dots start.
 FULL_RUN, FAST_RUN = "about 20 minutes", "about 2 minutes"
 #: Fixtures that start real servers (gunicorn, a browser): a test that uses one is slow.
-SERVER_FIXTURES = frozenset({"live", "live_server", "served_log", "shared_log", "story"})
+SERVER_FIXTURES = frozenset(
+    {"live", "live_server", "served_log", "shared_log", "story", "desk_log"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -114,7 +115,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if _PG_PROBLEM is None:
-        lines = [f"PostgreSQL leg: ON ({PG_ADMIN_URL})"]
+        lines = [f"PostgreSQL leg: ON (PostgreSQL {_PG_VERSION}, {PG_ADMIN_URL})"]
     else:
         lines = [f"PostgreSQL leg: SKIPPED - server not reachable at {PG_ADMIN_URL}: {_PG_PROBLEM}"]
     marks = config.getoption("markexpr", "")

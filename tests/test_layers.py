@@ -7,6 +7,7 @@ interpreter and reads ``sys.modules``; a module imported by mistake anywhere bel
 
 from __future__ import annotations
 
+import json
 import pkgutil
 import re
 import subprocess
@@ -155,3 +156,29 @@ def test_a_verifier_needs_no_server_library_installed(
     assert pdf.returncode == 2
     assert "pip install 'consent-ledger[report]'" in pdf.stderr
     assert not (tmp_path / "report.pdf").exists()
+
+
+def test_a_verifier_hashes_clips_without_the_c2pa_library(
+    verifier_python: Path, tmp_path: Path
+) -> None:
+    """C2PA is an extra: without it, ``ledger hash`` still tells an MP4 without a manifest by
+    its boxes, says which files it could not read, and ``ledger c2pa bind`` says what to
+    install."""
+    from tests.cli.clitools import mp4
+
+    (tmp_path / "clip.mp4").write_bytes(mp4())
+    jpeg = REPO_ROOT / "tests" / "vectors" / "c2pa" / "c2pa-rs" / "C_with_CAWG_data.jpg"
+    hashed = _ledger(verifier_python, tmp_path, "hash", "clip.mp4", str(jpeg), "--json")
+    assert hashed.returncode == 0, hashed.stderr
+    clip, image = json.loads(hashed.stdout)["items"]
+    assert clip["c2pa"]["state"] == "none"
+    assert image["c2pa"] is None
+    assert "pip install 'consent-ledger[c2pa]'" in hashed.stderr
+    key = tmp_path / "k.pem"
+    assert _ledger(verifier_python, tmp_path, "keygen", "--out", str(key)).returncode == 0
+    bind = _ledger(
+        verifier_python, tmp_path, "c2pa", "bind", "--key", str(key), "--grant",
+        "6f1d2c3b-4a59-4e68-8a7b-9c0d1e2f3a4b", "clip.mp4",
+    )  # fmt: skip
+    assert bind.returncode == 2
+    assert "pip install 'consent-ledger[c2pa]'" in bind.stderr

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ledger.cli.common import EXIT_OK, CliError, add_force_arg, add_json_arg, print_json, say
+from ledger.content.c2pa import NONE, C2paSummary
 from ledger.content.hashing import (
     EMPTY,
     EXCLUDED,
     HIDDEN,
+    SIDECAR,
     Selection,
     Skipped,
     collect,
@@ -74,6 +76,11 @@ def add_hash_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--include-empty", action="store_true", help="also hash empty files, left out by default"
     )
+    parser.add_argument(
+        "--no-c2pa",
+        action="store_true",
+        help="do not read the files' C2PA manifests (read by default: docs/CLI.md)",
+    )
 
 
 #: What each reason for leaving a file out is called, and the option that takes it instead.
@@ -81,6 +88,7 @@ _LEFT_OUT = {
     HIDDEN: ("hidden", "--include-hidden hashes them"),
     EMPTY: ("empty", "--include-empty hashes them"),
     EXCLUDED: ("matching --exclude", None),
+    SIDECAR: ("C2PA sidecar manifest(s), read with their clips", "name one to hash it"),
 }
 
 
@@ -98,7 +106,7 @@ def hash_paths(args: argparse.Namespace) -> list[ManifestItem]:
         raise CliError(f"cannot read {e.filename}: {e.strerror}") from e
     progress = make_progress(files, args.progress)
     items: list[ManifestItem] = []
-    for result in hash_files(files, args.jobs, progress):
+    for result in hash_files(files, args.jobs, progress, read_c2pa=not args.no_c2pa):
         if isinstance(result, Skipped):
             skipped.append(result)
         else:
@@ -112,6 +120,12 @@ def hash_paths(args: argparse.Namespace) -> list[ManifestItem]:
         say(f"{len(errors)} path(s) skipped, {len(items)} hashed")
     if not items:
         raise CliError("no files to hash")
+    unread = [i.path for i in items if i.c2pa is None]
+    if unread and not args.no_c2pa:
+        say(
+            f"C2PA manifests not read for {len(unread)} file(s) (such as {unread[0]}): that needs"
+            " the c2pa-python library, pip install 'consent-ledger[c2pa]'"
+        )
     return items
 
 
@@ -131,6 +145,9 @@ def cmd_hash(args: argparse.Namespace) -> int:
     for i in items if not args.json else ():
         duration = "-" if i.duration_s is None else str(i.duration_s)
         print(f"{i.sha256}  {i.bytes}  {duration}  {i.media_type or '-'}  {i.path}")
+        if i.c2pa is not None and i.c2pa.state != NONE:
+            for line in c2pa_lines(i.c2pa):
+                print(f"  {line}")
     if args.out is not None:
         try:
             write_manifest(args.out, items)
@@ -142,7 +159,24 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 def _item_json(item: ManifestItem) -> dict[str, Any]:
     keys = ("sha256", "bytes", "duration_s", "media_type", "path")
-    return {k: getattr(item, k) for k in keys}
+    out = {k: getattr(item, k) for k in keys}
+    out["c2pa"] = None if item.c2pa is None else item.c2pa.to_json()
+    return out
+
+
+def c2pa_lines(c2pa: C2paSummary) -> list[str]:
+    """What a file's manifest says, for people: state, signer, each training-mining entry."""
+    where = f" ({c2pa.where})" if c2pa.where else ""
+    lines = [f"c2pa {c2pa.state}{where}" + (f", signed by {c2pa.signer}" if c2pa.signer else "")]
+    if c2pa.problems:
+        lines.append(f"c2pa problems: {', '.join(c2pa.problems)}")
+    for p in c2pa.training:
+        text = f": {p.constraint}" if p.constraint else ""
+        lines.append(f"c2pa {p.use} {p.value}{text}")
+    if c2pa.binding is not None:
+        b = c2pa.binding
+        lines.append(f"c2pa bound to grant {b.grant_id} (seq {b.seq}, log {b.origin})")
+    return lines
 
 
 def register(sub: Any) -> None:
@@ -151,7 +185,9 @@ def register(sub: Any) -> None:
         help=cmd_hash.__doc__,
         description=f"{cmd_hash.__doc__}"
         " Prints one line per file: sha256, bytes, duration in seconds, media type, path"
-        " ('-' where unknown).",
+        " ('-' where unknown); below a file that carries a C2PA manifest, indented lines: its"
+        " validation state and signer, and each use its training-and-data-mining assertion"
+        " allows, does not allow or constrains.",
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     p.add_argument(

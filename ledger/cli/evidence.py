@@ -46,9 +46,11 @@ from ledger.client.evidence import (
     prove,
     status,
 )
+from ledger.client.grants import VerifiedGrant, fetch_grant
 from ledger.client.proofs import write_entry_proof
 from ledger.client.receipts import fetch_proof_receipt
 from ledger.client.trust import TrustedLog
+from ledger.content import c2pa
 from ledger.content.manifest import ManifestItem
 from ledger.core.canonical import canonicalize
 from ledger.core.errors import LedgerError
@@ -235,10 +237,22 @@ def _checks(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Is this content licensed to the buyer for the use, now or at --at? (proof verified)"""
-    question = _question(args)
+    """Is this content licensed to the buyer for the use, now or at --at? (proof verified) For
+    a file whose C2PA manifest names its grant (ledger c2pa bind), --buyer defaults to that
+    grant's buyer."""
+    found = _bound_grant(args.content)
+    if args.buyer is None and found is None:
+        raise CliError(
+            "--buyer is required (unless CONTENT is a file whose C2PA manifest names its grant,"
+            " as ledger c2pa bind writes it)"
+        )
+    if args.buyer is not None:
+        _question(args)  # a bad --use or --at before any network
     sha256 = content_hash(args.content)
     trusted = _online_log(args, client(args))
+    if found is not None:
+        sha256 = _bound_content(args, trusted, found, sha256)
+    question = _question(args)
     report = status(
         trusted.client, question, sha256, trusted.verifier, receipts=args.receipts, **_checks(args)
     )
@@ -262,6 +276,96 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, seconds in report.witness_times:
         print(f"witness {name} cosigned at {format_posix(seconds)}")
     return _unlicensed(args, report, EXIT_OK)
+
+
+def _bound_grant(content: str) -> c2pa.C2paSummary | None:
+    """A file's valid C2PA manifest that names a grant (``ledger c2pa bind``), if any. Without
+    the C2PA library, or for a hash rather than a file, None."""
+    path = Path(content)
+    if not path.is_file():
+        return None
+    try:
+        found = c2pa.read_file(path)
+    except (LedgerError, OSError):
+        return None  # no library, or unreadable: the file is asked about by its hash alone
+    if found.binding is not None and not found.valid:
+        say(
+            f"{path}'s C2PA manifest names grant {found.binding.grant_id} but is {found.state}"
+            f" ({', '.join(found.problems)}): not used"
+        )
+        return None
+    return found if found.binding is not None and found.valid else None
+
+
+def _bound_content(
+    args: argparse.Namespace, trusted: TrustedLog, found: c2pa.C2paSummary, sha256: str
+) -> str:
+    """For a bound file: the grant its manifest names, checked against the log
+    (``_check_binding``), said on stdout; --buyer defaults to its buyer. Returns the content to
+    ask about (``_content_of``)."""
+    assert found.binding is not None
+    g = _check_binding(trusted, found.binding, sha256)
+    if args.buyer is None:
+        args.buyer = g.grant.buyer
+    if not wants_json(args):
+        print(
+            f"bound grant     {g.grant.grant_id}  seq {g.seq} (named by the file's C2PA"
+            " manifest, checked against the log)"
+        )
+    return _content_of(found, g, sha256)
+
+
+def _check_binding(trusted: TrustedLog, binding: c2pa.GrantBinding, sha256: str) -> VerifiedGrant:
+    """The grant the manifest names, fetched and checked (signature, id), and checked to be
+    what the manifest says: this log, the same entry, the same statement hash, listing this
+    content. The manifest is only a pointer: the verdict comes from the log, as for any other
+    content."""
+    if binding.origin != trusted.verifier.name:
+        raise CliError(
+            f"the file's C2PA manifest names grant {binding.grant_id} in the log"
+            f" {binding.origin!r}, not in {trusted.verifier.name!r}: ask that log (--url)"
+        )
+    try:
+        g = fetch_grant(trusted, binding.grant_id)
+    except LedgerError as e:
+        raise CliError(
+            f"the file's C2PA manifest names grant {binding.grant_id}, which the log does not"
+            f" give: {e}"
+        ) from e
+    if (g.seq, g.statement_hash.hex()) != (binding.seq, binding.statement_hash):
+        raise CliError(
+            f"the file's C2PA manifest names grant {binding.grant_id} at seq {binding.seq} with"
+            f" statement hash {binding.statement_hash}; the log holds it at seq {g.seq} with"
+            f" {g.statement_hash.hex()}: the manifest does not describe this log's grant"
+        )
+    listed = {item.sha256 for item in g.grant.content}
+    if sha256 not in listed and binding.content_sha256 not in listed:
+        raise CliError(
+            f"the file's C2PA manifest names grant {binding.grant_id}, which does not list this"
+            f" file's content {sha256}: the manifest was copied from another file"
+        )
+    return g
+
+
+def _content_of(found: c2pa.C2paSummary, g: VerifiedGrant, sha256: str) -> str:
+    """The content to ask about: the file's own, or — for a copy with the manifest embedded,
+    whose bytes the grant cannot list — the clip the manifest names, when the grant's creator
+    key signed that manifest (the certificate's key, not its name)."""
+    if any(item.sha256 == sha256 for item in g.grant.content):
+        return sha256
+    assert found.binding is not None
+    if found.signer_key != g.grant.signer:
+        raise CliError(
+            f"the file's C2PA manifest says it is the clip {found.binding.content_sha256} of"
+            f" grant {found.binding.grant_id}, but it is signed by"
+            f" {found.signer_key or 'a key that is not Ed25519'}, not by the grant's creator key"
+            f" {g.grant.signer}: its word is not taken"
+        )
+    say(
+        f"this file ({sha256}) embeds a C2PA manifest signed by the grant's creator key: it is"
+        f" the clip {found.binding.content_sha256} the grant lists, with its manifest"
+    )
+    return found.binding.content_sha256
 
 
 # --- ledger prove ------------------------------------------------------------------------------
@@ -375,8 +479,13 @@ def _add_answer_args(parser: argparse.ArgumentParser) -> None:
 def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> None:
     # prove checks --buyer and --use itself: with --entry it needs neither
     is_prove = parser.prog.endswith(" prove")
+    is_status = parser.prog.endswith(" status")  # a bound file names its grant, and so its buyer
     parser.add_argument(
-        "--buyer", required=not is_prove, metavar="KEY_ID", help="the buyer's key id"
+        "--buyer",
+        required=not (is_prove or is_status),
+        metavar="KEY_ID",
+        help="the buyer's key id"
+        + (" (default for a bound file: its grant's buyer)" if is_status else ""),
     )
     if use_required:
         parser.add_argument("--use", required=not is_prove, help="e.g. ai_training")

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +36,9 @@ from ledger.client.grants import VerifiedGrant, fetch_verified_grants
 from ledger.client.parties import VerifiedParty, verified_party
 from ledger.client.submit import Submitted
 from ledger.client.trust import TrustedLog, VerifiedCheckpoint
+from ledger.content.c2pa import CONSTRAINED as C2PA_CONSTRAINED
+from ledger.content.c2pa import NONE as C2PA_NONE
+from ledger.content.c2pa import NOT_ALLOWED as C2PA_NOT_ALLOWED
 from ledger.content.manifest import ManifestItem
 from ledger.core import builders
 from ledger.core.errors import LedgerError
@@ -64,7 +68,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
         buyer = parse_key_id(args.buyer.lower(), "--buyer")
     except LedgerError as e:
         raise CliError(e.message) from e
-    items = _items(args)  # after the cheap checks: hashing footage may take minutes
+    items = _items(args, terms.uses)  # after the cheap checks: hashing may take minutes
     try:
         signed = builders.grants_for_items(key, buyer, items, terms)
     except LedgerError as e:
@@ -143,14 +147,65 @@ def _terms(args: argparse.Namespace) -> builders.TermsSpec:
     )
 
 
-def _items(args: argparse.Namespace) -> list[builders.Item]:
+def _items(args: argparse.Namespace, uses: Sequence[str]) -> list[builders.Item]:
     if bool(args.paths) == bool(args.manifest):
         raise CliError("give the content as PATH... or as --manifest FILE (one of the two)")
     found = manifest_items(args.manifest) if args.manifest else listed_once(hash_paths(args))
-    return [_item(m, args) for m in found]
+    if args.no_c2pa and not args.manifest:
+        say("--no-c2pa: what the files' C2PA manifests say about AI training is not checked")
+    overrides = set(args.c2pa_override or ())
+    if not overrides <= set(uses):
+        raise CliError(
+            f"--c2pa-override {join_words(sorted(overrides - set(uses)))}: a use this grant does"
+            " not license (give it with --use too, or drop the override)"
+        )
+    items = [_item(m, args, _c2pa_check(m, uses, overrides)) for m in found]
+    unused = overrides - {use for item in items for use in item.c2pa_override}
+    if unused:
+        raise CliError(
+            f"--c2pa-override {join_words(sorted(unused))}: no file's valid C2PA manifest forbids"
+            " it, so there is nothing to override; drop the option"
+        )
+    return items
 
 
-def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
+def _c2pa_check(m: ManifestItem, uses: Sequence[str], overrides: set[str]) -> tuple[str, ...]:
+    """What the file's own C2PA manifest says about the uses granted (docs/FORMAT.md §3.7),
+    said on stderr before anything is signed. Refuses a use its valid training-mining assertion
+    marks notAllowed unless ``overrides`` names it; returns the uses overridden."""
+    c2pa = m.c2pa
+    if c2pa is None or c2pa.state == C2PA_NONE:
+        return ()
+    if not c2pa.valid:
+        say(
+            f"{m.describe()}: its C2PA manifest is {c2pa.state} ({', '.join(c2pa.problems)}):"
+            " what it says about AI training is not relied on"
+        )
+        return ()
+    for p in c2pa.uses(C2PA_CONSTRAINED):
+        if p.use in uses:
+            say(f"{m.describe()}: its C2PA manifest constrains {p.use}: {p.constraint or '-'}")
+    forbidden = [p.use for p in c2pa.uses(C2PA_NOT_ALLOWED) if p.use in uses]
+    refused = [use for use in forbidden if use not in overrides]
+    if refused:
+        raise CliError(
+            f"nothing signed: the C2PA manifest of {m.describe()}, signed by"
+            f" {c2pa.signer or 'an unnamed signer'}, marks {join_words(refused)} notAllowed;"
+            f" drop that --use, or license it all the same with --c2pa-override"
+            f" {refused[0]} (recorded in the grant)"
+        )
+    if forbidden and c2pa.manifest_hash is None:
+        raise CliError(
+            f"nothing signed: {m.describe()} forbids {join_words(forbidden)} in a C2PA manifest"
+            " whose hash this tool cannot record (not a sidecar, MP4, MOV, WAV or AVI), so an"
+            " override cannot be recorded in the grant"
+        )
+    for use in forbidden:
+        say(f"{m.describe()}: licensing {use} against its C2PA manifest (--c2pa-override)")
+    return tuple(forbidden)
+
+
+def _item(m: ManifestItem, args: argparse.Namespace, overridden: tuple[str, ...]) -> builders.Item:
     if m.bytes is None:
         raise CliError(
             f"the size of {m.describe()} is unknown: a grant needs each file's size; list the"
@@ -165,7 +220,14 @@ def _item(m: ManifestItem, args: argparse.Namespace) -> builders.Item:
     media = m.media_type or args.media_type
     if media is None:
         raise CliError(f"the media type of {m.describe()} is unknown: give --media-type")
-    return builders.Item(sha256=m.sha256, bytes=m.bytes, duration_s=duration, media_type=media)
+    return builders.Item(
+        sha256=m.sha256,
+        bytes=m.bytes,
+        duration_s=duration,
+        media_type=media,
+        c2pa_hash=None if m.c2pa is None else m.c2pa.manifest_hash,
+        c2pa_override=overridden,
+    )
 
 
 # --- accept and revoke ---------------------------------------------------------------------------
@@ -315,6 +377,14 @@ def _grant_parser(sub: Any) -> None:
         action="append",
         choices=sorted(PROHIBITIONS),
         help="something the buyer must not do with it (repeatable)",
+    )
+    p.add_argument(
+        "--c2pa-override",
+        action="append",
+        choices=sorted(USES),
+        metavar="USE",
+        help="license USE even where a file's own valid C2PA manifest marks it notAllowed"
+        " (refused otherwise); recorded in the grant (repeatable)",
     )
     p.add_argument("--attribution", action="store_true", help="the buyer must credit you")
     p.add_argument("--sublicensing", action="store_true", help="the buyer may sublicense")

@@ -6,8 +6,9 @@ the reason: left out on purpose (hidden, empty, excluded by a pattern: ``Selecti
 (symlinked folders, sockets, unreadable folders...). ``hash_files`` reads each file once
 in large chunks into a reused buffer (``readinto``: no per-chunk allocation), optionally on several
 threads (``hashlib`` releases the GIL while it hashes), and also reads the media type from the
-first bytes and, for MP4/MOV, the duration from ``moov/mvhd``. Files that fail while being read
-are reported as skipped, never silently dropped.
+first bytes and, for MP4/MOV, the duration from ``moov/mvhd``, and what its C2PA manifest says
+(``ledger.content.c2pa.inspect``: a few seeks for a file without one). Files that fail while
+being read are reported as skipped, never silently dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TextIO
 
+from ledger.content.c2pa import inspect
 from ledger.content.manifest import ManifestItem
 from ledger.content.media import SNIFF_BYTES, is_iso_bmff, media_type, mp4_duration
 
@@ -45,7 +47,9 @@ class Skipped:
 
 
 #: Why a file or folder was left out on purpose (``Selection``), each with its opt-in.
-HIDDEN, EMPTY, EXCLUDED = "hidden", "empty", "excluded"
+HIDDEN, EMPTY, EXCLUDED, SIDECAR = "hidden", "empty", "excluded", "sidecar"
+#: A C2PA sidecar (``clip.c2pa``): the manifest of a clip next to it, not content of its own.
+_SIDECAR_SUFFIX = ".c2pa"
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class Selection:
     include_empty: bool = False
 
     def left_out(self, path: Path, relative: PurePosixPath | None, size: int | None) -> str | None:
-        """Why ``path`` is left out (HIDDEN, EMPTY, EXCLUDED), or None to take it. ``relative``
+        """Why ``path`` is left out (HIDDEN, EMPTY, EXCLUDED, SIDECAR: a ``.c2pa`` file in a
+        folder, read as its clip's manifest instead), or None to take it. ``relative``
         is its path under the folder named (None: named itself); ``size`` None for a folder."""
         names = [path.name] if relative is None else [path.name, str(relative)]
         if any(fnmatch.fnmatchcase(n, pattern) for n in names for pattern in self.exclude):
@@ -69,6 +74,8 @@ class Selection:
             return HIDDEN
         if size == 0 and not self.include_empty:
             return EMPTY
+        if relative is not None and size is not None and path.suffix == _SIDECAR_SUFFIX:
+            return SIDECAR
         return None
 
 
@@ -76,7 +83,7 @@ def collect(
     paths: Sequence[Path], selection: Selection | None = None
 ) -> tuple[list[FileToHash], list[Skipped]]:
     """Regular files under ``paths``, and what was not taken: left out by ``selection`` (the
-    reason is HIDDEN, EMPTY or EXCLUDED) or skipped (any other reason). Raises
+    reason is HIDDEN, EMPTY, EXCLUDED or SIDECAR) or skipped (any other reason). Raises
     FileNotFoundError for a named path that is absent."""
     selection = selection or Selection()
     files: list[FileToHash] = []
@@ -206,8 +213,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) -> ManifestItem:
-    """SHA-256, size, media type and duration of one file; raises OSError."""
+def hash_file(
+    path: Path, buffer: bytearray, on_bytes: Callable[[int], None], *, read_c2pa: bool = True
+) -> ManifestItem:
+    """SHA-256, size, media type and duration of one file, and (``read_c2pa``) what its C2PA
+    manifest says; raises OSError."""
     digest = hashlib.sha256()
     view = memoryview(buffer)
     size = 0
@@ -220,13 +230,20 @@ def hash_file(path: Path, buffer: bytearray, on_bytes: Callable[[int], None]) ->
             size += n
             on_bytes(n)
         duration = mp4_duration(f, size) if is_iso_bmff(head) else None
-    return ManifestItem(digest.hexdigest(), size, duration, media_type(head, path.name), str(path))
+        kind = media_type(head, path.name)
+        c2pa = inspect(path, f, head, size, kind) if read_c2pa else None
+    return ManifestItem(digest.hexdigest(), size, duration, kind, str(path), c2pa=c2pa)
 
 
 def hash_files(
-    files: Sequence[FileToHash], jobs: int = 1, progress: Progress | None = None
+    files: Sequence[FileToHash],
+    jobs: int = 1,
+    progress: Progress | None = None,
+    *,
+    read_c2pa: bool = True,
 ) -> Iterator[ManifestItem | Skipped]:
-    """Hash ``files`` on ``jobs`` threads; yields results in the order of ``files``.
+    """Hash ``files`` on ``jobs`` threads (``hash_file``); yields results in the order of
+    ``files``.
 
     Closing the generator early (an error, Ctrl-C) stops the other threads at their next chunk
     instead of letting them finish multi-GB files nobody will read.
@@ -244,7 +261,7 @@ def hash_files(
         if not hasattr(local, "buffer"):
             local.buffer = bytearray(CHUNK_BYTES)
         try:
-            return hash_file(item.path, local.buffer, add)
+            return hash_file(item.path, local.buffer, add, read_c2pa=read_c2pa)
         except OSError as e:
             return Skipped(str(item.path), f"cannot read: {e.strerror or e}")
         finally:

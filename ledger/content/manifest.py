@@ -5,8 +5,16 @@ Two equivalent encodings are written, chosen by the file name's ending:
 - JSON (``.json``): ``{"manifest": "consent-ledger/v1", "items": [ITEM, ...]}`` where ITEM is
   ``{"path": str, "sha256": 64 lowercase hex, "bytes": int, "duration_s": int | null,
   "media_type": str | null}``;
-- CSV (anything else, e.g. ``.csv``): a header row ``sha256,bytes,duration_s,media_type,path``
-  then one row per file; an empty ``duration_s`` or ``media_type`` cell means unknown.
+- CSV (anything else, e.g. ``.csv``): a header row
+  ``sha256,bytes,duration_s,media_type,path,c2pa,c2pa_signer,c2pa_training,c2pa_hash`` then one
+  row per file; an empty ``duration_s`` or ``media_type`` cell means unknown.
+
+The ``c2pa`` columns say what the file's C2PA manifest says (``ledger.content.c2pa``): its
+validation state (``none``: no manifest; ``Invalid``, ``Valid``, ``Trusted``, ``unreadable``;
+empty: not read, the library being absent), the signer, the training-and-data-mining entries as
+compact JSON in the CAWG shape (``{"ai_training":{"use":"notAllowed"}}``) and the manifest
+store's hash. In JSON they are one member, ``"c2pa": null | {"state", "signer", "training",
+"manifest_hash", "where", "grant", "problems"}``.
 
 Reading also takes what other tools write, since a buyer's list of files rarely comes from us:
 
@@ -37,10 +45,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ledger.content.c2pa import (
+    INVALID,
+    NONE,
+    TRUSTED,
+    UNREADABLE,
+    VALID,
+    C2paSummary,
+    GrantBinding,
+    training_from_json,
+    training_json,
+)
 from ledger.core.errors import InvalidManifest
 
 MANIFEST_TAG = "consent-ledger/v1"
 CSV_FIELDS = ("sha256", "bytes", "duration_s", "media_type", "path")
+C2PA_FIELDS = ("c2pa", "c2pa_signer", "c2pa_training", "c2pa_hash")
+_C2PA_STATES = frozenset({NONE, INVALID, VALID, TRUSTED, UNREADABLE})
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 #: ``sha256sum`` / ``shasum -a 256`` lines: ``HASH  path`` (text mode) or ``HASH *path``
 #: (binary mode), a ``\`` first when the path is escaped; a single space; or a bare hash.
@@ -61,6 +82,8 @@ class ManifestItem:
     path: str = ""
     #: where the item was read (``line 7``, ``item 3``): for messages, not part of the item
     where: str | None = field(default=None, compare=False)
+    #: what its C2PA manifest says; None: not read (docs above)
+    c2pa: C2paSummary | None = None
 
     def describe(self) -> str:
         """The item for a message: its path (else its hash) and where it was read."""
@@ -74,6 +97,7 @@ class ManifestItem:
             "bytes": self.bytes,
             "duration_s": self.duration_s,
             "media_type": self.media_type,
+            "c2pa": None if self.c2pa is None else self.c2pa.to_json(),
         }
 
 
@@ -96,7 +120,62 @@ def _item(raw: dict[str, Any], where: str) -> ManifestItem:
     path = raw.get("path", "")
     if not isinstance(path, str):
         raise InvalidManifest(f"{where}: path must be a string")
-    return ManifestItem(sha.lower(), size, duration, media_type, path, where)
+    c2pa = _c2pa(raw.get("c2pa"), where)
+    return ManifestItem(sha.lower(), size, duration, media_type, path, where, c2pa)
+
+
+def _c2pa(raw: object, where: str) -> C2paSummary | None:
+    """The ``c2pa`` member (JSON) or columns (CSV, gathered into the same shape)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("state") not in _C2PA_STATES:
+        raise InvalidManifest(f"{where}: c2pa state must be one of {sorted(_C2PA_STATES)}")
+    signer, store_hash = raw.get("signer"), raw.get("manifest_hash")
+    if signer is not None and not isinstance(signer, str):
+        raise InvalidManifest(f"{where}: c2pa signer must be a string")
+    if store_hash is not None and not (
+        isinstance(store_hash, str) and _HEX64.fullmatch(store_hash)
+    ):
+        raise InvalidManifest(f"{where}: c2pa_hash must be 64 hex digits or empty")
+    training = raw.get("training") or {}
+    if not isinstance(training, dict):
+        raise InvalidManifest(f"{where}: c2pa training must be an object")
+    grant = raw.get("grant")
+    binding = None
+    if isinstance(grant, dict):
+        try:
+            binding = GrantBinding(**grant)
+        except TypeError as e:
+            raise InvalidManifest(
+                f"{where}: c2pa grant must name origin, grant_id, seq, statement_hash"
+            ) from e
+    where_found = raw.get("where")
+    problems = raw.get("problems") or []
+    return C2paSummary(
+        state=raw["state"],
+        signer=signer or None,
+        training=training_from_json(training),
+        manifest_hash=store_hash.lower() if store_hash else None,
+        where=where_found if isinstance(where_found, str) else None,
+        binding=binding,
+        problems=tuple(str(p) for p in problems) if isinstance(problems, list) else (),
+    )
+
+
+def _c2pa_cells(cells: dict[str, str], where: str) -> dict[str, Any] | None:
+    if not cells.get("c2pa"):
+        return None
+    text = cells.get("c2pa_training", "")
+    try:
+        training = json.loads(text) if text else {}
+    except ValueError as e:
+        raise InvalidManifest(f"{where}: c2pa_training must be a JSON object: {e}") from e
+    return {
+        "state": cells["c2pa"],
+        "signer": cells.get("c2pa_signer") or None,
+        "training": training,
+        "manifest_hash": cells.get("c2pa_hash") or None,
+    }
 
 
 def _int_cell(cell: str, name: str, where: str) -> int | None:
@@ -190,6 +269,7 @@ def _parse_csv(text: str) -> list[ManifestItem]:
             "duration_s": _int_cell(cells.get("duration_s", ""), "duration_s", where),
             "media_type": cells.get("media_type") or None,
             "path": cells.get("path", ""),
+            "c2pa": _c2pa_cells(cells, where),
         }
         out.append(_item(raw, where))
     return out
@@ -242,7 +322,7 @@ def format_manifest(items: Iterable[ManifestItem], *, as_json: bool) -> str:
         return json.dumps(doc, indent=1) + "\n"
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(CSV_FIELDS + C2PA_FIELDS)
     for i in items:
         writer.writerow(
             [
@@ -251,9 +331,22 @@ def format_manifest(items: Iterable[ManifestItem], *, as_json: bool) -> str:
                 "" if i.duration_s is None else i.duration_s,
                 i.media_type or "",
                 i.path,
+                *_c2pa_row(i.c2pa),
             ]
         )
     return buf.getvalue()
+
+
+def _c2pa_row(c2pa: C2paSummary | None) -> list[str]:
+    if c2pa is None:
+        return ["", "", "", ""]
+    training = training_json(c2pa.training)
+    return [
+        c2pa.state,
+        c2pa.signer or "",
+        json.dumps(training, separators=(",", ":"), sort_keys=True) if training else "",
+        c2pa.manifest_hash or "",
+    ]
 
 
 def write_manifest(path: Path, items: Sequence[ManifestItem]) -> None:

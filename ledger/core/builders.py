@@ -83,6 +83,8 @@ class Item:
     duration_s: int
     media_type: str = "video/mp4"
     c2pa_hash: str | None = None
+    #: uses licensed although the manifest ``c2pa_hash`` marks them notAllowed (FORMAT.md §3.7)
+    c2pa_override: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -93,6 +95,8 @@ class Item:
         }
         if self.c2pa_hash is not None:
             out["c2pa_hash"] = self.c2pa_hash
+        if self.c2pa_override:
+            out["c2pa_override"] = list(self.c2pa_override)
         return out
 
 

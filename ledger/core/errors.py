@@ -190,6 +190,20 @@ class InvalidManifest(InvalidRequest):
     title = "Invalid manifest"
 
 
+class C2paUnavailable(InvalidRequest):
+    """Client side: reading or writing a C2PA manifest needs the c2pa-python library."""
+
+    code = "c2pa_unavailable"
+    title = "C2PA library not installed"
+
+
+class C2paFailed(InvalidRequest):
+    """Client side: the C2PA library could not read or sign a file's manifest."""
+
+    code = "c2pa_failed"
+    title = "C2PA manifest not processed"
+
+
 class StateUnusable(InvalidRequest):
     """Client side: the trusted-state folder cannot be read or written, or is damaged."""
 
@@ -534,6 +548,14 @@ class Unavailable(LedgerError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
+
+
+class ReadOnlyDatabase(Unavailable):
+    """The server's database takes no writes: a read replica (a PostgreSQL hot standby) or a
+    read-only file. Writes go to the primary; this server keeps answering reads."""
+
+    code = "read_only_database"
+    title = "Read-only database"
 
 
 class InternalError(LedgerError):

@@ -27,7 +27,7 @@ PROHIBITION_WORDS: Final = {
 }
 _UNIT_WORDS: Final = {"per_minute": "per minute", "per_clip": "per clip"}
 # Canonical order of the vocabulary, so that the wording does not depend on the signer's order.
-_USE_ORDER: Final = ("ai_training", "ai_generative_training", "ai_inference", "data_mining")
+USE_ORDER: Final = ("ai_training", "ai_generative_training", "ai_inference", "data_mining")
 
 
 def join_words(words: Sequence[str], conjunction: str = "and") -> str:
@@ -57,8 +57,8 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def _uses_clause(terms: Terms) -> str:
-    allowed = [u for u in _USE_ORDER if u in terms.uses]
-    refused = [u for u in _USE_ORDER if u not in terms.uses and u in USES]
+    allowed = [u for u in USE_ORDER if u in terms.uses]
+    refused = [u for u in USE_ORDER if u not in terms.uses and u in USES]
     text = "may be used for " + join_words([use_words(u) for u in allowed])
     if refused:
         text += "; not for " + join_words([use_words(u) for u in refused], "or")

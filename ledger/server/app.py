@@ -64,6 +64,7 @@ def create_app(config: Config | None = None) -> Flask:
         body_limits={
             "/v1/entries/batch": config.max_batch_body_bytes,
             "/v1/evidence": config.max_evidence_body_bytes,
+            "/buyer/report": config.max_evidence_body_bytes,  # a bundle /v1/evidence made
         },
     )
     # First: every later hook and error handler already has the request id. The requests the

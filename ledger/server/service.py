@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session
 
 from ledger.core import merkle
 from ledger.core.checkpoint import sign_checkpoint
-from ledger.core.errors import Conflict, DuplicateStatement, LedgerError, Unavailable
+from ledger.core.errors import (
+    Conflict,
+    DuplicateStatement,
+    LedgerError,
+    ReadOnlyDatabase,
+    Unavailable,
+)
 from ledger.core.leaf import (
     GENESIS_PREV_HASH,
     Leaf,
@@ -43,7 +49,7 @@ from ledger.core.sigcheck import SignatureCheck, cryptography_check
 from ledger.core.statements import SignedStatement
 from ledger.server import rules
 from ledger.server.storage import repository as repo
-from ledger.server.storage.db import Database
+from ledger.server.storage.db import Database, is_read_only_error
 from ledger.server.storage.mapstore import DbNodeStore, NodeCache
 from ledger.server.storage.models import CheckpointRow, EntryRow, MapNodeRow, TreeHashRow
 
@@ -138,6 +144,11 @@ class LogService:
         except IntegrityError as e:  # only a bug or a foreign writer can get past the lock
             raise Conflict("the log changed concurrently; retry") from e
         except DBAPIError as e:
+            if is_read_only_error(e):
+                raise ReadOnlyDatabase(
+                    "this server's database is a read-only replica: send appends to the primary"
+                    " (reads may stay here); nothing was written"
+                ) from e
             raise Unavailable("the database is unavailable; nothing was written") from e
         if border is not None:  # committed: its hashes are stored for good
             self._border = border

@@ -7,18 +7,21 @@ import io
 import os
 import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ledger.content.c2pa import NONE, C2paSummary
 from ledger.content.manifest import ManifestItem, read_manifest
 from ledger.content.media import mp4_duration
 from tests.cli.clitools import assert_one_line_failure, box, ledger_cmd, mp4, mvhd, run_ledger
 
 
 def hash_lines(stdout: str) -> list[list[str]]:
-    """Each output line as [sha256, bytes, duration, media type, path]."""
-    return [line.split("  ", 4) for line in stdout.splitlines()]
+    """Each file's line as [sha256, bytes, duration, media type, path] (the indented lines below
+    a file, what its C2PA manifest says, left out)."""
+    return [line.split("  ", 4) for line in stdout.splitlines() if not line.startswith(" ")]
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,9 @@ def test_out_writes_a_manifest_of_what_was_printed(tmp_path: Path, name: str) ->
         ManifestItem(sha, int(size), None if d == "-" else int(d), None if k == "-" else k, p)
         for sha, size, d, k, p in hash_lines(result.stdout)
     ]
-    assert read_manifest(tmp_path / name) == expected
+    written = read_manifest(tmp_path / name)
+    assert [replace(item, c2pa=None) for item in written] == expected
+    assert written[0].c2pa == C2paSummary(NONE)  # a plain MP4: no C2PA manifest, said so
     assert expected[0].duration_s == 1  # a.mp4 (.hidden is left out)
     assert expected[0].media_type == "video/mp4"
 

@@ -38,6 +38,7 @@ SCHEMA_OF = {
     "verify": "evidence",
     "receipt": "receipt",
     "verify-receipt": "verify-receipt",
+    "c2pa bind": "c2pa-bind",
 }
 #: --json commands whose format another document gives (docs/CLI.md says where)
 ELSEWHERE = {"account", "audit"}

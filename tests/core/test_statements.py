@@ -178,6 +178,19 @@ def test_statement_hash_is_domain_separated() -> None:
     assert signed.statement_hash != sha256(signed.statement_bytes)
 
 
+def test_a_c2pa_override_is_signed_with_its_manifest_hash() -> None:
+    """docs/FORMAT.md §3.7: the uses licensed against the file's own manifest, by name."""
+    item = builders.Item("ab" * 32, 10, 5, c2pa_hash="cd" * 32, c2pa_override=("ai_training",))
+    terms = builders.TermsSpec(uses=("ai_training", "ai_inference"), end=T0 + timedelta(days=1))
+    signed = builders.grant(CREATOR, BUYER.key_id, GRANT_ID, [item], terms)
+    assert b'"c2pa_hash":"' + b"cd" * 32 + b'","c2pa_override":["ai_training"]' in (
+        signed.statement_bytes
+    )
+    parsed = parse_statement(json.loads(signed.statement_bytes))
+    assert isinstance(parsed, Grant)
+    assert parsed.content[0].c2pa_override == ("ai_training",)
+
+
 def test_grant_fields_are_typed() -> None:
     grant = valid_statements()["grant"].statement
     assert isinstance(grant, Grant)
@@ -186,6 +199,7 @@ def test_grant_fields_are_typed() -> None:
     assert [c.sha256 for c in grant.content] == ["ab" * 32, "ef" * 32]
     assert grant.content[0].c2pa_hash == "cd" * 32
     assert grant.content[1].c2pa_hash is None
+    assert grant.content[0].c2pa_override == grant.content[1].c2pa_override == ()
     assert grant.terms.uses == ("ai_training", "ai_inference")
     assert grant.terms.territory == ("US", "DE")
     assert grant.terms.notice_days == 30
@@ -487,6 +501,22 @@ MALFORMED_CASES: dict[str, Case] = {
         "grant", put(f"{CI}.media_type", "video/mp4; codecs=avc1"), INVALID, "media_type"
     ),
     "c2pa_hash short": C("grant", put(f"{CI}.c2pa_hash", "cd" * 31), INVALID, "c2pa_hash"),
+    "c2pa_override without c2pa_hash": C(
+        "grant", put("statement.content.1.c2pa_override", ["ai_training"]), INVALID, "c2pa_hash"
+    ),
+    "c2pa_override of a use not granted": C(
+        "grant", put(f"{CI}.c2pa_override", ["data_mining"]), INVALID, "terms.uses"
+    ),
+    "c2pa_override unknown use": C(
+        "grant", put(f"{CI}.c2pa_override", ["ai_painting"]), INVALID, "c2pa_override"
+    ),
+    "c2pa_override empty": C("grant", put(f"{CI}.c2pa_override", []), INVALID, "c2pa_override"),
+    "c2pa_override twice": C(
+        "grant", put(f"{CI}.c2pa_override", ["ai_training"] * 2), INVALID, "c2pa_override"
+    ),
+    "c2pa_override not a list": C(
+        "grant", put(f"{CI}.c2pa_override", "ai_training"), INVALID, "c2pa_override"
+    ),
     "sha256 uppercase": C("grant", put(f"{CI}.sha256", "AB" * 32), INVALID, "sha256"),
     # grant: terms
     "unknown use": C("grant", put(f"{T}.uses", ["ai_painting"]), INVALID, "uses"),

@@ -55,6 +55,14 @@ _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _PSEUDONYM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?")
 _MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 _AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
+#: The patterns above that a client checks input against before it signs (the browser's forms,
+#: ledger/server/web/desk.py): each is also a valid ECMAScript regular expression.
+FIELD_PATTERNS: Final = {
+    "pseudonym": _PSEUDONYM_RE,
+    "media_type": _MEDIA_TYPE_RE,
+    "amount": _AMOUNT_RE,
+    "key_id": _HEX64_RE,
+}
 
 
 # --- Field readers ---------------------------------------------------------------------------
@@ -233,7 +241,7 @@ def _key_revoke(f: _Fields, common: dict[str, Any]) -> KeyRevoke:
 
 
 _CONTENT_ITEM_MEMBERS: Final = frozenset(
-    {"sha256", "bytes", "duration_s", "media_type", "c2pa_hash"}
+    {"sha256", "bytes", "duration_s", "media_type", "c2pa_hash", "c2pa_override"}
 )
 
 
@@ -245,9 +253,21 @@ def _content_item(obj: object, where: str) -> ContentItem:
         duration_s=f.integer("duration_s", 0, 10**9),
         media_type=f.string("media_type", _MEDIA_TYPE_RE, "a lowercase media type like video/mp4"),
         c2pa_hash=_hash_hex(f, "c2pa_hash", required=False),
+        c2pa_override=_c2pa_override(f),
     )
     f.done()
     return item
+
+
+def _c2pa_override(f: _Fields) -> tuple[str, ...]:
+    """docs/FORMAT.md §3.7: 1 or more distinct uses, only next to a ``c2pa_hash``."""
+    values = f.opt("c2pa_override", list)
+    if values is None:
+        return ()
+    where = f"{f.where}.c2pa_override"
+    if f.opt("c2pa_hash", str) is None:
+        raise InvalidStatement(f"{where} needs the c2pa_hash of the manifest it overrides")
+    return _unique_strings(values, where, USES.__contains__, "a known use", False)
 
 
 def _content(f: _Fields) -> tuple[ContentItem, ...]:
@@ -358,6 +378,11 @@ def _grant(f: _Fields, common: dict[str, Any]) -> Grant:
     )
     if stmt.buyer == stmt.signer:
         raise InvalidStatement("grant.buyer must differ from the creator (signer)")
+    for i, item in enumerate(stmt.content):
+        if not set(item.c2pa_override) <= set(stmt.terms.uses):
+            raise InvalidStatement(
+                f"grant.content[{i}].c2pa_override names a use that grant.terms.uses does not"
+            )
     return stmt
 
 

@@ -96,6 +96,8 @@ class ContentItem:
     duration_s: int
     media_type: str
     c2pa_hash: str | None
+    #: uses the creator licenses although the C2PA manifest ``c2pa_hash`` marks them notAllowed
+    c2pa_override: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

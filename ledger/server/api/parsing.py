@@ -39,6 +39,14 @@ def quoted_message(message: str) -> str:
     return f"{quoted(where)}{sep}{what}" if sep else quoted(message)
 
 
+def refuse_repeated_parameters(req: Request) -> None:
+    """A query parameter given twice has no single meaning: refuse it (InvalidParameter) rather
+    than pick one. Every route that reads its query passes here."""
+    repeated = sorted(k for k, values in req.args.lists() if len(values) > 1)
+    if repeated:
+        raise InvalidParameter(f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
 class StrictParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400  # what handle_error raises (documented as such)
     DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012 - webargs API
@@ -54,12 +62,7 @@ class StrictParser(FlaskParser):
     }
 
     def load_querystring(self, req: Request, schema: ma.Schema) -> Any:
-        # A parameter given twice has no single meaning: refuse it rather than pick one.
-        repeated = sorted(k for k, values in req.args.lists() if len(values) > 1)
-        if repeated:
-            raise InvalidParameter(
-                f"query parameter(s) given more than once: {', '.join(repeated)}"
-            )
+        refuse_repeated_parameters(req)
         return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req: Request) -> Any:

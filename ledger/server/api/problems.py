@@ -27,11 +27,13 @@ from ledger.core.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    ReadOnlyDatabase,
     RequestLineTooLong,
     Unavailable,
     Unprocessable,
     UnsupportedMediaType,
 )
+from ledger.server.storage.db import is_read_only_error
 
 PROBLEM_TYPE_BASE = "https://consent-ledger.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -154,6 +156,13 @@ def problem_for(error: Exception) -> tuple[dict[str, Any], list[tuple[str, str]]
         return ledger_problem(PayloadTooLarge("the request body is over the size limit"))
     if isinstance(error, HTTPException):
         return http_problem(error), http_headers(error)
+    if isinstance(error, DBAPIError) and is_read_only_error(error):
+        # A write that met a read replica outside the append path (which says so itself).
+        return ledger_problem(
+            ReadOnlyDatabase(
+                "this server's database is a read-only replica: send writes to the primary"
+            )
+        )
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
     ):

@@ -263,6 +263,22 @@ class Database:
 
 
 _APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+#: PostgreSQL's SQLSTATE for a write in a read-only transaction: every write on a hot standby.
+_READ_ONLY_SQLSTATE = "25006"
+#: SQLite's SQLITE_READONLY (and its extended codes, which keep it in their low byte).
+_SQLITE_READONLY = 8
+
+
+def is_read_only_error(error: DBAPIError) -> bool:
+    """Whether the database refused a write because it takes none (a PostgreSQL hot standby, a
+    read-only SQLite file), rather than because it is unreachable."""
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) == _READ_ONLY_SQLSTATE:
+        return True
+    code = getattr(orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == _SQLITE_READONLY
+
+
 #: One statement of a Pipeline: a query (or a table, to insert into), its parameters (or rows), and
 #: where its rows go.
 _Op = tuple[Any, Any, "Rows | None"]

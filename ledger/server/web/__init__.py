@@ -13,7 +13,7 @@ from flask import Flask, Response, g
 from flask_smorest import Api
 
 from ledger.server.api.problems import problem_for
-from ledger.server.web import views
+from ledger.server.web import desk, views
 
 #: Nothing but this server's own style sheet and forms: no script at all, no inline style, no
 #: frame, no plugin, no other origin. (A report's own page is a separate, self-contained file.)
@@ -54,4 +54,4 @@ def _error_page(error: Exception) -> Response:
     return response
 
 
-__all__ = ["CONTENT_SECURITY_POLICY", "init_app"]
+__all__ = ["CONTENT_SECURITY_POLICY", "desk", "init_app"]
