@@ -46,18 +46,24 @@ def example_log() -> MemoryLog:
     return log
 
 
-def build() -> tuple[str, dict[str, Any]]:
-    """(the log's verifier key, the bundle as JSON)."""
+def build(*, receipts: bool = False) -> tuple[str, dict[str, Any]]:
+    """(the log's verifier key, the bundle as JSON); with ``receipts``, the same bundle carrying
+    each entry's COSE receipt (FORMAT §13.2)."""
     log = example_log()
     clips = [golden._content_hash(b"example clip 1"), golden._content_hash(b"example clip 2")]
     query = EvidenceQuery(golden.seeded("buyer").key_id, "ai_training", micros_from_datetime(AT))
-    return log.verifier_key, log.bundle(query, [*clips, UNGRANTED]).to_json()
+    return log.verifier_key, log.bundle(query, [*clips, UNGRANTED], receipts=receipts).to_json()
 
 
 def blocks() -> dict[str, str]:
     vkey, bundle = build()
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
-    return {"log_key": vkey + "\n", "bundle": text + "\n"}
+    receipts = build(receipts=True)[1]["receipts"]
+    return {
+        "log_key": vkey + "\n",
+        "bundle": text + "\n",
+        "receipts": json.dumps(receipts, indent=2, ensure_ascii=False) + "\n",
+    }
 
 
 TAG = "evidence-example"

@@ -49,6 +49,7 @@ from ledger.client.evidence import (
 )
 from ledger.client.grants import VerifiedGrant, fetch_grant
 from ledger.client.proofs import write_entry_proof
+from ledger.client.receipts import fetch_proof_receipt
 from ledger.client.trust import TrustedLog
 from ledger.content import c2pa
 from ledger.content.manifest import ManifestItem
@@ -110,6 +111,7 @@ def evidence_json(
             for name, seconds in report.witness_times
         ],
         "out": out,
+        "receipts_verified": report.receipts_verified,
     }
 
 
@@ -270,7 +272,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if found is not None:
         sha256 = _bound_content(args, trusted, found, sha256)
     question = _question(args)
-    report = status(trusted.client, question, sha256, trusted.verifier, **_checks(args))
+    report = status(
+        trusted.client, question, sha256, trusted.verifier, receipts=args.receipts, **_checks(args)
+    )
     if not report:
         if not wants_json(args):
             print("the server's answer does not verify:")
@@ -415,7 +419,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return _prove_entry(args, _online_log(args, client(args)))
     question, contents, files = _prove_request(args)
     trusted = _online_log(args, client(args))
-    bundle, report = prove(trusted.client, question, contents, trusted.verifier, **_checks(args))
+    bundle, report = prove(
+        trusted.client, question, contents, trusted.verifier, receipts=args.receipts,
+        **_checks(args),
+    )  # fmt: skip
     if not report:
         if not wants_json(args):
             print(f"the server's bundle does not verify; {args.out} not written:")
@@ -432,13 +439,23 @@ def cmd_prove(args: argparse.Namespace) -> int:
 def _prove_entry(args: argparse.Namespace, trusted: TrustedLog) -> int:
     """``prove --entry SEQ``: the entry's c2sp.org/tlog-proof@v1 file, checked with the log key."""
     report = write_entry_proof(trusted.client, args.entry, args.out, trusted.verifier)
+    receipt_out = None
+    if args.receipts and report is not None:
+        # docs/FORMAT.md §12: the receipt at the proof file's size, checked, next to the file.
+        receipt = fetch_proof_receipt(trusted.client, report, trusted.verifier.public_key)
+        receipt_out = f"{args.out}.cose"
+        write_output(Path(receipt_out), receipt)
     _done(trusted)
     if wants_json(args):
         tree_size = None if report is None else report.checkpoint.tree_size
-        print_json({"entry": args.entry, "tree_size": tree_size, "out": args.out})
+        print_json(
+            {"entry": args.entry, "tree_size": tree_size, "out": args.out, "receipt": receipt_out}
+        )
         return EXIT_OK
     size = "" if report is None else f" in tree {report.checkpoint.tree_size}"
     print(f"wrote proof of entry {args.entry}{size} to {args.out}")
+    if receipt_out is not None:
+        print(f"wrote its COSE receipt (RFC 9942) at the same tree size to {receipt_out}")
     return EXIT_OK
 
 
@@ -494,6 +511,14 @@ def _add_question_args(parser: argparse.ArgumentParser, use_required: bool) -> N
     else:
         parser.add_argument("--use", default="ai_training", help="default: %(default)s")
     parser.add_argument("--at", metavar="TIME", type=at_time, help=f"{SPELLINGS} (default: now)")
+    parser.add_argument(
+        "--receipts",
+        action="store_true",
+        help="ask the log to put each entry's COSE receipt (RFC 9942) in the bundle, and check "
+        "them (docs/FORMAT.md §13.2)"
+        + ("; with --entry, write the entry's receipt next to the proof file, as OUT.cose"
+           if is_prove else ""),
+    )  # fmt: skip
     add_url_arg(parser)
     _add_verify_args(parser, online=True)
     _add_answer_args(parser)

@@ -11,6 +11,7 @@ from typing import Any
 from ledger.cli.common import EXIT_OK, CliError, add_log_key_args, offline_log_key, read_policy
 from ledger.core.errors import LedgerError
 from ledger.core.note import parse_note
+from ledger.core.receipts import verify_receipt_at_checkpoint
 from ledger.core.tlogproof import parse_proof, verify_proof
 
 
@@ -38,8 +39,15 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     leaf = None if args.leaf is None else _read(args.leaf, "leaf")
     report = verify_proof(data, key.verifier, leaf=leaf, policy=read_policy(args.policy))
     cp = report.checkpoint
+    if args.receipt is not None:  # docs/FORMAT.md §12: held to the proof file's checkpoint
+        receipt = _read(args.receipt, "receipt")
+        verify_receipt_at_checkpoint(
+            receipt, report.leaf, report.index, key.verifier.public_key, cp.tree_size, cp.root_hash
+        )
     print(f"ok: entry {report.index} is in {cp.origin} at tree size {cp.tree_size}")
     print(f"root_hash {cp.root_hash.hex()}")
+    if args.receipt is not None:
+        print(f"receipt {args.receipt}: COSE receipt (RFC 9942) of this entry at this root, ok")
     for name, ts in report.witness_times.items():
         when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         print(f"witness {name} cosigned at {when} ({ts})")
@@ -54,4 +62,10 @@ def register(sub: Any) -> None:
     add_log_key_args(v, "the key pinned for the proof's log (a proof file names no key)")
     v.add_argument("--policy", help="a witness policy (c2sp.org/tlog-policy): require its quorum")
     v.add_argument("--leaf", help="the entry's leaf bytes, if the proof carries none")
+    v.add_argument(
+        "--receipt",
+        metavar="FILE",
+        help="the entry's COSE receipt (ledger prove --entry --receipts writes FILE.cose): it "
+        "must be this entry's, at the proof's tree size and root, signed by the log key",
+    )
     v.set_defaults(func=cmd_verify_proof)

@@ -21,6 +21,7 @@ from ledger.client.http import LogClient
 from ledger.content.hashing import file_sha256
 from ledger.core.errors import InvalidParameter
 from ledger.core.evidence import (
+    RECEIPT_MISSING,
     VERDICT_MISMATCH,
     EvidenceReport,
     SignatureCheck,
@@ -102,12 +103,15 @@ def status(
     *,
     check: SignatureCheck = cryptography_check,
     policy: WitnessPolicy | None = None,
+    receipts: bool = False,
 ) -> EvidenceReport:
     """``GET /v1/content/{sha256}/status``, verified: its one-item bundle, the question it
-    answers, and that the status the server states is the verdict its own evidence gives."""
-    answer = client.status(sha256, question.buyer, question.use, question.at)
+    answers, and that the status the server states is the verdict its own evidence gives; with
+    ``receipts``, that the bundle carries its entries' COSE receipts (each verified)."""
+    answer = client.status(sha256, question.buyer, question.use, question.at, receipts=receipts)
     report = verify_bundle(answer.get("evidence"), log_key, check=check, policy=policy)
     check_answers(report, question.buyer, question.use, question.at_posix, [sha256])
+    _check_receipts_given(report, receipts)
     if report and any(answer.get(k) != v for k, v in report.verdicts[0].to_json().items()):
         report.fail(VERDICT_MISMATCH, "the status does not match its own evidence")
     return report
@@ -121,11 +125,25 @@ def prove(
     *,
     check: SignatureCheck = cryptography_check,
     policy: WitnessPolicy | None = None,
+    receipts: bool = False,
 ) -> tuple[Any, EvidenceReport]:
     """``POST /v1/evidence`` for ``contents`` (sha256 hex), verified; returns the bundle as
-    parsed JSON (write it with ``ledger.core.canonical.canonicalize``) and its report."""
+    parsed JSON (write it with ``ledger.core.canonical.canonicalize``) and its report. With
+    ``receipts``, the bundle must carry each entry's COSE receipt (each verified)."""
     contents = list(contents)
-    bundle = client.evidence(question.buyer, question.use, contents, question.at)
+    bundle = client.evidence(question.buyer, question.use, contents, question.at, receipts=receipts)
     report = verify_bundle(bundle, log_key, check=check, policy=policy)
     check_answers(report, question.buyer, question.use, question.at_posix, contents)
+    _check_receipts_given(report, receipts)
     return bundle, report
+
+
+def _check_receipts_given(report: EvidenceReport, asked: bool) -> None:
+    """Asked for receipts, a bundle without them fails ``receipt_missing``: the server ignored
+    the request (a bundle with them had each one verified by ``verify_bundle``)."""
+    if asked and report.bundle is not None and report.bundle.receipts is None:
+        report.fail(
+            RECEIPT_MISSING,
+            "receipts were asked for and the server's bundle carries none: is it a log that "
+            "issues COSE receipts (GET /.well-known/scitt-keys)?",
+        )

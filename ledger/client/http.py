@@ -164,17 +164,24 @@ class LogClient:
         """Entry ``seq``'s c2sp.org/tlog-proof@v1 file (verify with ``core.tlogproof``)."""
         return self.get_text(f"/v1/entries/{int(seq)}/proof")
 
-    def receipt(self, seq: int) -> bytes:
-        """Entry ``seq``'s COSE receipt (RFC 9942; verify with ``core.receipts``)."""
-        return self.request("GET", f"/v1/entries/{int(seq)}/receipt")[2]
+    def receipt(self, seq: int, tree_size: int | None = None) -> bytes:
+        """Entry ``seq``'s COSE receipt (RFC 9942; verify with ``core.receipts``) at the
+        published size, or at ``tree_size`` (the size of a published checkpoint)."""
+        params = None if tree_size is None else {"tree_size": int(tree_size)}
+        return self.request("GET", f"/v1/entries/{int(seq)}/receipt", params)[2]
 
     def tlog_checkpoint(self) -> str:
         """The published (cosigned, with a witness policy) checkpoint of the tlog-tiles API."""
         return self.get_text("/tlog/checkpoint")
 
-    def status(self, sha256: str, buyer: str, use: str, at: str | None = None) -> dict[str, Any]:
-        """The verdict for one item with a one-item evidence bundle (verify it before use)."""
-        return _object(self.get_json(f"/v1/content/{sha256}/status", buyer=buyer, use=use, at=at))
+    def status(
+        self, sha256: str, buyer: str, use: str, at: str | None = None, *, receipts: bool = False
+    ) -> dict[str, Any]:
+        """The verdict for one item with a one-item evidence bundle (verify it before use); with
+        ``receipts``, the bundle carries its entries' COSE receipts."""
+        flag = "1" if receipts else None
+        path = f"/v1/content/{sha256}/status"
+        return _object(self.get_json(path, buyer=buyer, use=use, at=at, receipts=flag))
 
     def account(self, key_id: str, start: str | None = None, end: str | None = None) -> Any:
         """A party's account bundle over [start, end) (verify it with
@@ -183,13 +190,21 @@ class LogClient:
         return _object(self.get_json(f"/v1/parties/{key_id}/account", **params))
 
     def evidence(
-        self, buyer: str, use: str, content: list[str], at: str | None = None
+        self,
+        buyer: str,
+        use: str,
+        content: list[str],
+        at: str | None = None,
+        *,
+        receipts: bool = False,
     ) -> dict[str, Any]:
-        """An evidence bundle for ``content`` (verify it with ``ledger.core.evidence``)."""
+        """An evidence bundle for ``content`` (verify it with ``ledger.core.evidence``); with
+        ``receipts``, carrying each entry's COSE receipt (docs/FORMAT.md §13.2)."""
         body: dict[str, Any] = {"buyer": buyer, "use": use, "content": content}
         if at is not None:
             body["at"] = at
-        return _object(self.post_json("/v1/evidence", body))
+        path = "/v1/evidence?receipts=1" if receipts else "/v1/evidence"
+        return _object(self.post_json(path, body))
 
 
 def _hex_path(value: str) -> str:

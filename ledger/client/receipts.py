@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ledger.client.http import LogClient
 from ledger.client.trust import TrustedLog, VerifiedCheckpoint
 from ledger.core.errors import ProofError, ReceiptRootMismatch
-from ledger.core.receipts import VerifiedReceipt, verify_inclusion_receipt
+from ledger.core.receipts import (
+    VerifiedReceipt,
+    verify_inclusion_receipt,
+    verify_receipt_at_checkpoint,
+)
+from ledger.core.tlogproof import ProofReport
 
 
 @dataclass(frozen=True)
@@ -44,3 +50,16 @@ def fetch_receipt(trusted: TrustedLog, seq: int) -> CheckedReceipt:
     except ProofError as e:
         raise ReceiptRootMismatch(f"the receipt's root is not the log's: {e.message}") from e
     return CheckedReceipt(data, receipt, leaf, checkpoint)
+
+
+def fetch_proof_receipt(client: LogClient, proof: ProofReport, public_key: bytes) -> bytes:
+    """The COSE receipt of the entry a verified proof file proves (``proof``), at the size of the
+    proof file's checkpoint, checked to be that entry's under the log key ``public_key`` with the
+    checkpoint's root (docs/FORMAT.md §12). Raises ServerError, MalformedReceipt, MalformedProof,
+    BadSignature, ReceiptRootMismatch."""
+    cp = proof.checkpoint
+    data = client.receipt(proof.index, tree_size=cp.tree_size)
+    verify_receipt_at_checkpoint(
+        data, proof.leaf, proof.index, public_key, cp.tree_size, cp.root_hash
+    )
+    return data

@@ -42,8 +42,9 @@ class Tag:
 # --- encoding ------------------------------------------------------------------------------------
 
 
-def _head(major: int, n: int) -> bytes:
-    """The initial byte and argument of an item, in its shortest form (RFC 8949 §4.2.1)."""
+def head(major: int, n: int) -> bytes:
+    """The initial byte and argument of an item, in its shortest form (RFC 8949 §4.2.1): for
+    callers that build a known structure by concatenation (``receipts.encode_receipt``)."""
     if n < 24:
         return bytes([major << 5 | n])
     if n < 2**8:
@@ -69,24 +70,24 @@ def _encode(value: Any, out: bytearray) -> None:
     if value is False or value is True or value is None:
         out.append(0xF4 if value is False else 0xF5 if value is True else 0xF6)
     elif isinstance(value, int):
-        out += _head(0, value) if value >= 0 else _head(1, -1 - value)
+        out += head(0, value) if value >= 0 else head(1, -1 - value)
     elif isinstance(value, bytes | bytearray | memoryview):
         raw = bytes(value)
-        out += _head(2, len(raw)) + raw
+        out += head(2, len(raw)) + raw
     elif isinstance(value, str):
         raw = value.encode("utf-8")
-        out += _head(3, len(raw)) + raw
+        out += head(3, len(raw)) + raw
     elif isinstance(value, list | tuple):
-        out += _head(4, len(value))
+        out += head(4, len(value))
         for item in value:
             _encode(item, out)
     elif isinstance(value, dict):
         pairs = sorted((encode(k), encode(v)) for k, v in value.items())
-        out += _head(5, len(pairs))
+        out += head(5, len(pairs))
         for k, v in pairs:
             out += k + v
     elif isinstance(value, Tag):
-        out += _head(6, value.number)
+        out += head(6, value.number)
         _encode(value.value, out)
     else:
         raise CborError(f"cannot encode a {type(value).__name__} as CBOR")

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from .checkpoint import sign_checkpoint
-from .evidence import EvidenceBundle, EvidenceQuery, complete_bundle, make_bundle
+from .evidence import EvidenceBundle, EvidenceQuery, complete_bundle, make_bundle, with_receipts
 from .evidence.account import AccountBundle, AccountQuery, build_account
 from .leaf import GENESIS_PREV_HASH, Leaf, leaf_hash, micros_from_datetime
 from .licensing import LicenceState
 from .licmap import LicenceMap, map_checkpoint
 from .merkle import MemoryHashStore, inclusion_proof, inclusion_proofs, tree_hash
 from .note import NoteSigner
+from .receipts import ReceiptSigner
 from .statements import SignedStatement
 
 
@@ -59,11 +60,27 @@ class MemoryLog:
         return sign_checkpoint(cp, self.signer)
 
     def bundle(
-        self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None = None
+        self,
+        query: EvidenceQuery,
+        contents: Iterable[str],
+        seqs: Iterable[int] | None = None,
+        *,
+        receipts: bool = False,
     ) -> EvidenceBundle:
         """The complete bundle as the server builds it (``complete_bundle``: every required map
         key and every entry it lists); with ``seqs``, a bundle over exactly those entries and
-        without map proofs (for tests of what the verifier makes of an incomplete one)."""
+        without map proofs (for tests of what the verifier makes of an incomplete one); with
+        ``receipts``, carrying each entry's COSE receipt signed with the log key."""
+        bundle = self._bundle(query, contents, seqs)
+        if not receipts:
+            return bundle
+        size = len(self.leaves)
+        signer = ReceiptSigner(self.signer.private_key, self.signer.name)
+        return with_receipts(bundle, signer, size, tree_hash(size, self.store))
+
+    def _bundle(
+        self, query: EvidenceQuery, contents: Iterable[str], seqs: Iterable[int] | None
+    ) -> EvidenceBundle:
         size = len(self.leaves)
         if seqs is None:
             return complete_bundle(

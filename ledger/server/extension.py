@@ -18,7 +18,7 @@ from ledger.server.metrics import Metrics
 from ledger.server.publisher import WitnessPublisher
 from ledger.server.readiness import DatabaseGate
 from ledger.server.reads.published import SignedSizes
-from ledger.server.reads.receipts import CheckpointRoots
+from ledger.server.reads.receipts import CheckpointRoots, StoredHashCache
 from ledger.server.reads.tlog import FullTileCache
 from ledger.server.service import GroupCommitter, LogService
 from ledger.server.statictiles import StaticPublisher
@@ -45,6 +45,7 @@ class Ledger:
     receipts: ReceiptSigner
     #: Roots of signed checkpoints by size, for receipts (``ledger.server.reads.receipts``).
     receipt_roots: CheckpointRoots = field(default_factory=CheckpointRoots)
+    receipt_hashes: StoredHashCache = field(default_factory=StoredHashCache)
     #: True when a witness policy is set: only checkpoints cosigned to its quorum are published
     #: (``ledger.server.reads.published``). Fixed for the app's life.
     witnessed: bool = False

@@ -156,14 +156,28 @@ def test_each_command_prints_json_of_its_schema(user_env: dict[str, str], tmp_pa
     )
     assert verified["verdicts"] == proved["verdicts"]
     assert verified["checkpoint"] == proved["checkpoint"]
+    assert (proved["receipts_verified"], verified["receipts_verified"]) == (None, None)
+    with_receipts = run_json(
+        "evidence", "prove", "--manifest", tmp_path / "m.csv", "--buyer", buyer["key_id"],
+        "--use", "ai_training", "--out", tmp_path / "r.json", "--receipts", env=env,
+    )  # fmt: skip
+    carried = len(json.loads((tmp_path / "r.json").read_text())["receipts"])
+    assert with_receipts["receipts_verified"] == carried > 0
+    again = run_json("evidence", "verify", tmp_path / "r.json", env=env)
+    assert again["receipts_verified"] == carried
     (tmp_path / "bad.json").write_text("{")
     bad = run_json("evidence", "verify", tmp_path / "bad.json", env=env, code=1)
     assert bad["verified"] is False
     assert [f["code"] for f in bad["failures"]] == ["bundle_malformed"]
 
     entry = run_json("prove-entry", "prove", "--entry", "0", "--out", tmp_path / "p.txt", env=env)
-    assert entry["out"] == str(tmp_path / "p.txt")
+    assert (entry["out"], entry["receipt"]) == (str(tmp_path / "p.txt"), None)
     assert (tmp_path / "p.txt").is_file()
+    entry = run_json(
+        "prove-entry", "prove", "--entry", "0", "--out", tmp_path / "q.txt", "--receipts", env=env
+    )
+    assert entry["receipt"] == str(tmp_path / "q.txt.cose")
+    assert (tmp_path / "q.txt.cose").read_bytes()[:2] == b"\xd2\x84"
 
     got = run_json("receipt", "receipt", "1", "--out", tmp_path / "r.cose", env=env)
     assert (got["entry"], got["out"]) == (1, str(tmp_path / "r.cose"))

@@ -168,3 +168,37 @@ def test_receipt_errors_say_what_to_do(live: LiveServer, tmp_path: Path) -> None
     note.write_text("not a checkpoint")
     no_key = run_ledger("verify-receipt", out, "--leaf-hash", "ab" * 32, "--checkpoint", note)
     _failed(no_key, "malformed_receipt")  # the receipt is read first, and is not one
+
+
+def test_proof_file_with_its_receipt(live: LiveServer, tmp_path: Path) -> None:
+    """docs/FORMAT.md §12: ``prove --entry SEQ --receipts`` writes the C2SP proof file unchanged
+    and the entry's receipt at its checkpoint's size next to it; ``verify-proof --receipt``
+    holds the receipt to that checkpoint: another entry's receipt, or one at another size, fails
+    with ``receipt_root_mismatch``."""
+    seq = _register(live, 3)
+    vkey = _log_signer(live).verifier().to_vkey()
+    online = ["--url", live.url, "--state", tmp_path / "state", "--log-key", vkey]
+    proof, plain = tmp_path / "entry.tlog-proof", tmp_path / "plain.tlog-proof"
+    got = run_ledger("prove", "--entry", str(seq), "--out", proof, "--receipts", *online)
+    assert got.returncode == 0, got.stderr
+    assert run_ledger("prove", "--entry", str(seq), "--out", plain, *online).returncode == 0
+    assert proof.read_bytes() == plain.read_bytes()  # the C2SP file, with or without receipts
+    assert not (tmp_path / "plain.tlog-proof.cose").exists()
+    receipt = Path(f"{proof}.cose")
+    size = int(proof.read_text().split("\n\n", 1)[1].split("\n")[1])
+    assert receipt.read_bytes() == LogClient(live.url).receipt(seq, tree_size=size)
+    offline = ["--log-key", vkey]
+    ok = run_ledger("verify-proof", proof, "--receipt", receipt, *offline)
+    assert ok.returncode == 0, ok.stderr
+    assert "COSE receipt (RFC 9942) of this entry at this root, ok" in ok.stdout
+
+    other = tmp_path / "other.cose"
+    other.write_bytes(LogClient(live.url).receipt(seq + 1, tree_size=size))
+    _failed(
+        run_ledger("verify-proof", proof, "--receipt", other, *offline), "receipt_root_mismatch"
+    )
+    _register(live, 1)
+    other.write_bytes(LogClient(live.url).receipt(seq))  # at the newer published size
+    _failed(
+        run_ledger("verify-proof", proof, "--receipt", other, *offline), "receipt_root_mismatch"
+    )

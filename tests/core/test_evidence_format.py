@@ -3,6 +3,7 @@ the documented log key, and every failure and reason code is documented."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from ledger.core.evidence import (
 from ledger.core.leaf import micros_from_datetime
 from ledger.core.licensing import REASONS, LicenceState
 from ledger.core.licmap import checkpoint_map_root
+from ledger.core.receipts import decode_receipt
 from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,8 +33,27 @@ BLOCKS = SCRIPT.doc_blocks(FORMAT)
 
 
 def test_doc_blocks_are_what_the_code_builds() -> None:
-    assert set(BLOCKS) == {"log_key", "bundle"}
+    assert set(BLOCKS) == {"log_key", "bundle", "receipts"}
     assert SCRIPT.blocks() == BLOCKS
+
+
+def test_worked_receipts_verify_with_the_bundle_and_are_section_15_7s() -> None:
+    """§13.5: the §13.4 bundle with the documented receipts verifies (each held to the
+    checkpoint's root); entry 2's receipt is §15.7's inclusion receipt, byte for byte; without
+    the member the bundle is §13.4's, unchanged."""
+    bundle = json.loads(BLOCKS["bundle"])
+    receipts = json.loads(BLOCKS["receipts"])
+    report = verify_bundle({**bundle, "receipts": receipts}, BLOCKS["log_key"].strip())
+    assert report, report.failures
+    assert report.receipts_verified == len(bundle["entries"]) == 7
+    assert "receipts" not in bundle
+    section_15_7 = SCRIPT.doc_blocks(FORMAT, "receipt-example")["inclusion"]
+    assert base64.b64decode(receipts[2]["receipt"]).hex() == "".join(section_15_7.split())
+    cp = report.checkpoint
+    assert cp is not None
+    for r in receipts:
+        receipt = decode_receipt(base64.b64decode(r["receipt"]))
+        assert (receipt.first, receipt.second) == (cp.tree_size, r["seq"])
 
 
 def test_worked_bundle_verifies_under_the_documented_key() -> None:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.core import cbor
 from ledger.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.core.encoding import b64_decode, b64_encode
 from ledger.core.errors import VerificationError
@@ -28,15 +29,22 @@ from ledger.core.leaf import leaf_hash, micros_from_datetime
 from ledger.core.licensing import LicenceState
 from ledger.core.licmap import content_key, grant_key
 from ledger.core.memlog import MemoryLog
+from ledger.core.merkle import consistency_proof, inclusion_proof, tree_hash
 from ledger.core.note import NoteSigner
+from ledger.core.receipts import ReceiptSigner, receipt_protected_header
 from tests.support.evidence_helpers import (
     AT,
     BUNDLE,
     CHECKS,
     FOREIGN,
     LICENSED,
+    LOG,
     LOG_,
     ORIGIN,
+    R_BUNDLE,
+    R_LOG,
+    REFUSED,
+    UNKNOWN,
     B,
     build_log,
 )
@@ -59,6 +67,20 @@ def test_honest_bundle_verifies_and_recomputes_each_verdict() -> None:
 
 def test_bundle_round_trips_through_its_parser() -> None:
     assert EvidenceBundle.from_json(BUNDLE).to_json() == BUNDLE
+    assert "receipts" not in BUNDLE  # not asked for: the member is absent
+    assert EvidenceBundle.from_json(R_BUNDLE).to_json() == R_BUNDLE
+
+
+def test_bundle_with_receipts_verifies_each_one() -> None:
+    report = verify_bundle(R_BUNDLE, R_LOG.verifier_key)
+    assert report, report.failures
+    assert [r["seq"] for r in R_BUNDLE["receipts"]] == [e["seq"] for e in R_BUNDLE["entries"]]
+    assert report.receipts_verified == len(R_BUNDLE["entries"])
+    assert verify_bundle(BUNDLE, LOG_.verifier_key).receipts_verified is None
+    # The same entries, proofs and verdicts as without receipts: only the member is added.
+    without = {k: v for k, v in R_BUNDLE.items() if k != "receipts"}
+    query = EvidenceQuery(B.key_id, "ai_training", AT)
+    assert without == R_LOG.bundle(query, [LICENSED, REFUSED, UNKNOWN]).to_json()
 
 
 # --- tampering ---------------------------------------------------------------------------------
@@ -150,6 +172,121 @@ def _query_time_moved(b: dict[str, Any]) -> None:
     b["query"]["at"] = "2026-03-01T11:00:00.000000Z"  # before the grants were logged
 
 
+# --- tampering with COSE receipts (a bundle that carries them: R_BUNDLE, FORMAT §13.3 step 8) ---
+
+R_SIZE = len(R_LOG.leaves)
+R_ROOT = tree_hash(R_SIZE, R_LOG.store)
+
+
+def _receipt(seq: int, signer: ReceiptSigner | None = None, size: int = R_SIZE) -> str:
+    """Entry ``seq``'s receipt over R_LOG's tree of ``size`` (R_LOG's key unless ``signer``)."""
+    signer = signer or ReceiptSigner(LOG.private_key, ORIGIN)
+    path = inclusion_proof(size, seq, R_LOG.store)
+    return b64_encode(signer.inclusion(size, seq, path, tree_hash(size, R_LOG.store)))
+
+
+def _edit_receipt(b: dict[str, Any], i: int, edit: Callable[[list[Any]], None]) -> None:
+    """Decode receipt ``i``'s COSE_Sign1 (``[protected, unprotected, payload, signature]``, the
+    proof decoded in place of its byte string), ``edit`` it, and encode it back."""
+    tag = cbor.decode(b64_decode(b["receipts"][i]["receipt"]))
+    sign1 = tag.value
+    proofs = sign1[1][396][-1]
+    proofs[0] = cbor.decode(proofs[0])
+    edit(sign1)
+    proofs[0] = cbor.encode(proofs[0])
+    b["receipts"][i]["receipt"] = b64_encode(cbor.encode(cbor.Tag(18, sign1)))
+
+
+def _receipt_signature(b: dict[str, Any]) -> None:
+    def flip(sign1: list[Any]) -> None:
+        sign1[3] = bytes([sign1[3][0] ^ 1]) + sign1[3][1:]
+
+    _edit_receipt(b, 2, flip)
+
+
+def _receipt_path_node(b: dict[str, Any]) -> None:
+    def flip(sign1: list[Any]) -> None:
+        path = sign1[1][396][-1][0][2]
+        path[0] = bytes([path[0][0] ^ 1]) + path[0][1:]
+
+    _edit_receipt(b, 2, flip)
+
+
+def _receipt_older_tree(b: dict[str, Any]) -> None:
+    b["receipts"][2]["receipt"] = _receipt(2, size=R_SIZE - 1)  # a genuine receipt, of size 6
+
+
+def _receipt_foreign_key(b: dict[str, Any]) -> None:
+    b["receipts"][2]["receipt"] = _receipt(2, ReceiptSigner(FOREIGN.private_key, ORIGIN))
+
+
+def _receipt_foreign_key_log_kid(b: dict[str, Any]) -> None:
+    # Signed by another key under the log key's kid: only the signature can tell.
+    impostor = ReceiptSigner(FOREIGN.private_key, ORIGIN)
+    impostor.protected = receipt_protected_header(LOG.public_key.raw, ORIGIN)
+    b["receipts"][2]["receipt"] = _receipt(2, impostor)
+
+
+def _receipt_of_other_entry(b: dict[str, Any]) -> None:
+    b["receipts"][2]["receipt"] = b["receipts"][1]["receipt"]
+
+
+def _receipt_for_entry_not_in_bundle(b: dict[str, Any]) -> None:
+    b["receipts"].append({"seq": 6, "receipt": _receipt(6)})  # genuine: R_LOG holds entry 6
+
+
+def _receipt_removed(b: dict[str, Any]) -> None:
+    del b["receipts"][1]
+
+
+def _receipt_not_cose(b: dict[str, Any]) -> None:
+    b["receipts"][2]["receipt"] = b64_encode(b"not a receipt")
+
+
+def _receipt_consistency(b: dict[str, Any]) -> None:
+    signer = ReceiptSigner(LOG.private_key, ORIGIN)
+    path = consistency_proof(3, R_SIZE, R_LOG.store)
+    b["receipts"][2]["receipt"] = b64_encode(signer.consistency(3, R_SIZE, path, R_ROOT))
+
+
+def _receipt_other_issuer(b: dict[str, Any]) -> None:
+    b["receipts"][2]["receipt"] = _receipt(2, ReceiptSigner(LOG.private_key, "other.example/log"))
+
+
+def _receipts_reordered(b: dict[str, Any]) -> None:
+    b["receipts"][0], b["receipts"][1] = b["receipts"][1], b["receipts"][0]
+
+
+def _receipt_member_unknown(b: dict[str, Any]) -> None:
+    b["receipts"][0]["tree_size"] = R_SIZE
+
+
+def _entry_removed_receipt_kept(b: dict[str, Any]) -> None:
+    del b["entries"][3]
+    b["items"][0]["entries"].remove(3)
+
+
+RECEIPT_TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("receipt-signature", _receipt_signature, "receipt_invalid"),
+    ("receipt-path-node", _receipt_path_node, "receipt_root_mismatch"),
+    ("receipt-older-tree", _receipt_older_tree, "receipt_root_mismatch"),
+    ("receipt-foreign-key", _receipt_foreign_key, "receipt_invalid"),
+    ("receipt-foreign-key-log-kid", _receipt_foreign_key_log_kid, "receipt_invalid"),
+    ("receipt-of-other-entry", _receipt_of_other_entry, "receipt_invalid"),
+    ("receipt-entry-not-in-bundle", _receipt_for_entry_not_in_bundle, "receipt_unmatched"),
+    ("receipt-entry-removed", _entry_removed_receipt_kept, "receipt_unmatched"),
+    ("receipt-removed", _receipt_removed, "receipt_missing"),
+    ("receipt-not-cose", _receipt_not_cose, "receipt_invalid"),
+    ("receipt-consistency", _receipt_consistency, "receipt_invalid"),
+    ("receipt-other-issuer", _receipt_other_issuer, "receipt_invalid"),
+    ("receipts-reordered", _receipts_reordered, "bundle_malformed"),
+    ("receipt-member-unknown", _receipt_member_unknown, "bundle_malformed"),
+    # The tampers above, done to a bundle with receipts, fail as before (entries come first).
+    ("receipts-leaf-byte", _leaf_byte, "leaf_hash_mismatch"),
+    ("receipts-checkpoint-signature", _checkpoint_signature, "checkpoint_invalid"),
+]
+
+
 TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("leaf-byte", _leaf_byte, "leaf_hash_mismatch"),
     ("statement-signature", _statement_signature, "bad_signature"),
@@ -173,12 +310,14 @@ TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize(
-    ("tamper", "code"), [pytest.param(f, c, id=name) for name, f, c in TAMPERS]
+    ("base", "tamper", "code"),
+    [pytest.param(BUNDLE, f, c, id=name) for name, f, c in TAMPERS]
+    + [pytest.param(R_BUNDLE, f, c, id=name) for name, f, c in RECEIPT_TAMPERS],
 )
 def test_tampered_bundle_fails_with_its_code(
-    tamper: Callable[[dict[str, Any]], None], code: str, check: SignatureCheck
+    base: dict[str, Any], tamper: Callable[[dict[str, Any]], None], code: str, check: SignatureCheck
 ) -> None:
-    bundle = copy.deepcopy(BUNDLE)
+    bundle = copy.deepcopy(base)
     tamper(bundle)
     report = verify_bundle(bundle, LOG_.verifier_key, check=check)
     assert not report

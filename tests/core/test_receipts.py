@@ -30,9 +30,11 @@ from ledger.core.receipts import (
     ReceiptSigner,
     check_receipt_root,
     decode_receipt,
+    encode_receipt,
     verify_consistency_receipt,
     verify_inclusion_receipt,
     verify_inclusion_receipt_of_hash,
+    verify_receipt_at_checkpoint,
 )
 from ledger.core.tlogproof import format_proof, verify_proof
 from tests.support.scripts import load_script
@@ -125,6 +127,28 @@ def test_a_receipt_is_checked_against_the_checkpoint_of_its_size() -> None:
         check_receipt_root(by_hash, cp.tree_size - 1, cp.root_hash)
     with pytest.raises(MalformedProof):
         verify_inclusion_receipt_of_hash(receipt, bytes(31), SIGNER.public_key)
+
+
+def test_a_proof_files_receipt_is_held_to_its_checkpoint() -> None:
+    """verify_receipt_at_checkpoint (FORMAT §12): the entry's receipt at the checkpoint's size
+    passes; another entry's, one at another size or root, is receipt_root_mismatch before any
+    signature is checked; under another key, bad_signature."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    cp, _ = open_checkpoint(LOG.checkpoint(), LOG.signer.verifier())
+    n, root, key = cp.tree_size, cp.root_hash, SIGNER.public_key
+    receipt = SIGNER.inclusion(n, 2, merkle.inclusion_proof(n, 2, LOG.store), root)
+    assert verify_receipt_at_checkpoint(receipt, LOG.leaves[2], 2, key, n, root).root == root
+    for args in ((LOG.leaves[3], 3, key, n, root), (LOG.leaves[2], 2, key, n, bytes(32))):
+        with pytest.raises(ReceiptRootMismatch):
+            verify_receipt_at_checkpoint(receipt, *args)
+    older = SIGNER.inclusion(n - 1, 2, merkle.inclusion_proof(n - 1, 2, LOG.store),
+                             merkle.tree_hash(n - 1, LOG.store))  # fmt: skip
+    with pytest.raises(ReceiptRootMismatch):
+        verify_receipt_at_checkpoint(older, LOG.leaves[2], 2, key, n, root)
+    other = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    with pytest.raises(BadSignature):
+        verify_receipt_at_checkpoint(receipt, LOG.leaves[2], 2, other, n, root)
 
 
 def test_the_receipt_key_is_the_checkpoint_key() -> None:
@@ -262,3 +286,23 @@ def test_the_signature_covers_the_protected_header() -> None:
     with pytest.raises(BadSignature):
         verify_inclusion_receipt(_build(p), LOG.leaves[2], SIGNER.public_key)
     assert sig_structure(b"", b"").startswith(b"\x84\x6aSignature1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["inclusion", "consistency"]),
+    first=st.integers(0, 2**64 - 1),
+    second=st.integers(0, 2**64 - 1),
+    path=st.lists(st.binary(min_size=0, max_size=40), max_size=64),
+    protected=st.binary(max_size=300),
+    signature=st.binary(max_size=70),
+)
+def test_receipt_encoding_is_the_deterministic_cbor_of_its_structure(
+    kind: str, first: int, second: int, path: list[bytes], protected: bytes, signature: bytes
+) -> None:
+    """``encode_receipt`` builds the bytes by concatenation: exactly ``cbor.encode``'s."""
+    label = -1 if kind == "inclusion" else -2
+    proof = cbor.encode([first, second, path])
+    structure = cbor.Tag(18, [protected, {396: {label: [proof]}}, None, signature])
+    built = encode_receipt(protected, kind, first, second, path, signature)  # type: ignore[arg-type]
+    assert built == cbor.encode(structure)

@@ -63,7 +63,7 @@ OPERATIONS: dict[tuple[str, str], list[str]] = {
     ("GET", "/healthz"): [],
     ("GET", "/readyz"): [],
     ("GET", "/metrics"): [],
-    ("GET", "/v1/entries/{seq}/receipt"): [],
+    ("GET", "/v1/entries/{seq}/receipt"): BEYOND_THE_TREE,  # tree_size beyond, or below 2
     ("GET", "/v1/proofs/consistency/receipt"): BEYOND_THE_TREE,  # or first >= second
     ("GET", "/.well-known/scitt-keys"): [],
     ("GET", "/.well-known/scitt-keys/{kid}"): [],

@@ -12,6 +12,7 @@ from typing import Any
 
 import cbor2
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from pycose.algorithms import EdDSA
 from pycose.headers import KID, Algorithm, ContentType
@@ -162,6 +163,33 @@ def test_receipts_carry_the_root_of_the_checkpoint_of_their_size(client: FlaskCl
     unknown = client.get(f"/entries/{size}", headers={"Accept": COSE})
     assert unknown.status_code == 404
     assert _code(_problem(unknown)) == "not_found"
+
+
+def test_receipts_at_the_size_of_an_older_checkpoint(client: FlaskClient, app: Flask) -> None:
+    """``?tree_size=N`` (a proof file's size, docs/FORMAT.md §12): the receipt at a published
+    checkpoint's size, with that checkpoint's root; a size the log signed no checkpoint of, one
+    beyond the published size, below 2 or not holding the entry is refused, nothing written."""
+    for key, name in ((CREATOR, "creator"), (BUYER, "buyer"), (OTHER, "other")):
+        append(client, builders.party_register(key, name))
+    log_key = _log_key(client)
+    for size in (2, 3):
+        response = client.get(f"/v1/entries/1/receipt?tree_size={size}")
+        assert response.status_code == 200, response.get_json()
+        verified = verify_inclusion_receipt(response.data, _leaf(client, 1), log_key)
+        assert (verified.tree_size, verified.root) == (size, _root_at(client, size))
+    state = log_state(app)
+    for query, status, code in (
+        ("tree_size=4", 400, "invalid_parameter"),  # beyond the published size
+        ("tree_size=1", 400, "invalid_parameter"),  # a tree of one entry has no receipt
+        ("tree_size=2&x=1", 400, "invalid_parameter"),
+        ("tree_size=02", 400, "invalid_parameter"),
+        ("tree_size=-1", 400, "invalid_parameter"),
+    ):
+        response = client.get(f"/v1/entries/1/receipt?{query}")
+        assert (response.status_code, response.get_json()["code"]) == (status, code), query
+    response = client.get("/v1/entries/2/receipt?tree_size=2")  # entry 2 is not in that tree
+    assert (response.status_code, response.get_json()["code"]) == (400, "invalid_parameter")
+    assert log_state(app) == state
 
 
 def test_a_pycose_signed_statement_is_registered_as_a_normal_entry(client: FlaskClient) -> None:

@@ -4,6 +4,7 @@ a stable problem code while nothing is written."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,16 @@ from flask.testing import FlaskClient
 from ledger.core import builders
 from ledger.core.evidence import verify_bundle
 from ledger.core.leaf import format_log_time, micros_from_datetime
+from ledger.core.receipts import decode_receipt
 from ledger.server.service import LogService
 from tests.support.factories import seeded_key
 
 C, B, OB = seeded_key(1), seeded_key(2), seeded_key(3)
 A, A2, OFFER, REVOKED, NONE = (f"{n:02x}" * 32 for n in (0xA1, 0xA2, 0x0F, 0xDE, 0xEE))
 START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+GOOD: dict[str, Any] = {"buyer": B.key_id, "use": "ai_training", "content": [A]}
 
 
 def _grant(clips: list[str], **terms: Any) -> Any:
@@ -170,6 +175,60 @@ def test_answers_are_complete_and_any_omission_fails(world: World, service: LogS
         assert "entry_omitted" in verify_bundle(partial, world.vkey()).codes, seq
 
 
+def test_receipts_ride_in_bundles_when_asked(world: World) -> None:
+    """``?receipts=1`` (FORMAT §13.2): each entry's COSE receipt at the checkpoint's size, whose
+    root is the checkpoint's and which the SCRAPI route serves byte for byte; without the flag
+    (or with 0) the bundle is the same bundle without the member."""
+    at = world.times["accept"].strftime("%Y-%m-%dT%H:%M:%SZ")  # one question, one answer
+    body = {"buyer": B.key_id, "use": "ai_training", "content": [A, NONE], "at": at}
+    plain = world.client.post("/v1/evidence", json=body).get_json()
+    zero = world.client.post("/v1/evidence?receipts=0", json=body).get_json()
+    resp = world.client.post("/v1/evidence?receipts=1", json=body)
+    assert resp.status_code == 200, resp.get_json()
+    bundle = resp.get_json()
+    assert "receipts" not in plain
+    assert zero == plain
+    assert {k: v for k, v in bundle.items() if k != "receipts"} == plain
+    assert [r["seq"] for r in bundle["receipts"]] == [e["seq"] for e in bundle["entries"]]
+    report = verify_bundle(bundle, world.vkey())
+    assert report, report.failures
+    assert report.receipts_verified == len(bundle["entries"])
+    cp = report.checkpoint
+    assert cp is not None
+    for r in bundle["receipts"]:  # the receipt the SCITT route issues at the same size
+        served = world.client.get(f"/v1/entries/{r['seq']}/receipt")
+        assert base64.b64encode(served.data).decode() == r["receipt"]
+        assert decode_receipt(served.data).first == cp.tree_size
+    status = _status(world, A, receipts="1")
+    assert verify_bundle(status["evidence"], world.vkey()).receipts_verified == len(
+        status["evidence"]["entries"]
+    )
+    assert "receipts" not in _status(world, A)["evidence"]
+
+
+@pytest.mark.parametrize("flag", ["true", "yes", "2", "", "01"])
+def test_receipts_flag_has_one_spelling(world: World, flag: str) -> None:
+    size = world.size()
+    resp = world.client.post(f"/v1/evidence?receipts={flag}", json=GOOD)
+    assert (resp.status_code, resp.get_json()["code"]) == (400, "invalid_parameter")
+    resp = world.client.get(
+        f"/v1/content/{A}/status", query_string={"buyer": B.key_id, "use": "ai_training",
+                                                 "receipts": flag}
+    )  # fmt: skip
+    assert (resp.status_code, resp.get_json()["code"]) == (400, "invalid_parameter")
+    assert world.size() == size
+
+
+def test_receipts_need_two_entries(service: LogService, client: FlaskClient) -> None:
+    service.append_one(builders.party_register(B, "buyer"))
+    query = {"buyer": B.key_id, "use": "ai_training", "receipts": "1"}
+    resp = client.get(f"/v1/content/{A}/status", query_string=query)
+    assert (resp.status_code, resp.get_json()["code"]) == (400, "invalid_parameter")
+    assert "at least 2 entries" in resp.get_json()["detail"]
+    plain = client.get(f"/v1/content/{A}/status", query_string=query | {"receipts": "0"})
+    assert plain.status_code == 200
+
+
 def test_status_on_an_empty_log_is_not_found(client: FlaskClient) -> None:
     query = {"buyer": B.key_id, "use": "ai_training"}
     resp = client.get(f"/v1/content/{A}/status", query_string=query)
@@ -208,9 +267,6 @@ def test_status_bad_input(
     assert (resp.status_code, resp.get_json()["code"]) == (status, code)
     assert resp.mimetype == "application/problem+json"
     assert world.size() == size
-
-
-GOOD: dict[str, Any] = {"buyer": B.key_id, "use": "ai_training", "content": [A]}
 
 
 @pytest.mark.parametrize(

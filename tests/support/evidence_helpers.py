@@ -43,3 +43,20 @@ AT = micros_from_datetime(T0 + timedelta(days=1))
 BUNDLE: dict[str, Any] = LOG_.bundle(
     EvidenceQuery(B.key_id, "ai_training", AT), [LICENSED, REFUSED, UNKNOWN, LICENSED]
 ).to_json()
+
+
+def build_receipts_log() -> MemoryLog:
+    """``build_log`` and one more party, registered after: a bundle about the same question does
+    not carry that entry (seq 6), whose receipt is then one for an entry not in the bundle."""
+    log = build_log()
+    log.add(builders.party_register(seeded_key(3), "other", issued_at=T0), T0 + timedelta(hours=2))
+    return log
+
+
+R_LOG = build_receipts_log()
+#: ``BUNDLE``'s question over ``R_LOG``, with a COSE receipt per entry (FORMAT §13.2).
+R_BUNDLE: dict[str, Any] = R_LOG.bundle(
+    EvidenceQuery(B.key_id, "ai_training", AT),
+    [LICENSED, REFUSED, UNKNOWN, LICENSED],
+    receipts=True,
+).to_json()

@@ -24,6 +24,11 @@ verdict per item. ``verify_bundle`` checks, in this order:
    the verdict **recomputed** from the verified entries with ``ledger.core.licensing``
    (``verdict_mismatch``). The server's verdict is never trusted.
 
+A bundle that carries COSE receipts (``receipts``, FORMAT §13.2) also has each checked: one per
+entry (``receipt_missing``, ``receipt_unmatched``), the entry's inclusion receipt at the
+checkpoint's size leading to its root (``receipt_root_mismatch``), signed by the trusted log key
+(``receipt_invalid``). A bundle without them is checked as before.
+
 With a witness ``policy`` (c2sp.org/tlog-policy, ``ledger.core.policy``), step 2 also checks the
 checkpoint's cosignature lines: every line by a policy witness must verify (``cosignature_invalid``)
 and the witnesses must meet the quorum (``quorum_not_met``); each counted witness's cosignature
@@ -66,13 +71,20 @@ from .bundle import (
     MAP_VALUE_MISMATCH,
     QUERY_MISMATCH,
     QUORUM_NOT_MET,
+    RECEIPT_CODES,
+    RECEIPT_INVALID,
+    RECEIPT_MISSING,
+    RECEIPT_ROOT_MISMATCH,
+    RECEIPT_UNMATCHED,
     SEQ_MISMATCH,
     VERDICT_MISMATCH,
+    EntryReceipt,
     EvidenceBundle,
     EvidenceEntry,
     EvidenceQuery,
     MapMember,
     make_bundle,
+    with_receipts,
 )
 from .complete import (
     MapReader,
@@ -118,8 +130,14 @@ __all__ = [
     "MAP_VALUE_MISMATCH",
     "QUERY_MISMATCH",
     "QUORUM_NOT_MET",
+    "RECEIPT_CODES",
+    "RECEIPT_INVALID",
+    "RECEIPT_MISSING",
+    "RECEIPT_ROOT_MISMATCH",
+    "RECEIPT_UNMATCHED",
     "SEQ_MISMATCH",
     "VERDICT_MISMATCH",
+    "EntryReceipt",
     "EvidenceBundle",
     "EvidenceEntry",
     "EvidenceInvalid",
@@ -142,4 +160,5 @@ __all__ = [
     "required_closure",
     "summary_lines",
     "verify_bundle",
+    "with_receipts",
 ]

@@ -9,21 +9,24 @@ they rest on (``map``), and a verdict per content item; ``parse.py`` reads its J
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from ..canonical import canonicalize
 from ..encoding import b64_encode
 from ..errors import (
     EntryOmitted,
+    InvalidParameter,
     MapKeyAbsent,
     MapKeyPresent,
     MapProofInvalid,
     MapRootMissing,
     MapValueMismatch,
+    ReceiptRootMismatch,
 )
 from ..leaf import Leaf, leaf_hash
 from ..licensing import LicenceState, Verdict, format_instant
+from ..receipts import ReceiptSigner
 from ..vmap import MapProof
 
 BUNDLE_FORMAT: Final = "consent-ledger/evidence/v2"
@@ -51,6 +54,13 @@ MAP_KEY_PRESENT: Final = MapKeyPresent.code
 MAP_VALUE_MISMATCH: Final = MapValueMismatch.code
 MAP_PROOF_MISSING: Final = "map_proof_missing"
 ENTRY_OMITTED: Final = EntryOmitted.code
+# COSE receipts (docs/FORMAT.md §13.3 step 8), checked only in a bundle that carries them.
+RECEIPT_INVALID: Final = "receipt_invalid"
+RECEIPT_ROOT_MISMATCH: Final = ReceiptRootMismatch.code
+RECEIPT_MISSING: Final = "receipt_missing"
+RECEIPT_UNMATCHED: Final = "receipt_unmatched"
+#: The codes of the receipts step (FORMAT §13.3 step 8).
+RECEIPT_CODES: Final = (RECEIPT_INVALID, RECEIPT_ROOT_MISMATCH, RECEIPT_MISSING, RECEIPT_UNMATCHED)
 #: The codes of the licence-map step (FORMAT §13.3 step 6).
 MAP_CODES: Final = (
     MAP_ROOT_MISSING,
@@ -77,6 +87,7 @@ FAILURE_CODES: Final = (
     QUORUM_NOT_MET,
     COSIGNATURE_INVALID,
     *MAP_CODES,
+    *RECEIPT_CODES,
 )
 
 
@@ -130,6 +141,18 @@ class MapMember:
 
 
 @dataclass(frozen=True)
+class EntryReceipt:
+    """The COSE receipt (RFC 9942, docs/FORMAT.md §15.3) of the bundle's entry ``seq`` at the
+    checkpoint's tree size: the same inclusion proof, signed by the log key over the root."""
+
+    seq: int
+    receipt: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "receipt": b64_encode(self.receipt)}
+
+
+@dataclass(frozen=True)
 class EvidenceBundle:
     """A self-contained answer for one buyer, use and time over many content items."""
 
@@ -141,9 +164,12 @@ class EvidenceBundle:
     items: tuple[Verdict, ...]
     #: The required map keys (``complete.py``), in ascending key order, each once.
     map: tuple[MapMember, ...] = ()
+    #: COSE receipts, one per entry in seq order, when the bundle was asked for with them; None
+    #: (the member absent: the bundle is byte for byte what it was before receipts) otherwise.
+    receipts: tuple[EntryReceipt, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": BUNDLE_FORMAT,
             "log": {"origin": self.origin, "verifier_key": self.verifier_key},
             "checkpoint": self.checkpoint,
@@ -152,6 +178,9 @@ class EvidenceBundle:
             "map": [m.to_json() for m in self.map],
             "items": [v.to_json() for v in self.items],
         }
+        if self.receipts is not None:
+            out["receipts"] = [r.to_json() for r in self.receipts]
+        return out
 
     def to_bytes(self) -> bytes:
         """The RFC 8785 canonical JSON of the bundle (what ``ledger prove`` writes)."""
@@ -197,3 +226,24 @@ def make_bundle(
     )
     ordered_map = tuple(sorted(map_entries, key=lambda m: m.key))
     return EvidenceBundle(origin, verifier_key, checkpoint, query, entries, items, ordered_map)
+
+
+def with_receipts(
+    bundle: EvidenceBundle, signer: ReceiptSigner, tree_size: int, root: bytes
+) -> EvidenceBundle:
+    """``bundle`` with the receipt of each of its entries at ``tree_size`` (the checkpoint's size)
+    and ``root`` (the root it signs), made from the entries' own inclusion proofs: the receipts
+    add one signature per root (``ReceiptSigner`` signs each root once), no read.
+
+    Raises InvalidParameter for a tree of one entry (no receipt has an empty path, FORMAT §15.3)
+    and MalformedProof for a proof of the wrong length. No I/O.
+    """
+    if tree_size < 2:
+        raise InvalidParameter(
+            "receipts need a published tree of at least 2 entries: ask again after the next entry"
+        )
+    receipts = tuple(
+        EntryReceipt(e.seq, signer.inclusion(tree_size, e.seq, e.inclusion_proof, root))
+        for e in bundle.entries
+    )
+    return replace(bundle, receipts=receipts)

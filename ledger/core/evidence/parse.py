@@ -24,7 +24,14 @@ from ..errors import (
 from ..licensing import REASONS, Verdict, check_use, format_instant, parse_instant
 from ..licmap import describe_key, encode_seqs
 from ..vmap import decode_proof
-from .bundle import BUNDLE_FORMAT, EvidenceBundle, EvidenceEntry, EvidenceQuery, MapMember
+from .bundle import (
+    BUNDLE_FORMAT,
+    EntryReceipt,
+    EvidenceBundle,
+    EvidenceEntry,
+    EvidenceQuery,
+    MapMember,
+)
 
 
 def _members(obj: object, names: Iterable[str], where: str) -> dict[str, Any]:
@@ -282,6 +289,30 @@ def _parse_map(value: object) -> tuple[MapMember, ...]:
     return tuple(out)
 
 
+_RECEIPT_MEMBERS: Final = frozenset(("seq", "receipt"))
+#: A receipt of this log is ~200 bytes and one with a 64-node path ~2,300: anything longer is
+#: refused before it is decoded.
+MAX_RECEIPT_BYTES: Final = 4096
+
+
+def _parse_receipts(value: object) -> tuple[EntryReceipt, ...]:
+    """The optional ``receipts`` member (FORMAT §13.2): ``{seq, receipt}`` objects, seqs
+    strictly ascending, receipts canonical base64 of at most ``MAX_RECEIPT_BYTES``. Their
+    contents are decoded and checked by the verifier (step 8), not here."""
+    out: list[EntryReceipt] = []
+    for i, obj in enumerate(_list(value, "receipts")):
+        where = f"receipts[{i}]"
+        r = _members(obj, _RECEIPT_MEMBERS, where)
+        seq = _int(r["seq"], f"{where}.seq")
+        text = _str(r["receipt"], f"{where}.receipt")
+        if len(text) > MAX_RECEIPT_BYTES * 4 // 3 + 4:
+            raise MalformedBundle(f"{where}.receipt is longer than a receipt of this log can be")
+        if out and out[-1].seq >= seq:
+            raise MalformedBundle("receipts must be in strictly increasing seq order")
+        out.append(EntryReceipt(seq, _leaf_bytes(text, f"{where}.receipt")))
+    return tuple(out)
+
+
 def parse_bundle(obj: object) -> EvidenceBundle:
     """The bundle of the parsed JSON ``obj``; raises MalformedBundle. Verifies nothing."""
     if isinstance(obj, dict) and obj.get("format") != BUNDLE_FORMAT:
@@ -290,7 +321,9 @@ def parse_bundle(obj: object) -> EvidenceBundle:
             "version cannot show that nothing was left out; ask the log for a new one "
             "('ledger prove')"
         )
-    names = ("format", "log", "checkpoint", "query", "entries", "map", "items")
+    names = _BUNDLE_MEMBERS
+    if isinstance(obj, dict) and "receipts" in obj:
+        names = _BUNDLE_MEMBERS | {"receipts"}  # optional: FORMAT §13.2
     b = _members(obj, names, "bundle")
     log = _members(b["log"], ("origin", "verifier_key"), "log")
     entries = _parse_entries(b["entries"])
@@ -309,7 +342,13 @@ def parse_bundle(obj: object) -> EvidenceBundle:
         entries,
         items,
         _parse_map(b["map"]),
+        None if "receipts" not in b else _parse_receipts(b["receipts"]),
     )
+
+
+_BUNDLE_MEMBERS: Final = frozenset(
+    ("format", "log", "checkpoint", "query", "entries", "map", "items")
+)
 
 
 def load_bundle(data: bytes | str) -> Any:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..checkpoint import Checkpoint, open_checkpoint
+from ..cose import key_thumbprint
 from ..errors import (
     BadSignature,
     EvidenceInvalid,
@@ -22,10 +23,11 @@ from ..errors import (
 from ..leaf import Leaf, check_chain, parse_leaf
 from ..licensing import LicenceState, Verdict, format_instant
 from ..licmap import checkpoint_map_root, describe_key, encode_seqs
-from ..merkle import LEAF_PREFIX
+from ..merkle import LEAF_PREFIX, root_from_inclusion_proof
 from ..multiproof import InclusionBatch
 from ..note import NoteVerifier
 from ..policy import WitnessPolicy, verify_cosigned_checkpoint
+from ..receipts import Receipt, decode_receipt
 from ..sigcheck import SignatureCheck, cryptography_check
 from ..vmap import verify_membership, verify_non_membership
 from .bundle import (
@@ -44,8 +46,13 @@ from .bundle import (
     MAP_ROOT_MISSING,
     QUERY_MISMATCH,
     QUORUM_NOT_MET,
+    RECEIPT_INVALID,
+    RECEIPT_MISSING,
+    RECEIPT_ROOT_MISMATCH,
+    RECEIPT_UNMATCHED,
     SEQ_MISMATCH,
     VERDICT_MISMATCH,
+    EntryReceipt,
     EvidenceBundle,
     EvidenceEntry,
     MapMember,
@@ -89,6 +96,8 @@ class EvidenceReport:
     #: With a policy: (witness policy name, cosignature time in POSIX seconds) of each witness
     #: counted towards the quorum, in policy order. Empty without a policy or when it failed.
     witness_times: list[tuple[str, int]] = field(default_factory=list)
+    #: How many COSE receipts verified (step 8); None when the bundle carries none.
+    receipts_verified: int | None = None
 
     def __bool__(self) -> bool:
         return not self.failures
@@ -158,6 +167,7 @@ def _verify_bundle(
     if policy is not None and report.checkpoint is not None:
         _check_witnesses(parsed.checkpoint, policy, verifier, report)
     leaves = _check_entries(parsed, report, check)
+    _check_receipts(parsed, verifier, report)
     _check_map(parsed, leaves, report)
     _check_items(parsed, leaves, report)
     return report
@@ -281,6 +291,109 @@ def _check_entry(
             report.fail(INCLUSION_PROOF_INVALID, e.message, seq=seq)
             leaf = None
     return leaf
+
+
+def _check_receipts(bundle: EvidenceBundle, verifier: NoteVerifier, report: EvidenceReport) -> None:
+    """Step 8, for a bundle that carries ``receipts``: one per entry and none for any other
+    (``receipt_missing``, ``receipt_unmatched``), each the entry's inclusion receipt at the
+    checkpoint's size whose proof gives the checkpoint's root (``receipt_root_mismatch``),
+    signed by the trusted log key (``receipt_invalid``). Needs the verified checkpoint."""
+    receipts = bundle.receipts
+    if receipts is None:
+        return
+    report.receipts_verified = 0
+    entries = {e.seq: e for e in bundle.entries}
+    carried = {r.seq for r in receipts}
+    for seq in entries.keys() - carried:
+        report.fail(
+            RECEIPT_MISSING,
+            "the bundle carries receipts, but none for this entry: ask the log for the bundle "
+            "with receipts again",
+            seq=seq,
+        )
+    for r in receipts:
+        if r.seq not in entries:
+            report.fail(
+                RECEIPT_UNMATCHED,
+                f"a receipt for entry {r.seq}, which the bundle does not carry: receipts "
+                "vouch only for the bundle's own entries",
+                seq=r.seq,
+            )
+    cp = report.checkpoint
+    if cp is None:
+        return  # the checkpoint did not verify: no root to hold the receipts to
+    kid = key_thumbprint(verifier.public_key)
+    signed: set[tuple[bytes, bytes]] = set()  # (protected, signature) verified over cp's root
+    for r in receipts:
+        entry = entries.get(r.seq)
+        if entry is not None and _check_receipt(r, entry, cp, kid, verifier, signed, report):
+            report.receipts_verified += 1
+
+
+def _check_receipt(
+    r: EntryReceipt,
+    entry: EvidenceEntry,
+    cp: Checkpoint,
+    kid: bytes,
+    verifier: NoteVerifier,
+    signed: set[tuple[bytes, bytes]],
+    report: EvidenceReport,
+) -> bool:
+    """One receipt (FORMAT §13.3 step 8, after §15.4): RFC 9942 §4.2's steps, with the root held
+    to the checkpoint's. ``signed``: signatures already verified over that root (every receipt
+    at one size shares its protected header and signature, so one check serves them all)."""
+    try:
+        receipt = decode_receipt(r.receipt)
+    except LedgerError as e:
+        report.fail(RECEIPT_INVALID, e.message, seq=r.seq)
+        return False
+    problem = _receipt_problem(receipt, r.seq, kid, cp.origin)
+    if problem is not None:
+        report.fail(RECEIPT_INVALID, problem, seq=r.seq)
+        return False
+    if receipt.first != cp.tree_size:
+        report.fail(
+            RECEIPT_ROOT_MISMATCH,
+            f"the receipt is at tree size {receipt.first}, the checkpoint at {cp.tree_size}",
+            seq=r.seq,
+        )
+        return False
+    # RFC 9942 §4.2 step 2: the proof applied to this entry's leaf hash gives the root.
+    leaf_hash = _sha256(LEAF_PREFIX + entry.leaf).digest()
+    root = root_from_inclusion_proof(receipt.second, receipt.first, leaf_hash, receipt.path)
+    if root != cp.root_hash:
+        report.fail(
+            RECEIPT_ROOT_MISMATCH,
+            "the root the receipt's proof gives for this entry's leaf is not the root the "
+            "checkpoint signs",
+            seq=r.seq,
+        )
+        return False
+    # Step 3: the signature over that root (the detached payload), under the log key.
+    if (receipt.protected, receipt.signature) not in signed:
+        try:
+            receipt.verify_signature(verifier.public_key, root)
+        except LedgerError as e:
+            report.fail(RECEIPT_INVALID, f"{e.message} under the log key", seq=r.seq)
+            return False
+        signed.add((receipt.protected, receipt.signature))
+    return True
+
+
+def _receipt_problem(receipt: Receipt, seq: int, kid: bytes, origin: str) -> str | None:
+    """Why a decoded receipt cannot be entry ``seq``'s receipt from this log, or None."""
+    if receipt.kind != "inclusion":
+        return "a consistency receipt, not the entry's inclusion receipt"
+    if receipt.second != seq:
+        return f"the receipt proves leaf index {receipt.second}, not entry {seq}"
+    if receipt.kid != kid:
+        return (
+            f"the receipt names key {receipt.kid.hex()}, not the trusted log key (kid "
+            f"{kid.hex()}): it was signed by another key"
+        )
+    if receipt.issuer is not None and receipt.issuer != origin:
+        return f"the receipt names issuer {receipt.issuer!r}, not the log {origin!r}"
+    return None
 
 
 def _check_map(bundle: EvidenceBundle, leaves: Mapping[int, Leaf], report: EvidenceReport) -> None:
@@ -494,6 +607,11 @@ def summary_lines(report: EvidenceReport) -> list[str]:
         # A witness's clock, not the log's: independent evidence the tree existed by then.
         lines.append(f"witness    {name} cosigned at {format_posix(seconds)}")
     lines.append(f"entries    {report.entries_verified} verified")
+    if report.receipts_verified is not None:
+        lines.append(
+            f"receipts   {report.receipts_verified} COSE receipts (RFC 9942) verified against "
+            "the checkpoint's root"
+        )
     if report.map_root is not None:
         complete = ": nothing the verdicts rest on was left out" if report else ""
         lines.append(

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from werkzeug.routing import BaseConverter
 
@@ -64,6 +65,14 @@ def immutable_read_session() -> Iterator[Session]:
     """
     with ledger().db.immutable_read_session() as session, session.begin():
         yield session
+
+
+@contextmanager
+def immutable_connection() -> Iterator[Connection]:
+    """``immutable_read_session`` on a bare connection, for the hottest immutable reads (COSE
+    receipts: the published size, stored hashes and a checkpoint's root)."""
+    with ledger().db.immutable_connection() as conn:
+        yield conn
 
 
 #: Items per page when a request does not say (at most the log's page maximum).

@@ -11,17 +11,24 @@ from ledger.core.errors import InvalidRequest, TooManyItems
 from ledger.core.licensing import parse_instant
 from ledger.server.api.context import HEX64_PATTERN, hex64, ledger, path_parameter, read_session
 from ledger.server.api.parsing import Blueprint, raw_json_body
-from ledger.server.api.schemas import EvidenceRequestSchema, StatusArgs, StatusSchema
+from ledger.server.api.schemas import (
+    EvidenceRequestSchema,
+    ReceiptsArgs,
+    StatusArgs,
+    StatusSchema,
+)
 from ledger.server.reads import evidence as evidence_reads
 
 blp = Blueprint("evidence", __name__, url_prefix="/v1", description="Licence status and evidence")
 
 
-def licence_question(**question: Any) -> dict[str, Any]:
+def licence_question(*, receipts: bool = False, **question: Any) -> dict[str, Any]:
     """The arguments of both licence use cases (status, evidence): the question, the log's identity
-    and its clock. The explorer's pages ask through it too."""
+    and its clock, and with ``receipts`` the log's receipt signer (the bundle carries COSE
+    receipts). The explorer's pages ask through it too."""
     lg = ledger()
     return {
+        "receipts": lg.receipts if receipts else None,
         "identity": evidence_reads.LogIdentity(lg.origin, lg.verifier_key),
         "now_us": lg.service.now_micros(),
         "skew_us": lg.config.clock_skew_seconds * 1_000_000,
@@ -45,6 +52,7 @@ class Status(MethodView):
             buyer=hex64(args["buyer"], "buyer"),
             use=args["use"],
             at=None if args.get("at") is None else parse_instant(args["at"]),
+            receipts=args.get("receipts") == "1",
         )
         with read_session() as session:
             return evidence_reads.content_status(session, **question)
@@ -58,12 +66,14 @@ class Evidence(MethodView):
             "content": {"application/json": {"schema": EvidenceRequestSchema}},
         }
     )
+    @blp.arguments(ReceiptsArgs, location="query")
     @blp.response(200, description="an evidence bundle (docs/FORMAT.md §13)")
-    def post(self) -> Response:
+    def post(self, args: dict[str, str]) -> Response:
         """One self-contained evidence bundle for a list of content hashes."""
         body = _evidence_request()
+        question = licence_question(receipts=args.get("receipts") == "1", **body)
         with read_session() as session:
-            bundle = evidence_reads.build_evidence(session, **licence_question(**body))
+            bundle = evidence_reads.build_evidence(session, **question)
         return Response(json.dumps(bundle.to_json()), mimetype="application/json")
 
 

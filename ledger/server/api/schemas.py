@@ -163,6 +163,13 @@ class ConsistencyArgs(Strict):
     second = QueryInteger(validate=NON_NEGATIVE)
 
 
+class ReceiptSizeArgs(Strict):
+    tree_size = QueryInteger(
+        validate=NON_NEGATIVE,
+        metadata={"description": "the size of a published checkpoint (default: the latest)"},
+    )
+
+
 class ConsistencyProofSchema(Strict):
     first = fields.Integer(required=True)
     second = fields.Integer(required=True)
@@ -299,12 +306,26 @@ class AccountArgs(Strict):
     )
 
 
+RECEIPTS_FLAG = fields.String(
+    validate=validate.OneOf(["0", "1"]),
+    metadata={
+        "description": "1: the evidence bundle carries each entry's COSE receipt (RFC 9942) at "
+        "the checkpoint's size (docs/FORMAT.md §13.2); 0 or absent: it does not"
+    },
+)
+
+
+class ReceiptsArgs(Strict):
+    receipts = RECEIPTS_FLAG
+
+
 class StatusArgs(Strict):
     buyer = fields.String(required=True, validate=HEX64, metadata={"description": "key id"})
     use = fields.String(required=True, validate=USE, metadata={"description": "e.g. ai_training"})
     at = fields.String(
         validate=INSTANT, metadata={"description": "RFC 3339 UTC, e.g. 2026-03-01T12:00:00Z"}
     )
+    receipts = RECEIPTS_FLAG
 
 
 class EvidenceRequestSchema(Strict):

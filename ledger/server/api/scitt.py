@@ -19,10 +19,16 @@ from ledger.core.cose import cose_key
 from ledger.core.errors import NotFound, UnsupportedMediaType
 from ledger.core.scitt import envelope_from_signed_statement
 from ledger.server.api.body import request_body
-from ledger.server.api.context import SEQ_PATTERN, ledger, path_parameter, read_session, seq_param
+from ledger.server.api.context import (
+    SEQ_PATTERN,
+    immutable_connection,
+    ledger,
+    path_parameter,
+    seq_param,
+)
 from ledger.server.api.parsing import Blueprint
 from ledger.server.api.problems import PROBLEM_TYPE_BASE, problem_for
-from ledger.server.api.schemas import ConsistencyArgs
+from ledger.server.api.schemas import ConsistencyArgs, ReceiptSizeArgs
 from ledger.server.logs import current
 from ledger.server.reads.receipts import consistency_receipt, entry_receipt
 
@@ -71,9 +77,14 @@ def receipt_or_pending(seq: int, *, pending_status: int) -> Response:
     """The receipt of entry ``seq`` (200, ``application/cose``), or ``pending_status`` with a
     ``Location`` to ask again while the entry is not yet inside a published tree."""
     lg = ledger()
-    with read_session() as session:
+    with immutable_connection() as session:
         receipt = entry_receipt(
-            session, seq, lg.receipts, witnessed=lg.witnessed, roots=lg.receipt_roots
+            session,
+            seq,
+            lg.receipts,
+            witnessed=lg.witnessed,
+            roots=lg.receipt_roots,
+            hashes=lg.receipt_hashes,
         )
     location = f"/entries/{seq}"
     if receipt is None:
@@ -164,14 +175,22 @@ class ScittEntries(MethodView):
     parameters=[path_parameter("seq", SEQ_PATTERN, "the entry's sequence number")],
 )
 class EntryReceipt(MethodView):
+    @receipt_blp.arguments(ReceiptSizeArgs, location="query")
     @receipt_blp.response(200, content_type=COSE, description="a COSE receipt (RFC 9942)")
-    def get(self, seq: str) -> Response:
-        """The inclusion receipt of entry ``seq`` at the published checkpoint's size."""
+    def get(self, args: dict[str, int], seq: str) -> Response:
+        """The inclusion receipt of entry ``seq`` at the published checkpoint's size, or at
+        ``tree_size``, the size of a published checkpoint (a proof file's)."""
         n = seq_param(seq)
         lg = ledger()
-        with read_session() as session:
+        with immutable_connection() as session:
             receipt = entry_receipt(
-                session, n, lg.receipts, witnessed=lg.witnessed, roots=lg.receipt_roots
+                session,
+                n,
+                lg.receipts,
+                witnessed=lg.witnessed,
+                roots=lg.receipt_roots,
+                hashes=lg.receipt_hashes,
+                tree_size=args.get("tree_size"),
             )
         if receipt is None:
             raise NotFound(f"entry {n} is not in a published tree of 2 entries or more (yet)")
@@ -186,7 +205,7 @@ class ConsistencyReceipt(MethodView):
         """The consistency receipt from tree size ``first`` to ``second`` (default: the
         published size), which must be the size of a published checkpoint."""
         lg = ledger()
-        with read_session() as session:
+        with immutable_connection() as session:
             receipt = consistency_receipt(
                 session,
                 args["first"],

@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 
 from ledger.core import merkle
 from ledger.core.errors import AtInFuture, NotFound
-from ledger.core.evidence import EvidenceBundle, EvidenceQuery, complete_bundle
+from ledger.core.evidence import EvidenceBundle, EvidenceQuery, complete_bundle, with_receipts
 from ledger.core.keys import PublicKey
 from ledger.core.leaf import Leaf, leaf_header, split_leaf
 from ledger.core.licensing import check_use
+from ledger.core.receipts import ReceiptSigner
 from ledger.core.statements import Signature, SignedStatement, parse_statement
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
@@ -121,14 +122,17 @@ def build_evidence(
     now_us: int,
     skew_us: int,
     witnessed: bool = False,
+    receipts: ReceiptSigner | None = None,
 ) -> EvidenceBundle:
     """The evidence bundle for ``contents`` (duplicates collapse) as of ``at`` (default: now),
-    against the published checkpoint (``witnessed``: the latest cosigned one)."""
+    against the published checkpoint (``witnessed``: the latest cosigned one); with ``receipts``
+    (the log's receipt signer), carrying each entry's COSE receipt at the checkpoint's size
+    (docs/FORMAT.md §13.2; InvalidParameter for a tree of one entry)."""
     check_use(use)
     size, note, t = resolve_at(session, at, now_us, skew_us, witnessed)
     hashes = ChunkedHashReader(session)
     licence_map, prefetch = map_reader(session, size)
-    return complete_bundle(
+    bundle = complete_bundle(
         origin=identity.origin,
         verifier_key=identity.verifier_key,
         checkpoint=note,
@@ -139,6 +143,12 @@ def build_evidence(
         inclusion_proofs=lambda seqs: merkle.inclusion_proofs(size, seqs, hashes),
         prefetch=prefetch,  # each round's map paths in one query per depth
     )
+    if receipts is None:
+        return bundle
+    root = repo.checkpoint_root(session, size)
+    if root is None:  # the published checkpoint is one the log signed: its row exists
+        raise NotFound(f"no checkpoint of size {size}")
+    return with_receipts(bundle, receipts, size, root)
 
 
 def content_status(
@@ -152,8 +162,10 @@ def content_status(
     now_us: int,
     skew_us: int,
     witnessed: bool = False,
+    receipts: ReceiptSigner | None = None,
 ) -> dict[str, Any]:
-    """The verdict for one item, with its evidence (a one-item bundle) against one checkpoint."""
+    """The verdict for one item, with its evidence (a one-item bundle) against one checkpoint
+    (with ``receipts``: carrying its entries' COSE receipts)."""
     bundle = build_evidence(
         session,
         identity,
@@ -164,6 +176,7 @@ def content_status(
         now_us=now_us,
         skew_us=skew_us,
         witnessed=witnessed,
+        receipts=receipts,
     )
     verdict = bundle.items[0].to_json()
     return {**verdict, **bundle.query.to_json(), "evidence": bundle.to_json()}

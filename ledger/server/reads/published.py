@@ -58,7 +58,7 @@ def published_checkpoint(session: Session, *, witnessed: bool) -> Published | No
     return None if row is None else Published(row.tree_size, row.note)
 
 
-def published_size(session: Session, *, witnessed: bool) -> int:
+def published_size(session: repo.Reads, *, witnessed: bool) -> int:
     """The tree size of ``published_checkpoint`` (0 before the first one), read from the index
     alone (no note is loaded)."""
     return repo.latest_cosigned_size(session) if witnessed else repo.latest_size(session)

@@ -7,18 +7,19 @@ receipted before the witnesses cosigned it. Reads only: the log's key signs the 
 
 What a receipt costs (docs/BENCHMARKS.md, ``bench_receipts``): one index-only read of the
 published size, the root of that size from ``CheckpointRoots`` (read once per size: it changes
-once per commit), and one read of the path's stored hashes.
+once per commit), and one read of those of the path's stored hashes that ``StoredHashCache``
+does not hold (the upper nodes, shared by many paths, stay there).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
 
 from ledger.core import merkle
 from ledger.core.errors import InvalidParameter, NotFound
+from ledger.core.merkle import HashReader
 from ledger.core.receipts import ReceiptSigner
 from ledger.server.reads.published import published_size
 from ledger.server.storage import repository as repo
@@ -34,7 +35,7 @@ class CheckpointRoots:
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def root(self, session: Session, tree_size: int) -> bytes | None:
+    def root(self, session: repo.Reads, tree_size: int) -> bytes | None:
         """The root the checkpoint of ``tree_size`` signs, or None if the log signed none."""
         with self._lock:
             root = self._roots.get(tree_size)
@@ -49,7 +50,53 @@ class CheckpointRoots:
         return root
 
 
-def _root(session: Session, tree_size: int, roots: CheckpointRoots | None) -> bytes:
+class StoredHashCache:
+    """Stored tree hashes by storage index, the latest ``capacity`` read (first in, first out).
+    A stored hash never changes (the table is append-only), so an entry is never stale and needs
+    no invalidation across processes. Receipts of different entries share the upper nodes of
+    their paths (one node at level k serves 2**k leaves): those are asked for again long before
+    they leave, while the lowest, rarely shared ones come and go. One per app (per database).
+    Thread-safe: a lookup is one dict read each (atomic), an insertion takes the lock."""
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._hashes: OrderedDict[int, bytes] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def reader(self, session: repo.Reads) -> HashReader:
+        """A HashReader over ``session``'s stored hashes that asks the database only for those
+        this cache does not hold, and keeps what it reads."""
+        return _CachedHashReader(self, repo.SessionHashReader(session))
+
+    def get(self, indexes: Sequence[int]) -> dict[int, bytes]:
+        """The hashes of ``indexes`` this cache holds."""
+        lookup = self._hashes.get
+        return {i: h for i in indexes if (h := lookup(i)) is not None}
+
+    def put(self, found: dict[int, bytes]) -> None:
+        hashes = self._hashes
+        with self._lock:
+            hashes.update(found)
+            while len(hashes) > self._capacity:
+                hashes.popitem(last=False)
+
+
+class _CachedHashReader:
+    def __init__(self, cache: StoredHashCache, store: repo.SessionHashReader) -> None:
+        self.cache = cache
+        self.store = store
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        found = self.cache.get(indexes)
+        missing = [i for i in indexes if i not in found]
+        if missing:
+            read = dict(zip(missing, self.store.read_hashes(missing), strict=True))
+            self.cache.put(read)
+            found.update(read)
+        return [found[i] for i in indexes]
+
+
+def _root(session: repo.Reads, tree_size: int, roots: CheckpointRoots | None) -> bytes:
     if roots is None:
         root = repo.checkpoint_root(session, tree_size)
     else:
@@ -60,27 +107,46 @@ def _root(session: Session, tree_size: int, roots: CheckpointRoots | None) -> by
 
 
 def entry_receipt(
-    session: Session,
+    session: repo.Reads,
     seq: int,
     signer: ReceiptSigner,
     *,
     witnessed: bool,
     roots: CheckpointRoots | None = None,
+    hashes: StoredHashCache | None = None,
+    tree_size: int | None = None,
 ) -> bytes | None:
     """The inclusion receipt of entry ``seq`` at the published size; None while the entry is
     logged but not yet inside a published tree of at least 2 entries (§15.3). Raises NotFound
-    for a seq the log does not hold. ``roots``: the app's cache of checkpoint roots."""
+    for a seq the log does not hold. ``roots``, ``hashes``: the app's caches of checkpoint roots
+    and stored hashes.
+
+    With ``tree_size``, the receipt at that size instead, which must be the size of a published
+    checkpoint holding the entry (a proof file's, docs/FORMAT.md §12): InvalidParameter beyond
+    the published size, below 2 or not above ``seq``; NotFound when the log signed no checkpoint
+    of that size (it signs one per commit)."""
     size = published_size(session, witnessed=witnessed)
-    if seq >= size or size < 2:
+    if tree_size is not None:
+        if tree_size > size:
+            raise InvalidParameter(f"tree_size {tree_size} is beyond the published size {size}")
+        if not seq < tree_size or tree_size < 2:
+            raise InvalidParameter(
+                f"entry {seq} has no receipt at tree size {tree_size}: the tree must hold it "
+                "and at least 2 entries"
+            )
+        size = tree_size
+    elif seq >= size or size < 2:
         if seq >= repo.latest_size(session):
             raise NotFound(f"no entry {seq} in this log")
         return None
-    path = merkle.inclusion_proof(size, seq, repo.SessionHashReader(session))
-    return signer.inclusion(size, seq, path, _root(session, size, roots))
+    root = _root(session, size, roots)
+    reader = repo.SessionHashReader(session) if hashes is None else hashes.reader(session)
+    path = merkle.inclusion_proof(size, seq, reader)
+    return signer.inclusion(size, seq, path, root)
 
 
 def consistency_receipt(
-    session: Session,
+    session: repo.Reads,
     first: int,
     second: int | None,
     signer: ReceiptSigner,

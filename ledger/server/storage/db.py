@@ -22,6 +22,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Dialect,
     Engine,
     Executable,
@@ -47,6 +48,8 @@ from ledger.server.storage import green
 APPEND_LOCK_KEY = 0x4C454447  # "LEDG"
 MIGRATION_LOCK_KEY = 0x4C454748
 _WRITE_OPTION = "ledger_write"
+#: SQLite sessions that send no BEGIN (``Database.immutable_read_session``).
+_NO_SNAPSHOT_OPTION = "ledger_no_snapshot"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -166,7 +169,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        options = conn.get_execution_options()
+        if options.get(_NO_SNAPSHOT_OPTION, False):
+            return  # each statement is its own transaction, as AUTOCOMMIT is on PostgreSQL
+        write = options.get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
@@ -211,16 +217,15 @@ class Database:
             expire_on_commit=False,
         )
         # Reads of what never changes once published (stored hashes, checkpoints) need no
-        # snapshot: on PostgreSQL they skip BEGIN and COMMIT, two of a proof's four round trips.
-        # SQLite has no round trips to save and keeps its (deferred) transaction.
-        self.immutable_read_session = (
-            self.read_session
+        # snapshot: on PostgreSQL they skip BEGIN and COMMIT, two of a proof's four round trips;
+        # on SQLite the statement that sends BEGIN, which cost a receipt more than its reads
+        # (docs/BENCHMARKS.md): the driver stays in autocommit, each statement on its own.
+        self._immutable_engine = (
+            self.engine.execution_options(**{_NO_SNAPSHOT_OPTION: True})
             if self.is_sqlite
-            else sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-            )
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        self.immutable_read_session = sessionmaker(self._immutable_engine, expire_on_commit=False)
         self._write_session = sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
@@ -228,6 +233,15 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.engine)
+
+    @contextlib.contextmanager
+    def immutable_connection(self) -> Iterator[Connection]:
+        """``immutable_read_session``'s reads on a bare connection, without an ORM Session: for
+        the hottest reads of rows that never change (a receipt's, ``ledger.server.reads.
+        receipts``), where a Session cost more than the reads (docs/BENCHMARKS.md, receipts).
+        The repository functions that take ``Session | Connection`` take it."""
+        with self._immutable_engine.connect() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def append_transaction(self) -> Iterator[Session]:
@@ -299,8 +313,8 @@ class Pipeline:
     they must be of types the driver takes (no SQLAlchemy type conversion happens on PostgreSQL).
     """
 
-    def __init__(self, session: Session) -> None:
-        self._conn = session.connection()
+    def __init__(self, session: Session | Connection) -> None:
+        self._conn = session if isinstance(session, Connection) else session.connection()
         self._ops: list[_Op] = []
 
     @property

@@ -7,13 +7,26 @@ the service layer's job.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Row, Select, Table, any_, bindparam, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Row,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import MissingTreeHash
@@ -103,10 +116,57 @@ _GRANT_EVENTS_BY_HASH = _lookup(
 )
 
 
-def _rows(session: Session, stmt: Any, params: Any = None) -> Any:
+#: Where the reads of rows that never change run: a session's transaction, or a bare connection
+#: (``Database.immutable_connection``, for the hottest of them).
+Reads = Session | Connection
+
+
+def _connection(reads: Reads) -> Connection:
+    return reads if isinstance(reads, Connection) else reads.connection()
+
+
+def _rows(session: Reads, stmt: Any, params: Any = None) -> Any:
     """Run a Core statement (or a ``_Lookup``) on the session's connection (no ORM layer)."""
-    conn = session.connection()
+    conn = _connection(session)
     return conn.execute(stmt.on(conn.dialect) if isinstance(stmt, _Lookup) else stmt, params)
+
+
+# On SQLite the smallest reads (a size, a proof's few hashes) cost SQLAlchemy's execution of a
+# statement many times what SQLite spends on them: about 30 us to read a size SQLite reads in
+# 1 us (docs/BENCHMARKS.md, receipts). They run on the driver's connection instead, in the same
+# transaction (``session.connection()`` began it: the engine's "begin" hook sent BEGIN), with
+# a driver error raised as SQLAlchemy raises it. PostgreSQL keeps its paths (``Pipeline``).
+
+
+def _sqlite_driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    driver = conn.connection.driver_connection
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        return driver.execute(sql, params).fetchall()  # type: ignore[union-attr, no-any-return]
+    except error as e:
+        raise DBAPIError.instance(sql, params, e, error) from e
+
+
+@functools.cache
+def _literal_sql(dialect: Dialect, stmt: Select[Any]) -> str:
+    """A statement without parameters, as SQL text with its constants inlined (cached)."""
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _scalar(session: Reads, stmt: Select[Any]) -> Any:
+    """The first column of the first row of a statement without parameters (None: no row)."""
+    conn = _connection(session)
+    if conn.dialect.name != "sqlite":
+        return conn.execute(stmt).scalar()
+    rows = _sqlite_driver_rows(conn, _literal_sql(conn.dialect, stmt), ())
+    return rows[0][0] if rows else None
+
+
+@functools.lru_cache(maxsize=128)
+def _sqlite_tree_hashes_sql(dialect: Dialect, count: int) -> str:
+    """``_TREE_HASHES`` for ``count`` indexes as SQLite's SQL, positional parameters (cached)."""
+    stmt = _TREE_HASHES.expanding.params(indexes=list(range(count)))
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
 
 
 # --- what an append reads under the lock ----------------------------------------------------------
@@ -272,14 +332,20 @@ def entries_by_seq(session: Session, seqs: Iterable[int]) -> dict[int, EntryRow]
 # --- Merkle tree hashes -------------------------------------------------------------------------
 
 
-def read_tree_hashes(session: Session, indexes: Sequence[int]) -> list[bytes]:
+def read_tree_hashes(session: Reads, indexes: Sequence[int]) -> list[bytes]:
     """Stored hashes in the order asked; raises MissingTreeHash if any is absent."""
     wanted = set(indexes)
     if not wanted:
         return []
-    with Pipeline(session) as p:  # on PostgreSQL: the driver's cursor, not SQLAlchemy's execution
-        rows = p.query(_TREE_HASHES.on(p.dialect), {"indexes": list(wanted)})
-    found = {i: bytes(h) for i, h in rows.rows}
+    conn = _connection(session)
+    if conn.dialect.name == "sqlite":
+        unique = list(wanted)
+        rows = _sqlite_driver_rows(conn, _sqlite_tree_hashes_sql(conn.dialect, len(unique)), unique)
+    else:
+        with Pipeline(conn) as p:  # PostgreSQL: the driver's cursor, not SQLAlchemy's
+            found_rows = p.query(_TREE_HASHES.on(p.dialect), {"indexes": list(wanted)})
+        rows = found_rows.rows
+    found = {i: bytes(h) for i, h in rows}
     missing = wanted - found.keys()
     if missing:
         raise MissingTreeHash(f"stored tree hash(es) missing: {sorted(missing)[:5]}")
@@ -293,7 +359,7 @@ class SessionHashReader:
     every one it has read (stored hashes never change), so no index is read twice.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Reads) -> None:
         self.session = session
         self.known: dict[int, bytes] = {}
 
@@ -322,19 +388,19 @@ def checkpoint_row(
     }
 
 
-def latest_size(session: Session) -> int:
+def latest_size(session: Reads) -> int:
     """The size of the latest signed checkpoint (0: none yet), without loading the checkpoint."""
-    size = _rows(session, _LATEST_SIZE).scalar()
+    size = _scalar(session, _LATEST_SIZE)
     return 0 if size is None else int(size)
 
 
-def latest_cosigned_size(session: Session) -> int:
+def latest_cosigned_size(session: Reads) -> int:
     """The size of the latest checkpoint cosigned to the witness quorum (0: none yet)."""
-    size = _rows(session, _LATEST_COSIGNED_SIZE).scalar()
+    size = _scalar(session, _LATEST_COSIGNED_SIZE)
     return 0 if size is None else int(size)
 
 
-def checkpoint_root(session: Session, tree_size: int) -> bytes | None:
+def checkpoint_root(session: Reads, tree_size: int) -> bytes | None:
     """The root hash the checkpoint of ``tree_size`` signs, or None if the log signed none."""
     root = _rows(session, _CHECKPOINT_ROOT, {"tree_size": tree_size}).scalar()
     return None if root is None else bytes(root)
