@@ -27,6 +27,7 @@ def licence_question(**question: Any) -> dict[str, Any]:
         "skew_us": lg.config.clock_skew_seconds * 1_000_000,
         # With a witness policy, answers cite only cosigned (published) checkpoints.
         "witnessed": lg.witnessed,
+        "map_nodes": lg.map_nodes,
         **question,
     }
 
