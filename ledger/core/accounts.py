@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .iso import ISO_4217_MINOR_UNITS
 from .leaf import Leaf
@@ -102,8 +102,9 @@ def format_price(amount: Decimal) -> str:
 # --- the statement -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ItemLine:
+class ItemLine(NamedTuple):
+    """One item of a grant line (a named tuple: a statement over 100,000 items makes 100,000)."""
+
     sha256: str
     duration_s: int
     amount: int | None  # minor units; None for a flat grant
@@ -157,9 +158,27 @@ class GrantLine:
             "exclusive": self.exclusive,
             "price": {"amount": self.price, "currency": c, "unit": self.unit},
             "amount": format_amount(self.amount, c),
-            "items": [item.to_json(c) for item in self.items],
+            "items": _items_json(self.items, c),
             "entries": list(self.entries),
         }
+
+
+def _items_json(items: Sequence[ItemLine], currency: str) -> list[dict[str, Any]]:
+    """``[item.to_json(currency) for item in items]``, the currency's digits looked up once."""
+    digits = minor_units(currency)
+    scale = 10**digits
+    out = []
+    for sha256, duration_s, amount in items:
+        text: str | None
+        if amount is None:
+            text = None
+        elif amount < 0 or digits == 0:
+            text = format_amount(amount, currency)
+        else:  # format_amount's text
+            whole, part = divmod(amount, scale)
+            text = f"{whole}.{part:0{digits}d}"
+        out.append({"sha256": sha256, "duration_s": duration_s, "amount": text})
+    return out
 
 
 @dataclass(frozen=True)
@@ -240,10 +259,12 @@ def _line(state: LicenceState, record: Any, role: str) -> GrantLine:
     consideration = grant.terms.consideration
     content: tuple[ContentItem, ...] = grant.content
     amounts, total = item_amounts(consideration, [item.duration_s for item in content])
-    items = tuple(
-        ItemLine(item.sha256, item.duration_s, None if amounts is None else amounts[i])
-        for i, item in enumerate(content)
-    )
+    if amounts is None:
+        items = tuple([ItemLine(item.sha256, item.duration_s, None) for item in content])
+    else:
+        items = tuple(
+            [ItemLine(i.sha256, i.duration_s, a) for i, a in zip(content, amounts, strict=True)]
+        )
     h = record.entry.signed.statement_hash
     revoke = record.revoke
     return GrantLine(

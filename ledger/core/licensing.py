@@ -186,7 +186,8 @@ class LicenceState:
     #: Grants by statement hash: those the rules accepted, and those refused for their keys.
     grants: dict[bytes, _GrantRecord] = field(default_factory=dict)
     grant_ids: set[str] = field(default_factory=set)
-    by_content: dict[str, list[_GrantRecord]] = field(default_factory=dict)
+    #: ``by_content``, built on first use: a statement of account never asks it.
+    _by_content: dict[str, list[_GrantRecord]] | None = field(default=None, repr=False)
     #: (grant seq, buyer) -> the entries a verdict by that grant cites, as a set and sorted.
     _cited_cache: dict[tuple[int, str], tuple[set[int], tuple[int, ...]]] = field(
         default_factory=dict, repr=False
@@ -252,8 +253,23 @@ class LicenceState:
     def _record(self, record: _GrantRecord) -> None:
         self.grants[record.entry.signed.statement_hash] = record
         self.grant_ids.add(record.grant.grant_id)
+        if self._by_content is not None:
+            self._index_content(self._by_content, record)
+
+    @property
+    def by_content(self) -> dict[str, list[_GrantRecord]]:
+        """Content hash -> the grant records covering it, in the order they were recorded."""
+        if self._by_content is None:
+            index: dict[str, list[_GrantRecord]] = {}
+            for record in self.grants.values():  # in the order _record added them
+                self._index_content(index, record)
+            self._by_content = index
+        return self._by_content
+
+    @staticmethod
+    def _index_content(index: dict[str, list[_GrantRecord]], record: _GrantRecord) -> None:
         for item in record.grant.content:
-            self.by_content.setdefault(item.sha256, []).append(record)
+            index.setdefault(item.sha256, []).append(record)
 
     def _refused(self, entry: Leaf, stmt: Statement, error: StateError) -> None:
         """A refused statement has no effect; one refused for its keys may explain a verdict."""

@@ -23,6 +23,10 @@ from ledger.server.reads.tlog import FullTileCache
 from ledger.server.service import GroupCommitter, LogService
 from ledger.server.statictiles import StaticPublisher
 from ledger.server.storage.db import Database
+from ledger.server.storage.mapstore import NodeCache
+
+#: Map nodes a process keeps for its reads: the top 16 levels of the map (2**17 nodes) and more.
+READ_MAP_NODES = 200_000
 
 
 @dataclass
@@ -57,6 +61,9 @@ class Ledger:
     signed_sizes: SignedSizes = field(default_factory=SignedSizes)
     #: Full hash tiles served already; the tile fast path answers from it too.
     tile_cache: FullTileCache = field(default_factory=FullTileCache)
+    #: Licence map nodes read by evidence, status and account answers, shared by this process's
+    #: requests (``mapstore.map_reader``); bounded at READ_MAP_NODES (~300 bytes each).
+    map_nodes: NodeCache = field(default_factory=lambda: NodeCache(READ_MAP_NODES))
 
     def init_app(self, app: Flask) -> None:
         app.extensions[self.KEY] = self

@@ -153,8 +153,11 @@ def _check_pinned(obj: Any) -> Statement | None:
     """The fast path (when it applies) agrees with the strict parser; returns its statement."""
     strict = _strict(obj)
     fast_parser = _FAST_PARSERS.get(tuple(obj)) if type(obj) is dict else None
-    parsed = None if fast_parser is None else fast_parser(obj)
+    parsed = None if fast_parser is None else fast_parser(obj, True)
     fast = None if parsed is None else parsed[0]
+    # Without its text (what parse_statement asks), the same decision and the same statement.
+    untexted = None if fast_parser is None else fast_parser(obj, False)
+    assert (None if untexted is None else untexted[0]) == fast, obj
     if parsed is not None:
         assert strict is not None, obj
         assert fast == strict, obj

@@ -46,7 +46,13 @@ def parse_statement(obj: object) -> Statement:
     Raises InvalidStatement (never anything else) when a member is missing, unknown, of the wrong
     type or out of its range. Does not check signatures or the log's state.
     """
-    return parse_statement_text(obj)[0]
+    if type(obj) is dict:
+        fast = _FAST_PARSERS.get(tuple(obj))
+        if fast is not None:
+            parsed = fast(obj, False)  # no canonical text: nobody asked for it
+            if parsed is not None:
+                return parsed[0]
+    return _parse_statement_strict(obj)
 
 
 def parse_statement_text(obj: object) -> tuple[Statement, str | None]:
@@ -61,7 +67,7 @@ def parse_statement_text(obj: object) -> tuple[Statement, str | None]:
     if type(obj) is dict:
         fast = _FAST_PARSERS.get(tuple(obj))
         if fast is not None:
-            parsed = fast(obj)
+            parsed = fast(obj, True)
             if parsed is not None:
                 return parsed
     return _parse_statement_strict(obj), None
@@ -171,8 +177,9 @@ _MAX_BYTES: Final = 2**53 - 1
 _MAX_DURATION: Final = 10**9
 
 
-def _fast_content(items: object) -> tuple[tuple[ContentItem, ...], str] | None:
-    """``_content`` of a content list of the usual shape, and its canonical text; or None."""
+def _fast_content(items: object, text: bool = True) -> tuple[tuple[ContentItem, ...], str] | None:
+    """``_content`` of a content list of the usual shape, and its canonical text (``text``; else
+    ""); or None."""
     if type(items) is not list or not items:
         return None
     content = []
@@ -203,6 +210,8 @@ def _fast_content(items: object) -> tuple[tuple[ContentItem, ...], str] | None:
         ):
             return None
         content.append(ContentItem(sha, size, duration, media_type, c2pa))
+        if not text:
+            continue
         hash_member = "" if c2pa is None else f'"c2pa_hash":"{c2pa}",'
         texts.append(
             f'{{"bytes":{size},{hash_member}"duration_s":{duration},'
@@ -226,9 +235,10 @@ def _fast_common(signer: object, issued_at: object, nonce: object) -> datetime |
     return _timestamp(issued_at)
 
 
-def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
-    """The Grant and its canonical text for ``obj`` with exactly a grant's members in canonical
-    order, when every check passes; None on any doubt (the strict parser then decides)."""
+def _fast_grant(obj: dict[str, Any], text: bool) -> tuple[Grant, str] | None:
+    """The Grant and its canonical text (``text``; else "") for ``obj`` with exactly a grant's
+    members in canonical order, when every check passes; None on any doubt (the strict parser
+    then decides)."""
     buyer, content, grant_id, issued_at, nonce, signer, terms, kind, v = obj.values()
     if not (
         type(kind) is str
@@ -243,20 +253,22 @@ def _fast_grant(obj: dict[str, Any]) -> tuple[Grant, str] | None:
     ):
         return None
     moment = _fast_common(signer, issued_at, nonce)
-    items = _fast_content(content)
+    items = _fast_content(content, text)
     parsed_terms = _fast_terms(terms)
     if moment is None or items is None or parsed_terms is None:
         return None
     grant = Grant(signer, moment, nonce, grant_id, buyer, items[0], parsed_terms[0])
-    text = (
+    if not text:
+        return grant, ""
+    canonical = (
         f'{{"buyer":"{buyer}","content":[{items[1]}],"grant_id":"{grant_id}",'
         f'"issued_at":"{issued_at}","nonce":"{nonce}","signer":"{signer}",'
         f'"terms":{parsed_terms[1]},"type":"grant","v":1}}'
     )
-    return grant, text
+    return grant, canonical
 
 
-def _fast_accept(obj: dict[str, Any]) -> tuple[GrantAccept, str] | None:
+def _fast_accept(obj: dict[str, Any], text: bool) -> tuple[GrantAccept, str] | None:
     """``_fast_grant`` for an acceptance."""
     grant_hash, issued_at, nonce, signer, kind, v = obj.values()
     if not (
@@ -271,16 +283,19 @@ def _fast_accept(obj: dict[str, Any]) -> tuple[GrantAccept, str] | None:
     moment = _fast_common(signer, issued_at, nonce)
     if moment is None:
         return None
-    text = (
+    accept = GrantAccept(signer, moment, nonce, grant_hash)
+    if not text:
+        return accept, ""
+    canonical = (
         f'{{"grant_hash":"{grant_hash}","issued_at":"{issued_at}","nonce":"{nonce}",'
         f'"signer":"{signer}","type":"grant.accept","v":1}}'
     )
-    return GrantAccept(signer, moment, nonce, grant_hash), text
+    return accept, canonical
 
 
 #: The fast parser for a statement object with exactly these member names, in this order.
 _FAST_PARSERS: Final[
-    dict[tuple[str, ...], Callable[[dict[str, Any]], tuple[Statement, str] | None]]
+    dict[tuple[str, ...], Callable[[dict[str, Any], bool], tuple[Statement, str] | None]]
 ] = {
     tuple(sorted(_STATEMENT_MEMBERS[Grant.type_name])): _fast_grant,
     tuple(sorted(_STATEMENT_MEMBERS[GrantAccept.type_name])): _fast_accept,

@@ -28,12 +28,14 @@ def licence_question(*, receipts: bool = False, **question: Any) -> dict[str, An
     receipts). The explorer's pages ask through it too."""
     lg = ledger()
     return {
-        "receipts": lg.receipts if receipts else None,
         "identity": evidence_reads.LogIdentity(lg.origin, lg.verifier_key),
         "now_us": lg.service.now_micros(),
         "skew_us": lg.config.clock_skew_seconds * 1_000_000,
         # With a witness policy, answers cite only cosigned (published) checkpoints.
         "witnessed": lg.witnessed,
+        "map_nodes": lg.map_nodes,
+        # Only when asked: the explorer's verdicts (``content_verdicts``) carry no bundle.
+        **({"receipts": lg.receipts} if receipts else {}),
         **question,
     }
 

@@ -20,7 +20,7 @@ from ledger.core.evidence.account import AccountBundle, AccountQuery, build_acco
 from ledger.server.reads.evidence import ChunkedHashReader, LogIdentity, read_leaves
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
-from ledger.server.storage.mapstore import map_reader
+from ledger.server.storage.mapstore import NodeCache, map_reader
 from ledger.server.storage.models import GrantRow
 
 
@@ -32,6 +32,7 @@ def account_bundle(
     start: int | None,
     end: int | None,
     witnessed: bool = False,
+    map_nodes: NodeCache | None = None,
 ) -> AccountBundle:
     """The account bundle of the party holding ``key_id`` over ``[start, end)``."""
     if start is not None and end is not None and end < start:
@@ -53,7 +54,7 @@ def account_bundle(
         )
     )
     hashes = ChunkedHashReader(session)
-    licence_map, prefetch = map_reader(session, size)
+    licence_map, prefetch = map_reader(session, size, map_nodes)
     return build_account(
         origin=identity.origin,
         verifier_key=identity.verifier_key,

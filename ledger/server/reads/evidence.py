@@ -29,12 +29,12 @@ from ledger.core.errors import AtInFuture, NotFound
 from ledger.core.evidence import EvidenceBundle, EvidenceQuery, complete_bundle, with_receipts
 from ledger.core.keys import PublicKey
 from ledger.core.leaf import Leaf, leaf_header, split_leaf
-from ledger.core.licensing import check_use
+from ledger.core.licensing import LicenceState, check_use
 from ledger.core.receipts import ReceiptSigner
 from ledger.core.statements import Signature, SignedStatement, parse_statement
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
-from ledger.server.storage.mapstore import map_reader
+from ledger.server.storage.mapstore import NodeCache, map_reader
 from ledger.server.storage.models import EntryRow
 
 #: Rows per IN query: below SQLite's and psycopg's bound-parameter limits.
@@ -123,15 +123,17 @@ def build_evidence(
     skew_us: int,
     witnessed: bool = False,
     receipts: ReceiptSigner | None = None,
+    map_nodes: NodeCache | None = None,
 ) -> EvidenceBundle:
     """The evidence bundle for ``contents`` (duplicates collapse) as of ``at`` (default: now),
     against the published checkpoint (``witnessed``: the latest cosigned one); with ``receipts``
     (the log's receipt signer), carrying each entry's COSE receipt at the checkpoint's size
-    (docs/FORMAT.md §13.2; InvalidParameter for a tree of one entry)."""
+    (docs/FORMAT.md §13.2; InvalidParameter for a tree of one entry). ``map_nodes``: the
+    process's cache of map nodes (``mapstore.map_reader``), if it keeps one."""
     check_use(use)
     size, note, t = resolve_at(session, at, now_us, skew_us, witnessed)
     hashes = ChunkedHashReader(session)
-    licence_map, prefetch = map_reader(session, size)
+    licence_map, prefetch = map_reader(session, size, map_nodes)
     bundle = complete_bundle(
         origin=identity.origin,
         verifier_key=identity.verifier_key,
@@ -163,6 +165,7 @@ def content_status(
     skew_us: int,
     witnessed: bool = False,
     receipts: ReceiptSigner | None = None,
+    map_nodes: NodeCache | None = None,
 ) -> dict[str, Any]:
     """The verdict for one item, with its evidence (a one-item bundle) against one checkpoint
     (with ``receipts``: carrying its entries' COSE receipts)."""
@@ -177,6 +180,40 @@ def content_status(
         skew_us=skew_us,
         witnessed=witnessed,
         receipts=receipts,
+        map_nodes=map_nodes,
     )
     verdict = bundle.items[0].to_json()
     return {**verdict, **bundle.query.to_json(), "evidence": bundle.to_json()}
+
+
+def content_verdicts(
+    session: Session,
+    identity: LogIdentity,
+    *,
+    sha256: str,
+    buyer: str,
+    uses: Sequence[str],
+    at: int | None,
+    now_us: int,
+    skew_us: int,
+    witnessed: bool = False,
+    map_nodes: NodeCache | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The verdict ``content_status`` gives for one item for each of ``uses`` (at least one),
+    from one walk of the licence map: the required keys, and so the entries, do not depend on
+    the use (docs/FORMAT.md §13.2), so the entries of the first use's bundle, replayed once,
+    answer every use."""
+    bundle = build_evidence(
+        session,
+        identity,
+        buyer=buyer,
+        use=uses[0],
+        contents=[sha256],
+        at=at,
+        now_us=now_us,
+        skew_us=skew_us,
+        witnessed=witnessed,
+        map_nodes=map_nodes,
+    )
+    state = LicenceState.replay((_stored_leaf(e.leaf) for e in bundle.entries), bundle.query.at)
+    return {use: state.verdict(sha256, buyer, use).to_json() for use in uses}

@@ -7,6 +7,7 @@ Each function takes a ``Session`` and returns JSON-ready data or raises NotFound
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from ledger.core.errors import InvalidParameter, NotFound
 from ledger.server.reads.log import entry_json
 from ledger.server.reads.published import signed_size
 from ledger.server.storage import repository as repo
-from ledger.server.storage.models import EntryRow, GrantRow, KeyRow
+from ledger.server.storage.models import EntryRow, GrantEventRow, GrantRow, KeyRow
 
 
 def _utc(moment: datetime) -> datetime:
@@ -52,8 +53,13 @@ def party(session: Session, key_id: str) -> dict[str, Any]:
     }
 
 
-def _grant_summary(session: Session, grant: GrantRow) -> dict[str, Any]:
-    events = repo.grant_events(session, grant.grant_id)
+def _grant_summaries(session: Session, grants: Sequence[GrantRow]) -> list[dict[str, Any]]:
+    """Each grant's summary, its events read for all of them in one query."""
+    events = repo.grant_events(session, [g.grant_id for g in grants])
+    return [_grant_summary(g, events[g.grant_id]) for g in grants]
+
+
+def _grant_summary(grant: GrantRow, events: dict[str, GrantEventRow]) -> dict[str, Any]:
     accept, revoke = events.get("accept"), events.get("revoke")
     return {
         "grant_id": grant.grant_id,
@@ -71,7 +77,7 @@ def grant(session: Session, grant_id: str) -> dict[str, Any]:
     row = repo.get_grant(session, grant_id)
     if row is None:
         raise NotFound(f"no grant {grant_id}")
-    summary = _grant_summary(session, row)
+    (summary,) = _grant_summaries(session, [row])
     seqs = [s for s in (row.seq, summary["accepted_seq"], summary["revoked_seq"]) if s is not None]
     entries = repo.entries_by_seq(session, seqs)
     return {
@@ -88,7 +94,7 @@ def _optional_entry(entries: dict[int, EntryRow], seq: int | None) -> dict[str, 
 
 def content(session: Session, sha256_hex: str) -> dict[str, Any]:
     grants = repo.grants_for_content(session, sha256_hex)
-    return {"sha256": sha256_hex, "grants": [_grant_summary(session, g) for g in grants]}
+    return {"sha256": sha256_hex, "grants": _grant_summaries(session, grants)}
 
 
 def party_grants(session: Session, key_id: str, limit: int) -> dict[str, Any]:
@@ -100,7 +106,7 @@ def party_grants(session: Session, key_id: str, limit: int) -> dict[str, Any]:
     out: dict[str, Any] = {"party_id": key.party_id}
     for role, name in (("creator", "made"), ("buyer", "received")):
         rows = repo.grants_of_party(session, key.party_id, role, limit)
-        out[name] = [_grant_summary(session, g) for g in rows]
+        out[name] = _grant_summaries(session, rows)
         out[f"{name}_total"] = repo.count_grants_of_party(session, key.party_id, role)
     return out
 

@@ -154,10 +154,15 @@ def licence_map_at(session: Session, size: int, cache: NodeCache | None = None) 
     return LicenceMap(store, size=size, parties=KeyParties())
 
 
-def map_reader(session: Session, size: int) -> tuple[LicenceMap, Callable[[Sequence[bytes]], None]]:
+def map_reader(
+    session: Session, size: int, cache: NodeCache | None = None
+) -> tuple[LicenceMap, Callable[[Sequence[bytes]], None]]:
     """``licence_map_at`` for answers that read many keys in rounds (evidence, accounts), and a
-    prefetch of a round's keys: their paths in one query per depth, into the map's own cache."""
-    licence_map = licence_map_at(session, size, NodeCache())
+    prefetch of a round's keys: their paths in one query per depth at which a node is not in
+    ``cache`` (default: a new one). A process's reads may share one cache (``Ledger.map_nodes``):
+    nodes are content-addressed, so a node of any version read by any request stays right, and
+    the upper levels every path crosses are then read once per process, not once per request."""
+    licence_map = licence_map_at(session, size, NodeCache() if cache is None else cache)
     store = licence_map.tree.store
     assert isinstance(store, DbNodeStore)
     root = licence_map.root

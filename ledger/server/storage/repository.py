@@ -502,9 +502,16 @@ def get_grant(session: Session, grant_id: str) -> GrantRow | None:
     return session.get(GrantRow, grant_id)
 
 
-def grant_events(session: Session, grant_id: str) -> dict[str, GrantEventRow]:
-    stmt = select(GrantEventRow).where(GrantEventRow.grant_id == grant_id)
-    return {e.kind: e for e in session.scalars(stmt)}
+def grant_events(session: Session, grant_ids: Iterable[str]) -> dict[str, dict[str, GrantEventRow]]:
+    """Each grant's events ('accept', 'revoke') by kind, for every grant id asked (one query;
+    a grant without events maps to ``{}``)."""
+    wanted = list(set(grant_ids))
+    out: dict[str, dict[str, GrantEventRow]] = {g: {} for g in wanted}
+    if wanted:
+        stmt = select(GrantEventRow).where(GrantEventRow.grant_id.in_(wanted))
+        for e in session.scalars(stmt):
+            out[e.grant_id][e.kind] = e
+    return out
 
 
 def grants_for_content(session: Session, sha256_hex: str) -> list[GrantRow]:

@@ -183,10 +183,7 @@ def grant(grant_id: str) -> Response:
         view = present.grant_view(statement)
         names = _pseudonyms(session, [statement["signer"], statement["buyer"]])
         first_item = view.items[0]["sha256"]
-        statuses = [
-            (use, words, *_status(session, first_item, statement["buyer"], use, None))
-            for use, words in present.all_uses()
-        ]
+        statuses = _statuses(session, first_item, statement["buyer"])
     return page(
         "grant.html",
         title=f"Grant {gid}",
@@ -208,6 +205,18 @@ def grant(grant_id: str) -> Response:
 
 
 Answer = tuple[dict[str, Any] | None, LedgerError | None]
+
+
+def _statuses(session: Any, sha256: str, buyer: str) -> list[tuple[str, str, Any, Any]]:
+    """(use, its words, verdict, error) for every use now: what ``/v1/content/{sha256}/status``
+    answers for each, from one read of the entries they rest on."""
+    uses = present.all_uses()
+    question = licence_question(sha256=sha256, buyer=buyer, uses=[u for u, _ in uses], at=None)
+    try:
+        verdicts = evidence_reads.content_verdicts(session, **question)
+    except LedgerError as e:
+        return [(use, words, None, e) for use, words in uses]
+    return [(use, words, verdicts[use], None) for use, words in uses]
 
 
 def _status(session: Any, sha256: str, buyer: str, use: str, at: int | None) -> Answer:
