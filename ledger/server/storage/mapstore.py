@@ -103,8 +103,12 @@ class DbNodeStore:
         self.roots: dict[int, bytes] = {0: MAP_EMPTY_HASH, **(roots or {})}
         self.written: dict[bytes, MapNode] = {}
         self._deferred: tuple[bytes, list[bytes]] | None = None
+        self._decoded = self.cache.nodes  # the same dict for the cache's life (``clear`` keeps it)
 
     def get_node(self, node_hash: bytes) -> MapNode:
+        node = self._decoded.get(node_hash)  # the common case, one call per tree level
+        if node is not None:
+            return node
         node = self.cache.get(node_hash)
         if node is None and self._deferred is not None:
             root, key_hashes = self._deferred
