@@ -272,13 +272,13 @@ class SparseMerkleMap:
         new_nodes: dict[bytes, MapNode] = {}
         root = self.root
         if suffixes:
+            hashes = [key_hash(key) for key in suffixes]
             prefetch = getattr(self.store, "prefetch", None)
             if prefetch is not None:  # a store over a database reads the paths up front
-                prefetch(root, [key_hash(key) for key in suffixes])
+                prefetch(root, hashes)
             pending = sorted(
                 _Pending(int.from_bytes(h, "big"), h, key, suffix, None)
-                for key, suffix in suffixes.items()
-                for h in (key_hash(key),)
+                for h, (key, suffix) in zip(hashes, suffixes.items(), strict=True)
             )
             kints = [p.kint for p in pending]
             root = self._update(root, 0, pending, kints, 0, len(pending), new_nodes)
