@@ -69,7 +69,6 @@ __all__ = [
     "MapProofReport",
     "MemoryNodeStore",
     "SparseMerkleMap",
-    "VerifiedPaths",
     "check_membership",
     "check_non_membership",
     "decode_node",
@@ -562,46 +561,19 @@ class MapProofReport:
         return None if self.error is None else self.error.code
 
 
-class VerifiedPaths:
-    """What the map proofs verified so far against one ``root`` established: each node hash they
-    computed on a key's path, with its depth, the key bits above it and the siblings above it.
-
-    Proofs of many keys share their upper nodes (a bundle's proofs share about the top
-    ``log2(number of proofs)`` levels). ``verify_map_proof`` given ``paths`` stops hashing up
-    where it reaches a node that an earlier proof established at the same depth, under the same
-    key bits, with exactly the same siblings above it: hashing on would repeat that earlier
-    proof's steps with the same inputs and reach the root again, so the answer is exactly that
-    of the full verification (no sibling of the proof goes unchecked). No I/O; memory is the
-    distinct nodes of the proofs verified.
-    """
-
-    __slots__ = ("nodes", "root")
-
-    def __init__(self, root: bytes) -> None:
-        self.root = root
-        #: node hash -> (depth, the key's first ``depth`` bits as an int, siblings above it)
-        self.nodes: dict[bytes, tuple[int, int, tuple[bytes, ...]]] = {}
-
-
-def verify_map_proof(
-    root: bytes, key: bytes, proof: bytes | MapProof, *, paths: VerifiedPaths | None = None
-) -> MapProofReport:
+def verify_map_proof(root: bytes, key: bytes, proof: bytes | MapProof) -> MapProofReport:
     """FORMAT §14.5 steps 1-6: check ``proof`` for ``key`` against ``root`` and say what it shows.
 
     Returns an ok report with ``present`` (and the key's ``value_hash`` when present). Raises
     MalformedProof for bytes that are not a canonical proof, MapProofInvalid when the proof does
-    not lead to ``root`` for this key. ``paths`` (for ``root``) shares the work of many proofs
-    against one root (``VerifiedPaths``); the answer is the same with or without it.
+    not lead to ``root`` for this key.
     """
-    # 1. Parse the proof (canonical bytes only: ``decode_proof`` yields 32-byte siblings).
-    if isinstance(proof, MapProof):
-        parsed = proof
-        if len(parsed.siblings) > KEY_BITS or {*map(len, parsed.siblings)} - {HASH_SIZE}:
-            raise MalformedProof(f"a map proof has at most {KEY_BITS} siblings of 32 bytes")
-    else:
-        parsed = decode_proof(proof)
+    # 1. Parse the proof (canonical bytes only).
+    parsed = proof if isinstance(proof, MapProof) else decode_proof(proof)
     if len(root) != HASH_SIZE:
         raise MalformedProof("a map root is 32 bytes")
+    if len(parsed.siblings) > KEY_BITS or {*map(len, parsed.siblings)} - {HASH_SIZE}:
+        raise MalformedProof(f"a map proof has at most {KEY_BITS} siblings of 32 bytes")
     # 2. The key's position in the tree.
     kh = key_hash(key)
     kint = int.from_bytes(kh, "big")
@@ -617,71 +589,33 @@ def verify_map_proof(
         if depth and (leaf_kint ^ kint) >> (KEY_BITS - depth):
             raise MapProofInvalid("the proof's leaf does not lie on the path of this key")
         at = leaf_hash(leaf_kh, leaf_vh)
-    # 4. Hash up from the end to the root, the key's bits choosing the side at each depth.
-    known = paths.nodes if paths is not None and paths.root == root else None
-    computed: list[tuple[bytes, int]] = []  # (node hash, its depth) on this key's path
-    at = _hash_up(at, kint, parsed.siblings, root, known, computed)
+    # 4. Hash up from the end to the root, the key's bits choosing the side at each depth
+    # (``node_hash`` inlined: this loop is most of an evidence bundle's map checks).
+    bits, sha, context = format(kint, "0256b"), _sha256, MAP_NODE_CONTEXT
+    for i in range(depth - 1, -1, -1):
+        sibling = parsed.siblings[i]
+        if bits[i] == "1":
+            at = sha(context + sibling + at).digest()
+        else:
+            at = sha(context + at + sibling).digest()
     # 5. The result must be the root.
     if at != root:
         raise MapProofInvalid("the map proof does not lead to the map root")
-    if known is not None:
-        siblings = parsed.siblings
-        for h, d in computed:
-            known[h] = (d, kint >> (KEY_BITS - d), siblings[:d])
     # 6. A leaf of this key proves membership with its value hash; anything else, absence.
     if parsed.leaf is not None and parsed.leaf[0] == kh:
         return MapProofReport(True, present=True, value_hash=parsed.leaf[1], depth=depth)
     return MapProofReport(True, present=False, depth=depth)
 
 
-def _hash_up(
-    at: bytes,
-    kint: int,
-    siblings: tuple[bytes, ...],
-    root: bytes,
-    known: dict[bytes, tuple[int, int, tuple[bytes, ...]]] | None,
-    computed: list[tuple[bytes, int]],
-) -> bytes:
-    """Step 4 of ``verify_map_proof``: from the path's end ``at`` up to the hash at depth 0
-    (``node_hash`` inlined: this loop is most of an evidence bundle's map checks). With
-    ``known`` (``VerifiedPaths.nodes``), ``root`` as soon as the path reaches a node established
-    with the same depth, key bits and siblings above it; the nodes passed are added to
-    ``computed``."""
-    bits, sha, context = format(kint, "0256b"), _sha256, MAP_NODE_CONTEXT
-    for i in range(len(siblings) - 1, -1, -1):
-        if known is not None:  # ``at`` is the node at depth i + 1 on the key's path
-            seen = known.get(at)
-            if (
-                seen is not None
-                and seen[0] == i + 1
-                and seen[1] == kint >> (_TOP - i)
-                and seen[2] == siblings[: i + 1]
-            ):
-                return root  # an earlier proof hashed on from here, with these inputs, to root
-            if at != MAP_EMPTY_HASH:
-                computed.append((at, i + 1))
-        sibling = siblings[i]
-        if bits[i] == "1":
-            at = sha(context + sibling + at).digest()
-        else:
-            at = sha(context + at + sibling).digest()
-    return at
-
-
 def verify_membership(
-    root: bytes,
-    key: bytes,
-    value: bytes,
-    proof: bytes | MapProof,
-    *,
-    paths: VerifiedPaths | None = None,
+    root: bytes, key: bytes, value: bytes, proof: bytes | MapProof
 ) -> MapProofReport:
     """FORMAT §14.5 step 7: the map at ``root`` holds ``key`` with exactly ``value``.
 
     Raises MalformedProof, MapProofInvalid (as ``verify_map_proof``), MapKeyAbsent when the proof
     is valid and shows the key absent, MapValueMismatch when it shows another value.
     """
-    report = verify_map_proof(root, key, proof, paths=paths)
+    report = verify_map_proof(root, key, proof)
     if not report.present:
         raise MapKeyAbsent("the map proof shows the key absent from the map")
     if report.value_hash != value_hash(value):
@@ -689,15 +623,13 @@ def verify_membership(
     return report
 
 
-def verify_non_membership(
-    root: bytes, key: bytes, proof: bytes | MapProof, *, paths: VerifiedPaths | None = None
-) -> MapProofReport:
+def verify_non_membership(root: bytes, key: bytes, proof: bytes | MapProof) -> MapProofReport:
     """FORMAT §14.5 step 8: the map at ``root`` does not hold ``key``.
 
     Raises MalformedProof, MapProofInvalid (as ``verify_map_proof``), or MapKeyPresent when the
     proof is valid and shows the key present.
     """
-    report = verify_map_proof(root, key, proof, paths=paths)
+    report = verify_map_proof(root, key, proof)
     if report.present:
         raise MapKeyPresent("the map proof shows the key present in the map")
     return report

@@ -26,7 +26,6 @@ from ledger.core.vmap import (
     MapProof,
     MemoryNodeStore,
     SparseMerkleMap,
-    VerifiedPaths,
     check_membership,
     check_non_membership,
     decode_proof,
@@ -388,63 +387,3 @@ def test_proof_objects_are_checked_like_bytes() -> None:
     with pytest.raises(MalformedProof):
         verify_map_proof(ROOT, PRESENT, MapProof((b"\x01" * 32,) * 257, proof.leaf))
     assert verify_map_proof(ROOT, PRESENT, proof).present
-
-
-@settings(max_examples=40, deadline=None)
-@given(BATCHES, st.lists(KEYS, max_size=8), st.data())
-def test_shared_paths_give_every_proof_the_answer_it_gets_alone(
-    batches: list[dict[bytes, bytes]], absent: list[bytes], data: st.DataObject
-) -> None:
-    """Proofs of many keys checked against one ``VerifiedPaths`` (a bundle's map proofs) give
-    exactly the reports each gets alone, in any order; and a proof whose lower path the shared
-    nodes already hold still fails when any bit of it is changed (nothing above is skipped)."""
-    tree, states = build(batches)
-    keys = sorted(set(states[-1]) | set(absent))
-    proofs = {k: tree.prove(k).to_bytes() for k in keys}
-    paths = VerifiedPaths(tree.root)
-    for key in data.draw(st.permutations(keys)):
-        alone = verify_map_proof(tree.root, key, proofs[key])
-        assert verify_map_proof(tree.root, key, proofs[key], paths=paths) == alone
-    # Every proof's nodes are now shared: any changed bit still fails, against the same paths.
-    for key in data.draw(st.lists(st.sampled_from(keys), max_size=3)) if keys else []:
-        proof = proofs[key]
-        at = data.draw(st.integers(0, len(proof) - 1))
-        changed = (
-            proof[:at] + bytes([proof[at] ^ (1 << data.draw(st.integers(0, 7)))]) + proof[at + 1 :]
-        )
-        want = states[-1].get(key)
-        for shared in (None, paths):
-
-            def check(
-                proof: bytes = changed,
-                shared: VerifiedPaths | None = shared,
-                key: bytes = key,
-                want: bytes | None = want,
-            ) -> None:
-                if want is None:
-                    verify_non_membership(tree.root, key, proof, paths=shared)
-                else:
-                    verify_membership(tree.root, key, want, proof, paths=shared)
-
-            with pytest.raises(
-                (MalformedProof, MapProofInvalid, MapKeyAbsent, MapKeyPresent, MapValueMismatch)
-            ):
-                check()
-
-
-def test_shared_paths_check_every_sibling_above_a_known_node() -> None:
-    """A proof that reaches a node an earlier proof established, but names another sibling above
-    it, fails: the shared nodes stand in for hashing only when everything above them is equal."""
-    paths = VerifiedPaths(ROOT)
-    good = MAP.prove(PRESENT)
-    verify_membership(ROOT, PRESENT, PRESENT_VALUE, good, paths=paths)
-    assert paths.nodes  # the nodes of its path are shared now
-    top = good.siblings[0]
-    forged = MapProof(
-        (bytes(32) if top != bytes(32) else b"\x01" * 32, *good.siblings[1:]), good.leaf
-    )
-    with pytest.raises(MapProofInvalid):
-        verify_membership(ROOT, PRESENT, PRESENT_VALUE, forged, paths=paths)
-    other = VerifiedPaths(b"\x02" * 32)  # paths of another root are not used
-    verify_membership(ROOT, PRESENT, PRESENT_VALUE, good, paths=other)
-    assert not other.nodes

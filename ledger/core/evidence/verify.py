@@ -27,7 +27,7 @@ from ..multiproof import InclusionBatch
 from ..note import NoteVerifier
 from ..policy import WitnessPolicy, verify_cosigned_checkpoint
 from ..sigcheck import SignatureCheck, cryptography_check
-from ..vmap import VerifiedPaths, verify_membership, verify_non_membership
+from ..vmap import verify_membership, verify_non_membership
 from .bundle import (
     BAD_SIGNATURE,
     BUNDLE_MALFORMED,
@@ -322,8 +322,7 @@ def check_map_closure(
         report.fail(MAP_ROOT_MISSING, f"{e.message}; ask the log for a checkpoint with its map")
         return
     report.map_root = root
-    paths = VerifiedPaths(root)  # the proofs share their upper nodes: each is hashed once
-    proven = {m.key: m.seqs for m in members if _check_map_entry(root, m, report, paths)}
+    proven = {m.key: m.seqs for m in members if _check_map_entry(root, m, report)}
     report.map_keys_verified = len(proven)
     claimed = {m.key for m in members}
 
@@ -352,16 +351,13 @@ def check_map_closure(
             )
 
 
-def _check_map_entry(
-    root: bytes, member: MapMember, report: EvidenceReport, paths: VerifiedPaths
-) -> bool:
+def _check_map_entry(root: bytes, member: MapMember, report: EvidenceReport) -> bool:
     """One map proof (FORMAT §14.5 steps 7-8): membership with exactly its seqs, or absence."""
     try:
         if member.seqs:
-            value = encode_seqs(member.seqs)
-            verify_membership(root, member.key, value, member.proof, paths=paths)
+            verify_membership(root, member.key, encode_seqs(member.seqs), member.proof)
         else:
-            verify_non_membership(root, member.key, member.proof, paths=paths)
+            verify_non_membership(root, member.key, member.proof)
     except LedgerError as e:
         report.fail(e.code, f"{describe_key(member.key)}: {e.message}")
         return False
