@@ -80,6 +80,7 @@ __all__ = [
     "key_key",
     "map_checkpoint",
     "map_line",
+    "pack_seq",
     "party_key",
 ]
 
@@ -98,6 +99,8 @@ KEY_TAGS: Final[Mapping[int, tuple[str, int]]] = {
     TAG_KEY: ("key", 32),
 }
 _SEQ: Final = struct.Struct(">Q")
+#: One seq as a map value spells it (u64 big-endian): a value is these, ascending.
+pack_seq: Final = _SEQ.pack
 _B_CONTENT: Final = bytes([TAG_CONTENT])
 _B_GRANT: Final = bytes([TAG_GRANT])
 _B_GRANT_ID: Final = bytes([TAG_GRANT_ID])

@@ -271,13 +271,13 @@ class SparseMerkleMap:
         new_nodes: dict[bytes, MapNode] = {}
         root = self.root
         if suffixes:
+            hashes = [key_hash(key) for key in suffixes]
             prefetch = getattr(self.store, "prefetch", None)
             if prefetch is not None:  # a store over a database reads the paths up front
-                prefetch(root, [key_hash(key) for key in suffixes])
+                prefetch(root, hashes)
             pending = sorted(
                 _Pending(int.from_bytes(h, "big"), h, key, suffix, None)
-                for key, suffix in suffixes.items()
-                for h in (key_hash(key),)
+                for h, (key, suffix) in zip(hashes, suffixes.items(), strict=True)
             )
             kints = [p.kint for p in pending]
             root = self._update(root, 0, pending, kints, 0, len(pending), new_nodes)
@@ -511,20 +511,19 @@ def decode_proof(data: bytes) -> MapProof:
         raise MalformedProof("map proof is truncated")
     if depth % 8 and bitmap[-1] & (0xFF >> (depth % 8)):
         raise MalformedProof("map proof bitmap has bits set beyond its depth")
-    flags = [bool(bitmap[i >> 3] & (0x80 >> (i & 7))) for i in range(depth)]
+    # One character per sibling, "1" where the bitmap says it is present (most significant
+    # bit of the first byte first).
+    flags = format(int.from_bytes(bitmap, "big"), f"0{8 * nbytes}b")[:depth]
     offset = 2 + nbytes
-    siblings: list[bytes] = []
-    for flag in flags:
-        if not flag:
-            siblings.append(MAP_EMPTY_HASH)
-            continue
-        sibling = data[offset : offset + HASH_SIZE]
-        if len(sibling) < HASH_SIZE:
-            raise MalformedProof("map proof is truncated")
-        if sibling == MAP_EMPTY_HASH:
-            raise MalformedProof("map proof spells an empty sibling as a hash, not in the bitmap")
-        siblings.append(sibling)
-        offset += HASH_SIZE
+    end = offset + HASH_SIZE * flags.count("1")
+    if len(data) < end:
+        raise MalformedProof("map proof is truncated")
+    present = [data[at : at + HASH_SIZE] for at in range(offset, end, HASH_SIZE)]
+    if MAP_EMPTY_HASH in present:
+        raise MalformedProof("map proof spells an empty sibling as a hash, not in the bitmap")
+    given = iter(present)
+    siblings = [next(given) if flag == "1" else MAP_EMPTY_HASH for flag in flags]
+    offset = end
     tail = data[offset:]
     if tail == bytes([_TERMINAL_EMPTY]):
         leaf = None
@@ -532,7 +531,7 @@ def decode_proof(data: bytes) -> MapProof:
         leaf = (tail[1 : 1 + HASH_SIZE], tail[1 + HASH_SIZE :])
     else:
         raise MalformedProof("map proof does not end in exactly one empty or leaf terminal")
-    if depth and not flags[-1]:
+    if depth and flags[-1] == "0":
         # A leaf or an empty subtree never has an empty sibling in a canonical tree: the parent
         # would itself be that leaf, or empty.
         raise MalformedProof("map proof ends next to an empty sibling")
@@ -573,7 +572,7 @@ def verify_map_proof(root: bytes, key: bytes, proof: bytes | MapProof) -> MapPro
     parsed = proof if isinstance(proof, MapProof) else decode_proof(proof)
     if len(root) != HASH_SIZE:
         raise MalformedProof("a map root is 32 bytes")
-    if len(parsed.siblings) > KEY_BITS or any(len(s) != HASH_SIZE for s in parsed.siblings):
+    if len(parsed.siblings) > KEY_BITS or {*map(len, parsed.siblings)} - {HASH_SIZE}:
         raise MalformedProof(f"a map proof has at most {KEY_BITS} siblings of 32 bytes")
     # 2. The key's position in the tree.
     kh = key_hash(key)

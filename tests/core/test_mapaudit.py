@@ -92,12 +92,14 @@ def test_the_latest_store_stays_flat_while_the_full_store_grows() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(ACTIONS, st.lists(st.integers(1, 5), max_size=8))
+@given(ACTIONS, st.lists(st.integers(1, 5), max_size=8), st.sampled_from([1, 2, 5, 200_000]))
 def test_the_replay_gives_the_roots_of_the_derivation(
-    actions: list[tuple[str, int, int, int]], cuts: list[int]
+    actions: list[tuple[str, int, int, int]], cuts: list[int], batch_keys: int
 ) -> None:
+    """Whatever the versions the replay applies on its own (every ``batch_keys`` keys) and the
+    sizes a root is asked at, each root is the derivation's from scratch."""
     log = history(actions)
-    replay = MapReplay()
+    replay = MapReplay(batch_keys)
     checkpoints = {0, len(log.parsed)}
     position = 0
     for cut in cuts:

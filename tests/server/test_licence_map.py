@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from ledger.core import builders
@@ -98,14 +99,17 @@ def test_every_checkpoint_commits_the_map_of_its_entries(
         assert report.present is False
 
 
+@pytest.mark.parametrize("deferred", [False, True], ids=["read_paths", "prefetch"])
 def test_prefetch_reads_every_node_an_update_walks(
+    deferred: bool,
     service: LogService,
     creator_key: SigningKey,
     buyer_key: SigningKey,
     make_grant: Callable[..., SignedStatement],
 ) -> None:
-    """With a cold cache, one prefetch brings every node on the paths to the keys asked about
-    (present and absent ones): the walks that follow need no database read."""
+    """With a cold cache, one ``read_paths`` brings every node on the paths to the keys asked
+    about (present and absent ones): the walks that follow need no database read. ``prefetch``
+    (what an update calls) defers the same reads to the first node missing from the cache."""
     for batch in _history(creator_key, buyer_key, make_grant):
         service.append(batch)
     with service.db.read_session() as session:
@@ -114,7 +118,12 @@ def test_prefetch_reads_every_node_an_update_walks(
         keys = [key for key, _ in derived.items()] + [content_key("ee" * 32)]
         root = map_root_at(session, size)
         store = DbNodeStore(session, NodeCache(), roots={size: root})
-        store.prefetch(root, [key_hash(k) for k in keys])
+        if deferred:
+            store.prefetch(root, [key_hash(k) for k in keys])
+            assert len(store.cache) == 0  # nothing read yet
+            store.get_node(root)  # the first miss reads every path
+        else:
+            store.read_paths(root, [key_hash(k) for k in keys])
     store.session = None  # type: ignore[assignment]  # any read now would fail
     cached = LicenceMap(store, size=size)
     for key in keys:
@@ -166,3 +175,26 @@ def test_a_log_from_before_the_map_derives_it_at_its_next_append(
             sa.select(CheckpointRow.tree_size).where(CheckpointRow.map_root.is_(None))
         ).all()
     assert legacy == [0, 1, 3, 4, 6]  # every checkpoint from before the downgrade
+
+
+def test_node_rows_write_the_generic_copy_payload() -> None:
+    """``NodeRows.binary_copy`` (the fast path of a batch's map nodes) is byte for byte what the
+    generic binary COPY of the same row dicts is, in the column order the COPY statement uses."""
+    from sqlalchemy.dialects import postgresql
+
+    from ledger.core.vmap import MapLeaf, hash_of
+    from ledger.server.storage.mapstore import NodeRows
+    from ledger.server.storage.models import MapNodeRow
+
+    leaf = MapLeaf(b"\x07" * 32, b"\x01" + b"\x09" * 32, bytes(range(24)))
+    nodes = {hash_of(n): n for n in [leaf, (hash_of(leaf), MAP_EMPTY_HASH), (b"\x05" * 32,) * 2]}
+    rows = NodeRows(nodes, 2**40 + 3)
+    table = MapNodeRow.__table__
+    _, columns = ledger_db._driver_copy(postgresql.psycopg.dialect(), table)
+    assert columns == NodeRows.COLUMNS
+    generic = ledger_db._binary_rows(list(rows), columns, table)
+    fast = rows.binary_copy(columns)
+    assert fast is not None
+    assert ledger_db._COPY_HEADER + fast + ledger_db._COPY_TRAILER == generic
+    assert rows.binary_copy(("node", "hash", "size")) is None  # any other order: the generic path
+    assert [r["hash"] for r in rows] == list(nodes)

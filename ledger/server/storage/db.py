@@ -414,7 +414,13 @@ def _copy(driver: Any, dialect: Dialect, table: Table, rows: Sequence[Mapping[st
     try:
         with driver.cursor() as cur, cur.copy(sql) as copy:
             if binary is not None:
-                copy.write(_binary_rows(rows, columns, table))
+                # Rows that encode themselves (``mapstore.NodeRows``) skip the generic pass.
+                encode = getattr(rows, "binary_copy", None)
+                body = encode(columns) if encode is not None else None
+                if body is None:
+                    copy.write(_binary_rows(rows, columns, table))
+                else:
+                    copy.write(_COPY_HEADER + body + _COPY_TRAILER)
             else:
                 for row in rows:
                     copy.write_row([row[c] for c in columns])

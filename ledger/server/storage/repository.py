@@ -8,7 +8,7 @@ the service layer's job.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -524,7 +524,9 @@ def grants_for_content(session: Session, sha256_hex: str) -> list[GrantRow]:
     return list(session.scalars(stmt))
 
 
-def insert_all(session: Session, inserts: Sequence[tuple[type, Sequence[dict[str, Any]]]]) -> None:
+def insert_all(
+    session: Session, inserts: Sequence[tuple[type, Sequence[Mapping[str, Any]]]]
+) -> None:
     """Insert rows into several tables, in the order given; one round trip on PostgreSQL."""
     with Pipeline(session) as p:
         for model, rows in inserts:
