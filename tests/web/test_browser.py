@@ -42,6 +42,7 @@ def pages(story: Story) -> dict[str, tuple[str, int]]:
         "party": (f"/parties/{story.creator.key_id}", 200),
         "party-revoked-key": (f"/parties/{story.other.key_id}", 200),
         "content": (f"/content/{story.items[0]}?buyer={buyer}&use=ai_training", 200),
+        "account": (f"/parties/{story.creator_new.key_id}/account", 200),
         "checkpoint": ("/checkpoints/latest?from=3", 200),
         "search-several": (f"/search?q={story.items[1]}", 200),
         "search-bad": (f"/search?q={quote(INJECTED)}", 400),
@@ -180,6 +181,39 @@ def test_party_page_matches_its_twins(context: Any, story: Story) -> None:
     assert [k["status"] for k in twin["keys"]] == ["revoked"]
     creator = get_json(f"{story.url}/v1/parties/{story.creator.key_id}")
     assert [k["status"] for k in creator["keys"]] == ["rotated", "valid"]
+
+
+def test_account_page_matches_its_twin_for_both_sides(context: Any, story: Story) -> None:
+    """The creator's earnings and the buyer's spend, each as its account bundle says; the two
+    sides agree, and a period before the grants shows nothing accrued."""
+    shown: dict[str, str] = {}
+    for key, role in ((story.creator_new, "earned"), (story.buyer, "owed")):
+        v = visit(context, story, f"/parties/{key.key_id}/account", f"account-{role}")
+        twin = get_json(f"{story.url}/v1/parties/{key.key_id}/account")["statement"]
+        assert v.field("party") == twin["party"]
+        assert twin["totals"][role], twin  # the accepted grant accrued
+        for currency, amount in twin["totals"][role].items():
+            assert v.field(f"total-{role}-{currency}") == amount
+            shown[role] = f"{amount} {currency}"
+        rows = v.page.locator('table[data-table="grants"] tr[data-line]')
+        assert rows.evaluate_all("rows => rows.map(r => r.dataset.line)") == [
+            g["grant_id"] for g in twin["grants"]
+        ]
+        assert v.fields("amount") == [
+            f"{g['amount']} {g['price']['currency']}" for g in twin["grants"]
+        ]
+        twin_link = v.page.locator("[data-twin]").first.get_attribute("href")
+        assert twin_link == f"/v1/parties/{key.key_id}/account"
+        v.page.close()
+    assert shown["earned"] == shown["owed"]
+    period = "from=2001-01-01T00:00:00Z&to=2002-01-01T00:00:00Z"
+    v = visit(context, story, f"/parties/{story.buyer.key_id}/account?{period}")
+    twin = get_json(f"{story.url}/v1/parties/{story.buyer.key_id}/account?{period}")["statement"]
+    assert v.field("no-totals") == "Nothing accrued in this period."
+    assert twin["grants"] == []
+    assert twin["totals"] == {}
+    assert (v.field("from"), v.field("to")) == (twin["from"], twin["to"])
+    assert twin["from"].startswith("2001-01-01T00:00:00")
 
 
 def test_content_page_and_its_status_form(context: Any, story: Story) -> None:

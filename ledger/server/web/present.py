@@ -187,3 +187,16 @@ def evidence_commands(
         command("ledger", "verify", "evidence.json", "--log-key", log_key),
         command("ledger", "report", "evidence.json", "--log-key", log_key, "--out", "report.html"),
     ]
+
+
+def account_commands(
+    server: str, log_key: str, key_id: str, start: str | None, end: str | None
+) -> list[str]:
+    """Fetch the party's statement of account with its proofs and verify it offline (any key id
+    of the party will do; nothing is signed)."""
+    period = [*(["--from", start] if start else []), *(["--to", end] if end else [])]
+    return [
+        command(
+            "ledger", "account", "--key", key_id, *period, "--url", server, "--log-key", log_key
+        ),
+    ]

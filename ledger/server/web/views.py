@@ -10,14 +10,17 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from werkzeug.wrappers import Response as BaseResponse
 
 from ledger.core.errors import InvalidParameter, LedgerError
+from ledger.core.evidence import gc_paused
 from ledger.core.licensing import check_use, parse_instant
 from ledger.report.plain import reason_words
 from ledger.server.api import scitt
 from ledger.server.api.context import hex64, ledger, read_session, seq_param, uuid_param
 from ledger.server.api.evidence import licence_question
+from ledger.server.reads import accounts as account_reads
 from ledger.server.reads import evidence as evidence_reads
 from ledger.server.reads import log as log_reads
 from ledger.server.reads import search as search_reads
+from ledger.server.reads.evidence import LogIdentity
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.storage import repository as repo
 from ledger.server.web import apidocs, present
@@ -30,11 +33,14 @@ blp = Blueprint(
     static_url_path="/assets",
 )
 blp.add_app_template_filter(reason_words, "reason")  # the evidence report's words
+blp.add_app_template_filter(present.duration, "duration")
 
 #: Entries listed on the home page, newest first.
 LATEST_ENTRIES = 20
 #: Grants of each role listed on a party's page.
 PARTY_GRANTS = 100
+#: Grant lines listed on a statement-of-account page (its JSON twin has them all).
+ACCOUNT_LINES = 500
 #: A grant's items named in the `ledger prove` command its page shows (else: a manifest).
 COMMAND_ITEMS = 10
 _SIZE = re.compile("0|[1-9][0-9]{0,17}")
@@ -247,6 +253,43 @@ def party(key_id: str) -> Response:
         names=names,
         limit=PARTY_GRANTS,
         commands=present.entry_commands(server(), ledger().verifier_key, data["registered_seq"]),
+    )
+
+
+@blp.get("/parties/<key_id>/account")
+def account(key_id: str) -> Response:
+    """A party's statement of account: what it earned and owes over a period, per grant, with
+    totals per currency (docs/ACCOUNTS.md), from the same bundle as its JSON twin."""
+    kid = hex64(key_id, "key_id")
+    start, end = (request.args.get(name) or None for name in ("from", "to"))
+    lg = ledger()
+    with gc_paused(), read_session() as session:
+        bundle = account_reads.account_bundle(
+            session,
+            LogIdentity(lg.origin, lg.verifier_key),
+            key_id=kid,
+            start=None if start is None else parse_instant(start, "from"),
+            end=None if end is None else parse_instant(end, "to"),
+            witnessed=lg.witnessed,
+            map_nodes=lg.map_nodes,
+        )
+        statement = bundle.statement
+        lines = statement["grants"][:ACCOUNT_LINES]
+        names = _pseudonyms(session, sorted({g[r] for g in lines for r in ("creator", "buyer")}))
+    period: dict[str, Any] = {"from": start, "to": end}  # None: left out of the URL
+    twin = url_for("accounts.Account", key_id=kid, **period)
+    return page(
+        "account.html",
+        title=f"Statement of account of {names.get(statement['party'] or '', kid[:16] + '…')}",
+        key_id=kid,
+        statement=statement,
+        lines=lines,
+        names=names,
+        start=start or "",
+        end=end or "",
+        twin=twin,
+        checkpoint=present.note_view(bundle.checkpoint, lg.verifier_key),
+        commands=present.account_commands(server(), lg.verifier_key, kid, start, end),
     )
 
 
