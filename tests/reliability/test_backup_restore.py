@@ -30,6 +30,7 @@ from ledger.core.keys import SigningKey
 from ledger.server.config import Config
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.support.audit_helpers import Ack, DbLog, audit_log, workload
+from tests.support.private_pg import client_tool
 
 CLIENTS = 3
 PER_CLIENT = 20
@@ -82,8 +83,9 @@ def backup_and_restore(source_url: str, target_url: str, work: Path) -> None:
             src.backup(dst)
         return
     dump = work / "ledger.dump"
-    subprocess.run(["pg_dump", "-Fc", "-f", str(dump), _libpq(source_url)], check=True)
-    restore = ["pg_restore", "--exit-on-error", "--no-owner", "-d", _libpq(target_url)]
+    pg_dump, pg_restore = client_tool("pg_dump"), client_tool("pg_restore")
+    subprocess.run([pg_dump, "-Fc", "-f", str(dump), _libpq(source_url)], check=True)
+    restore = [pg_restore, "--exit-on-error", "--no-owner", "-d", _libpq(target_url)]
     subprocess.run([*restore, str(dump)], check=True)
 
 

