@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from .encoding import HASH_SIZE
 from .errors import InvalidEncoding, InvalidParameter, MalformedProof, MapProofInvalid, NotFound
-from .licmap import LicenceMap, MapEntry, decode_seqs, describe_key
+from .licmap import MAP_VERSION, LicenceMap, MapEntry, decode_seqs, describe_key
 from .vmap import KEY_BITS, MAP_EMPTY_HASH, MapLeaf, MapNode, hash_of, key_hash
 
 __all__ = [
@@ -139,14 +139,30 @@ class MapReplay:
     map (``LatestNodeStore``) and at most ``batch`` queued entries: past that many they are
     applied as a version of their own, whether or not a root was asked for (a log whose
     checkpoints commit no map root). ``seconds`` is the time spent applying (for benchmarks).
+
+    ``versions``: the map versions (FORMAT §14.6) whose roots will be asked for, one map each.
+    A log moves from version 1 to 2 once and never back, so asking for a version's root drops
+    the maps of lower versions; asking for a version no longer (or never) held raises
+    InvalidParameter. Pass (1, 2) only for a log that may have signed version-1 checkpoints
+    among those checked: each version held costs one more map's work and memory.
     """
 
-    def __init__(self, batch: int = 1000) -> None:
+    def __init__(self, batch: int = 1000, versions: tuple[int, ...] = (MAP_VERSION,)) -> None:
         self.batch = batch
-        self.store = LatestNodeStore()
-        self.map = LicenceMap(self.store)
+        self.maps = {v: LicenceMap(LatestNodeStore(), version=v) for v in sorted(set(versions))}
         self._pending: list[tuple[int, MapEntry]] = []
         self.seconds = 0.0
+
+    @property
+    def map(self) -> LicenceMap:
+        """The map of the highest version held."""
+        return self.maps[max(self.maps)]
+
+    @property
+    def store(self) -> LatestNodeStore:
+        store = self.map.tree.store
+        assert isinstance(store, LatestNodeStore)
+        return store
 
     @property
     def size(self) -> int:
@@ -160,25 +176,41 @@ class MapReplay:
         if len(self._pending) >= self.batch:
             self._apply()
 
-    def root_at(self, size: int) -> bytes:
-        """The root of the map of entries [0, size); ``size`` must be the entries added so far.
+    def root_at(self, size: int, version: int = MAP_VERSION) -> bytes:
+        """The root of the map (of map ``version``) of entries [0, size); ``size`` must be the
+        entries added so far.
 
-        Raises InvalidParameter otherwise (the replay cannot go back: it keeps one version)."""
+        Raises InvalidParameter otherwise (the replay cannot go back: it keeps one tree
+        version), or when ``version`` is not held: a version lower than one asked before (a log
+        whose map version went back), or one the replay was not made for."""
         if size != self.size:
             raise InvalidParameter(f"the map replay holds {self.size} entries, not {size}")
+        if version not in self.maps:
+            raise InvalidParameter(
+                f"a checkpoint commits licence map version {version} where this audit holds "
+                f"version {max(self.maps)}: a log's map version never goes back (FORMAT §14.6)"
+            )
+        for lower in [v for v in self.maps if v < version]:
+            del self.maps[lower]
         self._apply()
-        return self.map.root
+        return self.maps[version].root
 
     def _apply(self) -> None:
         if self._pending:
             batch, self._pending = self._pending, []
             started = time.perf_counter()
-            self.map.apply_statements(batch)
+            for licence_map in self.maps.values():
+                licence_map.apply_statements(batch)
             self.seconds += time.perf_counter() - started
 
     def get_node(self, node_hash: bytes) -> MapNode:
-        """A node of the latest map (a ``NodeReader`` for ``first_difference``)."""
-        return self.store.get_node(node_hash)
+        """A node of a latest map held (a ``NodeReader`` for ``first_difference``)."""
+        for licence_map in self.maps.values():
+            store = licence_map.tree.store
+            assert isinstance(store, LatestNodeStore)
+            if node_hash in store.nodes:
+                return store.nodes[node_hash]
+        return self.store.get_node(node_hash)  # raises NotFound
 
 
 # --- a node on the wire ---------------------------------------------------------------------------
