@@ -297,6 +297,7 @@ class LogService:
             for start in range(0, size, step)
             for data in repo.entry_leaves(session, start, min(size, start + step))
         )
+        store.forget_stored()  # an older version's nodes it shares are stored already
         return licence_map
 
 
