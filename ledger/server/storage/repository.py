@@ -400,6 +400,19 @@ def party_keys(session: Session, party_id: str) -> list[KeyRow]:
     )
 
 
+def parties_named(session: Session, pseudonym: str) -> list[tuple[str, int]]:
+    """``(party_id, registration seq)`` of every party registered under ``pseudonym`` (exactly
+    that spelling), in registration order (the ``keys`` pseudonym index)."""
+    first = func.min(KeyRow.seq)
+    rows = session.execute(
+        select(KeyRow.party_id, first)
+        .where(KeyRow.pseudonym == pseudonym)
+        .group_by(KeyRow.party_id)
+        .order_by(first)
+    )
+    return [(party_id, seq) for party_id, seq in rows]
+
+
 def key_end_kinds(session: Session, key_ids: Iterable[str]) -> dict[str, str]:
     """How each key that ended did so ('rotated' or 'revoked'), by key id."""
     wanted = list(set(key_ids))
