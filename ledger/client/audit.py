@@ -19,7 +19,9 @@ checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.m
    per tree size; for tests and small logs);
 4. the licence map (FORMAT §14) recomputed from the entries (``core.mapaudit.MapReplay``: one map
    in memory, the latest, never a version per checkpoint) has the root that every checkpoint
-   verified in step 1 or 3 commits in its ``consent-ledger/map/v1`` line. On a mismatch the first
+   verified in step 1 or 3 commits in its map line, of the version the line names (FORMAT
+   §14.6: ``v2``, or ``v1`` before the log moved to version 2; both are derived when stored
+   checkpoints are checked or the head is ``v1``). On a mismatch the first
    key that differs is found by walking the server's map (``/v1/map/node``) down from the signed
    root where it differs from the recomputed one, and named (``map_root_mismatch``). A checkpoint
    without the line is counted as signed before the log committed its map, unless an earlier

@@ -16,7 +16,10 @@ READ ONLY transaction; SQLite: a read-only connection in one read transaction) a
   the head;
 * the licence map (FORMAT §14): recomputed from the entries (``core.mapaudit.MapReplay``, one
   version per checkpoint, only the latest kept in memory), its root must be the one each note
-  commits in its ``consent-ledger/map/v1`` line (``map_root_mismatch``, naming the first key that
+  commits in its map line, of the map version the line names (``consent-ledger/map/v2``, or
+  ``v1`` before the log moved to version 2: both derived while any note is ``v1``, FORMAT
+  §14.6; a ``v1`` note after a ``v2`` one is a ``map_root_mismatch``) (``map_root_mismatch``,
+  naming the first key that
   differs, found by walking the stored nodes of the signed root down where they differ from the
   recomputed ones). A note without the line is a checkpoint signed before the log committed its
   map, unless an earlier one had the line (``map_root_missing``). The ``map_root`` column must be
