@@ -20,7 +20,7 @@ from ledger.cli.common import (
     wants_json,
 )
 from ledger.cli.submit import add_log_args, submit_and_show
-from ledger.client.http import ServerError
+from ledger.client.http import ServerError, ServerRefused
 from ledger.core import builders
 from ledger.core.keys import parse_key_id
 from ledger.core.statements import KEY_REVOCATION_REASONS, SignedStatement
@@ -61,9 +61,10 @@ def _check_name_taken(args: argparse.Namespace, name: str, key_id: str) -> None:
     ask before signing (unless --yes); a script is warned and goes on."""
     try:
         found = client(args).parties_named(name).get("parties")
-    except ServerError as e:  # advisory: a log from before the lookup, or one failing now (the
-        # submission that follows reports a failing log as it always did)
+    except ServerRefused as e:  # a log from before the lookup: say so, and go on
         print(f"ledger: could not check whether {name!r} is taken: {e}", file=sys.stderr)
+        return
+    except ServerError:  # advisory: the submission that follows reports a failing log (one line)
         return
     listed = found if isinstance(found, list) else []
     others = [p for p in listed if isinstance(p, dict) and p.get("party_id") != key_id]
