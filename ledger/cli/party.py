@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,15 @@ from ledger.cli.common import (
     EXIT_OK,
     CliError,
     add_key_args,
+    client,
+    has_terminal,
     load_key,
     print_json,
     read_key,
     wants_json,
 )
 from ledger.cli.submit import add_log_args, submit_and_show
+from ledger.client.http import ServerError, ServerRefused
 from ledger.core import builders
 from ledger.core.keys import parse_key_id
 from ledger.core.statements import KEY_REVOCATION_REASONS, SignedStatement
@@ -51,10 +55,46 @@ def _check_pseudonym(name: str) -> None:
         )
 
 
+def _check_name_taken(args: argparse.Namespace, name: str, key_id: str) -> None:
+    """Warn (stderr) when other parties are registered under ``name``: pseudonyms are public
+    and not unique, so others would tell this party from them by key id alone. At a terminal,
+    ask before signing (unless --yes); a script is warned and goes on."""
+    try:
+        found = client(args).parties_named(name).get("parties")
+    except ServerRefused as e:  # a log from before the lookup: say so, and go on
+        print(f"ledger: could not check whether {name!r} is taken: {e}", file=sys.stderr)
+        return
+    except ServerError:  # advisory: the submission that follows reports a failing log (one line)
+        return
+    listed = found if isinstance(found, list) else []
+    others = [p for p in listed if isinstance(p, dict) and p.get("party_id") != key_id]
+    if not others:
+        return
+    shown = ", ".join(
+        f"{str(p.get('party_id'))[:16]}… (seq {p.get('registered_seq')})" for p in others[:3]
+    )
+    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+    print(
+        f"ledger: warning: the pseudonym {name!r} is already used by {len(others)} other "
+        f"part{'y' if len(others) == 1 else 'ies'}: {shown}{more}. Pseudonyms are public and "
+        "not unique: others tell parties apart by key id alone, and may take you for them; "
+        "pick another --name, or keep this one (--yes)",
+        file=sys.stderr,
+    )
+    if args.yes or not has_terminal():
+        return
+    sys.stderr.write(f"Register as {name!r} anyway? [y/N]: ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CliError(f"nothing signed: not registered as {name!r}; pick another --name")
+
+
 def cmd_register(args: argparse.Namespace) -> int:
-    """Register your key under a pseudonym (party.register, self-signed)."""
+    """Register your key under a pseudonym (party.register, self-signed); warns if another
+    party already uses the pseudonym."""
     _check_pseudonym(args.name)
     key = load_key(args)
+    _check_name_taken(args, args.name, key.key_id)
     signed = builders.party_register(key, args.name, identity_commitment=args.identity_commitment)
     return _submit_and_print(args, signed, key_id=key.key_id)
 
@@ -85,6 +125,12 @@ def register(sub: Any) -> None:
         "--identity-commitment",
         metavar="HEX",
         help="a salted SHA-256 of your legal identity, kept outside the log (64 hex digits)",
+    )
+    reg.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="register even if another party uses the pseudonym (without asking)",
     )
     add_log_args(reg)
     reg.set_defaults(func=cmd_register)

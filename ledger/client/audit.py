@@ -19,7 +19,9 @@ checks, in log order, with the pure core (and PyNaCl if installed; docs/FORMAT.m
    per tree size; for tests and small logs);
 4. the licence map (FORMAT §14) recomputed from the entries (``core.mapaudit.MapReplay``: one map
    in memory, the latest, never a version per checkpoint) has the root that every checkpoint
-   verified in step 1 or 3 commits in its ``consent-ledger/map/v1`` line. On a mismatch the first
+   verified in step 1 or 3 commits in its map line, of the version the line names (FORMAT
+   §14.6: ``v2``, or ``v1`` before the log moved to version 2; both are derived when stored
+   checkpoints are checked or the head is ``v1``). On a mismatch the first
    key that differs is found by walking the server's map (``/v1/map/node``) down from the signed
    root where it differs from the recomputed one, and named (``map_root_mismatch``). A checkpoint
    without the line is counted as signed before the log committed its map, unless an earlier
@@ -62,11 +64,18 @@ from ledger.core.auditing import (
     check_rules,
     map_missing_failure,
     map_root_failure,
+    map_version_failure,
 )
 from ledger.core.checkpoint import Checkpoint, open_checkpoint
-from ledger.core.errors import AuditFailed, LedgerError, MapRootMissing, NotFound
+from ledger.core.errors import (
+    AuditFailed,
+    InvalidParameter,
+    LedgerError,
+    MapRootMissing,
+    NotFound,
+)
 from ledger.core.evidence import gc_paused
-from ledger.core.licmap import AuditedStatement, checkpoint_map_root
+from ledger.core.licmap import MAP_VERSION, AuditedStatement, checkpoint_map
 from ledger.core.logstate import AcceptanceReplay
 from ledger.core.mapaudit import MapReplay, checked_reader, first_difference, node_from_json
 from ledger.core.note import NoteVerifier
@@ -419,6 +428,8 @@ class LogAuditor:
     def _stream(self, start: int, head: Checkpoint) -> None:
         """Audit entries [start, head.tree_size) and compare the root with the head's."""
         self._target = head
+        if start == 0 and self.map.size == 0:
+            self.map = MapReplay(versions=self._map_versions(head))
         if start == 0 and self.all_checkpoints:
             self._check_stored_checkpoint(0)  # the empty tree's, signed when the log was created
         for page in self._pages(start, head.tree_size):
@@ -548,11 +559,22 @@ class LogAuditor:
 
     # --- the licence map (step 4) -----------------------------------------------------------------
 
+    def _map_versions(self, head: Checkpoint) -> tuple[int, ...]:
+        """The map versions to derive (FORMAT §14.6): the head's; and version 1 as well when
+        stored checkpoints are checked or the head is of version 1 (later ones may be of 2)."""
+        try:
+            version = checkpoint_map(head)[0]
+        except MapRootMissing:
+            version = 1
+        return (1, MAP_VERSION) if self.all_checkpoints or version < MAP_VERSION else (version,)
+
     def _check_map(self, cp: Checkpoint) -> None:
         """The map root ``cp`` commits is the root of the map recomputed from its entries (the
         replay holds exactly ``cp.tree_size`` entries here); raises AuditStop."""
+        version = MAP_VERSION
         try:
-            claimed: bytes | None = checkpoint_map_root(cp)
+            version, map_root = checkpoint_map(cp)
+            claimed: bytes | None = map_root
         except MapRootMissing as e:
             claimed = None
             missing = e
@@ -566,7 +588,10 @@ class LogAuditor:
             return
         if self.map_since is None:
             self.map_since = cp.tree_size
-        root = self.map.root_at(cp.tree_size)
+        try:
+            root = self.map.root_at(cp.tree_size, version)
+        except InvalidParameter as e:  # the map version went back
+            raise AuditStop(map_version_failure(cp.tree_size, e.message)) from e
         self.map_roots_checked += 1
         if root != claimed:
             raise AuditStop(self._map_mismatch(cp.tree_size, root, claimed))

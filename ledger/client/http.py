@@ -155,6 +155,10 @@ class LogClient:
         """``GET /v1/grants/{id}``: the grant's entry, with its acceptance and revocation."""
         return _object(self.get_json(f"/v1/grants/{urllib.parse.quote(grant_id, safe='')}"))
 
+    def parties_named(self, pseudonym: str) -> dict[str, Any]:
+        """``GET /v1/parties?pseudonym=``: the parties registered under ``pseudonym``."""
+        return _object(self.get_json("/v1/parties", pseudonym=pseudonym))
+
     def party_grants(self, key_id: str, limit: int | None = None) -> dict[str, Any]:
         """``GET /v1/parties/{key_id}/grants``: the grants the party holding ``key_id`` made and
         received (the latest ``limit`` of each, newest first), and how many in all."""

@@ -62,6 +62,7 @@ __all__ = [
     "check_part_signatures",
     "map_missing_failure",
     "map_root_failure",
+    "map_version_failure",
     "required_signer_ids",
 ]
 
@@ -465,3 +466,13 @@ def map_missing_failure(size: int, since: int, why: str, **where: Any) -> Failur
         "verifiers. Report it to the log's operator and witnesses"
     )
     return Failure(FailureCode.MAP_ROOT_MISSING, message, tree_size=size, **where)
+
+
+def map_version_failure(size: int, why: str, **where: Any) -> Failure:
+    """``map_root_mismatch``: the checkpoint of ``size`` commits a map version lower than an
+    earlier checkpoint's (FORMAT §14.6: a log's map version never goes back); ``why`` says so."""
+    message = (
+        f"{why}. The log signed a map of an older version after a newer one: map proofs against "
+        "this checkpoint cannot be trusted. Report it to the log's operator and witnesses"
+    )
+    return Failure(FailureCode.MAP_ROOT_MISMATCH, message, tree_size=size, **where)

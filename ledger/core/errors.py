@@ -558,6 +558,14 @@ class ReadOnlyDatabase(Unavailable):
     title = "Read-only database"
 
 
+class MapVersionPending(Unavailable):
+    """The log's published checkpoint commits an older licence map version than an answer
+    needs (an account needs version 2, FORMAT §14.6): the next checkpoint the log signs will."""
+
+    code = "map_version_pending"
+    title = "Licence map version pending"
+
+
 class InternalError(LedgerError):
     """An error the server did not expect (a bug): logged with its traceback, answered as this."""
 

@@ -13,7 +13,15 @@ grant_id   the UUID's 16 bytes    every ``grant`` carrying this ``grant_id``
 party      the party id           the party's ``party.register``, ``key.rotate``, ``key.revoke``
 key        the key id             every key entry naming the key: its registration, a rotation
                                   from or to it, a revocation signed by it or revoking it
+party_     the party id           every ``grant`` the party made (its signer's party) or received
+grants                            (its buyer key's party); map version 2 only
 =========  =====================  ===============================================================
+
+**Versions** (FORMAT §14.6): version 2 (``MAP_VERSION``, what a log derives now) holds every key
+above; version 1 is the same map without ``party_grants`` keys, which the checkpoints a log
+signed before version 2 commit. The checkpoint's map line names its version
+(``checkpoint_map``); ``entry_keys``, ``LicenceMap`` and ``derive_map`` take the version to
+derive.
 
 **Derived from the statements' contents, not from the log's rules.** ``entry_keys`` looks only at
 what a statement says, never at whether the log should have accepted it: a grant signed by a
@@ -59,15 +67,19 @@ from .vmap import MapNodeStore, MapProof, SparseMerkleMap
 __all__ = [
     "KEY_TAGS",
     "MAP_LINE_PREFIX",
+    "MAP_LINE_PREFIXES",
+    "MAP_VERSION",
     "TAG_CONTENT",
     "TAG_GRANT",
     "TAG_GRANT_ID",
     "TAG_KEY",
     "TAG_PARTY",
+    "TAG_PARTY_GRANTS",
     "AuditedStatement",
     "KeyParties",
     "LicenceMap",
     "MapEntry",
+    "checkpoint_map",
     "checkpoint_map_root",
     "content_key",
     "decode_seqs",
@@ -80,7 +92,9 @@ __all__ = [
     "key_key",
     "map_checkpoint",
     "map_line",
+    "note_map_version",
     "pack_seq",
+    "party_grants_key",
     "party_key",
 ]
 
@@ -90,6 +104,7 @@ TAG_GRANT: Final = 0x02
 TAG_GRANT_ID: Final = 0x03
 TAG_PARTY: Final = 0x04
 TAG_KEY: Final = 0x05
+TAG_PARTY_GRANTS: Final = 0x06  # map version 2
 #: tag -> (name, length of the id that follows)
 KEY_TAGS: Final[Mapping[int, tuple[str, int]]] = {
     TAG_CONTENT: ("content", 32),
@@ -97,6 +112,7 @@ KEY_TAGS: Final[Mapping[int, tuple[str, int]]] = {
     TAG_GRANT_ID: ("grant_id", 16),
     TAG_PARTY: ("party", 32),
     TAG_KEY: ("key", 32),
+    TAG_PARTY_GRANTS: ("party_grants", 32),
 }
 _SEQ: Final = struct.Struct(">Q")
 #: One seq as a map value spells it (u64 big-endian): a value is these, ascending.
@@ -106,41 +122,76 @@ _B_GRANT: Final = bytes([TAG_GRANT])
 _B_GRANT_ID: Final = bytes([TAG_GRANT_ID])
 _B_PARTY: Final = bytes([TAG_PARTY])
 _B_KEY: Final = bytes([TAG_KEY])
+_B_PARTY_GRANTS: Final = bytes([TAG_PARTY_GRANTS])
 
 
-#: The checkpoint extension line that commits the map root (FORMAT §6.1, §14.7).
-MAP_LINE_PREFIX: Final = "consent-ledger/map/v1 "
+#: The map version a log derives and commits now (FORMAT §14.6): version 1 lacks ``party_grants``.
+MAP_VERSION: Final = 2
+#: The checkpoint extension line that commits the map root of each version (FORMAT §6.1, §14.7).
+MAP_LINE_PREFIXES: Final[Mapping[int, str]] = {
+    1: "consent-ledger/map/v1 ",
+    2: "consent-ledger/map/v2 ",
+}
+#: The line a log writes now.
+MAP_LINE_PREFIX: Final = MAP_LINE_PREFIXES[MAP_VERSION]
 
 
 # --- The root in checkpoints ---------------------------------------------------------------------
 
 
-def map_line(map_root: bytes) -> str:
-    """The extension line ``consent-ledger/map/v1 <base64 root>`` of a checkpoint."""
+def map_line(map_root: bytes, version: int = MAP_VERSION) -> str:
+    """The extension line ``consent-ledger/map/v2 <base64 root>`` of a checkpoint (``v1`` for
+    ``version=1``, which only tests and examples of old checkpoints write)."""
     if len(map_root) != HASH_SIZE:
         raise InvalidParameter(f"a map root is {HASH_SIZE} bytes")
-    return MAP_LINE_PREFIX + b64_encode(map_root)
+    if version not in MAP_LINE_PREFIXES:
+        raise InvalidParameter(f"no licence map version {version}")
+    return MAP_LINE_PREFIXES[version] + b64_encode(map_root)
 
 
-def map_checkpoint(origin: str, tree_size: int, root_hash: bytes, map_root: bytes) -> Checkpoint:
+def map_checkpoint(
+    origin: str, tree_size: int, root_hash: bytes, map_root: bytes, version: int = MAP_VERSION
+) -> Checkpoint:
     """The checkpoint the log signs: its tree head and the map line, the only extension line."""
-    return Checkpoint(origin, tree_size, root_hash, (map_line(map_root),))
+    return Checkpoint(origin, tree_size, root_hash, (map_line(map_root, version),))
 
 
-def checkpoint_map_root(checkpoint: Checkpoint) -> bytes:
-    """The map root a checkpoint commits; raises MapRootMissing unless exactly one extension
-    line starts with ``MAP_LINE_PREFIX`` and holds canonical base64 of 32 bytes (other
-    extension lines are ignored, as tlog-checkpoint asks)."""
-    lines = [x for x in checkpoint.extensions if x.startswith(MAP_LINE_PREFIX)]
+def checkpoint_map(checkpoint: Checkpoint) -> tuple[int, bytes]:
+    """The map version and root a checkpoint commits; raises MapRootMissing unless exactly one
+    extension line starts with a ``MAP_LINE_PREFIXES`` prefix and holds canonical base64 of 32
+    bytes (other extension lines are ignored, as tlog-checkpoint asks)."""
+    lines = [
+        (version, x[len(prefix) :])
+        for x in checkpoint.extensions
+        for version, prefix in MAP_LINE_PREFIXES.items()
+        if x.startswith(prefix)
+    ]
     if len(lines) != 1:
         raise MapRootMissing(
             f"checkpoint of size {checkpoint.tree_size} carries {len(lines)} map root lines, "
             "not one: it is not from a log that commits its licence map"
         )
+    version, text = lines[0]
     try:
-        return b64_decode(lines[0][len(MAP_LINE_PREFIX) :], size=HASH_SIZE, what="map root")
+        return version, b64_decode(text, size=HASH_SIZE, what="map root")
     except InvalidEncoding as e:
         raise MapRootMissing(f"checkpoint's map root line is malformed: {e}") from e
+
+
+def checkpoint_map_root(checkpoint: Checkpoint) -> bytes:
+    """The map root a checkpoint commits, of either version (``checkpoint_map``)."""
+    return checkpoint_map(checkpoint)[1]
+
+
+def note_map_version(note: str) -> int | None:
+    """The map version a stored checkpoint note's map line names; None without one (a note
+    signed before the map). Reads the lines only: the caller trusts the note (its own)."""
+    body = note.split("\n\n", 1)[0]
+    for line in body.split("\n")[3:]:
+        for version, prefix in MAP_LINE_PREFIXES.items():
+            if line.startswith(prefix):
+                return version
+    return None
 
 
 # --- Keys and values -----------------------------------------------------------------------------
@@ -178,6 +229,11 @@ def party_key(party_id: str) -> bytes:
 def key_key(key_id: str) -> bytes:
     """The map key of a party key, named by its key id."""
     return _B_KEY + bytes.fromhex(parse_key_id(key_id))
+
+
+def party_grants_key(party_id: str) -> bytes:
+    """The map key of the grants a party made or received (map version 2), named by its id."""
+    return _B_PARTY_GRANTS + bytes.fromhex(parse_key_id(party_id, "party id"))
 
 
 def describe_key(key: bytes) -> str:
@@ -243,8 +299,9 @@ class AuditedStatement:
     statement_hash: bytes
 
 
-def entry_keys(signed: MapEntry, parties: KeyParties) -> list[bytes]:
-    """The map keys under which the entry holding ``signed`` is listed, each once (FORMAT §14.2).
+def entry_keys(signed: MapEntry, parties: KeyParties, version: int = MAP_VERSION) -> list[bytes]:
+    """The map keys under which the entry holding ``signed`` is listed, each once (FORMAT §14.2),
+    in the map of ``version`` (1 lists no ``party_grants`` keys).
 
     The single rule of the derivation. Reads the statement only (never the log's acceptance
     rules) and updates ``parties`` for registrations and rotations: a key not yet attached is
@@ -255,6 +312,9 @@ def entry_keys(signed: MapEntry, parties: KeyParties) -> list[bytes]:
         keys = [_B_CONTENT + bytes.fromhex(item.sha256) for item in st.content]
         keys.append(_B_GRANT + signed.statement_hash)
         keys.append(_B_GRANT_ID + uuid.UUID(st.grant_id).bytes)
+        if version >= 2:  # the creator's and the buyer's parties (one key if the same)
+            owners = dict.fromkeys((parties.party_of(st.signer), parties.party_of(st.buyer)))
+            keys.extend(_B_PARTY_GRANTS + bytes.fromhex(p) for p in owners)
         return keys
     if isinstance(st, GrantAccept | GrantRevoke):
         return [_B_GRANT + bytes.fromhex(st.grant_hash)]
@@ -293,9 +353,15 @@ class LicenceMap:
         *,
         size: int = 0,
         parties: KeyParties | None = None,
+        version: int = MAP_VERSION,
     ) -> None:
+        if version not in MAP_LINE_PREFIXES:
+            raise InvalidParameter(f"no licence map version {version}")
         self.tree = SparseMerkleMap(store, version=size)
         self.parties = parties if parties is not None else KeyParties()
+        #: The map version (FORMAT §14.6): which keys it holds. Not the tree's ``version``,
+        #: which is the log size it covers.
+        self.map_version = version
 
     @property
     def size(self) -> int:
@@ -331,7 +397,7 @@ class LicenceMap:
         try:
             suffixes: dict[bytes, list[int]] = {}
             for seq, signed in batch:
-                for key in entry_keys(signed, self.parties):
+                for key in entry_keys(signed, self.parties, self.map_version):
                     suffixes.setdefault(key, []).append(seq)
             packed = {key: b"".join(_SEQ.pack(s) for s in seqs) for key, seqs in suffixes.items()}
             return self.tree.append_values(self.size + len(batch), packed)
@@ -359,9 +425,11 @@ class LicenceMap:
             yield key, decode_seqs(value)
 
 
-def derive_map(leaves: Iterable[Leaf], store: MapNodeStore | None = None) -> LicenceMap:
-    """The licence map of the log whose entries are ``leaves`` (from seq 0, in order), computed
-    from scratch as one version."""
-    licence_map = LicenceMap(store)
+def derive_map(
+    leaves: Iterable[Leaf], store: MapNodeStore | None = None, version: int = MAP_VERSION
+) -> LicenceMap:
+    """The licence map (of map ``version``) of the log whose entries are ``leaves`` (from seq 0,
+    in order), computed from scratch as one tree version."""
+    licence_map = LicenceMap(store, version=version)
     licence_map.apply(leaves)
     return licence_map

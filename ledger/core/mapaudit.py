@@ -28,7 +28,15 @@ from typing import Any, Final
 
 from .encoding import HASH_SIZE
 from .errors import InvalidEncoding, InvalidParameter, MalformedProof, MapProofInvalid, NotFound
-from .licmap import LicenceMap, MapEntry, decode_seqs, describe_key, entry_keys, pack_seq
+from .licmap import (
+    MAP_VERSION,
+    LicenceMap,
+    MapEntry,
+    decode_seqs,
+    describe_key,
+    entry_keys,
+    pack_seq,
+)
 from .vmap import KEY_BITS, MAP_EMPTY_HASH, MapLeaf, MapNode, hash_of, key_hash
 
 __all__ = [
@@ -137,20 +145,39 @@ class MapReplay:
     key parties in log order) and queues its seq under each; ``root_at(size)`` applies what is
     queued as one version (the map is a function of its (key, value) pairs, so how entries are
     grouped into versions does not change any root) and returns the root of the first ``size``
-    entries. Memory: one map (``LatestNodeStore``) and the queued seqs of at most ``batch_keys``
-    keys: past that many they are applied as a version of their own, whether or not a root was
-    asked for. Larger versions are cheaper per key (they share more of each path): an audit that
-    asks for one root at the end applies ``batch_keys`` keys at a time, not a version per
-    checkpoint. ``seconds`` is the time spent deriving and applying (for benchmarks).
+    entries. Memory: one map per map version held (``LatestNodeStore``) and the queued seqs of at
+    most ``batch_keys`` keys: past that many they are applied as a version of their own, whether
+    or not a root was asked for. Larger versions are cheaper per key (they share more of each
+    path): an audit that asks for one root at the end applies ``batch_keys`` keys at a time, not
+    a version per checkpoint. ``seconds`` is the time spent deriving and applying (for
+    benchmarks).
+
+    ``versions``: the map versions (FORMAT §14.6) whose roots will be asked for, one map each.
+    A log moves from version 1 to 2 once and never back, so asking for a version's root drops
+    the maps of lower versions; asking for a version no longer (or never) held raises
+    InvalidParameter. Pass (1, 2) only for a log that may have signed version-1 checkpoints
+    among those checked: each version held costs one more map's work and memory.
     """
 
-    def __init__(self, batch_keys: int = 200_000) -> None:
+    def __init__(
+        self, batch_keys: int = 200_000, versions: tuple[int, ...] = (MAP_VERSION,)
+    ) -> None:
         self.batch_keys = batch_keys
-        self.store = LatestNodeStore()
-        self.map = LicenceMap(self.store)
+        self.maps = {v: LicenceMap(LatestNodeStore(), version=v) for v in sorted(set(versions))}
+        self._pending: dict[int, dict[bytes, bytearray]] = {v: {} for v in self.maps}
         self._size = 0
-        self._pending: dict[bytes, bytearray] = {}
         self.seconds = 0.0
+
+    @property
+    def map(self) -> LicenceMap:
+        """The map of the highest version held."""
+        return self.maps[max(self.maps)]
+
+    @property
+    def store(self) -> LatestNodeStore:
+        store = self.map.tree.store
+        assert isinstance(store, LatestNodeStore)
+        return store
 
     @property
     def size(self) -> int:
@@ -162,37 +189,58 @@ class MapReplay:
             raise InvalidParameter(f"the map replay expects entry {self._size} next, not {seq}")
         started = time.perf_counter()
         packed = pack_seq(seq)
-        pending = self._pending
-        for key in entry_keys(entry, self.map.parties):
-            queued = pending.get(key)
-            if queued is None:
-                pending[key] = bytearray(packed)
-            else:
-                queued += packed
+        full = False
+        for version, licence_map in self.maps.items():
+            pending = self._pending[version]
+            for key in entry_keys(entry, licence_map.parties, version):
+                queued = pending.get(key)
+                if queued is None:
+                    pending[key] = bytearray(packed)
+                else:
+                    queued += packed
+            full = full or len(pending) >= self.batch_keys
         self._size += 1
         self.seconds += time.perf_counter() - started
-        if len(pending) >= self.batch_keys:
+        if full:
             self._apply()
 
-    def root_at(self, size: int) -> bytes:
-        """The root of the map of entries [0, size); ``size`` must be the entries added so far.
+    def root_at(self, size: int, version: int = MAP_VERSION) -> bytes:
+        """The root of the map (of map ``version``) of entries [0, size); ``size`` must be the
+        entries added so far.
 
-        Raises InvalidParameter otherwise (the replay cannot go back: it keeps one version)."""
+        Raises InvalidParameter otherwise (the replay cannot go back: it keeps one tree
+        version), or when ``version`` is not held: a version lower than one asked before (a log
+        whose map version went back), or one the replay was not made for."""
         if size != self._size:
             raise InvalidParameter(f"the map replay holds {self._size} entries, not {size}")
+        if version not in self.maps:
+            raise InvalidParameter(
+                f"a checkpoint commits licence map version {version} where this audit holds "
+                f"version {max(self.maps)}: a log's map version never goes back (FORMAT §14.6)"
+            )
+        for lower in [v for v in self.maps if v < version]:
+            del self.maps[lower]
+            del self._pending[lower]
         self._apply()
-        return self.map.root
+        return self.maps[version].root
 
     def _apply(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, {}
-            started = time.perf_counter()
-            self.map.tree.append_values(self._size, {k: bytes(v) for k, v in pending.items()})
-            self.seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        for version, pending in self._pending.items():
+            if pending:
+                self._pending[version] = {}
+                values = {k: bytes(v) for k, v in pending.items()}
+                self.maps[version].tree.append_values(self._size, values)
+        self.seconds += time.perf_counter() - started
 
     def get_node(self, node_hash: bytes) -> MapNode:
-        """A node of the latest map (a ``NodeReader`` for ``first_difference``)."""
-        return self.store.get_node(node_hash)
+        """A node of a latest map held (a ``NodeReader`` for ``first_difference``)."""
+        for licence_map in self.maps.values():
+            store = licence_map.tree.store
+            assert isinstance(store, LatestNodeStore)
+            if node_hash in store.nodes:
+                return store.nodes[node_hash]
+        return self.store.get_node(node_hash)  # raises NotFound
 
 
 # --- a node on the wire ---------------------------------------------------------------------------

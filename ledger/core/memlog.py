@@ -124,6 +124,7 @@ class MemoryLog:
             verifier_key=self.verifier_key,
             checkpoint=self.checkpoint(),
             query=query,
+            party=party,
             grant_seqs=grant_seqs,
             licence_map=self.licence_map,
             read_leaves=lambda seqs: {

@@ -16,7 +16,10 @@ READ ONLY transaction; SQLite: a read-only connection in one read transaction) a
   the head;
 * the licence map (FORMAT §14): recomputed from the entries (``core.mapaudit.MapReplay``, one
   version per checkpoint, only the latest kept in memory), its root must be the one each note
-  commits in its ``consent-ledger/map/v1`` line (``map_root_mismatch``, naming the first key that
+  commits in its map line, of the map version the line names (``consent-ledger/map/v2``, or
+  ``v1`` before the log moved to version 2: both derived while any note is ``v1``, FORMAT
+  §14.6; a ``v1`` note after a ``v2`` one is a ``map_root_mismatch``) (``map_root_mismatch``,
+  naming the first key that
   differs, found by walking the stored nodes of the signed root down where they differ from the
   recomputed ones). A note without the line is a checkpoint signed before the log committed its
   map, unless an earlier one had the line (``map_root_missing``). The ``map_root`` column must be
@@ -55,11 +58,12 @@ from ledger.core.auditing import (
     check_rules,
     map_missing_failure,
     map_root_failure,
+    map_version_failure,
 )
 from ledger.core.checkpoint import Checkpoint, open_checkpoint
-from ledger.core.errors import LedgerError, MapRootMissing, NotFound
+from ledger.core.errors import InvalidParameter, LedgerError, MapRootMissing, NotFound
 from ledger.core.leaf import format_log_time, micros_from_datetime
-from ledger.core.licmap import AuditedStatement, checkpoint_map_root
+from ledger.core.licmap import MAP_LINE_PREFIXES, MAP_VERSION, AuditedStatement, checkpoint_map
 from ledger.core.logstate import AcceptanceReplay
 from ledger.core.mapaudit import MapReplay, checked_reader, first_difference
 from ledger.core.note import NoteVerifier
@@ -145,6 +149,16 @@ def audit_database(url: str, verifier: NoteVerifier, *, strict: bool = False) ->
     return report
 
 
+def _map_versions(conn: Connection) -> tuple[int, ...]:
+    """The map versions the audit derives (FORMAT §14.6): version 1 too only when a stored
+    checkpoint commits a version-1 root (one scan of the notes, which are few and short)."""
+    v1 = MAP_LINE_PREFIXES[1]
+    old = conn.execute(
+        select(CheckpointRow.tree_size).where(CheckpointRow.note.contains(v1)).limit(1)
+    ).first()
+    return (1, MAP_VERSION) if old is not None else (MAP_VERSION,)
+
+
 def _rows(conn: Connection, table: Any, key: Any) -> Iterator[Any]:
     """Every row of ``table`` in ``key`` order, fetched in keyset pages (flat memory)."""
     last = None
@@ -183,7 +197,8 @@ class _TableAudit:
         self.hashes = _Peek(_rows(conn, TreeHashRow.__table__, TreeHashRow.idx))
         self.checkpoints = _Peek(_rows(conn, CheckpointRow.__table__, CheckpointRow.tree_size))
         self.last_checkpoint = 0
-        self.map: MapReplay | None = MapReplay()  # None once an entry could not be read
+        # None once an entry could not be read; version 1 too if a checkpoint commits one.
+        self.map: MapReplay | None = MapReplay(versions=_map_versions(conn))
         self.map_since: int | None = None
 
     def fail(self, table: str, row: str, code: FailureCode, message: str, **where: Any) -> None:
@@ -375,8 +390,10 @@ class _TableAudit:
     def _check_map(self, row: Any, cp: Checkpoint) -> None:
         """The map root the note commits is the recomputed one (see the module doc)."""
         fail_row = f"tree_size {row.tree_size}"
+        version = MAP_VERSION
         try:
-            claimed: bytes | None = checkpoint_map_root(cp)
+            version, map_root = checkpoint_map(cp)
+            claimed: bytes | None = map_root
         except MapRootMissing:
             claimed = None
         column = None if row.map_root is None else bytes(row.map_root)
@@ -390,7 +407,7 @@ class _TableAudit:
             )  # fmt: skip
             return
         try:
-            claimed = checkpoint_map_root(cp)
+            claimed = checkpoint_map(cp)[1]
         except MapRootMissing as e:
             if self.map_since is not None:
                 failure = map_missing_failure(
@@ -404,7 +421,14 @@ class _TableAudit:
             self.map_since = row.tree_size
         if self.map is None or self.map.size != row.tree_size:
             return  # an entry could not be read: the entries table reports it
-        root = self.map.root_at(row.tree_size)
+        try:
+            root = self.map.root_at(row.tree_size, version)
+        except InvalidParameter as e:  # the map version went back
+            failure = map_version_failure(
+                row.tree_size, e.message, table="checkpoints", row=fail_row
+            )
+            self.failed.setdefault("checkpoints", failure)
+            return
         self.report.map_roots_checked += 1
         if root != claimed:
             replay = self.map

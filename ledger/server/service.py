@@ -43,7 +43,7 @@ from ledger.core.leaf import (
     leaf_header,
     parse_leaf,
 )
-from ledger.core.licmap import KeyParties, LicenceMap, map_checkpoint
+from ledger.core.licmap import MAP_VERSION, KeyParties, LicenceMap, map_checkpoint
 from ledger.core.note import NoteSigner
 from ledger.core.sigcheck import SignatureCheck, cryptography_check
 from ledger.core.statements import SignedStatement
@@ -258,7 +258,7 @@ class LogService:
         # The root needs only hashes the reader has now (the new ones and the old border it read).
         root = merkle.tree_hash(new_size, reader)
         map_root = licence_map.root
-        cp = map_checkpoint(self.origin, new_size, root, map_root)
+        cp = map_checkpoint(self.origin, new_size, root, map_root, licence_map.map_version)
         note = sign_checkpoint(cp, self.signer)
         store = licence_map.tree.store
         assert isinstance(store, DbNodeStore)
@@ -289,19 +289,26 @@ class LogService:
         parties = KeyParties({key_id: party for key_id, (party, _) in reads.keys.items()})
         head = reads.map_head
         store = DbNodeStore(session, self._map_nodes)
-        if head is not None and head[0] == size and head[1] is not None:
+        if head is not None and head[0] == size and head[1] is not None and head[2] == MAP_VERSION:
             store.put_root(size, head[1])
-            return LicenceMap(store, size=size, parties=parties)
-        # A log whose checkpoints predate the map (revision 0003): derive the map of the whole
-        # log once, in this transaction, before the batch (the key parties from scratch too).
-        _log.warning("deriving the licence map of the %d entries logged before it existed", size)
-        licence_map = LicenceMap(store)
+            return LicenceMap(store, size=size, parties=parties, version=MAP_VERSION)
+        # A log whose checkpoints predate the map (revision 0003), or commit an older map
+        # version (FORMAT §14.6): derive the map of the whole log once, in this transaction,
+        # before the batch (the key parties from scratch too). Older versions' nodes and roots
+        # stay stored: the checkpoints that commit them still prove from them.
+        _log.warning(
+            "deriving the licence map (version %d) of the %d entries logged before it",
+            MAP_VERSION,
+            size,
+        )
+        licence_map = LicenceMap(store, version=MAP_VERSION)
         step = 10_000
         licence_map.apply(  # one version, as an audit's replay derives it
             parse_leaf(data, check=self.signature_check)
             for start in range(0, size, step)
             for data in repo.entry_leaves(session, start, min(size, start + step))
         )
+        store.forget_stored()  # an older version's nodes it shares are stored already
         return licence_map
 
 

@@ -4,6 +4,7 @@ the same totals; and a lying server (an edited line, a dropped entry) caught bef
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -17,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from ledger.core.accounts import account_statement
+from ledger.core.leaf import parse_leaf
+from ledger.core.licmap import content_key, grant_id_key, grant_key
 from tests.cli.clitools import run_ledger, value
 from tests.support.live import LiveServer
 from tests.support.proxy import LyingProxy
@@ -210,10 +214,32 @@ def _drop_acceptance(doc: dict[str, Any]) -> None:
     doc["entries"] = [e for e in doc["entries"] if e["seq"] != seq]
 
 
+def _drop_whole_grant(doc: dict[str, Any]) -> None:
+    """The careful lie: one grant left out altogether (its line, its entries, the map keys only
+    it needed) and the statement recomputed over what is left, so every remaining check holds;
+    only the party's ``party_grants`` key (docs/FORMAT.md §14.1) still lists the grant."""
+    line = doc["statement"]["grants"][-1]
+    gone = {line["grant_seq"], line["accept_seq"]}
+    keys = {
+        grant_key(line["grant_hash"]).hex(),
+        grant_id_key(line["grant_id"]).hex(),
+        *(content_key(item["sha256"]).hex() for item in line["items"]),
+    }
+    doc["entries"] = [e for e in doc["entries"] if e["seq"] not in gone]
+    doc["map"] = [m for m in doc["map"] if m["key"] not in keys]
+    leaves = [parse_leaf(base64.b64decode(e["leaf"])) for e in doc["entries"]]
+    doc["statement"] = account_statement(leaves, doc["query"]["key_id"]).to_json()
+    assert line["grant_seq"] not in [g["grant_seq"] for g in doc["statement"]["grants"]]
+
+
 @pytest.mark.parametrize(
     ("edit", "code"),
-    [(_edit_line, "statement_mismatch"), (_drop_acceptance, "entry_omitted")],
-    ids=["edited line", "dropped acceptance"],
+    [
+        (_edit_line, "statement_mismatch"),
+        (_drop_acceptance, "entry_omitted"),
+        (_drop_whole_grant, "entry_omitted"),
+    ],
+    ids=["edited line", "dropped acceptance", "dropped grant"],
 )
 def test_a_lying_server_is_caught(
     live: LiveServer, story: dict[str, Any], edit: Callable[[dict[str, Any]], None], code: str
@@ -224,3 +250,5 @@ def test_a_lying_server_is_caught(
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert result.stdout == ""  # nothing printed from an unverified statement
     assert code in result.stderr
+    if edit is _drop_whole_grant:  # named: the grant's seq under the party's grants
+        assert "under party_grants" in result.stderr, result.stderr

@@ -178,3 +178,48 @@ def test_a_rotated_creator_revokes_and_others_are_refused(
     run_ledger("keygen", "--out", unregistered)
     nobody = run_ledger("offers", "--key", unregistered, env=user_env)
     assert_one_line_failure(nobody, 2, "is not registered in the log", "ledger register")
+
+
+def test_register_warns_when_the_pseudonym_is_taken_and_asks_at_a_terminal(
+    live: LiveServer, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 19: pseudonyms are public and not unique (docs/FORMAT.md §3.2.1), so ``ledger
+    register`` asks the log who already uses the name (``GET /v1/parties?pseudonym=``) and says
+    so before signing: a script is warned and goes on; a person at a terminal is asked, and
+    nothing is signed unless they agree (or gave --yes)."""
+    name = f"Twin Films {tmp_path.name[-12:]}"  # unused on this module's server
+    log = LogClient(live.url)
+    _, first = party(tmp_path, user_env, name)
+
+    second_pem = tmp_path / "second.pem"
+    second = value(run_ledger("keygen", "--out", second_pem).stdout, "key_id")
+    scripted = run_ledger("register", "--key", second_pem, "--name", name, env=user_env)
+    assert scripted.returncode == 0, scripted.stderr  # no terminal: warned, registered
+    assert f"the pseudonym {name!r} is already used by 1 other party: {first[:16]}" in (
+        scripted.stderr
+    )
+    assert log.get_json(f"/v1/parties/{second}")["pseudonym"] == name
+
+    third_pem = tmp_path / "third.pem"
+    third = value(run_ledger("keygen", "--out", third_pem).stdout, "key_id")
+    code, shown = run_ledger_tty(
+        "register", "--key", third_pem, "--name", name, answers=["n"], env=user_env
+    )
+    assert code == 2, shown
+    assert "already used by 2 other parties" in shown
+    assert second[:16] in shown
+    assert "nothing signed: not registered" in shown
+    assert [p["party_id"] for p in log.parties_named(name)["parties"]] == [first, second]
+    code, shown = run_ledger_tty(
+        "register", "--key", third_pem, "--name", name, answers=["y"], env=user_env
+    )
+    assert code == 0, shown
+    assert [p["party_id"] for p in log.parties_named(name)["parties"]] == [first, second, third]
+
+    assert run_ledger("keygen", "--out", tmp_path / "fresh.pem").returncode == 0
+    fresh = run_ledger(
+        "register", "--key", tmp_path / "fresh.pem", "--name", f"{name} 2", env=user_env
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    assert "already used" not in fresh.stderr
+    assert "could not check" not in fresh.stderr

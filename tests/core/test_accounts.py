@@ -24,6 +24,7 @@ from ledger.core.accounts import (
     minor_units,
     round_half_even,
 )
+from ledger.core.checkpoint import sign_checkpoint
 from ledger.core.evidence.account import (
     STATEMENT_MISMATCH,
     AccountQuery,
@@ -33,10 +34,12 @@ from ledger.core.evidence.account import (
 )
 from ledger.core.iso import ISO_4217, ISO_4217_MINOR_UNITS
 from ledger.core.leaf import micros_from_datetime
+from ledger.core.licmap import LicenceMap, derive_map, map_checkpoint, party_grants_key
 from ledger.core.memlog import MemoryLog
-from ledger.core.merkle import inclusion_proofs
+from ledger.core.merkle import inclusion_proofs, tree_hash
 from ledger.core.note import NoteSigner
 from ledger.core.statements import Consideration
+from ledger.core.vmap import MapProof
 from tests.support import histories
 from tests.support.factories import seeded_key
 
@@ -333,30 +336,99 @@ def test_a_dropped_revocation_of_an_unaccepted_grant_fails() -> None:
     assert "entry_omitted" in verify_account(_without(bundle, revoke_h3), s.log.verifier_key).codes
 
 
-def test_a_grant_dropped_altogether_is_not_detected_yet() -> None:
-    """docs/ACCOUNTS.md §5: the map has no key listing a party's grants, so a statement without
-    one whole grant (its line, its entries and their map keys) still verifies. Pinned so that the
-    day the map gains such a key, this test says the documentation must change."""
+class _HidingMap:
+    """A lying server's map reader: the value of ``key`` without ``seq``, with the true proof."""
+
+    def __init__(self, real: LicenceMap, key: bytes, seq: int) -> None:
+        self.real, self.key, self.seq = real, key, seq
+
+    def lookup(self, key: bytes) -> tuple[tuple[int, ...], MapProof]:
+        seqs, proof = self.real.lookup(key)
+        return (tuple(s for s in seqs if s != self.seq) if key == self.key else seqs), proof
+
+
+@pytest.mark.parametrize(
+    ("member", "code"),
+    [
+        ("true", "entry_omitted"),  # the party's grants proven as they are: grant 5 is missing
+        ("hidden", "map_value_mismatch"),  # the value without grant 5: the proof shows another
+        ("dropped", "map_proof_missing"),  # no proof of the party's grants at all
+    ],
+)
+def test_a_grant_dropped_altogether_fails(member: str, code: str) -> None:
+    """docs/ACCOUNTS.md §5: a server that leaves a whole grant out (its line, its entries and
+    the map keys only it needed) and recomputes the statement over what is left fails on the
+    party's ``party_grants`` key (FORMAT §14.1), whatever it does with that key's proof."""
     s = _busy_story()
     log = s.log
     jpy = account_statement(log.parsed, C.key_id).lines[1]
-    assert jpy.currency == "JPY"
+    assert (jpy.currency, jpy.grant_seq) == ("JPY", 5)
+    wanted = party_grants_key(C.key_id)
+    assert log.licence_map.get(wanted) == (4, 5, 6)  # C's three grants
     size = len(log.leaves)
     lying = build_account(
         origin=log.signer.name,
         verifier_key=log.verifier_key,
         checkpoint=log.checkpoint(),
         query=AccountQuery(C.key_id),
-        grant_seqs=[4, 6],  # the two USD grants: the JPY grant (seq 5) left out
-        licence_map=log.licence_map,
+        party=C.key_id,
+        grant_seqs=[4, 6],  # the JPY grant (seq 5) left out
+        licence_map=_HidingMap(log.licence_map, wanted, 5),
         read_leaves=lambda seqs: {q: (log.leaves[q], log.parsed[q]) for q in seqs},
         inclusion_proofs=lambda seqs: inclusion_proofs(size, seqs, log.store),
-    )
-    assert jpy.grant_seq == 5
-    report = verify_account(lying.to_json(), log.verifier_key)
-    assert report, report.failures
-    assert report.statement is not None
-    assert [line.currency for line in report.statement.lines] == ["USD"]
+    ).to_json()
+    assert 5 not in {e["seq"] for e in lying["entries"]}
+    assert [line["grant_seq"] for line in lying["statement"]["grants"]] == [4]  # 6: no accept
+    members = lying["map"]
+    (pg,) = [m for m in members if m["key"] == wanted.hex()]
+    if member == "true":
+        pg["seqs"] = [4, 5, 6]
+    elif member == "dropped":
+        members.remove(pg)
+    report = verify_account(lying, log.verifier_key)
+    assert report.codes == [code], report.failures
+    message = report.failures[0].message
+    assert f"party_grants {C.key_id}" in message
+    if code == "entry_omitted":
+        assert report.failures[0].seq == 5
+        assert "entry 5" in message
+
+
+def test_an_extra_grant_not_listed_under_the_party_fails() -> None:
+    """The other direction: a statement line for a grant the party's ``party_grants`` value
+    does not list (a map derived without it) fails; the proven value must list every line."""
+    s = _busy_story()
+    bundle = s.log.account(AccountQuery(C.key_id)).to_json()
+    wanted = party_grants_key(C.key_id).hex()
+    (pg,) = [m for m in bundle["map"] if m["key"] == wanted]
+    pg["seqs"] = [4, 6]  # as a map without grant 5 would list it; the proof is of [4, 5, 6]
+    codes = verify_account(bundle, s.log.verifier_key).codes
+    assert "map_value_mismatch" in codes
+
+
+def test_an_account_against_a_version_1_map_fails() -> None:
+    """FORMAT §14.6: a checkpoint whose map line is v1 commits no party_grants keys, so an
+    account bundle against it cannot be shown complete: map_root_missing, whatever it holds."""
+    s = _busy_story()
+    log = s.log
+    v1 = derive_map(log.parsed, version=1)
+    size = len(log.leaves)
+    head = map_checkpoint(log.signer.name, size, tree_hash(size, log.store), v1.root, version=1)
+    checkpoint = sign_checkpoint(head, log.signer)
+    bundle = build_account(
+        origin=log.signer.name,
+        verifier_key=log.verifier_key,
+        checkpoint=checkpoint,
+        query=AccountQuery(C.key_id),
+        party=C.key_id,
+        grant_seqs=[4, 5, 6],
+        licence_map=v1,
+        read_leaves=lambda seqs: {q: (log.leaves[q], log.parsed[q]) for q in seqs},
+        inclusion_proofs=lambda seqs: inclusion_proofs(size, seqs, log.store),
+    ).to_json()
+    report = verify_account(bundle, log.verifier_key)
+    assert report.codes == ["map_root_missing"]
+    assert "version 1" in report.failures[0].message
 
 
 def test_a_bundle_of_another_log_fails() -> None:

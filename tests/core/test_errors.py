@@ -77,6 +77,7 @@ EXPECTED: dict[str, tuple[str, int]] = {
     "AlreadyRevoked": ("already_revoked", 422),
     "GrantRevoked": ("grant_revoked", 422),
     "LogIdentityMismatch": ("log_identity_mismatch", 503),
+    "MapVersionPending": ("map_version_pending", 503),
     "NotRevocable": ("not_revocable", 422),
     "NoticePeriod": ("notice_period", 422),
     "IssuedInFuture": ("issued_in_future", 422),

@@ -26,6 +26,7 @@ from ledger.core.licmap import (
     grant_id_key,
     grant_key,
     key_key,
+    party_grants_key,
     party_key,
 )
 from ledger.core.memlog import MemoryLog
@@ -35,8 +36,9 @@ from tests.support.histories import ACTIONS, CONTENT, GRANT_IDS, KEYS, history
 from tests.support.scripts import load_script
 
 
-def oracle(leaves: list[Leaf]) -> dict[bytes, tuple[int, ...]]:
-    """FORMAT §14.2 written out again, independently of ``entry_keys``."""
+def oracle(leaves: list[Leaf], version: int = 2) -> dict[bytes, tuple[int, ...]]:  # noqa: PLR0912
+    """FORMAT §14.2 written out again, independently of ``entry_keys`` (version 1: §14.6,
+    without ``party_grants``)."""
     listed: dict[bytes, list[int]] = {}
     owner: dict[str, str] = {}
 
@@ -53,6 +55,9 @@ def oracle(leaves: list[Leaf]) -> dict[bytes, tuple[int, ...]]:
                 add(b"\x01" + bytes.fromhex(item["sha256"]), seq)
             add(b"\x02" + leaf.signed.statement_hash, seq)
             add(b"\x03" + uuid.UUID(body["grant_id"]).bytes, seq)
+            if version == 2:
+                for key_id in (body["signer"], body["buyer"]):
+                    add(b"\x06" + bytes.fromhex(owner.get(key_id, key_id)), seq)
         elif kind in ("grant.accept", "grant.revoke"):
             add(b"\x02" + bytes.fromhex(body["grant_hash"]), seq)
         else:
@@ -83,6 +88,7 @@ def test_incremental_in_any_batches_equals_from_scratch_and_the_oracle(
     expected = oracle(log.parsed)
     assert dict(scratch.items()) == expected
     assert scratch.size == len(log.parsed)
+    assert dict(derive_map(log.parsed, version=1).items()) == oracle(log.parsed, version=1)
 
     incremental = LicenceMap()
     start, sizes = 0, [0]
@@ -140,7 +146,10 @@ def test_the_example_log_lists_what_format_14_says(example_log: MemoryLog) -> No
         key_key(creator): (0, 5),
         key_key(new): (5, 6),
         key_key(buyer): (1,),
+        party_grants_key(creator): (2,),  # the grant it made
+        party_grants_key(buyer): (2,),  # the grant it received
     }
+    assert describe_key(party_grants_key(buyer)) == f"party_grants {buyer}"
     assert describe_key(content_key(clip1)) == f"content {clip1}"
     assert describe_key(grant_id_key("6f1d2c3b-4a59-4e68-8a7b-9c0d1e2f3a4b")) == (
         "grant_id 6f1d2c3b-4a59-4e68-8a7b-9c0d1e2f3a4b"

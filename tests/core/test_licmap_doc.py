@@ -163,3 +163,35 @@ def test_every_key_tag_is_in_the_table_of_section_14_1() -> None:
         assert f"| `0x{tag:02x}` | `{name}` |" in SECTION, name
         assert f"| 1 + {length} |" in SECTION, name
     assert len(re.findall(r"^\| `0x0[0-9a-f]` \| `", SECTION, re.M)) == len(KEY_TAGS)
+
+
+def test_the_version_1_root_is_the_documented_contents_without_party_grants() -> None:
+    """§14.6, §14.8: the version-1 map of the §7 log is the documented map without its
+    ``party_grants`` keys; its root, by hand and by the code, is the one §14.8 gives (the root
+    checkpoints signed before version 2 committed, so they keep verifying)."""
+    from ledger.core.licmap import TAG_PARTY_GRANTS, derive_map
+
+    example_log = load_script("make_evidence_example").example_log()
+
+    match = re.search(r"has root\s+`([0-9a-f]{64})` at size 7", SECTION)
+    assert match
+    documented = bytes.fromhex(match.group(1))
+    contents = json.loads(BLOCKS["contents"])
+    kept = [e for e in contents if bytes.fromhex(e["key_bytes"])[0] != TAG_PARTY_GRANTS]
+    assert len(contents) - len(kept) == 2  # the creator's and the buyer's grants
+
+    def subtree(items: list[tuple[bytes, bytes]], depth: int) -> bytes:
+        if not items:
+            return EMPTY
+        if len(items) == 1:
+            return _sha(LEAF_CTX, items[0][0], _sha(VALUE_CTX, items[0][1]))
+        left = [p for p in items if _bit(p[0], depth) == 0]
+        right = [p for p in items if _bit(p[0], depth) == 1]
+        return _sha(NODE_CTX, subtree(left, depth + 1), subtree(right, depth + 1))
+
+    pairs = [
+        (_sha(KEY_CTX, bytes.fromhex(e["key_bytes"])), bytes.fromhex(e["value"])) for e in kept
+    ]
+    assert subtree(pairs, 0) == documented
+    assert derive_map(example_log.parsed, version=1).root == documented
+    assert derive_map(example_log.parsed).root == ROOT_7 != documented

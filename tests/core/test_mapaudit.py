@@ -220,3 +220,20 @@ def test_a_licence_map_over_the_latest_store_proves_at_its_latest_size() -> None
     licence_map.apply(log.parsed)
     assert licence_map.root == derive_map(log.parsed).root
     assert licence_map.get(content_key(CONTENT[3])) == (1,)
+
+
+def test_a_replay_of_both_versions_follows_a_log_that_moved_to_version_2() -> None:
+    """FORMAT §14.6: a replay made for versions 1 and 2 gives each checkpoint the root of the
+    version its line names, drops version 1 once a version-2 root is asked for, and refuses a
+    version-1 root after that (a log's map version never goes back)."""
+    log = history([("register", 0, 0, 0), ("register", 1, 0, 0), ("grant", 0, 1, 7)])
+    replay = MapReplay(versions=(1, 2))
+    for leaf in log.parsed[:2]:
+        replay.add(leaf.seq, leaf.signed)
+    assert replay.root_at(2, 1) == derive_map(log.parsed[:2], version=1).root
+    replay.add(2, log.parsed[2].signed)
+    assert replay.root_at(3, 2) == derive_map(log.parsed).root
+    assert replay.root_at(3, 2) != derive_map(log.parsed, version=1).root
+    with pytest.raises(InvalidParameter, match="never goes back"):
+        replay.root_at(3, 1)
+    assert list(replay.maps) == [2]

@@ -374,6 +374,34 @@ def test_party_search_lists_keys_with_the_seqs_that_prove_them(
     assert client.get(f"/v1/parties/{STRANGER.key_id}").status_code == 404
 
 
+def test_parties_are_found_by_pseudonym_and_bad_names_are_refused(
+    client: FlaskClient, small_log: list[dict[str, Any]]
+) -> None:
+    """``GET /v1/parties?pseudonym=``: every party registered under the name (a rotated key
+    does not make a second one), oldest first; none for an unused name; a name a
+    ``party.register`` could not carry is refused with problem+json and nothing read."""
+    named = client.get("/v1/parties?pseudonym=buyer").get_json()
+    assert named == {
+        "pseudonym": "buyer",
+        "parties": [{"party_id": BUYER.key_id, "registered_seq": 1}],
+    }
+    same = append(client, builders.party_register(STRANGER, "buyer"))
+    named = client.get("/v1/parties", query_string={"pseudonym": "buyer"}).get_json()
+    assert named["parties"] == [
+        {"party_id": BUYER.key_id, "registered_seq": 1},
+        {"party_id": STRANGER.key_id, "registered_seq": same["seq"]},
+    ]
+    assert client.get("/v1/parties?pseudonym=Buyer").get_json()["parties"] == []  # exact spelling
+    for bad in ("", " buyer", "buyer ", "b" * 65, "b\u00fcyer", "a/b", "buyer\n"):
+        refused = client.get("/v1/parties", query_string={"pseudonym": bad})
+        assert refused.status_code == 400, bad
+        assert refused.mimetype == "application/problem+json"
+        assert refused.get_json()["code"] == "invalid_parameter", refused.get_json()
+    missing = client.get("/v1/parties")
+    assert missing.status_code == 400
+    assert missing.mimetype == "application/problem+json"
+
+
 def test_grant_and_content_search_name_every_entry_by_seq(
     client: FlaskClient, small_log: list[dict[str, Any]]
 ) -> None:

@@ -47,6 +47,7 @@ OPERATIONS: dict[tuple[str, str], list[str]] = {
     ("GET", "/v1/proofs/consistency"): BEYOND_THE_TREE,
     ("GET", "/v1/map/proof"): ["400"],  # any hex of a key's length is schema-valid, few tags are
     ("GET", "/v1/map/node/{node_hash}"): [],
+    ("GET", "/v1/parties"): ["400"],  # a string that is no pseudonym
     ("GET", "/v1/parties/{key_id}"): [],
     ("GET", "/v1/parties/{key_id}/grants"): ["400"],
     ("GET", "/v1/parties/{key_id}/account"): [

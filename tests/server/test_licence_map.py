@@ -198,3 +198,68 @@ def test_node_rows_write_the_generic_copy_payload() -> None:
     assert ledger_db._COPY_HEADER + fast + ledger_db._COPY_TRAILER == generic
     assert rows.binary_copy(("node", "hash", "size")) is None  # any other order: the generic path
     assert [r["hash"] for r in rows] == list(nodes)
+
+
+def test_a_log_of_map_version_1_moves_to_version_2_at_its_next_append(
+    config: Any,
+    database_url: str,
+    creator_key: SigningKey,
+    buyer_key: SigningKey,
+    make_grant: Callable[..., SignedStatement],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FORMAT §14.6: a log whose checkpoints commit version-1 roots (written here by this code
+    told to derive version 1, as the software before version 2 did) keeps them valid after the
+    upgrade: its first append derives the version-2 map of the whole log, and from then on every
+    checkpoint commits version 2. Each checkpoint still proves at its own version and root; the
+    database audit passes; statements of account wait for the first version-2 checkpoint."""
+    from ledger.core import licmap
+    from ledger.core.evidence.account import verify_account
+    from ledger.server import app as app_module
+    from ledger.server import service as service_module
+    from ledger.server.dbaudit import audit_database
+
+    history = _history(creator_key, buyer_key, make_grant)
+    monkeypatch.setattr(service_module, "MAP_VERSION", 1)
+    monkeypatch.setattr(
+        app_module, "map_checkpoint", lambda *a: licmap.map_checkpoint(*a, version=1)
+    )
+    old = app_module.create_app(config)
+    for batch in history[:4]:
+        assert all(
+            not isinstance(r, Exception) for r in old.extensions["ledger"].service.append(batch)
+        )
+    waiting = old.test_client().get(f"/v1/parties/{creator_key.key_id}/account")
+    assert waiting.status_code == 503
+    assert waiting.get_json()["code"] == "map_version_pending"
+    old.extensions["ledger"].db.dispose()
+    monkeypatch.undo()
+
+    new = app_module.create_app(config)
+    service: LogService = new.extensions["ledger"].service
+    for batch in history[4:]:
+        assert all(not isinstance(r, Exception) for r in service.append(batch))
+    with service.db.read_session() as session:
+        rows = session.scalars(sa.select(CheckpointRow).order_by(CheckpointRow.tree_size)).all()
+        versions = []
+        for row in rows:
+            version, root = licmap.checkpoint_map(
+                Checkpoint.parse(row.note.split("\n\n")[0] + "\n")
+            )
+            versions.append(version)
+            leaves = _leaves(service, row.tree_size)
+            assert root == bytes(row.map_root) == derive_map(leaves, version=version).root
+            stored = licence_map_at(session, row.tree_size)  # proves at its own root
+            for key, seqs in derive_map(leaves, version=version).items():
+                value, proof = stored.lookup(key)
+                assert value == seqs
+                assert verify_map_proof(root, key, proof.to_bytes()).present
+    assert versions == [1, 1, 1, 1, 1, 2, 2, 2]
+    verifier = service.signer.verifier()
+    report = audit_database(database_url, verifier)
+    assert report, report.failures
+    assert report.map_roots_checked == len(versions)
+    answer = new.test_client().get(f"/v1/parties/{creator_key.key_id}/account")
+    assert answer.status_code == 200
+    assert verify_account(answer.get_json(), verifier.to_vkey())
+    new.extensions["ledger"].db.dispose()

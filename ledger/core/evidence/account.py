@@ -4,9 +4,13 @@
 An ``AccountBundle`` is the log's checkpoint, the entries the statement rests on (exact leaf bytes
 and inclusion proofs against that checkpoint), the licence-map proofs of the required keys and the
 statement as served. The required keys are walked (``complete.closure_from``, the walk evidence
-bundles use) from the ``key`` key of the party's key and the ``grant`` key of every grant the
-bundle carries: so every acceptance, revocation and key event of those grants, and every other
-grant with the same id, must be in the bundle (``entry_omitted`` otherwise).
+bundles use) from the ``key`` key of the party's key, the ``party_grants`` key of its party
+(licence map version 2: every grant the party made or received) and the ``grant`` key of every
+grant the bundle carries: so every grant of the party, every acceptance, revocation and key event
+of those grants, and every other grant with the same id, must be in the bundle (``entry_omitted``
+otherwise), and every grant on the statement must be one the party's ``party_grants`` value
+lists (``map_value_mismatch`` otherwise). The party is the one the verified entries give for the
+key asked about, never the one the server names.
 
 ``verify_account`` checks, reusing the evidence verifier's steps (``verify.py``): the checkpoint
 under the trusted key (and witnesses with a policy), every entry (leaf hash, seq, signatures,
@@ -25,10 +29,10 @@ from typing import Any, Final
 
 from ..accounts import Statement, account_statement
 from ..canonical import canonicalize
-from ..errors import InternalError, LedgerError, MalformedBundle
+from ..errors import InternalError, LedgerError, MalformedBundle, MapRootMissing
 from ..leaf import Leaf
 from ..licensing import format_instant, parse_instant
-from ..licmap import describe_key, grant_key, key_key
+from ..licmap import MAP_VERSION, checkpoint_map, describe_key, grant_key, key_key, party_grants_key
 from ..note import NoteVerifier
 from ..policy import WitnessPolicy
 from ..sigcheck import SignatureCheck, cryptography_check
@@ -36,6 +40,8 @@ from ..vmap import MapProof
 from .bundle import (
     BUNDLE_MALFORMED,
     LOG_KEY_MISMATCH,
+    MAP_ROOT_MISSING,
+    MAP_VALUE_MISMATCH,
     QUERY_MISMATCH,
     EvidenceBundle,
     EvidenceEntry,
@@ -158,12 +164,18 @@ def _parse_query(obj: object) -> AccountQuery:
 
 
 def initial_account_keys(
-    key_id: str, entries: Sequence[Leaf], grant_hashes: Sequence[str] = ()
+    key_id: str,
+    party: str | None,
+    entries: Sequence[Leaf],
+    grant_hashes: Sequence[str] = (),
 ) -> list[bytes]:
-    """The walk's first round: the ``key`` key of ``key_id``, the required keys of every entry
-    given (for a grant its ``grant`` key, for an acceptance or revocation its grant's, ...), and
-    the ``grant`` key of every grant statement hash named (the served statement's lines)."""
+    """The walk's first round: the ``key`` key of ``key_id``, the ``party_grants`` key of its
+    ``party`` (None: the key belongs to no party), the required keys of every entry given (for
+    a grant its ``grant`` key, for an acceptance or revocation its grant's, ...), and the
+    ``grant`` key of every grant statement hash named (the served statement's lines)."""
     keys = [key_key(key_id)]
+    if party is not None:
+        keys.append(party_grants_key(party))
     for leaf in entries:
         keys.extend(entry_required_keys(leaf.signed))
     for h in grant_hashes:
@@ -180,17 +192,20 @@ def build_account(
     verifier_key: str,
     checkpoint: str,
     query: AccountQuery,
+    party: str | None,
     grant_seqs: Sequence[int],
     licence_map: MapReader,
     read_leaves: Callable[[Sequence[int]], Mapping[int, tuple[bytes, Leaf]]],
     inclusion_proofs: Callable[[Sequence[int]], Sequence[Sequence[bytes]]],
     prefetch: Callable[[Sequence[bytes]], None] | None = None,
 ) -> AccountBundle:
-    """The account bundle: the party's grants (``grant_seqs``, in the checkpointed tree), every
-    entry the required keys list (``read_leaves``: stored bytes and parsed leaf by seq) with its
-    inclusion proof, every required key's map proof (``licence_map``: the map ``checkpoint``
-    commits) and the statement over exactly those entries. Raises InternalError when the map
-    lists an entry the log does not give. No I/O of its own."""
+    """The account bundle of ``party`` (the party of ``query.key_id``): its grants
+    (``grant_seqs``, in the checkpointed tree, and any other its ``party_grants`` key lists; the
+    map must be of version 2), every entry the required keys list (``read_leaves``: stored
+    bytes and parsed leaf by seq) with its inclusion proof, every required key's map proof
+    (``licence_map``: the map ``checkpoint`` commits) and the statement over exactly those
+    entries. Raises InternalError when the map lists an entry the log does not give. No I/O of
+    its own."""
     stored: dict[int, tuple[bytes, Leaf]] = dict(read_leaves(sorted(set(grant_seqs))))
 
     def leaves(seqs: Sequence[int]) -> Mapping[int, Leaf]:
@@ -209,7 +224,7 @@ def build_account(
         return out
 
     grants = [stored[s][1] for s in sorted(stored)]
-    closure = closure_from(initial_account_keys(query.key_id, grants), values, leaves)
+    closure = closure_from(initial_account_keys(query.key_id, party, grants), values, leaves)
     if closure.omitted:
         key, seq = closure.omitted[0]
         raise InternalError(
@@ -303,9 +318,9 @@ def _verify_account(
     if policy is not None and report.checkpoint is not None:
         _check_witnesses(parsed.checkpoint, policy, verifier, report)
     leaves = _check_entries(view, report, check)
-    _check_account_map(parsed, leaves, report)
     q = parsed.query
     out.statement = account_statement(leaves.values(), q.key_id, q.start, q.end)
+    _check_account_map(parsed, leaves, out.statement, report)
     served, recomputed = parsed.statement, out.statement.to_json()
     if served != recomputed:
         report.fail(STATEMENT_MISMATCH, statement_difference(served, recomputed))
@@ -313,10 +328,17 @@ def _verify_account(
 
 
 def _check_account_map(
-    bundle: AccountBundle, leaves: Mapping[int, Leaf], report: EvidenceReport
+    bundle: AccountBundle,
+    leaves: Mapping[int, Leaf],
+    statement: Statement,
+    report: EvidenceReport,
 ) -> None:
-    """The map proofs, then the required keys walked from the party's key and the bundle's
-    grants: each needs a proof, and every entry it lists must be in the bundle."""
+    """The map proofs, then the required keys walked from the party's key, the party's grants
+    (its ``party_grants`` key: ``statement.party``, recomputed from the verified entries) and
+    the bundle's grants: each needs a proof, and every entry it lists must be in the bundle;
+    every grant on the statement must be listed under the party's ``party_grants`` key."""
+    if not _map_has_party_grants(report):
+        return
     lines = bundle.statement.get("grants")
     named = [
         line["grant_hash"]
@@ -329,12 +351,49 @@ def _check_account_map(
         leaves,
         report,
         lambda: initial_account_keys(
-            bundle.query.key_id, [leaves[s] for s in sorted(leaves)], named
+            bundle.query.key_id, statement.party, [leaves[s] for s in sorted(leaves)], named
         ),
         rests_on="the statement rests on",
         partial="the statement may rest on a partial history; ask the log for the complete "
         "statement",
     )
+    if statement.party is None:
+        return
+    wanted = party_grants_key(statement.party)
+    listed = next((set(m.seqs) for m in bundle.map if m.key == wanted), None)
+    if listed is None:
+        return  # map_proof_missing was reported by the walk
+    for line in statement.lines:
+        if line.grant_seq not in listed:
+            report.fail(
+                MAP_VALUE_MISMATCH,
+                f"the statement has a line for grant {line.grant_seq}, which the log's map does "
+                f"not list under {describe_key(wanted)}: the map and the entries disagree; do "
+                "not rely on this statement, and run 'ledger audit' against the log",
+                seq=line.grant_seq,
+            )
+
+
+def _map_has_party_grants(report: EvidenceReport) -> bool:
+    """False (and ``map_root_missing`` reported) when the verified checkpoint commits a map of
+    version 1, which has no ``party_grants`` keys (FORMAT §14.6). True otherwise: a checkpoint
+    that did not verify, or carries no map line, is reported by the steps that read it."""
+    cp = report.checkpoint
+    if cp is None:
+        return True
+    try:
+        version = checkpoint_map(cp)[0]
+    except MapRootMissing:
+        return True
+    if version < MAP_VERSION:
+        report.fail(
+            MAP_ROOT_MISSING,
+            f"the checkpoint commits licence map version {version}, which does not list the "
+            "grants of each party, so no statement against it can be shown complete: ask the "
+            "log for a new bundle, against a checkpoint with a consent-ledger/map/v2 line",
+        )
+        return False
+    return True
 
 
 def statement_difference(served: Mapping[str, Any], recomputed: Mapping[str, Any]) -> str:

@@ -26,7 +26,13 @@ from .envelope import (
     statement_hash,
 )
 from .fastparse import parse_statement, parse_statement_text
-from .parse import STATEMENT_TYPES, format_timestamp, parse_timestamp
+from .parse import (
+    PSEUDONYM_PATTERN,
+    PSEUDONYM_RULE,
+    STATEMENT_TYPES,
+    format_timestamp,
+    parse_timestamp,
+)
 from .types import (
     CONSIDERATION_UNITS,
     KEY_REVOCATION_REASONS,
@@ -54,6 +60,8 @@ __all__ = [
     "KEY_REVOCATION_REASONS",
     "MAX_NOTICE_DAYS",
     "PROHIBITIONS",
+    "PSEUDONYM_PATTERN",
+    "PSEUDONYM_RULE",
     "STATEMENT_HASH_CONTEXT",
     "STATEMENT_SIGNING_CONTEXT",
     "STATEMENT_TYPES",

@@ -52,7 +52,13 @@ _NONCE_RE = re.compile(r"[0-9a-f]{32}")
 #: A key id or SHA-256 value: 64 lowercase hex digits (the one spelling hex_decode accepts).
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_PSEUDONYM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?")
+#: What a pseudonym may be (FORMAT §3.2.1), also for the readers that take one outside a
+#: statement (the whole string must match).
+PSEUDONYM_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?"
+PSEUDONYM_RULE = "1-64 letters, digits, '.', '_', '-', ' '"
+_PSEUDONYM_RE = re.compile(PSEUDONYM_PATTERN)
+
+
 _MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 _AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?")
 #: The patterns above that a client checks input against before it signs (the browser's forms,
@@ -214,7 +220,7 @@ def _public_key(f: _Fields, name: str) -> PublicKey:
 
 
 def _party_register(f: _Fields, common: dict[str, Any]) -> PartyRegister:
-    pseudonym = f.string("pseudonym", _PSEUDONYM_RE, "1-64 letters, digits, '.', '_', '-', ' '")
+    pseudonym = f.string("pseudonym", _PSEUDONYM_RE, PSEUDONYM_RULE)
     stmt = PartyRegister(
         **common,
         public_key=_public_key(f, "public_key"),

@@ -13,7 +13,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ledger.core.licensing import INSTANT_PATTERN
-from ledger.core.statements import USES
+from ledger.core.statements import PSEUDONYM_PATTERN, PSEUDONYM_RULE, USES
 
 UUID_RE = validate.Regexp(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -241,6 +241,33 @@ class GrantSchema(GrantSummarySchema):
 class ContentSchema(Strict):
     sha256 = fields.String(required=True)
     grants = fields.List(fields.Nested(GrantSummarySchema), required=True)
+
+
+def _whole_string(value: str) -> None:
+    if re.fullmatch(PSEUDONYM_PATTERN, value) is None:
+        raise ma.ValidationError(f"must be {PSEUDONYM_RULE}")
+
+
+class PseudonymArgs(Strict):
+    pseudonym = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(rf"^(?:{PSEUDONYM_PATTERN})$", error=f"must be {PSEUDONYM_RULE}"),
+            _whole_string,  # Python's "$" also matches before a final newline
+        ],
+        metadata={"description": "a pseudonym, exactly as registered (docs/FORMAT.md §3.2.1)"},
+    )
+
+
+class NamedPartySchema(Strict):
+    party_id = fields.String(required=True)
+    registered_seq = fields.Integer(required=True)
+
+
+class PartiesNamedSchema(Strict):
+    pseudonym = fields.String(required=True)
+    parties = fields.List(fields.Nested(NamedPartySchema), required=True)
 
 
 class PartyGrantsArgs(Strict):

@@ -19,9 +19,11 @@ from ledger.server.api.parsing import Blueprint
 from ledger.server.api.schemas import (
     ContentSchema,
     GrantSchema,
+    PartiesNamedSchema,
     PartyGrantsArgs,
     PartyGrantsSchema,
     PartySchema,
+    PseudonymArgs,
     SearchArgs,
     SearchSchema,
 )
@@ -40,6 +42,16 @@ class Party(MethodView):
         """The party that holds (or held) a key, with all its keys and their status."""
         with read_session() as session:
             return search_reads.party(session, hex64(key_id, "key_id"))
+
+
+@blp.route("/parties")
+class PartiesNamed(MethodView):
+    @blp.arguments(PseudonymArgs, location="query")
+    @blp.response(200, PartiesNamedSchema)
+    def get(self, args: dict[str, str]) -> dict[str, Any]:
+        """The parties registered under a pseudonym (names are public and not unique)."""
+        with read_session() as session:
+            return search_reads.parties_named(session, args["pseudonym"])
 
 
 @blp.route(

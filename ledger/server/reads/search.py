@@ -53,6 +53,18 @@ def party(session: Session, key_id: str) -> dict[str, Any]:
     }
 
 
+def parties_named(session: Session, pseudonym: str) -> dict[str, Any]:
+    """Every party registered under ``pseudonym`` (pseudonyms are public and not unique: the
+    log tells parties apart by key id), oldest first; an empty list when none is."""
+    return {
+        "pseudonym": pseudonym,
+        "parties": [
+            {"party_id": party_id, "registered_seq": seq}
+            for party_id, seq in repo.parties_named(session, pseudonym)
+        ],
+    }
+
+
 def _grant_summaries(session: Session, grants: Sequence[GrantRow]) -> list[dict[str, Any]]:
     """Each grant's summary, its events read for all of them in one query."""
     events = repo.grant_events(session, [g.grant_id for g in grants])

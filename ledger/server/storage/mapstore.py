@@ -176,6 +176,16 @@ class DbNodeStore:
         self.cache.add(found)
         return found
 
+    def forget_stored(self, chunk: int = 5_000) -> None:
+        """Drop from ``written`` the nodes the table already holds. Only a map derived from
+        scratch over a stored one needs it (a new map version, FORMAT §14.6: the leaves of keys
+        whose value did not change are the old version's own nodes); an update's nodes are new."""
+        hashes = list(self.written)
+        for start in range(0, len(hashes), chunk):
+            rows = _rows(self.session, _NODES_BY_HASH, {"hashes": hashes[start : start + chunk]})
+            for h, _ in rows:
+                self.written.pop(bytes(h), None)
+
     def node_rows(self, size: int) -> NodeRows:
         """The rows of the nodes written so far, for ``map_nodes``, first written at ``size``."""
         return NodeRows(self.written, size)

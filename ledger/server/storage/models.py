@@ -130,7 +130,8 @@ class KeyRow(Base):
     key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     party_id: Mapped[str] = mapped_column(String(64), index=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
-    pseudonym: Mapped[str] = mapped_column(String(64))
+    #: Indexed (revision 0004): ``ledger register`` asks who already uses a pseudonym.
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
     seq: Mapped[int] = mapped_column(ForeignKey("entries.seq"), unique=True)
     __table_args__ = (_hex_check("key_id"), _hash_check("public_key"))
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import MissingTreeHash
+from ledger.core.licmap import note_map_version
 from ledger.core.merkle import stored_hash_count
 from ledger.server.storage.db import Pipeline, Rows
 from ledger.server.storage.models import (
@@ -197,8 +198,9 @@ class AppendReads:
     taken_grant_ids: set[str]
     border_root: bytes | None = None
     hashes_since: dict[int, bytes] | None = None
-    #: The latest checkpoint's size and map root (None for a checkpoint from before the map).
-    map_head: tuple[int, bytes | None] | None = None
+    #: The latest checkpoint's size, map root and map version (root and version None for a
+    #: checkpoint from before the map; version 1 for one from before map version 2).
+    map_head: tuple[int, bytes | None, int | None] | None = None
     #: When a map size was given: every licence map node written after that size, as stored
     #: (hash, ``vmap.encode_node`` bytes); None if there are more than ``RECENT_MAP_NODES_MAX``.
     map_nodes_since: list[tuple[bytes, bytes]] | None = None
@@ -227,7 +229,7 @@ _MAP_NODES_SINCE = (
     .limit(RECENT_MAP_NODES_MAX + 1)
 )
 _MAP_HEAD = (
-    select(CheckpointRow.tree_size, CheckpointRow.map_root)
+    select(CheckpointRow.tree_size, CheckpointRow.map_root, CheckpointRow.note)
     .order_by(CheckpointRow.tree_size.desc())
     .limit(1)
 )
@@ -290,11 +292,11 @@ def read_for_append(
     return out
 
 
-def _map_head(rows: list[tuple[Any, ...]]) -> tuple[int, bytes | None] | None:
+def _map_head(rows: list[tuple[Any, ...]]) -> tuple[int, bytes | None, int | None] | None:
     if not rows:
         return None
-    size, root = rows[0]
-    return size, None if root is None else bytes(root)
+    size, root, note = rows[0]
+    return size, None if root is None else bytes(root), note_map_version(note)
 
 
 # --- log identity ---------------------------------------------------------------------------------
@@ -462,6 +464,19 @@ def party_keys(session: Session, party_id: str) -> list[KeyRow]:
     return list(
         session.scalars(select(KeyRow).where(KeyRow.party_id == party_id).order_by(KeyRow.seq))
     )
+
+
+def parties_named(session: Session, pseudonym: str) -> list[tuple[str, int]]:
+    """``(party_id, registration seq)`` of every party registered under ``pseudonym`` (exactly
+    that spelling), in registration order (the ``keys`` pseudonym index)."""
+    first = func.min(KeyRow.seq)
+    rows = session.execute(
+        select(KeyRow.party_id, first)
+        .where(KeyRow.pseudonym == pseudonym)
+        .group_by(KeyRow.party_id)
+        .order_by(first)
+    )
+    return [(party_id, seq) for party_id, seq in rows]
 
 
 def key_end_kinds(session: Session, key_ids: Iterable[str]) -> dict[str, str]:
