@@ -185,6 +185,22 @@ class Card:
             "verify": "ledger verify --card CARD BUNDLE --log-key KEY (docs/CARDS.md)",
         }
 
+    def evidence_with_licences(self) -> dict[str, Any]:
+        """``evidence_json`` with every licence the card cites (label, summary, terms, grants):
+        the block both formats carry."""
+        return {
+            **self.evidence_json(),
+            "licences": [
+                {
+                    "licence": lic.label,
+                    "summary": lic.summary,
+                    "terms": lic.terms,
+                    "grants": list(lic.grants),
+                }
+                for lic in self.licences
+            ],
+        }
+
 
 class CardFormat(Protocol):
     """A card format: renders a ``Card`` and reads back what a card states (``read_stated``)."""

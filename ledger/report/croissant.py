@@ -201,18 +201,7 @@ def render(card: Card) -> dict[str, Any]:
         "distribution": [_file_object(f) for f in card.files],
         "recordSet": [_record_set(card)],
         **_rai(card),
-        "cl:evidence": {
-            **card.evidence_json(),
-            "licences": [
-                {
-                    "licence": lic.label,
-                    "summary": lic.summary,
-                    "terms": lic.terms,
-                    "grants": list(lic.grants),
-                }
-                for lic in card.licences
-            ],
-        },
+        "cl:evidence": card.evidence_with_licences(),
         "cl:trainingContentSummary": card.summary,
     }
     if not doc["license"]:

@@ -263,16 +263,7 @@ def render(card: Card) -> dict[str, Any]:
             }
         )
     evidence = {
-        **card.evidence_json(),
-        "licences": [
-            {
-                "licence": lic.label,
-                "summary": lic.summary,
-                "terms": lic.terms,
-                "grants": list(lic.grants),
-            }
-            for lic in card.licences
-        ],
+        **card.evidence_with_licences(),
         "name": o.name,
         "created": o.created,
     }
