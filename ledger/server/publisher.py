@@ -73,8 +73,7 @@ class WitnessPublisher:
         self.witnesses = [w for w in policy.witnesses.values() if w.url]
         #: Last size each witness is known to have cosigned (learned from 200s and 409s).
         self._known: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Rounds("witness-publisher", self.run_once, self._round_failed, 10)
 
     # --- one round ----------------------------------------------------------------------------
 
@@ -183,13 +182,44 @@ class WitnessPublisher:
         return try_lock(self.db, PUBLISH_LOCK_KEY, "publisher.lock")
 
     def start(self, interval: float, ready: Callable[[], None] | None = None) -> None:
-        """Run rounds every ``interval`` seconds in a daemon thread until ``stop()``; each after
-        ``ready()`` returns (the app's database gate, ``ledger.server.readiness``: no round reads or
-        writes a database that is not prepared, or that holds another log)."""
+        """Run rounds every ``interval`` seconds in a thread until ``stop()`` (``Rounds``)."""
+        self._rounds.start(interval, ready)
+
+    def stop(self) -> None:
+        self._rounds.stop()
+
+    def _round_failed(self, error: Exception) -> None:
+        if isinstance(error, Unavailable):
+            return  # the database is away or not this log's: the gate has said so in the log
+        log.exception("witness publisher round failed")
+
+
+class Rounds:
+    """``run_round()`` every ``interval`` seconds in a daemon thread until ``stop()``, each round
+    only after ``ready()`` returns (the app's database gate, ``ledger.server.readiness``: no round
+    reads or writes a database that is not prepared, or that holds another log). A round that
+    raises is handed to ``on_error`` (called inside the ``except``, so it may log the traceback)
+    and never kills the thread. The witness and the static publishers run on it."""
+
+    def __init__(
+        self,
+        name: str,
+        run_round: Callable[[], object],
+        on_error: Callable[[Exception], None],
+        join_timeout: float,
+    ) -> None:
+        self.name = name
+        self.run_round = run_round
+        self.on_error = on_error
+        self.join_timeout = join_timeout
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, interval: float, ready: Callable[[], None] | None = None) -> None:
         if self._thread is not None:
             return
         self._thread = threading.Thread(
-            target=self._loop, args=(interval, ready), name="witness-publisher", daemon=True
+            target=self._loop, args=(interval, ready), name=self.name, daemon=True
         )
         self._thread.start()
 
@@ -198,16 +228,14 @@ class WitnessPublisher:
             try:
                 if ready is not None:
                     ready()
-                self.run_once()
-            except Unavailable:
-                pass  # the database is away or not this log's: the gate has said so in the log
-            except Exception:  # a round must never kill the thread
-                log.exception("witness publisher round failed")
+                self.run_round()
+            except Exception as e:  # a round must never kill the thread
+                self.on_error(e)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=self.join_timeout)
             self._thread = None
 
 

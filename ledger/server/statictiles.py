@@ -60,7 +60,7 @@ from ledger.core.keys import SigningKey
 from ledger.core.note import NoteSigner, NoteVerifier
 from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, partial_width
 from ledger.server.config import Config
-from ledger.server.publisher import try_lock
+from ledger.server.publisher import Rounds, try_lock
 from ledger.server.reads.published import published_checkpoint
 from ledger.server.reads.tlog import OCTETS, read_entry_bundle, read_tile, tile_cache_control
 from ledger.server.storage.db import Database
@@ -277,8 +277,7 @@ class StaticPublisher:
         #: The size this process last published to each store, by ``id`` (a round at that size
         #: skips the store).
         self._published: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Rounds("static-publisher", self.run_once, self._round_failed, 30)
 
     def run_once(self) -> list[StoreRound] | None:
         """One round for every store (see the module docstring); None if another round holds
@@ -370,31 +369,17 @@ class StaticPublisher:
     # --- the background thread ------------------------------------------------------------------
 
     def start(self, interval: float, ready: Callable[[], None] | None = None) -> None:
-        """Run rounds every ``interval`` seconds in a daemon thread until ``stop()``; each after
-        ``ready()`` (the app's database gate) returns."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._loop, args=(interval, ready), name="static-publisher", daemon=True
-        )
-        self._thread.start()
-
-    def _loop(self, interval: float, ready: Callable[[], None] | None) -> None:
-        while not self._stop.wait(interval):
-            try:
-                if ready is not None:
-                    ready()
-                self.run_once()
-            except LedgerError as e:
-                log.error("static publication round failed: %s", e)
-            except Exception:  # a round must never kill the thread
-                log.exception("static publication round failed")
+        """Run rounds every ``interval`` seconds in a thread until ``stop()`` (``Rounds``)."""
+        self._rounds.start(interval, ready)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._rounds.stop()
+
+    def _round_failed(self, error: Exception) -> None:
+        if isinstance(error, LedgerError):
+            log.error("static publication round failed: %s", error)
+        else:
+            log.exception("static publication round failed")
 
 
 def _chunks(items: list[Tile], n: int) -> Iterator[list[Tile]]:

@@ -148,7 +148,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 def sqlite_only(backend: str) -> None:
     """Skips the PostgreSQL leg, before any other fixture of the test is made."""
     if backend != "sqlite":
-        pytest.skip("one backend suffices here")
+        pytest.skip("SQLite only: it checks the stores, not the database (its comment says why)")
 
 
 @pytest.fixture
