@@ -30,7 +30,7 @@ Systems:
   the files the static publisher wrote), ``ledger-static-granian`` (the app under granian, whose
   static route serves the same files in Rust), ``tessera``;
 - proofs: ``ledger`` (``/v1/proofs/inclusion``, built on the server), ``tessera-client-on-ledger``
-  ``tessera-client-on-ledger-static`` and ``tessera-client-on-ledger-static-granian`` (Tessera's
+  ``tessera-client-on-ledger-static``, ``-static-granian`` and ``-static-nginx`` (Tessera's
   client building proofs from our tiles),
   ``tessera`` (the same client against Tessera).
 
@@ -79,8 +79,10 @@ ARGS: argparse.Namespace
 TARGETS = [
     ("tiles", "ledger-static", "tessera", "rate", (">=", 1.0)),
     ("tiles", "ledger-static-granian", "tessera", "rate", (">=", 1.0)),
+    ("tiles", "ledger-static-nginx", "tessera", "rate", (">=", 1.0)),
     ("proofs", "tessera-client-on-ledger-static", "tessera", "rate", (">=", 1.0)),
     ("proofs", "tessera-client-on-ledger-static-granian", "tessera", "rate", (">=", 1.0)),
+    ("proofs", "tessera-client-on-ledger-static-nginx", "tessera", "rate", (">=", 1.0)),
     ("append", "ledger", "tessera-tuned", "CPU", ("<=", 3.0)),
     ("append", "ledger", "tessera-tuned", "rate", (">=", 1.0)),
     ("fill", "ledger", "tessera", "bytes", ("<=", 1.5)),
@@ -693,32 +695,50 @@ def tile_paths(prefix: str, size: int) -> Path:
 
 
 @contextlib.contextmanager
-def reader(system: str) -> Iterator[tuple[int, int, CpuMeter | None, int]]:
-    """The kept log of ``system`` served: port, tree size, our CPU meter or Tessera's pid."""
+def reader(system: str) -> Iterator[tuple[int, int, CpuMeter | None, list[int]]]:
+    """The kept log of ``system`` served: port, tree size, the app's CPU meter (gunicorn's or
+    granian's workers and PostgreSQL's) and the pids of other servers whose CPU counts."""
     if system.endswith("granian"):
         with granian_static() as server:
             port = server.base_port
-            yield port, checkpoint_size(port, "/tlog/checkpoint"), CpuMeter(server), 0
+            yield port, checkpoint_size(port, "/tlog/checkpoint"), CpuMeter(server), []
+    elif system.endswith("nginx"):
+        from tests.support.nginx import nginx_binary, nginx_in_front
+
+        binary = nginx_binary()
+        if binary is None:
+            raise SystemExit("no nginx: apt-get install nginx-light")
+        keep = kept_ledger()
+        with (
+            ledger_server(keep=keep, static=True) as server,
+            nginx_in_front(binary, f"127.0.0.1:{server.base_port}", keep / "static",
+                           ARGS.work / "nginx", harness.free_port(), workers=2) as front,
+        ):  # fmt: skip
+            pids = [front.proc.pid, *harness.children(front.proc.pid)]
+            size = checkpoint_size(front.port, "/tlog/checkpoint")
+            yield front.port, size, CpuMeter(server), pids
     elif system.startswith(("ledger", "tessera-client-on-ledger")):
         with ledger_server(keep=kept_ledger(), static=system.endswith("static")) as server:
             port = server.base_port
-            yield port, checkpoint_size(port, "/tlog/checkpoint"), CpuMeter(server), 0
+            yield port, checkpoint_size(port, "/tlog/checkpoint"), CpuMeter(server), []
     else:
         with tessera_server(False, kept_tessera()) as (port, pid):
-            yield port, checkpoint_size(port, "/checkpoint"), None, pid
+            yield port, checkpoint_size(port, "/checkpoint"), None, [pid]
 
 
-def measured(meter: CpuMeter | None, pid: int, entry: dict[str, Any], run: Any) -> dict[str, Any]:
-    """Run ``run()`` and put the server's CPU (and PostgreSQL's) into ``entry``."""
-    c0 = harness.cpu_seconds(pid) if pid else 0.0
+def measured(
+    meter: CpuMeter | None, pids: list[int], entry: dict[str, Any], run: Any
+) -> dict[str, Any]:
+    """Run ``run()`` and put the servers' CPU (and PostgreSQL's) into ``entry``."""
+    c0 = sum(harness.cpu_seconds(p) for p in pids)
     if meter:
         meter.begin()
     fig: dict[str, Any] = run()
+    entry["server_cpu_s"] = sum(harness.cpu_seconds(p) for p in pids) - c0
     if meter:
         cpu = meter.end()
-        entry["server_cpu_s"], entry["pg_cpu_s"] = cpu["server"], cpu["pg"]
-    else:
-        entry["server_cpu_s"] = harness.cpu_seconds(pid) - c0
+        entry["server_cpu_s"] += cpu["server"]
+        entry["pg_cpu_s"] = cpu["pg"]
     return fig
 
 
@@ -726,11 +746,11 @@ def cmd_tiles(a: argparse.Namespace) -> None:
     for r in range(a.rounds):
         for system in a.systems if r % 2 == 0 else list(reversed(a.systems)):
             entry: dict[str, Any] = {"kind": "tiles", "system": system, "load_before": load()}
-            with reader(system) as (port, size, meter, pid):
+            with reader(system) as (port, size, meter, pids):
                 paths = tile_paths("/" if system == "tessera" else "/tlog/", size)
                 fig = measured(
                     meter,
-                    pid,
+                    pids,
                     entry,
                     lambda port=port, paths=paths: loadgen(
                         "get",
@@ -758,7 +778,7 @@ def cmd_proofs(a: argparse.Namespace) -> None:
     for r in range(a.rounds):
         for system in a.systems if r % 2 == 0 else list(reversed(a.systems)):
             entry: dict[str, Any] = {"kind": "proofs", "system": system, "load_before": load()}
-            with reader(system) as (port, size, meter, pid):
+            with reader(system) as (port, size, meter, pids):
                 if system == "ledger":
                     rng = random.Random(11)
                     paths = ARGS.work / f"proofs-{size}.txt"
@@ -787,7 +807,7 @@ def cmd_proofs(a: argparse.Namespace) -> None:
                         a.cache,
                     ]
                 cmd += ["-clients", str(a.clients), "-seconds", str(a.seconds)]
-                fig = measured(meter, pid, entry, lambda cmd=cmd: run_json(cmd, 600))
+                fig = measured(meter, pids, entry, lambda cmd=cmd: run_json(cmd, 600))
             n = fig.get("ok", fig.get("proofs", 0))
             entry["tree_size"], entry["cache"] = size, a.cache
             entry["server_cpu_us_per_proof"] = round(

@@ -27,10 +27,12 @@ BARS = [
     ("tiles", "ledger", "full tiles from PostgreSQL (ours)"),
     ("tiles", "ledger-static", "full tiles, the app's static path (ours)"),
     ("tiles", "ledger-static-granian", "full tiles, static dir via granian (ours)"),
+    ("tiles", "ledger-static-nginx", "full tiles, static dir via nginx (ours)"),
     ("tiles", "tessera", "full tiles (Tessera, Go file server)"),
     ("proofs", "ledger", "proofs built by our server"),
     ("proofs", "tessera-client-on-ledger-static", "proofs, Tessera's client on our app"),
     ("proofs", "tessera-client-on-ledger-static-granian", "proofs, Tessera's client via granian"),
+    ("proofs", "tessera-client-on-ledger-static-nginx", "proofs, Tessera's client via nginx"),
     ("proofs", "tessera", "proofs, Tessera's client on Tessera"),
 ]
 KIND_TITLES = {
