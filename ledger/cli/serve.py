@@ -5,9 +5,12 @@
 Before gunicorn starts, the app is built once here (``create_app``: settings checked, the log key
 loaded or created, the database prepared), so a bad setting, a database of another log or a busy
 port is one line and exit 2, and what the server is — origin, log key, database — is printed
-first. Then this process *becomes* gunicorn (``exec``), so signals (Ctrl-C, SIGTERM) reach its
-master directly. The app writes one JSON log line per request; gunicorn's access log is off
-(gunicorn.conf.py).
+first. On the embedded SQLite database it also publishes the log's tlog-tiles as static files
+in a ``static`` directory beside the database file (docs/OPERATIONS.md, *Static tiles*), which
+the app serves at ``/tlog/`` and any file server can: ``--no-static`` or another
+``LEDGER_STATIC_DIR`` changes that. Then this process *becomes* gunicorn (``exec``), so
+signals (Ctrl-C, SIGTERM) reach its master directly. The app writes one JSON log line per
+request; gunicorn's access log is off (gunicorn.conf.py).
 
 The server packages are imported only when the command runs: ``ledger`` itself must load without
 them (tests/test_layers.py).
@@ -20,6 +23,8 @@ import errno
 import os
 import socket
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ledger.cli.common import CliError, say
@@ -57,6 +62,18 @@ def _describe_database(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def static_default(database_url: str) -> Path | None:
+    """Where ``ledger serve`` publishes static tiles when nothing says where: a ``static``
+    directory beside an SQLite database file (the embedded default), none for another database
+    (several hosts on one PostgreSQL would each write their own)."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - a server library: see the docstring
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve().parent / "static"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the log server (gunicorn with the project's gunicorn.conf.py) on the configured
     database, by default SQLite under instance/."""
@@ -81,6 +98,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = Config.from_env()
     except BadSetting as e:
         raise CliError(str(e)) from e
+    if not (args.no_static or config.static_dir or config.static_s3_bucket):
+        static = static_default(config.database_url)
+        if static is not None:  # the workers read it from the environment gunicorn inherits
+            os.environ[Config.variable("static_dir")] = str(static)
+            config = replace(config, static_dir=static)
     # LEDGER_HOST/LEDGER_PORT (or the flags), never gunicorn's own LEDGER_BIND: one address to
     # check before starting and to print
     check_port(config.host, config.port)
@@ -92,6 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"log_key    {ledger.verifier_key}")
     print(f"database   {_describe_database(config.database_url)}")
     print(f"key_file   {config.log_key_file}")
+    print(f"static     {config.static_dir or 'none'}")
     say(f"starting gunicorn ({conf}); Ctrl-C stops it")
     sys.stdout.flush()
     sys.stderr.flush()
@@ -109,4 +132,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--host", help="the address to listen on (default: $LEDGER_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="the port to listen on (default: $LEDGER_PORT or 8000)")
+    p.add_argument(
+        "--no-static",
+        action="store_true",
+        help="do not publish static tiles (default on SQLite: a 'static' directory beside the"
+        " database file, served at /tlog/; $LEDGER_STATIC_DIR chooses another)",
+    )
     p.set_defaults(func=cmd_serve)

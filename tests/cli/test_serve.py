@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ledger.core import builders
+from ledger.core.keys import SigningKey
 from ledger.server.config import PROJECT_ROOT
 from tests.cli.clitools import assert_one_line_failure, ledger_cmd, run_ledger, value
 from tests.support.live import free_port
@@ -44,12 +46,13 @@ def _serve_env(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
     port = free_port()
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    flags = getattr(request, "param", [])
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
-            [*ledger_cmd(), "serve", "--port", str(port)],
+            [*ledger_cmd(), "serve", "--port", str(port), *flags],
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
@@ -97,6 +100,44 @@ def test_serve_runs_gunicorn_and_says_what_it_serves(served: Served, tmp_path: P
         "--state", tmp_path / "state",
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
+
+
+def _append(url: str) -> int:
+    """A party.register through the server; its tree size."""
+    body = json.dumps(builders.party_register(SigningKey.generate(), "served").to_json())
+    req = urllib.request.Request(
+        url + "/v1/entries", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return int(json.loads(resp.read())["tree_size"])
+
+
+def test_serve_publishes_static_tiles_beside_its_sqlite_database(
+    served: Served, tmp_path: Path
+) -> None:
+    static = tmp_path / "static"
+    assert value(served.out.read_text(), "static") == str(static)
+    size = _append(served.url)
+    deadline = time.monotonic() + 20  # a round a second (LEDGER_STATIC_INTERVAL)
+    while not (static / "checkpoint").exists() or (
+        int((static / "checkpoint").read_text().split("\n")[1]) < size
+    ):
+        assert time.monotonic() < deadline, served.err.read_text()[-2000:]
+        time.sleep(0.2)
+    tile = f"tile/0/000.p/{size}"
+    assert served.get(f"/tlog/{tile}") == (static / tile).read_bytes()
+    assert (
+        served.get("/tlog/tile/entries/000.p/" + str(size))
+        == (static / "tile" / "entries" / "000.p" / str(size)).read_bytes()
+    )
+
+
+@pytest.mark.parametrize("served", [["--no-static"]], indirect=True)
+def test_serve_no_static_publishes_nothing(served: Served, tmp_path: Path) -> None:
+    assert value(served.out.read_text(), "static") == "none"
+    _append(served.url)
+    time.sleep(2)  # two rounds' worth, had there been a publisher
+    assert not (tmp_path / "static").exists()
 
 
 def test_serve_logs_each_request_once(served: Served) -> None:
