@@ -232,6 +232,38 @@ def cmd_bodies(a: argparse.Namespace) -> None:
     print(json.dumps({"grants": len(grants), "bytes_median": sizes[len(sizes) // 2]}))
 
 
+@contextlib.contextmanager
+def spawned(
+    cmd: list[str], log: Path, ready: Any, what: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` started with its output in ``log``, once ``ready()`` is true (60 s at most);
+    stopped with SIGTERM (SIGKILL after 30 s) at exit."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=harness.ROOT, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start ({proc.returncode}): see {log}")
+            with contextlib.suppress(OSError):
+                if ready():
+                    break
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def port_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), 1):
+        return True
+
+
 # --- Consent Ledger ------------------------------------------------------------------------------
 
 
@@ -368,31 +400,16 @@ def granian_static() -> Iterator[harness.Server]:
         "31536000",
         "wsgi:app",
     ]
-    with open(keep / "granian.log", "ab") as log:
-        proc = subprocess.Popen(cmd, cwd=harness.ROOT, env=env, stdout=log, stderr=log)
-    server = harness.Server(url, port, proc, keep)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(
-                    f"granian did not start ({proc.returncode}): see {keep}/granian.log"
-                )
-            with contextlib.suppress(OSError):
-                if (
-                    checkpoint_size(port, "/tlog/checkpoint") >= 0
-                    and len(server.worker_pids()) >= 2
-                ):
-                    break
-            time.sleep(0.2)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    pids: list[int] = []
+
+    def ready() -> bool:
+        return (
+            checkpoint_size(port, "/tlog/checkpoint") >= 0 and len(harness.children(pids[0])) >= 2
+        )
+
+    with spawned(cmd, keep / "granian.log", lambda: bool(pids) and ready(), "granian", env) as proc:
+        pids.append(proc.pid)
+        yield harness.Server(url, port, proc, keep)
 
 
 # --- Tessera -------------------------------------------------------------------------------------
@@ -426,24 +443,9 @@ def tessera_server(tuned: bool, storage: Path) -> Iterator[tuple[int, int]]:
     if tuned:
         cmd.append(f"--batch_max_age={ARGS.batch_age}")
     storage.parent.mkdir(parents=True, exist_ok=True)
-    with open(ARGS.work / "tessera-server.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"tessera did not start ({proc.returncode}); see its log")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.1)
+    log = ARGS.work / "tessera-server.log"
+    with spawned(cmd, log, lambda: port_open(port), "tessera") as proc:
         yield port, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def kept_tessera() -> Path:
