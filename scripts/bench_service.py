@@ -311,6 +311,8 @@ def phase_singles(server: Server, args: argparse.Namespace, label: str) -> None:
     spy = None
     if args.py_spy and label == "":
         spy = _start_py_spy(server, args.py_spy, max(5, int(args.singles / 1000)))
+    elif args.py_spy_cpu and label == "":
+        spy = _start_py_spy(server, args.py_spy_cpu, max(5, int(args.singles / 1000)), cpu=True)
     shares = [("/v1/entries", s) for s in split(wires, args.clients)]
     results = run_clients(server.base_port, "POST", shares, 201, split(warm, args.clients))
     cpu = meter.end()
@@ -324,11 +326,18 @@ def phase_singles(server: Server, args: argparse.Namespace, label: str) -> None:
     summarize(f"single_append{label}", results, cpu, "appends/s", note=note)
 
 
-def _start_py_spy(server: Server, out: str, seconds: int) -> subprocess.Popen[bytes]:
-    pid = server.worker_pids()[0]
+def _start_py_spy(
+    server: Server, out: str, seconds: int, cpu: bool = False
+) -> subprocess.Popen[bytes]:
+    """py-spy on worker 0, sampling the thread that holds the GIL; or (``cpu``) on every server
+    process, sampling each thread that is on a CPU (not idle: C code that released the GIL,
+    libsodium's checks or libpq's, counts too)."""
+    pid = server.proc.pid if cpu else server.worker_pids()[0]
+    how = ["--subprocesses"] if cpu else ["--gil"]
     cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d",
-           str(seconds), "-r", "200", "--format", "raw", "--gil", "-o", out]  # fmt: skip
-    print(f"py-spy: recording worker {pid} for {seconds} s into {out}", flush=True)
+           str(seconds), "-r", "200", "--format", "raw", *how, "-o", out]  # fmt: skip
+    what = "every server process" if cpu else f"worker {pid}"
+    print(f"py-spy: recording {what} for {seconds} s into {out}", flush=True)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -452,6 +461,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--table-growth", action="store_true", help="print the rows and bytes each "
                    "table grew by per single append (PostgreSQL)")  # fmt: skip
     p.add_argument("--py-spy", metavar="FILE", help="record worker 0 during single_append")
+    p.add_argument("--py-spy-cpu", metavar="FILE", help="record every server process during "
+                   "single_append, the threads on a CPU (not --gil)")  # fmt: skip
     p.add_argument("--py-spy-batches", metavar="FILE", help="record worker 0 during batch_append")
     p.add_argument("--reuse", type=Path, metavar="DIR", help="serve the database that --keep "
                    "kept in this work directory again, instead of a fresh one")  # fmt: skip
