@@ -1,5 +1,6 @@
 """What the service benchmarks share: a fresh database, the real server under gunicorn with the
-repository's gunicorn.conf.py, pre-signed statements, and /proc readings (CPU, RSS, workers).
+repository's gunicorn.conf.py (or, with ``--server granian``, under granian: ``granian()`` says
+what differs), pre-signed statements, and /proc readings (CPU, RSS, workers).
 
 Used by scripts/bench_service.py and scripts/load_test.py (import ``harness`` from scripts/).
 The server runs with rate limiting off (a benchmark is one client address sending thousands of
@@ -234,12 +235,14 @@ def granian(url: str, workdir: Path, workers: int, threads: int, port: int = 0) 
     timeouts and heartbeat; granian's access log is off (the app writes its own)."""
     port = port or free_port()
     (workdir / "prometheus").mkdir(parents=True, exist_ok=True)
-    env = {**_server_env(url, workdir), "LEDGER_DB_POOL_SIZE": str(threads)}
+    env = _server_env(url, workdir)
+    env.setdefault("LEDGER_DB_POOL_SIZE", str(threads))  # as post_fork: unless set already
     cmd = [
         sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
         "--http", "1", "--no-ws", "--no-access-log", "wsgi:app",
     ]  # fmt: skip
+    print("server: " + " ".join(cmd[1:]), flush=True)
     yield from _run_server(cmd, env, url, workdir, workers, port)
 
 
@@ -270,8 +273,6 @@ def _run_server(
     cmd: list[str], env: dict[str, str], url: str, workdir: Path, workers: int, port: int
 ) -> Iterator[Server]:
     """Start ``cmd``, wait until it answers with ``workers`` worker processes, stop it at exit."""
-    if "granian" in cmd:
-        print("server: " + " ".join(cmd[1:]), flush=True)
     with open(workdir / "server.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = Server(url, port, proc, workdir)
