@@ -23,7 +23,8 @@ process). ``ratios`` prints the medians and the ours/peer ratios against the iss
     python scripts/bench_peers.py --bin BIN --work W ratios
 
 Systems:
-- append: ``ledger`` (gthread), ``ledger-gevent``, ``ledger-batch`` (POST /v1/entries/batch,
+- append: ``ledger`` (gthread), ``ledger-gevent``, ``ledger-granian`` (the app under granian,
+  scripts/harness.py), ``ledger-batch`` (POST /v1/entries/batch,
   1,000 statements a request), ``tessera`` (as shipped), ``tessera-tuned`` (``--batch-age``);
 - tiles: ``ledger`` (``/tlog/`` from the database and the per-worker tile cache),
   ``ledger-static`` (the same app with ``LEDGER_STATIC_DIR``: its static fast path answers from
@@ -85,6 +86,8 @@ TARGETS = [
     ("proofs", "tessera-client-on-ledger-static-nginx", "tessera", "rate", (">=", 1.0)),
     ("append", "ledger", "tessera-tuned", "CPU", ("<=", 3.0)),
     ("append", "ledger", "tessera-tuned", "rate", (">=", 1.0)),
+    ("append", "ledger-granian", "tessera-tuned", "CPU", ("<=", 3.0)),
+    ("append", "ledger-granian", "tessera-tuned", "rate", (">=", 1.0)),
     ("fill", "ledger", "tessera", "bytes", ("<=", 1.5)),
 ]
 
@@ -269,26 +272,29 @@ def port_open(port: int) -> bool:
 
 @contextlib.contextmanager
 def ledger_server(
-    worker_class: str = "gthread", keep: Path | None = None, static: bool = False
+    worker_class: str = "gthread",
+    keep: Path | None = None,
+    static: bool = False,
+    kind: str = "gunicorn",
 ) -> Iterator[harness.Server]:
-    """gunicorn on a fresh PostgreSQL database, or on the one kept in ``keep`` (bench-db.json);
-    with ``static``, serving the kept log's static directory (``keep/static``)."""
+    """gunicorn (or granian: ``kind``) on a fresh PostgreSQL database, or on the one kept in
+    ``keep`` (bench-db.json); with ``static``, serving the kept log's static directory."""
     env = (
         {"LEDGER_STATIC_DIR": str(keep / "static"), "LEDGER_STATIC_INTERVAL": "0"} if static else {}
     )
     saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # harness.gunicorn passes its environment on
+    os.environ.update(env)  # harness's servers pass their environment on
     try:
         if keep is not None and (keep / "bench-db.json").exists():
             url = json.loads((keep / "bench-db.json").read_text())["url"]
-            with harness.gunicorn(url, keep, 2, 16, worker_class=worker_class) as server:
+            with harness.app_server(kind, url, keep, 2, 16, worker_class=worker_class) as server:
                 yield server
             return
         workdir = keep or ARGS.work / f"ledger-{os.getpid()}-{time.time_ns()}"
         workdir.mkdir(parents=True, exist_ok=True)
         with harness.database("postgres", harness.DEFAULT_PG, keep is not None, workdir) as url:
             (workdir / "bench-db.json").write_text(json.dumps({"url": url}))
-            with harness.gunicorn(url, workdir, 2, 16, worker_class=worker_class) as server:
+            with harness.app_server(kind, url, workdir, 2, 16, worker_class=worker_class) as server:
                 yield server
         if keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -364,52 +370,17 @@ def kept_ledger() -> Path:
 
 @contextlib.contextmanager
 def granian_static() -> Iterator[harness.Server]:
-    """The app under granian (2 workers) on the kept log, with granian's static route mounted on
-    the static directory's ``tile/``: granian answers ``/tlog/tile/...`` in Rust, without Python
-    (and so without the app's headers, request log and metrics: docs/BENCHMARKS.md says what
-    differs); everything else goes to the app. A configuration to compare, not the service's."""
+    """The app under granian (2 workers, harness.granian) on the kept log, with granian's static
+    route mounted on the static directory's ``tile/``: granian answers ``/tlog/tile/...`` in
+    Rust, without Python (and so without the app's headers, request log and metrics:
+    docs/BENCHMARKS.md says what differs); everything else goes to the app. A configuration to
+    compare, not the service's."""
     keep = kept_ledger()
     url = json.loads((keep / "bench-db.json").read_text())["url"]
-    port = harness.free_port()
-    env = {
-        **os.environ,
-        "LEDGER_DATABASE_URL": url,
-        "LEDGER_LOG_KEY_FILE": str(keep / "log-key.pem"),
-        "LEDGER_ORIGIN": harness.ORIGIN,
-        "LEDGER_RATE_LIMIT": "off",
-        "LEDGER_READ_RATE_LIMIT": "off",
-        "PROMETHEUS_MULTIPROC_DIR": str(keep / "prometheus"),
-    }
-    cmd = [
-        str(Path(sys.executable).parent / "granian"),
-        "--interface",
-        "wsgi",
-        "--workers",
-        "2",
-        "--blocking-threads",
-        "16",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--static-path-route",
-        "/tlog/tile",
-        "--static-path-mount",
-        str(keep / "static" / "tile"),
-        "--static-path-expires",
-        "31536000",
-        "wsgi:app",
-    ]
-    pids: list[int] = []
-
-    def ready() -> bool:
-        return (
-            checkpoint_size(port, "/tlog/checkpoint") >= 0 and len(harness.children(pids[0])) >= 2
-        )
-
-    with spawned(cmd, keep / "granian.log", lambda: bool(pids) and ready(), "granian", env) as proc:
-        pids.append(proc.pid)
-        yield harness.Server(url, port, proc, keep)
+    route = ["--static-path-route", "/tlog/tile", "--static-path-mount",
+             str(keep / "static" / "tile"), "--static-path-expires", "31536000"]  # fmt: skip
+    with harness.granian(url, keep, 2, 16, extra=route) as server:
+        yield server
 
 
 # --- Tessera -------------------------------------------------------------------------------------
@@ -464,7 +435,10 @@ def append_run(system: str, clients: int, n: int) -> None:
     }
     grants = str(bodies_dir() / "grants.bin")
     if system.startswith("ledger"):
-        with ledger_server("gevent" if system == "ledger-gevent" else "gthread") as server:
+        kind = "granian" if system == "ledger-granian" else "gunicorn"
+        with ledger_server(
+            "gevent" if system == "ledger-gevent" else "gthread", kind=kind
+        ) as server:
             port = server.base_port
             ledger_setup(port)
             meter = CpuMeter(server)
@@ -928,7 +902,14 @@ def main() -> int:
     ap.add_argument(
         "systems",
         nargs="+",
-        choices=("ledger", "ledger-gevent", "ledger-batch", "tessera", "tessera-tuned"),
+        choices=(
+            "ledger",
+            "ledger-gevent",
+            "ledger-granian",
+            "ledger-batch",
+            "tessera",
+            "tessera-tuned",
+        ),
     )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=16)

@@ -41,6 +41,12 @@ typically); compare with the CPU per operation printed, which /proc measures.
     python scripts/bench_service.py --worker-class gevent  # the same with gevent workers
     python scripts/bench_service.py --db sqlite --entries 100000
 
+``--statement grant`` sends ~1 KB grants (two content items, compact JSON, as the peers'
+benchmark signs them) from 16 creators to one buyer in single_append instead, the parties
+registered first, unmeasured; ``--table-growth`` prints the rows and bytes each table grew by
+per single append (PostgreSQL); ``--server granian`` serves the app with granian instead of
+gunicorn (scripts/harness.py says what differs).
+
 ``--keep`` keeps the database and work directory; ``--reuse DIR`` serves them again (say
 ``--skip singles,batches,fill,singles-again`` to measure proofs again without a new fill).
 """
@@ -66,13 +72,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    GrantParties,
     LeanConnection,
     Server,
     add_server_args,
+    app_server,
     batch_body,
     cpu_seconds,
     database,
-    gunicorn,
     machine,
     presign,
     request,
@@ -87,7 +94,8 @@ from sqlalchemy.engine import make_url
 
 @dataclass
 class CpuMeter:
-    """CPU seconds of the gunicorn workers and of this database's PostgreSQL processes."""
+    """CPU seconds of the server's processes (master and workers) and of this database's
+    PostgreSQL processes."""
 
     server: Server
     start: dict[str, dict[int, float]] = field(default_factory=dict)
@@ -111,7 +119,10 @@ class CpuMeter:
 
     def snapshot(self) -> dict[str, dict[int, float]]:
         return {
-            "server": {p: cpu_seconds(p) for p in self.server.worker_pids()},
+            # The master too (gunicorn's arbiter, granian's supervisor): both do little.
+            "server": {
+                p: cpu_seconds(p) for p in [self.server.proc.pid, *self.server.worker_pids()]
+            },
             "pg": {p: cpu_seconds(p) for p in self._pg_pids()},
         }
 
@@ -239,29 +250,94 @@ def summarize(
 # --- the phases ----------------------------------------------------------------------------------
 
 
+def presign_singles(server: Server, args: argparse.Namespace, count: int) -> list[bytes]:
+    """``count`` statements of ``--statement``'s kind; for grants, their creators and buyer are
+    registered first (once per server, unmeasured)."""
+    if args.statement == "register":
+        return presign(count, args.signers)
+    parties = server.grant_parties
+    if parties is None:
+        parties = GrantParties.generate()
+        conn = LeanConnection(server.base_port)
+        for wire in parties.registers():
+            status, data = conn.request("POST", "/v1/entries", wire)
+            if status != 201:
+                raise SystemExit(f"registering a grant party failed: {status} {data[:300]!r}")
+        server.grant_parties = parties
+    return parties.presign(count, args.signers)
+
+
+def table_sizes(url: str) -> dict[str, tuple[int, int]]:
+    """Rows and bytes (``pg_total_relation_size``: heap, indexes, TOAST) of each table of the
+    database (PostgreSQL only)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            ).scalars()
+            out = {}
+            for name in list(names):
+                rows, size = conn.execute(
+                    text(f'SELECT count(*), pg_total_relation_size(\'"{name}"\') FROM "{name}"')
+                ).one()
+                out[name] = (int(rows), int(size))
+            return out
+    finally:
+        engine.dispose()
+
+
+def print_growth(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], appends: int
+) -> None:
+    """Rows and bytes each table grew by per append (``--table-growth``)."""
+    total = 0.0
+    for name, (rows, size) in sorted(after.items()):
+        rows0, size0 = before.get(name, (0, 0))
+        if rows != rows0 or size != size0:
+            total += (size - size0) / appends
+            print(f"  {name:<24} {(rows - rows0) / appends:>7.2f} rows  "
+                  f"{(size - size0) / appends:>8,.0f} bytes per append", flush=True)  # fmt: skip
+    print(f"  {'all tables':<24} {'':>12} {total:>8,.0f} bytes per append", flush=True)
+
+
 def phase_singles(server: Server, args: argparse.Namespace, label: str) -> None:
-    wires = presign(args.singles + 5 * args.clients, args.signers)
+    wires = presign_singles(server, args, args.singles + 5 * args.clients)
     warm, wires = wires[: 5 * args.clients], wires[5 * args.clients :]
+    growth = args.table_growth and server.url.startswith("postgresql")
+    sizes = table_sizes(server.url) if growth else {}
     meter = CpuMeter(server)
     meter.begin()
     spy = None
     if args.py_spy and label == "":
         spy = _start_py_spy(server, args.py_spy, max(5, int(args.singles / 1000)))
+    elif args.py_spy_cpu and label == "":
+        spy = _start_py_spy(server, args.py_spy_cpu, max(5, int(args.singles / 1000)), cpu=True)
     shares = [("/v1/entries", s) for s in split(wires, args.clients)]
     results = run_clients(server.base_port, "POST", shares, 201, split(warm, args.clients))
     cpu = meter.end()
     if spy is not None:
         spy.wait()
     size = tree_size(server.base_port)
-    summarize(f"single_append{label}", results, cpu, "appends/s",
-              note=f"  [{args.clients} clients, log size {size:,}; target >= 1,000/s]")  # fmt: skip
+    if growth:  # after the figures' clock: a count(*) of every table takes a while
+        print_growth(sizes, table_sizes(server.url), len(wires) + len(warm))  # warm-up too
+    kind = f"{args.statement} statements of {len(wires[0]):,} bytes"
+    note = f"  [{args.clients} clients, log size {size:,}, {kind}; target >= 1,000/s]"
+    summarize(f"single_append{label}", results, cpu, "appends/s", note=note)
 
 
-def _start_py_spy(server: Server, out: str, seconds: int) -> subprocess.Popen[bytes]:
-    pid = server.worker_pids()[0]
+def _start_py_spy(
+    server: Server, out: str, seconds: int, cpu: bool = False
+) -> subprocess.Popen[bytes]:
+    """py-spy on worker 0, sampling the thread that holds the GIL; or (``cpu``) on every server
+    process, sampling each thread that is on a CPU (not idle: C code that released the GIL,
+    libsodium's checks or libpq's, counts too)."""
+    pid = server.proc.pid if cpu else server.worker_pids()[0]
+    how = ["--subprocesses"] if cpu else ["--gil"]
     cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d",
-           str(seconds), "-r", "200", "--format", "raw", "--gil", "-o", out]  # fmt: skip
-    print(f"py-spy: recording worker {pid} for {seconds} s into {out}", flush=True)
+           str(seconds), "-r", "200", "--format", "raw", *how, "-o", out]  # fmt: skip
+    what = "every server process" if cpu else f"worker {pid}"
+    print(f"py-spy: recording {what} for {seconds} s into {out}", flush=True)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -366,6 +442,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_server_args(p, threads=16)
     p.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
     p.add_argument("--clients", type=int, default=16, help="client processes for singles/proofs")
+    p.add_argument("--statement", choices=("register", "grant"), default="register",
+                   help="what single_append sends: party.register of fresh keys, or ~1 KB grants "
+                   "(two content items) from 16 creators to one buyer, all registered first, "
+                   "unmeasured")  # fmt: skip
     p.add_argument("--singles", type=int, default=20_000, help="statements for single_append")
     p.add_argument("--batches", type=int, default=20, help="batches for batch_append")
     p.add_argument("--batch-size", type=int, default=1_000, help="statements per batch")
@@ -378,7 +458,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "clients on a fixed schedule, after the closed-loop runs (0: none)")  # fmt: skip
     p.add_argument("--signers", type=int, default=nproc, help="processes that pre-sign")
     p.add_argument("--seed", type=int, default=1, help="random seed for proof indexes")
+    p.add_argument("--table-growth", action="store_true", help="print the rows and bytes each "
+                   "table grew by per single append (PostgreSQL)")  # fmt: skip
     p.add_argument("--py-spy", metavar="FILE", help="record worker 0 during single_append")
+    p.add_argument("--py-spy-cpu", metavar="FILE", help="record every server process during "
+                   "single_append, the threads on a CPU (not --gil)")  # fmt: skip
     p.add_argument("--py-spy-batches", metavar="FILE", help="record worker 0 during batch_append")
     p.add_argument("--reuse", type=Path, metavar="DIR", help="serve the database that --keep "
                    "kept in this work directory again, instead of a fresh one")  # fmt: skip
@@ -415,9 +499,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace, workdir: Path, url: str, skip: set[str]) -> None:
     print(f"database: {make_url(url).render_as_string(hide_password=True)}", flush=True)
-    with gunicorn(
-        url, workdir, args.workers, args.threads, args.port, worker_class=args.worker_class
-    ) as server:
+    with app_server(
+        args.server, url, workdir, args.workers, args.threads, args.port,
+        worker_class=args.worker_class,
+    ) as server:  # fmt: skip
         run_phases(server, args, skip)
 
 

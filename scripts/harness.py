@@ -1,5 +1,6 @@
 """What the service benchmarks share: a fresh database, the real server under gunicorn with the
-repository's gunicorn.conf.py, pre-signed statements, and /proc readings (CPU, RSS, workers).
+repository's gunicorn.conf.py (or, with ``--server granian``, under granian: ``granian()`` says
+what differs), pre-signed statements, and /proc readings (CPU, RSS, workers).
 
 Used by scripts/bench_service.py and scripts/load_test.py (import ``harness`` from scripts/).
 The server runs with rate limiting off (a benchmark is one client address sending thousands of
@@ -19,8 +20,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,58 @@ def presign(count: int, procs: int) -> list[bytes]:
         return [w for part in pool.imap(sign_registers, sizes) for w in part]
 
 
+def sign_grants(job: tuple[list[str], str, int, int]) -> list[bytes]:
+    """``count`` wire envelopes of ``grant`` statements (compact JSON, ~1,050 bytes with two
+    content items), from the creators (seeds in hex) in turn, all naming one buyer key."""
+    creator_seeds, buyer_key_id, start, count = job
+    creators = [SigningKey.from_seed(bytes.fromhex(s)) for s in creator_seeds]
+    terms = builders.TermsSpec(revocable=True, notice_days=30)
+    out = []
+    for i in range(start, start + count):
+        items = [
+            builders.Item(sha256=uuid.uuid4().hex * 2, bytes=10_000_000 + j, duration_s=60 + j)
+            for j in range(2)
+        ]
+        g = builders.grant(creators[i % len(creators)], buyer_key_id, str(uuid.uuid4()), items,
+                           terms)  # fmt: skip
+        out.append(json.dumps(g.to_json(), separators=(",", ":")).encode())
+    return out
+
+
+@dataclass
+class GrantParties:
+    """The parties of grant statements: creators and one buyer, registered before any grant."""
+
+    creator_seeds: list[str]
+    buyer_seed: str
+
+    @classmethod
+    def generate(cls, creators: int = 16) -> GrantParties:
+        return cls([os.urandom(32).hex() for _ in range(creators)], os.urandom(32).hex())
+
+    def registers(self) -> list[bytes]:
+        """The ``party.register`` envelopes of the creators and the buyer (to send first)."""
+        seeds = [*self.creator_seeds, self.buyer_seed]
+        return [
+            json.dumps(
+                builders.party_register(
+                    SigningKey.from_seed(bytes.fromhex(s)), f"grantor {i}"
+                ).to_json()
+            ).encode()
+            for i, s in enumerate(seeds)
+        ]
+
+    def presign(self, count: int, procs: int) -> list[bytes]:
+        """``count`` grant envelopes signed in ``procs`` processes (before any clock starts)."""
+        buyer = SigningKey.from_seed(bytes.fromhex(self.buyer_seed)).key_id
+        chunk = 1_000
+        jobs = [
+            (self.creator_seeds, buyer, i, min(chunk, count - i)) for i in range(0, count, chunk)
+        ]
+        with mp.Pool(procs) as pool:
+            return [w for part in pool.imap(sign_grants, jobs) for w in part]
+
+
 def batch_body(wires: Sequence[bytes]) -> bytes:
     return b'{"statements":[' + b",".join(wires) + b"]}"
 
@@ -77,6 +131,9 @@ def add_server_args(p: argparse.ArgumentParser, threads: int) -> None:
     p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread",
                    help="gunicorn worker class (LEDGER_WORKER_CLASS; gevent: PostgreSQL "
                    "only)")  # fmt: skip
+    p.add_argument("--server", choices=SERVERS, default="gunicorn", help="the HTTP server: "
+                   "gunicorn with gunicorn.conf.py, or granian (WSGI, --workers processes of "
+                   "--threads blocking threads; --worker-class does not apply)")  # fmt: skip
 
 
 @dataclass
@@ -85,6 +142,8 @@ class Server:
     base_port: int
     proc: subprocess.Popen[bytes]
     workdir: Path
+    #: The parties of pre-signed grants, once registered on this server (bench_service).
+    grant_parties: GrantParties | None = None
 
     def worker_pids(self) -> list[int]:
         return sorted(children(self.proc.pid))
@@ -136,6 +195,60 @@ def database(kind: str, pg_url: str, keep: bool, workdir: Path) -> Iterator[str]
         admin.dispose()
 
 
+SERVERS = ("gunicorn", "granian")
+
+
+def app_server(
+    kind: str,
+    url: str,
+    workdir: Path,
+    workers: int,
+    threads: int,
+    port: int = 0,
+    keepalive: int = 30,
+    worker_class: str = "gthread",
+) -> AbstractContextManager[Server]:
+    """The server ``--server`` names (``SERVERS``), on ``url``."""
+    if kind == "granian":
+        return granian(url, workdir, workers, threads, port)
+    return gunicorn(url, workdir, workers, threads, port, keepalive, worker_class)
+
+
+def _server_env(url: str, workdir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LEDGER_DATABASE_URL": url,
+        "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
+        "LEDGER_ORIGIN": ORIGIN,
+        "LEDGER_RATE_LIMIT": "off",
+        "LEDGER_READ_RATE_LIMIT": "off",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+    }
+
+
+@contextmanager
+def granian(
+    url: str, workdir: Path, workers: int, threads: int, port: int = 0, extra: Sequence[str] = ()
+) -> Iterator[Server]:
+    """granian serving ``wsgi:app`` on ``url``, with what gunicorn.conf.py's hooks do for
+    gunicorn done here: one pooled connection per blocking thread (``LEDGER_DB_POOL_SIZE``, as
+    ``post_fork``), an empty Prometheus directory (``on_starting``). Not the same: gunicorn's
+    problem+json answer to malformed HTTP (granian answers those itself), its request limits,
+    timeouts and heartbeat; granian's access log is off (the app writes its own). ``extra``:
+    more granian options (scripts/bench_peers.py mounts its static route)."""
+    port = port or free_port()
+    (workdir / "prometheus").mkdir(parents=True, exist_ok=True)
+    env = _server_env(url, workdir)
+    env.setdefault("LEDGER_DB_POOL_SIZE", str(threads))  # as post_fork: unless set already
+    cmd = [
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+        "--http", "1", "--no-ws", "--no-access-log", *extra, "wsgi:app",
+    ]  # fmt: skip
+    print("server: " + " ".join(cmd[1:]), flush=True)
+    yield from _run_server(cmd, env, url, workdir, workers, port)
+
+
 @contextmanager
 def gunicorn(
     url: str,
@@ -148,16 +261,7 @@ def gunicorn(
 ) -> Iterator[Server]:
     """``gunicorn -c gunicorn.conf.py`` on ``url`` with a temporary key; stopped at exit."""
     port = port or free_port()
-    env = {
-        **os.environ,
-        "LEDGER_WORKER_CLASS": worker_class,
-        "LEDGER_DATABASE_URL": url,
-        "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
-        "LEDGER_ORIGIN": ORIGIN,
-        "LEDGER_RATE_LIMIT": "off",
-        "LEDGER_READ_RATE_LIMIT": "off",
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
-    }
+    env = {**_server_env(url, workdir), "LEDGER_WORKER_CLASS": worker_class}
     cmd = [
         sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
         "-w", str(workers), "--threads", str(threads),
@@ -165,6 +269,13 @@ def gunicorn(
         "wsgi:app",
     ]  # fmt: skip
     print(f"server: LEDGER_WORKER_CLASS={worker_class} " + " ".join(cmd[1:]), flush=True)
+    yield from _run_server(cmd, env, url, workdir, workers, port)
+
+
+def _run_server(
+    cmd: list[str], env: dict[str, str], url: str, workdir: Path, workers: int, port: int
+) -> Iterator[Server]:
+    """Start ``cmd``, wait until it answers with ``workers`` worker processes, stop it at exit."""
     with open(workdir / "server.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
     server = Server(url, port, proc, workdir)
@@ -184,7 +295,9 @@ def _wait_ready(server: Server, workers: int) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {server.proc.returncode}:\n{server.log_tail()}")
+            raise SystemExit(
+                f"the server exited with {server.proc.returncode}:\n{server.log_tail()}"
+            )
         try:
             status, _ = request(http.client.HTTPConnection("127.0.0.1", server.base_port), "GET",
                                 "/readyz")  # fmt: skip
@@ -193,7 +306,7 @@ def _wait_ready(server: Server, workers: int) -> None:
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit("gunicorn did not become ready within 120 s")
+    raise SystemExit("the server did not become ready within 120 s")
 
 
 def request(

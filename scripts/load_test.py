@@ -46,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Server, add_server_args, database, gunicorn, machine, request, rss_mib
+from harness import Server, add_server_args, app_server, database, machine, request, rss_mib
 from sqlalchemy.engine import make_url
 
 from ledger.core import builders
@@ -318,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"load: {args.writers} writers (batch of {args.batch_size} every "
                   f"{args.batch_every} writes), {args.readers} proof readers, "
                   f"{args.duration:.0f} s", flush=True)  # fmt: skip
-            with gunicorn(
-                url, workdir, args.workers, args.threads, worker_class=args.worker_class
-            ) as server:
+            with app_server(
+                args.server, url, workdir, args.workers, args.threads,
+                worker_class=args.worker_class,
+            ) as server:  # fmt: skip
                 return run_load(server, args)
     finally:
         if args.keep:

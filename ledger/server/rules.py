@@ -49,6 +49,9 @@ class DatabaseState(LogState):
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
+        #: The grant ids whose use ``seed`` read: one not in ``grant_ids`` then is free (unless
+        #: this batch takes it, which ``apply`` adds), with no query of its own.
+        self.grant_ids_read: set[str] = set()
 
     def seed(self, reads: repo.AppendReads, wanted: Refs) -> None:
         for key_id in wanted.key_ids:
@@ -64,6 +67,7 @@ class DatabaseState(LogState):
                 None if row is None else _grant_state(row, reads.grant_events.get(row[0], set()))
             )
         self.grant_ids |= reads.taken_grant_ids
+        self.grant_ids_read |= wanted.grant_ids
 
     def key(self, key_id: str) -> KeyState | None:
         if key_id not in self.keys:
@@ -88,7 +92,15 @@ class DatabaseState(LogState):
         return self.grants[statement_hash]
 
     def grant_id_taken(self, grant_id: str) -> bool:
-        return grant_id in self.grant_ids or repo.get_grant(self.session, grant_id) is not None
+        if grant_id in self.grant_ids:
+            return True
+        if grant_id in self.grant_ids_read:
+            return False
+        self.grant_ids_read.add(grant_id)
+        if repo.get_grant(self.session, grant_id) is None:
+            return False
+        self.grant_ids.add(grant_id)
+        return True
 
 
 def _grant_state(row: Sequence[Any], events: set[str]) -> GrantState:

@@ -31,6 +31,7 @@ from ledger.core.errors import (
 )
 from ledger.core.keys import SigningKey
 from ledger.core.statements import SignedStatement
+from ledger.core.statements.types import Grant
 from ledger.server.service import Appended, LogService
 from tests.support.factories import seeded_key
 
@@ -276,3 +277,41 @@ def test_batch_with_nothing_acceptable_writes_nothing(world: LogService) -> None
     results = world.append([grant(creator=STRANGER), builders.party_register(CREATOR, "again")])
     assert [type(r) for r in results] == [UnknownKey, KeyAlreadyRegistered]
     assert log_size(world) == before
+
+
+def test_grant_ids_read_with_the_batch_need_no_query_of_their_own(
+    world: LogService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's reads ask which of its grant ids are in use: a grant id is then decided from
+    them (free, taken before, or taken earlier in the batch) without a query per grant."""
+    from ledger.server import rules
+    from ledger.server.storage import repository
+
+    taken = grant()
+    world.append_one(taken)
+    calls: list[str] = []
+    real = repository.get_grant
+
+    def counted(session: object, grant_id: str) -> object:
+        calls.append(grant_id)
+        return real(session, grant_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "get_grant", counted)
+    again = str(uuid.uuid4())
+    results = world.append(
+        [grant(), grant(grant_id=again), grant(grant_id=again), grant(grant_id=taken_id(taken))]
+    )
+    assert [type(r) for r in results] == [Appended, Appended, GrantIdTaken, GrantIdTaken]
+    assert calls == []
+    # A grant id the batch's reads did not cover is still looked up, once.
+    with world.db.read_session() as session:
+        state = rules.DatabaseState(session)
+        assert state.grant_id_taken(taken_id(taken))
+        assert state.grant_id_taken(taken_id(taken))  # remembered: no second query
+        assert not state.grant_id_taken(str(uuid.uuid4()))
+    assert len(calls) == 2
+
+
+def taken_id(signed: SignedStatement) -> str:
+    assert isinstance(signed.statement, Grant)
+    return signed.statement.grant_id
