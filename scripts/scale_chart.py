@@ -16,13 +16,15 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 #: (kind, system, label) in the order drawn; a group starts at each new kind.
 BARS = [
-    ("append", "ledger", "single appends, 16 clients (ours)"),
+    ("append", "ledger", "single appends, 16 clients (ours, gunicorn)"),
+    ("append", "ledger-granian", "single appends, 16 clients (ours, granian)"),
     ("append", "tessera-tuned", "single appends, 16 clients (Tessera, 10 ms batches)"),
     ("tiles", "ledger", "full tiles from PostgreSQL (ours)"),
     ("tiles", "ledger-static", "full tiles, the app's static path (ours)"),
@@ -43,6 +45,15 @@ KIND_TITLES = {
 WIDTH, LEFT, RIGHT, BAR_H, GAP, TOP = 1000, 330, 250, 20, 6, 40
 
 
+#: Runs of one system this close to its last run count as one session (the chart shows the
+#: latest session of each, so that a quiet re-run replaces a busy one).
+LATEST = 15 * 60
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
 def medians(path: Path, since: str) -> dict[tuple[str, str], tuple[float, float, int]]:
     """(kind, system) -> (median rate, median CPU µs per operation, runs)."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -51,7 +62,10 @@ def medians(path: Path, since: str) -> dict[tuple[str, str], tuple[float, float,
         if e.get("at", "") >= since and e["kind"] != "fill":
             runs[(e["kind"], e["system"])].append(e)
     out = {}
-    for key, es in runs.items():
+    for key, every in runs.items():
+        # the latest session of each system: its runs within LATEST of its last one
+        last = max(_seconds(e["at"]) for e in every)
+        es = [e for e in every if _seconds(e["at"]) >= last - LATEST]
         rates = [float(e["figure"].get("items_per_second") or e["figure"]["per_second"])
                  for e in es]  # fmt: skip
         cpu = [float(e.get("server_cpu_us_per_request") or e.get("server_cpu_us_per_proof")
