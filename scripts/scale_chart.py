@@ -47,7 +47,7 @@ WIDTH, LEFT, RIGHT, BAR_H, GAP, TOP = 1000, 330, 250, 20, 6, 40
 
 #: Runs of one system this close to its last run count as one session (the chart shows the
 #: latest session of each, so that a quiet re-run replaces a busy one).
-LATEST = 15 * 60
+LATEST = 10 * 60
 
 
 def _seconds(stamp: str) -> float:

@@ -69,9 +69,18 @@ def static_default(database_url: str) -> Path | None:
     from sqlalchemy.engine import make_url  # noqa: PLC0415 - a server library: see the docstring
 
     url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).resolve().parent / "static"
+    file = url.database
+    if url.get_backend_name() != "sqlite" or not file or file == ":memory:" or "uri" in url.query:
+        return None  # (a URI filename may be no plain file)
+    return Path(file).resolve().parent / "static"
+
+
+def static_targets(config: Any) -> str:
+    """Where the app publishes static tiles, as ``ledger serve`` prints it."""
+    targets = [str(config.static_dir)] if config.static_dir else []
+    if config.static_s3_bucket:
+        targets.append(f"s3://{config.static_s3_bucket}/{config.static_s3_prefix}")
+    return ", ".join(targets) or "none"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -98,9 +107,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = Config.from_env()
     except BadSetting as e:
         raise CliError(str(e)) from e
-    if not (args.no_static or config.static_dir or config.static_s3_bucket):
+    # The workers read the static settings from the environment gunicorn inherits.
+    if args.no_static:
+        for name in ("static_dir", "static_s3_bucket"):
+            os.environ.pop(Config.variable(name), None)
+        config = replace(config, static_dir=None, static_s3_bucket="")
+    elif not (config.static_dir or config.static_s3_bucket):
         static = static_default(config.database_url)
-        if static is not None:  # the workers read it from the environment gunicorn inherits
+        if static is not None:
             os.environ[Config.variable("static_dir")] = str(static)
             config = replace(config, static_dir=static)
     # LEDGER_HOST/LEDGER_PORT (or the flags), never gunicorn's own LEDGER_BIND: one address to
@@ -114,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"log_key    {ledger.verifier_key}")
     print(f"database   {_describe_database(config.database_url)}")
     print(f"key_file   {config.log_key_file}")
-    print(f"static     {config.static_dir or 'none'}")
+    print(f"static     {static_targets(config)}")
     say(f"starting gunicorn ({conf}); Ctrl-C stops it")
     sys.stdout.flush()
     sys.stderr.flush()
@@ -135,7 +149,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-static",
         action="store_true",
-        help="do not publish static tiles (default on SQLite: a 'static' directory beside the"
-        " database file, served at /tlog/; $LEDGER_STATIC_DIR chooses another)",
+        help="publish no static tiles, whatever $LEDGER_STATIC_DIR or $LEDGER_STATIC_S3_BUCKET say"
+        " (default on SQLite: a 'static' directory beside the database file, served at /tlog/;"
+        " $LEDGER_STATIC_DIR chooses another)",
     )
     p.set_defaults(func=cmd_serve)

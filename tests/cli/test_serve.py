@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.core import builders
+from ledger.core import builders, merkle
+from ledger.core.encoding import b64_decode
 from ledger.core.keys import SigningKey
 from ledger.server.config import PROJECT_ROOT
 from tests.cli.clitools import assert_one_line_failure, ledger_cmd, run_ledger, value
@@ -37,7 +38,7 @@ class Served:
 
 def _serve_env(folder: Path) -> dict[str, str]:
     return {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_STATIC_")},
         "LEDGER_DATABASE_URL": f"sqlite:///{folder / 'ledger.db'}",
         "LEDGER_LOG_KEY_FILE": str(folder / "log-key.pem"),
         "LEDGER_WORKERS": "1",
@@ -49,7 +50,7 @@ def _serve_env(folder: Path) -> dict[str, str]:
 def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
     port = free_port()
     out, err = tmp_path / "serve.out", tmp_path / "serve.err"
-    flags = getattr(request, "param", [])
+    flags, env = getattr(request, "param", ([], {}))
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
             [*ledger_cmd(), "serve", "--port", str(port), *flags],
@@ -57,7 +58,7 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
             stdout=stdout,
             stderr=stderr,
             text=True,
-            env=_serve_env(tmp_path),
+            env={**_serve_env(tmp_path), **env},
             cwd=tmp_path,
             start_new_session=True,  # its own process group: gunicorn's workers stop with it
         )
@@ -124,20 +125,28 @@ def test_serve_publishes_static_tiles_beside_its_sqlite_database(
     ):
         assert time.monotonic() < deadline, served.err.read_text()[-2000:]
         time.sleep(0.2)
-    tile = f"tile/0/000.p/{size}"
-    assert served.get(f"/tlog/{tile}") == (static / tile).read_bytes()
-    assert (
-        served.get("/tlog/tile/entries/000.p/" + str(size))
-        == (static / "tile" / "entries" / "000.p" / str(size)).read_bytes()
-    )
+    # the files hold the log's own bytes: the leaf hashes (level 0) and the leaves (the bundle),
+    # checked against the entries themselves, not against what is served from the files
+    leaves = [
+        b64_decode(json.loads(served.get(f"/v1/entries/{seq}"))["leaf"]) for seq in range(size)
+    ]
+    tile = static / "tile" / "0" / f"000.p/{size}"
+    assert tile.read_bytes() == b"".join(merkle.leaf_hash(leaf) for leaf in leaves)
+    bundle = static / "tile" / "entries" / f"000.p/{size}"
+    assert bundle.read_bytes() == b"".join(len(x).to_bytes(2, "big") + x for x in leaves)
+    assert served.get(f"/tlog/tile/0/000.p/{size}") == tile.read_bytes()
 
 
-@pytest.mark.parametrize("served", [["--no-static"]], indirect=True)
+@pytest.mark.parametrize(
+    "served", [(["--no-static"], {"LEDGER_STATIC_DIR": "elsewhere"})], indirect=True
+)
 def test_serve_no_static_publishes_nothing(served: Served, tmp_path: Path) -> None:
+    """--no-static wins over the default and over LEDGER_STATIC_DIR alike."""
     assert value(served.out.read_text(), "static") == "none"
     _append(served.url)
     time.sleep(2)  # two rounds' worth, had there been a publisher
     assert not (tmp_path / "static").exists()
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_serve_logs_each_request_once(served: Served) -> None:

@@ -115,7 +115,10 @@ def test_what_the_directory_lacks_reaches_the_app(
     assert (newer.status, newer.body) == (200, static_log.tlog("tile/0/002.p/188").body)
     assert "x-request-id" in newer.headers  # the app's answer
     # paths that are no tile get the app's problem documents, not nginx's pages
-    for path in ("tile/0/x000/001", "tile/0/009", "tile/0/", "tile/entries/"):
+    for path in (
+        "tile/0/x000/001", "tile/0/009", "tile/0/", "tile/0", "tile/0/000.p", "tile/entries",
+        "tile/entries/", "tile/", "tile/0/000.p/", "tile/0/000.p/0",
+    ):  # fmt: skip
         got, direct = http_get(f"{nginx.url}/tlog/{path}"), http_get(f"{app.url}/tlog/{path}")
         assert got.status == direct.status >= 400, (path, got.body[:200])
         assert got.headers["content-type"] == "application/problem+json", path
