@@ -51,14 +51,12 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import struct
 import subprocess
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,24 +183,6 @@ def batches_file(size: int) -> Path:
 # --- pre-signed statements -----------------------------------------------------------------------
 
 
-def _sign_grants(job: tuple[list[str], str, int, int]) -> list[bytes]:
-    from ledger.core import builders
-    from ledger.core.keys import SigningKey
-
-    creator_seeds, buyer_id, start, count = job
-    creators = [SigningKey.from_seed(bytes.fromhex(s)) for s in creator_seeds]
-    terms = builders.TermsSpec(revocable=True, notice_days=30)
-    out = []
-    for i in range(start, start + count):
-        items = [
-            builders.Item(sha256=uuid.uuid4().hex * 2, bytes=10_000_000 + j, duration_s=60 + j)
-            for j in range(ARGS.items)
-        ]
-        g = builders.grant(creators[i % len(creators)], buyer_id, str(uuid.uuid4()), items, terms)
-        out.append(json.dumps(g.to_json(), separators=(",", ":")).encode())
-    return out
-
-
 def cmd_bodies(a: argparse.Namespace) -> None:
     """setup.bin (the creators' and buyer's party.register, sent unmeasured before a run on
     ours) and grants.bin (``--grants`` grants of ~1 KB from the creators in turn to the buyer),
@@ -229,7 +209,7 @@ def cmd_bodies(a: argparse.Namespace) -> None:
         for s in range(0, a.grants, chunk)
     ]
     with mp.get_context("fork").Pool(os.cpu_count() or 2) as pool:
-        grants = [g for part in pool.imap(_sign_grants, jobs) for g in part]
+        grants = [g for part in pool.imap(harness.sign_grants, jobs) for g in part]
     write_records(out / "grants.bin", grants)
     sizes = sorted(len(g) for g in grants)
     print(json.dumps({"grants": len(grants), "bytes_median": sizes[len(sizes) // 2]}))
@@ -254,12 +234,7 @@ def spawned(
             time.sleep(0.1)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        harness.stop(proc)
 
 
 def port_open(port: int) -> bool:
@@ -893,7 +868,6 @@ def main() -> int:
     p.add_argument("--batch-age", default="10ms", help="tessera-tuned's -batch_max_age")
     p.add_argument("--max-seconds", type=float, default=120, help="bound of one append run")
     p.add_argument("--warmup", type=int, default=160, help="unmeasured appends first")
-    p.add_argument("--items", type=int, default=2, help="content items per grant (2: ~1 KB)")
     sub = p.add_subparsers(dest="cmd", required=True)
     bp = sub.add_parser("bodies", help="pre-sign the grants (no signing while a clock runs)")
     bp.add_argument("--grants", type=int, default=120_000)
