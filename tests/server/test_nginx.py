@@ -24,7 +24,7 @@ from ledger.server.config import Config
 from ledger.server.statictiles import DirectoryStore, StaticPublisher
 from tests.server.test_static_tiles import expected_keys
 from tests.support.live import LiveServer, free_port
-from tests.support.nginx import Nginx, nginx_binary, nginx_in_front
+from tests.support.nginx import Nginx, nginx_binary, nginx_in_front, shared_dir
 from tests.support.tlog_helpers import SpecMirror, StaticLog, http_get, synthetic_leaf
 
 HEADERS = ("content-type", "cache-control")
@@ -53,24 +53,26 @@ def static_log(config: Config) -> Iterator[StaticLog]:
 def front(
     nginx_path: str, static_log: StaticLog, tmp_path: Path
 ) -> Iterator[tuple[Nginx, LiveServer, Path]]:
-    """The app under gunicorn with its static directory, and nginx in front of both."""
-    static = tmp_path / "static"
+    """The app under gunicorn with its static directory, and nginx in front of both (its
+    workers are not root: they read what the publisher wrote as a deployment's would)."""
     config = static_log.config
-    app = LiveServer(
-        config.database_url,
-        config.log_key_file,
-        tmp_path / "gunicorn",
-        origin=config.origin,
-        workers=1,
-        threads=4,
-        env={"LEDGER_STATIC_DIR": str(static), "LEDGER_STATIC_INTERVAL": "0"},
-    ).start()
-    try:
-        app_address = app.url.removeprefix("http://")
-        with nginx_in_front(nginx_path, app_address, static, tmp_path / "nginx", free_port()) as n:
-            yield n, app, static
-    finally:
-        app.stop()
+    with shared_dir() as shared:
+        static = shared / "static"
+        app = LiveServer(
+            config.database_url,
+            config.log_key_file,
+            tmp_path / "gunicorn",
+            origin=config.origin,
+            workers=1,
+            threads=4,
+            env={"LEDGER_STATIC_DIR": str(static), "LEDGER_STATIC_INTERVAL": "0"},
+        ).start()
+        try:
+            address = app.url.removeprefix("http://")
+            with nginx_in_front(nginx_path, address, static, shared / "nginx", free_port()) as n:
+                yield n, app, static
+        finally:
+            app.stop()
 
 
 def publish(log: StaticLog, static: Path) -> None:
@@ -155,3 +157,21 @@ def test_a_client_mirrors_the_log_through_nginx(
     report = SpecMirror(f"{nginx.url}/tlog", static_log.signer.verifier()).check()
     assert report.tree_size == 1_000
     assert report.leaves == [synthetic_leaf(i) for i in range(1_000)]
+
+
+def test_a_file_nginx_may_not_read_is_a_403_not_a_silent_fallback(
+    static_log: StaticLog, front: tuple[Nginx, LiveServer, Path]
+) -> None:
+    """A deployment whose nginx user cannot read the directory must show it (docs/OPERATIONS.md):
+    nginx answers 403, and the app is not asked."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: nginx's workers run as this user, who reads every file here")
+    nginx, _, static = front
+    static_log.grow_to(256)
+    publish(static_log, static)
+    tile = static / "tile" / "0" / "000"
+    assert http_get(f"{nginx.url}/tlog/tile/0/000").status == 200
+    tile.chmod(0o600)  # root's alone: nginx's workers (nobody) may not read it
+    got = http_get(f"{nginx.url}/tlog/tile/0/000")
+    assert got.status == 403
+    assert "x-request-id" not in got.headers  # nginx's answer, not the app's

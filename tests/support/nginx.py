@@ -10,10 +10,10 @@ nginx-light``; .ci/run installs it).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +43,19 @@ def site_config(app: str, port: int, static_dir: Path) -> str:
     return text
 
 
+@contextlib.contextmanager
+def shared_dir() -> Iterator[Path]:
+    """A fresh directory any user may traverse and read (0755, under the system's temporary
+    directory), removed at exit: nginx's workers, which are not root, read the static directory
+    and write their temporary files there; pytest's own temporary directories are private."""
+    path = Path(tempfile.mkdtemp(prefix="ledger-nginx-"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @dataclass
 class Nginx:
     port: int
@@ -66,15 +79,12 @@ def nginx_in_front(
     """nginx serving the shipped site on 127.0.0.1:``port``, proxying to ``app`` (host:port)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "site.conf").write_text(site_config(app, port, static_dir))
+    # nginx creates its temporary paths itself, owned by its worker user (nobody when the master
+    # runs as root, as here in CI): the workers never run as root, so a file the publisher wrote
+    # that they may not read shows as a 403, as it would in production.
     temp = {name: workdir / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    for path in temp.values():
-        path.mkdir(exist_ok=True)
-    # As root, nginx's workers would otherwise drop to "nobody", who cannot read a private
-    # temporary directory; not as root, the user directive is ignored.
-    user = "user root;" if os.geteuid() == 0 else ""
     (workdir / "nginx.conf").write_text(
-        f"""{user}
-daemon off;
+        f"""daemon off;
 worker_processes {workers};
 pid {workdir / "nginx.pid"};
 error_log {workdir / "error.log"} warn;
