@@ -27,6 +27,8 @@ from tests.support.live import LiveServer, free_port
 from tests.support.nginx import Nginx, nginx_binary, nginx_in_front, shared_dir
 from tests.support.tlog_helpers import SpecMirror, StaticLog, http_get, synthetic_leaf
 
+pytestmark = pytest.mark.slow  # gunicorn and nginx, started per test
+
 HEADERS = ("content-type", "cache-control")
 
 
