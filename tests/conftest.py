@@ -98,7 +98,7 @@ _PG_PROBLEM, _PG_VERSION = _pg_reachable()
 #: The fast subset (README, "Set up on a fresh machine"): every test but the slow ones, on SQLite.
 FAST_SUBSET = "not slow and not postgres"
 #: What the runs take on this project's CI machine (2 CPUs), to say before the dots start.
-FULL_RUN, FAST_RUN = "about 25 minutes", "about 4 minutes"
+FULL_RUN, FAST_RUN = "25 to 45 minutes", "4 to 7 minutes"
 #: Fixtures that start real servers (gunicorn, a browser): a test that uses one is slow.
 SERVER_FIXTURES = frozenset(
     {"live", "live_server", "served_log", "shared_log", "story", "desk_log", "s3_server"}
