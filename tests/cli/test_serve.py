@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from ledger.core.encoding import b64_decode
 from ledger.core.keys import SigningKey
 from ledger.server.config import PROJECT_ROOT
 from tests.cli.clitools import assert_one_line_failure, ledger_cmd, run_ledger, value
-from tests.support.live import free_port
+from tests.support.live import free_port, stop_group
 
 pytestmark = pytest.mark.slow  # gunicorn, started per test
 
@@ -76,12 +75,7 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
         yield server
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc)
 
 
 def test_serve_runs_gunicorn_and_says_what_it_serves(served: Served, tmp_path: Path) -> None:

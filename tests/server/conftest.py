@@ -14,7 +14,7 @@ from ledger.server.config import Config
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.support.live import LiveServer
 from tests.support.seaweed import SeaweedS3, weed_binary
-from tests.support.tlog_helpers import Witnessed, witnesses
+from tests.support.tlog_helpers import StaticLog, Witnessed, witnesses
 
 
 @pytest.fixture
@@ -63,3 +63,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def static_log(config: Config) -> Iterator[StaticLog]:
+    """A log for the static publication tests (test_static_tiles.py, test_nginx.py)."""
+    log = StaticLog(config)
+    yield log
+    log.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from ledger.core.checkpoint import open_checkpoint
 from ledger.core.keys import SigningKey
 from ledger.core.note import NoteVerifier
 from ledger.server.config import PROJECT_ROOT
-from tests.support.live import free_port
+from tests.support.live import free_port, stop_group
 
 
 def _get(url: str) -> Any:
@@ -84,12 +83,7 @@ def granian_url(database_url: str, tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def test_appends_and_reads_through_granian(granian_url: str) -> None:

@@ -20,9 +20,8 @@ import pytest
 
 from ledger.core import builders
 from ledger.core.keys import SigningKey
-from ledger.server.config import Config
-from ledger.server.statictiles import DirectoryStore, StaticPublisher
-from tests.server.test_static_tiles import expected_keys
+from ledger.server.statictiles import DirectoryStore
+from tests.server.test_static_tiles import expected_keys, publisher
 from tests.support.live import LiveServer, free_port
 from tests.support.nginx import Nginx, nginx_binary, nginx_in_front, shared_dir
 from tests.support.tlog_helpers import SpecMirror, StaticLog, http_get, synthetic_leaf
@@ -42,13 +41,6 @@ def nginx_path() -> str:
             )
         pytest.skip("no nginx (apt-get install nginx-light)")
     return found
-
-
-@pytest.fixture
-def static_log(config: Config) -> Iterator[StaticLog]:
-    log = StaticLog(config)
-    yield log
-    log.close()
 
 
 @pytest.fixture
@@ -78,9 +70,7 @@ def front(
 
 
 def publish(log: StaticLog, static: Path) -> None:
-    StaticPublisher(
-        log.db, [DirectoryStore(static)], log.signer.verifier(), witnessed=False
-    ).run_once()
+    publisher(log, DirectoryStore(static)).run_once()
 
 
 def test_nginx_serves_the_directory_as_the_app_does(

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -149,13 +148,6 @@ def sqlite_only(backend: str) -> None:
     """Skips the PostgreSQL leg, before any other fixture of the test is made."""
     if backend != "sqlite":
         pytest.skip("SQLite only: it checks the stores, not the database (its comment says why)")
-
-
-@pytest.fixture
-def static_log(config: Config) -> Iterator[StaticLog]:
-    log = StaticLog(config)
-    yield log
-    log.close()
 
 
 def publisher(log: StaticLog, *stores: ObjectStore, db: Database | None = None) -> StaticPublisher:

@@ -57,6 +57,19 @@ def post_worker_init(worker):
 """
 
 
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM to the process group ``proc`` leads (started with ``start_new_session``), SIGKILL
+    if it has not exited within ``timeout`` seconds; a group already gone is fine."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 class LiveServerError(RuntimeError):
     """gunicorn did not come up; the message ends with the tail of its stderr."""
 

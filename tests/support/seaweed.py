@@ -8,9 +8,7 @@ only read the test bucket, as a public bucket behind a CDN would be set up.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.live import free_port
+from tests.support.live import free_port, stop_group
 
 ACCESS_KEY = "ledger-test-publisher"
 SECRET_KEY = "ledger-test-publisher-secret"
@@ -146,14 +144,7 @@ class SeaweedS3:
     def stop(self) -> None:
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(self.proc, timeout=5)
         self.proc = None
         for port in self.ports:  # the Unix sockets weed makes in /tmp, named by port
             for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from ledger.server.storage import repository as repo
 from ledger.server.storage.db import Database
 from ledger.server.storage.models import CheckpointRow, EntryRow, TreeHashRow
 from tests.support.factories import seeded_key
-from tests.support.live import free_port
+from tests.support.live import free_port, stop_group
 
 # --- bulk loading --------------------------------------------------------------------------------
 
@@ -264,13 +263,7 @@ class WitnessProcess:
     def stop(self) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_group(self.proc, timeout=10)
         if self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
