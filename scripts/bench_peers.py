@@ -254,31 +254,25 @@ def ledger_server(
 ) -> Iterator[harness.Server]:
     """gunicorn (or granian: ``kind``) on a fresh PostgreSQL database, or on the one kept in
     ``keep`` (bench-db.json); with ``static``, serving the kept log's static directory."""
-    env = (
-        {"LEDGER_STATIC_DIR": str(keep / "static"), "LEDGER_STATIC_INTERVAL": "0"} if static else {}
-    )
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # harness's servers pass their environment on
-    try:
-        if keep is not None and (keep / "bench-db.json").exists():
-            url = json.loads((keep / "bench-db.json").read_text())["url"]
-            with harness.app_server(kind, url, keep, 2, 16, worker_class=worker_class) as server:
-                yield server
-            return
-        workdir = keep or ARGS.work / f"ledger-{os.getpid()}-{time.time_ns()}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        with harness.database("postgres", harness.DEFAULT_PG, keep is not None, workdir) as url:
-            (workdir / "bench-db.json").write_text(json.dumps({"url": url}))
-            with harness.app_server(kind, url, workdir, 2, 16, worker_class=worker_class) as server:
-                yield server
-        if keep is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    workdir = keep or ARGS.work / f"ledger-{os.getpid()}-{time.time_ns()}"
+    static_env = {"LEDGER_STATIC_DIR": str(workdir / "static"), "LEDGER_STATIC_INTERVAL": "0"}
+    env = static_env if static else None
+    if keep is not None and (keep / "bench-db.json").exists():
+        url = json.loads((keep / "bench-db.json").read_text())["url"]
+        with harness.app_server(
+            kind, url, keep, 2, 16, worker_class=worker_class, env=env
+        ) as server:
+            yield server
+        return
+    workdir.mkdir(parents=True, exist_ok=True)
+    with harness.database("postgres", harness.DEFAULT_PG, keep is not None, workdir) as url:
+        (workdir / "bench-db.json").write_text(json.dumps({"url": url}))
+        with harness.app_server(kind, url, workdir, 2, 16, worker_class=worker_class, env=env) as (
+            server
+        ):
+            yield server
+    if keep is None:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def ledger_db_size(url: str) -> dict[str, Any]:
@@ -771,13 +765,20 @@ def cmd_proofs(a: argparse.Namespace) -> None:
 # --- the ratios ----------------------------------------------------------------------------------
 
 
-def _rate(e: dict[str, Any]) -> float:
+def run_rate(e: dict[str, Any]) -> float:
+    """A run's operations (entries, tiles, proofs) per second."""
     fig = e["figure"]
     return float(fig.get("items_per_second") or fig.get("per_second") or 0)
 
 
 def _cpu_per_entry(e: dict[str, Any]) -> float:
     return float(e["server_cpu_us_per_entry"] + e.get("pg_cpu_us_per_entry", 0))
+
+
+def run_cpu(e: dict[str, Any]) -> float:
+    """A run's server (and PostgreSQL) CPU µs per operation."""
+    per_op = e.get("server_cpu_us_per_request") or e.get("server_cpu_us_per_proof")
+    return float(per_op) if per_op else _cpu_per_entry(e)
 
 
 def _bytes_per_entry(e: dict[str, Any]) -> float:
@@ -799,15 +800,10 @@ def cmd_ratios(a: argparse.Namespace) -> None:
     for (kind, system), es in sorted(runs.items()):
         if kind == "fill":
             continue
-        cpu = [
-            e.get("server_cpu_us_per_request")
-            or e.get("server_cpu_us_per_proof")
-            or _cpu_per_entry(e)
-            for e in es
-        ]
+        cpu = [run_cpu(e) for e in es]
         loads = [e["load_before"][0] for e in es]
         print(
-            f"| {kind} | {system} | {len(es)} | {spread([_rate(e) for e in es])} | "
+            f"| {kind} | {system} | {len(es)} | {spread([run_rate(e) for e in es])} | "
             f"{spread(cpu)} | {min(loads):.1f}-{max(loads):.1f} |"
         )
 
@@ -821,7 +817,7 @@ def cmd_ratios(a: argparse.Namespace) -> None:
     def median(es: list[dict[str, Any]], f: Any) -> float | None:
         return statistics.median(f(e) for e in es) if es else None
 
-    figure = {"rate": _rate, "CPU": _cpu_per_entry, "bytes": _bytes_per_entry}
+    figure = {"rate": run_rate, "CPU": _cpu_per_entry, "bytes": _bytes_per_entry}
     print("\n| kind | ours | Tessera | figure | ours | Tessera | ours / Tessera | target | met |")
     print("|---|---|---|---|---|---|---|---|---|")
     for kind, mine, peer, what, (op, target) in TARGETS:

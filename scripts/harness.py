@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,16 +207,18 @@ def app_server(
     port: int = 0,
     keepalive: int = 30,
     worker_class: str = "gthread",
+    env: Mapping[str, str] | None = None,
 ) -> AbstractContextManager[Server]:
-    """The server ``--server`` names (``SERVERS``), on ``url``."""
+    """The server ``--server`` names (``SERVERS``), on ``url``; ``env``: more settings."""
     if kind == "granian":
-        return granian(url, workdir, workers, threads, port)
-    return gunicorn(url, workdir, workers, threads, port, keepalive, worker_class)
+        return granian(url, workdir, workers, threads, port, env=env)
+    return gunicorn(url, workdir, workers, threads, port, keepalive, worker_class, env)
 
 
-def _server_env(url: str, workdir: Path) -> dict[str, str]:
+def _server_env(url: str, workdir: Path, env: Mapping[str, str] | None) -> dict[str, str]:
     return {
         **os.environ,
+        **(env or {}),
         "LEDGER_DATABASE_URL": url,
         "LEDGER_LOG_KEY_FILE": str(workdir / "log-key.pem"),
         "LEDGER_ORIGIN": ORIGIN,
@@ -228,7 +230,13 @@ def _server_env(url: str, workdir: Path) -> dict[str, str]:
 
 @contextmanager
 def granian(
-    url: str, workdir: Path, workers: int, threads: int, port: int = 0, extra: Sequence[str] = ()
+    url: str,
+    workdir: Path,
+    workers: int,
+    threads: int,
+    port: int = 0,
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """granian serving ``wsgi:app`` on ``url``, with what gunicorn.conf.py's hooks do for
     gunicorn done here: one pooled connection per blocking thread (``LEDGER_DB_POOL_SIZE``, as
@@ -238,15 +246,15 @@ def granian(
     more granian options (scripts/bench_peers.py mounts its static route)."""
     port = port or free_port()
     (workdir / "prometheus").mkdir(parents=True, exist_ok=True)
-    env = _server_env(url, workdir)
-    env.setdefault("LEDGER_DB_POOL_SIZE", str(threads))  # as post_fork: unless set already
+    environ = _server_env(url, workdir, env)
+    environ.setdefault("LEDGER_DB_POOL_SIZE", str(threads))  # as post_fork: unless set already
     cmd = [
         sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
         "--http", "1", "--no-ws", "--no-access-log", *extra, "wsgi:app",
     ]  # fmt: skip
     print("server: " + " ".join(cmd[1:]), flush=True)
-    yield from _run_server(cmd, env, url, workdir, workers, port)
+    yield from _run_server(cmd, environ, url, workdir, workers, port)
 
 
 @contextmanager
@@ -258,10 +266,11 @@ def gunicorn(
     port: int = 0,
     keepalive: int = 30,
     worker_class: str = "gthread",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """``gunicorn -c gunicorn.conf.py`` on ``url`` with a temporary key; stopped at exit."""
     port = port or free_port()
-    env = {**_server_env(url, workdir), "LEDGER_WORKER_CLASS": worker_class}
+    environ = {**_server_env(url, workdir, env), "LEDGER_WORKER_CLASS": worker_class}
     cmd = [
         sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
         "-w", str(workers), "--threads", str(threads),
@@ -269,7 +278,7 @@ def gunicorn(
         "wsgi:app",
     ]  # fmt: skip
     print(f"server: LEDGER_WORKER_CLASS={worker_class} " + " ".join(cmd[1:]), flush=True)
-    yield from _run_server(cmd, env, url, workdir, workers, port)
+    yield from _run_server(cmd, environ, url, workdir, workers, port)
 
 
 def _run_server(

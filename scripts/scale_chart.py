@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from bench_peers import run_cpu, run_rate  # scripts/, beside this file
+
 #: (kind, system, label) in the order drawn; a group starts at each new kind.
 BARS = [
     ("append", "ledger", "single appends, 16 clients (ours, gunicorn)"),
@@ -66,11 +68,7 @@ def medians(path: Path, since: str) -> dict[tuple[str, str], tuple[float, float,
         # the latest session of each system: its runs within LATEST of its last one
         last = max(_seconds(e["at"]) for e in every)
         es = [e for e in every if _seconds(e["at"]) >= last - LATEST]
-        rates = [float(e["figure"].get("items_per_second") or e["figure"]["per_second"])
-                 for e in es]  # fmt: skip
-        cpu = [float(e.get("server_cpu_us_per_request") or e.get("server_cpu_us_per_proof")
-                     or e["server_cpu_us_per_entry"] + e.get("pg_cpu_us_per_entry", 0))
-               for e in es]  # fmt: skip
+        rates, cpu = [run_rate(e) for e in es], [run_cpu(e) for e in es]
         out[key] = (statistics.median(rates), statistics.median(cpu), len(es))
     return out
 
