@@ -147,7 +147,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 def sqlite_only(backend: str) -> None:
     """Skips the PostgreSQL leg, before any other fixture of the test is made."""
     if backend != "sqlite":
-        pytest.skip("SQLite only: it checks the stores, not the database (its comment says why)")
+        pytest.skip("SQLite only: the comment beside the test's sqlite_only says why")
 
 
 def publisher(log: StaticLog, *stores: ObjectStore, db: Database | None = None) -> StaticPublisher:
